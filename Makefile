@@ -1,0 +1,46 @@
+# pssync: LDAP directory synchronization of PowerSchool usernames
+
+EXTENSION = pssync
+MODULE_big = pssync
+OBJS = \
+	src/pssync.o \
+	src/options.o \
+	src/directory.o \
+	src/records.o \
+	src/matching.o \
+	src/apply.o \
+	src/sync.o
+DATA = pssync--1.0.sql
+PGFILEDESC = "pssync - LDAP directory synchronization of PowerSchool usernames"
+
+SHLIB_LINK = -lldap -llber
+# CI adds WERROR=-Werror: no warning lands.
+PG_CFLAGS = -Wall -Wextra $(WERROR)
+
+REGRESS = setup options selections students staff district names \
+	conflicts uid_attr transactions directory_errors
+
+ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+else
+PG_CONFIG ?= pg_config
+endif
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+
+# PostgreSQL's own headers are not built with -Wextra; warnings in them
+# are not ours to fix, so they are included as system headers.
+PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
+
+include $(PGXS)
+
+$(OBJS): src/pssync.h
+
+# From a fresh machine: install what is missing, build, start a throwaway
+# cluster and slapd with the sample district, sync it, print the results.
+.PHONY: demo test
+demo:
+	bash test/demo.sh
+
+# The whole test suite, as CI runs it.
+test:
+	bash .ci/run

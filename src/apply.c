@@ -1,0 +1,454 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *		  Checking the changes the directory asks for, and writing them.
+ *
+ * A change (a username that differs from the directory's value) is
+ * written only when the value can be stored and no other record holds it:
+ *
+ *	- a value that is empty, holds white space or control characters, or is
+ *	  longer than the column allows becomes "invalid_uid";
+ *	- a value already held in the same column by another record of the
+ *	  table (inside the selection or not, compared exactly), or wanted by
+ *	  more than one record of this sync, becomes "conflict": no duplicate
+ *	  logins, and no unique violation that would abort the run.
+ *
+ * The rest is written with one set-based UPDATE per column, in the
+ * caller's transaction.  Before that, syncs of the same table are
+ * serialized with a transaction-level advisory lock, and the rows to change
+ * are locked in dcid order and read again, so that two sessions syncing at
+ * once neither deadlock nor work from stale values.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "pssync.h"
+
+/* The first key of pssync's advisory locks ("pssy"); the second is the table. */
+#define PSSYNC_LOCK_KEY 0x70737379
+
+typedef struct PendingChange
+{
+	SyncResult *result;
+	int64		dcid;
+	const char *value;
+} PendingChange;
+
+static UsernameColumn
+result_column(SyncResult *result)
+{
+	return result->record->columns[result->check];
+}
+
+static PowerSchoolTable *
+column_table(PowerSchoolTables *tables, UsernameColumn column)
+{
+	return column == COLUMN_STUDENT_WEB_ID ? &tables->students : &tables->users;
+}
+
+/*
+ * Without UPDATE on the username columns, a sync that writes fails before
+ * it asks the directory anything.
+ */
+void
+check_update_privileges(PowerSchoolTables *tables, RecordGroup group)
+{
+	UsernameColumn first = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_TEACHERLOGINID;
+	UsernameColumn last = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_LOGINID;
+	UsernameColumn column;
+
+	for (column = first; column <= last; column++)
+	{
+		PowerSchoolTable *table = column_table(tables, column);
+		AttrNumber	attnum = get_attnum(table->relid, username_column_name(column));
+
+		if (pg_class_aclcheck(table->relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
+			pg_attribute_aclcheck(table->relid, attnum, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for table %s", table->qualified_name),
+					 errdetail("A sync that is not a dry run updates column \"%s\".",
+							   username_column_name(column)),
+					 errhint("Grant UPDATE on the column, or run with dry_run => true.")));
+	}
+}
+
+/*
+ * The declared length of a varchar(n) or char(n) column, or -1.
+ */
+static int32
+column_max_length(PowerSchoolTable *table, const char *column)
+{
+	AttrNumber	attnum = get_attnum(table->relid, column);
+	Oid			type;
+	int32		typmod;
+	Oid			collation;
+
+	get_atttypetypmodcoll(table->relid, attnum, &type, &typmod, &collation);
+	type = getBaseTypeAndTypmod(type, &typmod);
+	if ((type == VARCHAROID || type == BPCHAROID) && typmod >= (int32) VARHDRSZ)
+		return typmod - VARHDRSZ;
+	return -1;
+}
+
+/*
+ * Can the directory's value be stored as a username: not empty, no white
+ * space or control character, not too long for the column?
+ */
+static bool
+is_storable_username(const char *value, int32 max_length)
+{
+	const unsigned char *p = (const unsigned char *) value;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+
+	if (*p == '\0')
+		return false;
+	while (*p)
+	{
+		pg_wchar	c = *p;
+		int			len = 1;
+
+		if (utf8 && IS_HIGHBIT_SET(*p))
+		{
+			len = pg_utf_mblen(p);
+			c = utf8_to_unicode(p);
+		}
+		if (c <= 0x20 || c == 0x7f ||
+			(c >= 0x80 && c <= 0xa0) ||		/* C1 controls, no-break space */
+			c == 0x1680 || (c >= 0x2000 && c <= 0x200b) ||
+			c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
+			c == 0x3000 || c == 0xfeff)
+			return false;
+		p += len;
+	}
+	if (max_length >= 0 && pg_mbstrlen(value) > max_length)
+		return false;
+	return true;
+}
+
+static int
+compare_pending_values(const void *a, const void *b)
+{
+	const PendingChange *x = (const PendingChange *) a;
+	const PendingChange *y = (const PendingChange *) b;
+	int			cmp = strcmp(x->value, y->value);
+
+	if (cmp != 0)
+		return cmp;
+	return (x->dcid > y->dcid) - (x->dcid < y->dcid);
+}
+
+static int
+compare_pending_dcids(const void *a, const void *b)
+{
+	const PendingChange *x = (const PendingChange *) a;
+	const PendingChange *y = (const PendingChange *) b;
+
+	return (x->dcid > y->dcid) - (x->dcid < y->dcid);
+}
+
+static Datum
+dcid_array(PendingChange *pending, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		datums[i] = Int64GetDatum(pending[i].dcid);
+	return PointerGetDatum(construct_array(datums, n, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+value_array(PendingChange *pending, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		datums[i] = CStringGetTextDatum(pending[i].value);
+	return PointerGetDatum(construct_array(datums, n, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+static void
+run_statement(const char *sql, int nargs, Oid *types, Datum *values, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
+										   false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_with_args failed: %s",
+			 SPI_result_code_string(rc));
+}
+
+/*
+ * Serialize the writes of concurrent syncs of one table, until the end of
+ * the transaction.
+ */
+static void
+lock_table_for_sync(PowerSchoolTable *table)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(PSSYNC_LOCK_KEY),
+	Int32GetDatum((int32) table->relid)};
+
+	run_statement("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
+				  2, types, values, SPI_OK_SELECT);
+}
+
+/*
+ * Lock the rows to change, in dcid order, and read their usernames again:
+ * another transaction may have changed them since the records were read.
+ * A row that now holds the directory's value is unchanged after all.
+ * Returns the number of changes left.
+ */
+static int
+lock_and_refresh(PowerSchoolTable *table, const char *column,
+				 PendingChange *pending, int n)
+{
+	StringInfoData sql;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	bool	   *locked = palloc0(sizeof(bool) * n);
+	uint64		row;
+	int			i = 0;
+	int			kept = 0;
+
+	qsort(pending, n, sizeof(PendingChange), compare_pending_dcids);
+	values[0] = dcid_array(pending, n);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT t.dcid::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
+					 " WHERE t.dcid OPERATOR(pg_catalog.=) ANY ($1)"
+					 " ORDER BY t.dcid FOR UPDATE OF t",
+					 quote_identifier(column), table->qualified_name);
+	run_statement(sql.data, 1, types, values, SPI_OK_SELECT);
+
+	for (row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		bool		isnull;
+		int64		dcid = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *current = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
+
+		for (; i < n && pending[i].dcid < dcid; i++)
+			;
+		for (; i < n && pending[i].dcid == dcid; i++)
+		{
+			SyncResult *result = pending[i].result;
+
+			locked[i] = true;
+			result->record->old_usernames[result->check] = current;
+			if (current && strcmp(current, pending[i].value) == 0)
+				result->status = STATUS_UNCHANGED;
+			else
+				kept++;
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	for (i = 0; i < n; i++)
+	{
+		if (!locked[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("record with dcid " INT64_FORMAT " of %s could not be locked for update",
+							pending[i].dcid, table->qualified_name),
+					 errdetail("Another transaction deleted it, or a row-level security policy lets you see it but not update it."),
+					 errhint("Run the sync again, or exclude the record from the selection.")));
+	}
+	return kept;
+}
+
+/*
+ * The first change in pending (sorted by value) for value, or n.
+ */
+static int
+first_change_for(PendingChange *pending, int n, const char *value)
+{
+	int			low = 0;
+	int			high = n;
+
+	while (low < high)
+	{
+		int			mid = low + (high - low) / 2;
+
+		if (strcmp(pending[mid].value, value) < 0)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return low;
+}
+
+/*
+ * Mark the changes that would give a value to more than one record, or a
+ * value another record already holds, as conflicts.
+ */
+static void
+find_conflicts(PowerSchoolTable *table, const char *column,
+			   PendingChange *pending, int n)
+{
+	StringInfoData sql;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	uint64		row;
+	int			i;
+
+	qsort(pending, n, sizeof(PendingChange), compare_pending_values);
+
+	/* wanted by more than one record of this sync */
+	for (i = 0; i < n;)
+	{
+		int			j = i + 1;
+
+		while (j < n && strcmp(pending[j].value, pending[i].value) == 0)
+			j++;
+		if (j - i > 1)
+		{
+			for (; i < j; i++)
+				pending[i].result->status = STATUS_CONFLICT;
+		}
+		i = j;
+	}
+
+	/* held by another record of the table */
+	values[0] = value_array(pending, n);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT t.dcid::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
+					 " WHERE t.%s::pg_catalog.text COLLATE pg_catalog.\"C\""
+					 " OPERATOR(pg_catalog.=) ANY ($1)",
+					 quote_identifier(column), table->qualified_name,
+					 quote_identifier(column));
+	run_statement(sql.data, 1, types, values, SPI_OK_SELECT);
+
+	for (row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		bool		isnull;
+		int64		holder = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *value = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
+
+		for (i = first_change_for(pending, n, value);
+			 i < n && strcmp(pending[i].value, value) == 0; i++)
+		{
+			if (pending[i].dcid != holder)
+				pending[i].result->status = STATUS_CONFLICT;
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+static void
+write_changes(PowerSchoolTable *table, const char *column,
+			  PendingChange *pending, int n)
+{
+	StringInfoData sql;
+	Oid			types[2] = {INT8ARRAYOID, TEXTARRAYOID};
+	Datum		values[2];
+
+	values[0] = dcid_array(pending, n);
+	values[1] = value_array(pending, n);
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "UPDATE %s t SET %s = v.u"
+					 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v(dcid, u)"
+					 " WHERE t.dcid OPERATOR(pg_catalog.=) v.dcid",
+					 table->qualified_name, quote_identifier(column));
+	run_statement(sql.data, 2, types, values, SPI_OK_UPDATE);
+}
+
+/*
+ * Gather the changes of one column that are still to be decided.
+ */
+static int
+gather_pending(List *results, UsernameColumn column, PendingChange *pending)
+{
+	ListCell   *cell;
+	int			n = 0;
+
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->status != STATUS_UPDATED || result_column(result) != column)
+			continue;
+		pending[n].result = result;
+		pending[n].dcid = result->record->dcid;
+		pending[n].value = result->new_username;
+		n++;
+	}
+	return n;
+}
+
+static void
+apply_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
+			 bool dry_run)
+{
+	PowerSchoolTable *table = column_table(tables, column);
+	const char *name = username_column_name(column);
+	PendingChange *pending = palloc(sizeof(PendingChange) * Max(list_length(results), 1));
+	int32		max_length = column_max_length(table, name);
+	int			n;
+	int			i;
+
+	n = gather_pending(results, column, pending);
+	if (n == 0)
+		return;
+
+	if (!dry_run)
+	{
+		lock_table_for_sync(table);
+		n = lock_and_refresh(table, name, pending, n);
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		if (!is_storable_username(pending[i].value, max_length))
+			pending[i].result->status = STATUS_INVALID_UID;
+	}
+	n = gather_pending(results, column, pending);
+	if (n > 0)
+		find_conflicts(table, name, pending, n);
+
+	n = gather_pending(results, column, pending);
+	if (n == 0)
+		return;
+	if (dry_run)
+	{
+		for (i = 0; i < n; i++)
+			pending[i].result->status = STATUS_WOULD_UPDATE;
+		return;
+	}
+	write_changes(table, name, pending, n);
+}
+
+/*
+ * Check and write the changes in the results; afterwards each of them says
+ * updated (would_update in a dry run), unchanged, conflict or invalid_uid.
+ */
+void
+apply_changes(PowerSchoolTables *tables, RecordGroup group, List *results,
+			  bool dry_run)
+{
+	if (group == GROUP_STUDENTS)
+		apply_column(tables, COLUMN_STUDENT_WEB_ID, results, dry_run);
+	else
+	{
+		apply_column(tables, COLUMN_TEACHERLOGINID, results, dry_run);
+		apply_column(tables, COLUMN_LOGINID, results, dry_run);
+	}
+}

@@ -1,0 +1,1053 @@
+/*-------------------------------------------------------------------------
+ *
+ * directory.c
+ *		  The connection to the LDAP directory: connecting, TLS, binding,
+ *		  paged searches, and the escaping of filter values.
+ *
+ * No call here blocks the backend without bound.  The TCP connection is
+ * made by us, non-blocking, waiting on the backend's latch; it is then
+ * handed to libldap (ldap_init_fd).  Every operation uses libldap's
+ * asynchronous API, and the answer is awaited the way postgres_fdw awaits
+ * libpq: ldap_result() with a zero timeout, then WaitLatchOrSocket() on the
+ * connection's socket, then CHECK_FOR_INTERRUPTS(), so that a query cancel
+ * or statement_timeout always gets through.  The server option "timeout"
+ * bounds the connect, the TLS handshake, the bind, and each wait for the
+ * next answer of a search.
+ *
+ * libldap itself waits in one place we cannot reach with ldap_result(): the
+ * TLS handshake (ldap_install_tls).  For it, a small Sockbuf I/O layer sits
+ * between the TLS layer and the socket and turns "would block" into a
+ * bounded wait on the latch; a cancel makes the handshake fail, and the
+ * interrupt is then processed outside libldap.
+ *
+ * The handle, the socket and any message being read are freed by a reset
+ * callback of the memory context the connection was made in, so an ERROR
+ * anywhere releases them without special code on each path.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <lber.h>
+#include <ldap.h>
+#include <openldap.h>
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "pssync.h"
+
+struct PssyncDirectory
+{
+	PssyncServer *server;
+	LDAP	   *ld;
+	pgsocket	sock;
+	char	   *uri;			/* the URI connected to */
+	int			requests;		/* LDAP requests sent */
+
+	/* what libldap allocated and we are reading; freed on error */
+	LDAPMessage *held_message;
+	BerElement *held_ber;
+	struct berval *held_values;
+
+	/* state of the latch-aware I/O layer */
+	bool		closing;
+	bool		io_wait_reads;
+	TimestampTz io_deadline;
+	bool		io_interrupted;
+	bool		io_timed_out;
+
+	MemoryContextCallback cleanup;
+};
+
+static void directory_cleanup(void *arg);
+static void io_begin(PssyncDirectory *dir, bool wait_reads);
+static void io_end(PssyncDirectory *dir, const char *what);
+static void report_timeout(PssyncDirectory *dir, const char *what) pg_attribute_noreturn();
+
+
+/*
+ * Strings to and from the directory, which speaks UTF-8.
+ */
+char *
+directory_to_utf8(const char *s)
+{
+	return pg_server_to_any(s, strlen(s), PG_UTF8);
+}
+
+static char *
+directory_from_utf8(const char *s, size_t len)
+{
+	char	   *copy = pnstrdup(s, len);
+
+	return pg_any_to_server(copy, strlen(copy), PG_UTF8);
+}
+
+/*
+ * The latch-aware Sockbuf I/O layer.
+ *
+ * Writes that would block wait (bounded, cancellable) for the socket to
+ * drain.  Reads that would block do the same only while io_wait_reads is
+ * set, during the TLS handshake; otherwise "would block" goes up to
+ * libldap, whose asynchronous reads expect it.  The layer never throws: a
+ * cancel or a timeout sets a flag and fails the I/O, and io_end() reports
+ * it once libldap has returned.
+ */
+static bool
+io_wait(PssyncDirectory *dir, int event)
+{
+	if (dir->closing || dir->io_interrupted || dir->io_timed_out)
+		return false;
+
+	for (;;)
+	{
+		long		remaining;
+		int			rc;
+
+		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+													dir->io_deadline);
+		if (remaining <= 0)
+		{
+			dir->io_timed_out = true;
+			return false;
+		}
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | event | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   dir->sock, remaining, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			if (QueryCancelPending || ProcDiePending)
+			{
+				dir->io_interrupted = true;
+				return false;
+			}
+		}
+		if (rc & event)
+			return true;
+	}
+}
+
+static int
+io_setup(Sockbuf_IO_Desc *sbiod, void *arg)
+{
+	sbiod->sbiod_pvt = arg;
+	return 0;
+}
+
+static int
+io_remove(Sockbuf_IO_Desc *sbiod pg_attribute_unused())
+{
+	return 0;
+}
+
+static int
+io_ctrl(Sockbuf_IO_Desc *sbiod, int opt, void *arg)
+{
+	return LBER_SBIOD_CTRL_NEXT(sbiod, opt, arg);
+}
+
+static ber_slen_t
+io_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	PssyncDirectory *dir = (PssyncDirectory *) sbiod->sbiod_pvt;
+
+	for (;;)
+	{
+		ber_slen_t	n = LBER_SBIOD_READ_NEXT(sbiod, buf, len);
+
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
+			!dir->io_wait_reads)
+			return n;
+		if (!io_wait(dir, WL_SOCKET_READABLE))
+		{
+			errno = dir->io_timed_out ? ETIMEDOUT : ECONNABORTED;
+			return -1;
+		}
+	}
+}
+
+static ber_slen_t
+io_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	PssyncDirectory *dir = (PssyncDirectory *) sbiod->sbiod_pvt;
+
+	for (;;)
+	{
+		ber_slen_t	n = LBER_SBIOD_WRITE_NEXT(sbiod, buf, len);
+
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return n;
+		if (!io_wait(dir, WL_SOCKET_WRITEABLE))
+		{
+			errno = dir->io_timed_out ? ETIMEDOUT : ECONNABORTED;
+			return -1;
+		}
+	}
+}
+
+static Sockbuf_IO latch_io = {
+	io_setup,
+	io_remove,
+	io_ctrl,
+	io_read,
+	io_write,
+	NULL						/* the TCP layer below closes the socket */
+};
+
+/*
+ * Around every libldap call that may do I/O: arm the layer with a deadline,
+ * and afterwards report a cancel or a timeout that happened inside.
+ */
+static void
+io_begin(PssyncDirectory *dir, bool wait_reads)
+{
+	dir->io_wait_reads = wait_reads;
+	dir->io_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												   dir->server->timeout_ms);
+	dir->io_interrupted = false;
+	dir->io_timed_out = false;
+}
+
+static void
+io_end(PssyncDirectory *dir, const char *what)
+{
+	dir->io_wait_reads = false;
+	if (dir->io_interrupted)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("%s with LDAP server \"%s\" was interrupted",
+						what, dir->server->servername)));
+	}
+	if (dir->io_timed_out)
+		report_timeout(dir, what);
+}
+
+/*
+ * Errors.  Each names the server; none ever contains a password.
+ */
+static void
+report_timeout(PssyncDirectory *dir, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("LDAP server \"%s\" did not answer within %.1f seconds",
+					dir->server->servername, dir->server->timeout_ms / 1000.0),
+			 errdetail_internal("Waiting for: %s at %s.", what, dir->uri),
+			 errhint("Check that the directory is running, or raise the server's timeout option.")));
+}
+
+static char *
+diagnostic_message(PssyncDirectory *dir)
+{
+	char	   *msg = NULL;
+	char	   *copy;
+
+	if (dir->ld == NULL ||
+		ldap_get_option(dir->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg) != LDAP_OPT_SUCCESS ||
+		msg == NULL)
+		return NULL;
+	copy = pstrdup(msg);
+	ldap_memfree(msg);
+	return copy;
+}
+
+static void
+report_lost_connection(PssyncDirectory *dir, int rc, const char *what)
+{
+	char	   *diag = diagnostic_message(dir);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("lost the connection to LDAP server \"%s\"",
+					dir->server->servername),
+			 errdetail_internal("%s at %s: %s%s%s", what, dir->uri,
+								ldap_err2string(rc),
+								diag ? ": " : "", diag ? diag : "")));
+}
+
+/*
+ * Active Directory explains a failed bind in its diagnostic message, as
+ * "80090308: LdapErr: DSID-..., comment: AcceptSecurityContext error,
+ * data 52e, v4563".  Turn the code after "data" into advice.
+ */
+static const char *
+active_directory_bind_hint(const char *diag)
+{
+	static const struct
+	{
+		const char *code;
+		const char *hint;
+	}			codes[] = {
+		{"525", "Active Directory: the bind account does not exist. Check bind_dn in the user mapping."},
+		{"52e", "Active Directory: the password is wrong. Correct it with ALTER USER MAPPING ... OPTIONS (SET password '...')."},
+		{"530", "Active Directory: the bind account may not log on at this time."},
+		{"531", "Active Directory: the bind account may not log on from this workstation."},
+		{"532", "Active Directory: the password of the bind account has expired. Set a new one in the directory and in the user mapping."},
+		{"533", "Active Directory: the bind account is disabled. Enable it, or bind as another account."},
+		{"568", "Active Directory: the bind account is in too many security groups."},
+		{"701", "Active Directory: the bind account has expired."},
+		{"773", "Active Directory: the password of the bind account must be reset before it can be used."},
+		{"775", "Active Directory: the bind account is locked out."},
+	};
+	const char *p;
+	size_t		i;
+
+	if (diag == NULL || (p = strstr(diag, "data ")) == NULL)
+		return NULL;
+	p += 5;
+	for (i = 0; i < lengthof(codes); i++)
+	{
+		size_t		n = strlen(codes[i].code);
+
+		if (pg_strncasecmp(p, codes[i].code, n) == 0 &&
+			!isxdigit((unsigned char) p[n]))
+			return codes[i].hint;
+	}
+	return NULL;
+}
+
+
+/*
+ * Waiting for answers.
+ *
+ * Returns the next message(s) for msgid, and holds them until
+ * directory_release() (or an error) frees them.  Each wait is bounded by
+ * the server's timeout; a cancel is processed while waiting.
+ */
+static LDAPMessage *
+wait_result(PssyncDirectory *dir, int msgid, int all, const char *what)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   dir->server->timeout_ms);
+
+	Assert(dir->held_message == NULL);
+	for (;;)
+	{
+		struct timeval zero = {0, 0};
+		LDAPMessage *res = NULL;
+		long		remaining;
+		int			rc;
+
+		io_begin(dir, false);
+		dir->io_deadline = deadline;
+		rc = ldap_result(dir->ld, msgid, all, &zero, &res);
+		if (rc > 0)
+			dir->held_message = res;
+		io_end(dir, what);
+
+		if (rc > 0)
+			return res;
+		if (rc < 0)
+		{
+			int			err = LDAP_SERVER_DOWN;
+
+			(void) ldap_get_option(dir->ld, LDAP_OPT_RESULT_CODE, &err);
+			report_lost_connection(dir, err, what);
+		}
+
+		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (remaining <= 0)
+			report_timeout(dir, what);
+
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   dir->sock, remaining, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+}
+
+static void
+release_message(PssyncDirectory *dir)
+{
+	if (dir->held_message)
+		ldap_msgfree(dir->held_message);
+	dir->held_message = NULL;
+}
+
+/*
+ * Parse a result message: its code and the server's diagnostic message
+ * (palloc'd, or NULL), and optionally its controls.
+ */
+static int
+parse_result(PssyncDirectory *dir, LDAPMessage *msg, char **diag,
+			 LDAPControl ***controls)
+{
+	int			err = LDAP_OTHER;
+	char	   *message = NULL;
+
+	*diag = NULL;
+	if (ldap_parse_result(dir->ld, msg, &err, NULL, &message, NULL,
+						  controls, 0) != LDAP_SUCCESS)
+		return LDAP_OTHER;
+	if (message)
+	{
+		if (message[0] != '\0')
+			*diag = pstrdup(message);
+		ldap_memfree(message);
+	}
+	return err;
+}
+
+
+/*
+ * Connecting.
+ */
+
+/*
+ * Open a TCP connection to host:port, trying each address, without
+ * blocking.  Returns the socket, or PGINVALID_SOCKET with *failure saying
+ * why.  The socket being connected is kept in dir->sock so that an error
+ * (a cancel) closes it.
+ */
+static pgsocket
+connect_host(PssyncDirectory *dir, const char *host, int port,
+			 StringInfo failure)
+{
+	struct addrinfo hints;
+	struct addrinfo *addrs = NULL;
+	struct addrinfo *ai;
+	char		portstr[16];
+	int			rc;
+	volatile pgsocket result = PGINVALID_SOCKET;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+
+	rc = getaddrinfo(host, portstr, &hints, &addrs);
+	if (rc != 0)
+	{
+		appendStringInfo(failure, "could not resolve host \"%s\": %s",
+						 host, gai_strerror(rc));
+		return PGINVALID_SOCKET;
+	}
+
+	PG_TRY();
+	{
+		for (ai = addrs; ai != NULL && result == PGINVALID_SOCKET; ai = ai->ai_next)
+		{
+			int			one = 1;
+			int			err = 0;
+			socklen_t	errlen = sizeof(err);
+			TimestampTz deadline;
+
+			dir->sock = socket(ai->ai_family, SOCK_STREAM, 0);
+			if (dir->sock == PGINVALID_SOCKET)
+			{
+				appendStringInfo(failure, "could not create socket: %m");
+				continue;
+			}
+			(void) setsockopt(dir->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			if (!pg_set_noblock(dir->sock) ||
+				fcntl(dir->sock, F_SETFD, FD_CLOEXEC) < 0)
+			{
+				appendStringInfo(failure, "could not set socket options: %m");
+				closesocket(dir->sock);
+				dir->sock = PGINVALID_SOCKET;
+				continue;
+			}
+
+			if (connect(dir->sock, ai->ai_addr, ai->ai_addrlen) < 0)
+			{
+				if (errno != EINPROGRESS)
+					err = errno;
+				else
+				{
+					deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   dir->server->timeout_ms);
+					for (;;)
+					{
+						long		remaining;
+
+						remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+																	deadline);
+						if (remaining <= 0)
+						{
+							err = ETIMEDOUT;
+							break;
+						}
+						rc = WaitLatchOrSocket(MyLatch,
+											   WL_LATCH_SET | WL_SOCKET_CONNECTED |
+											   WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+											   dir->sock, remaining, PG_WAIT_EXTENSION);
+						if (rc & WL_LATCH_SET)
+						{
+							ResetLatch(MyLatch);
+							CHECK_FOR_INTERRUPTS();
+						}
+						if (rc & WL_SOCKET_CONNECTED)
+						{
+							if (getsockopt(dir->sock, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
+								err = errno;
+							break;
+						}
+					}
+				}
+			}
+
+			if (err == 0)
+				result = dir->sock;
+			else
+			{
+				if (failure->len > 0)
+					appendStringInfoString(failure, "; ");
+				if (err == ETIMEDOUT)
+					appendStringInfo(failure, "timed out after %.1f seconds",
+									 dir->server->timeout_ms / 1000.0);
+				else
+					appendStringInfoString(failure, strerror(err));
+				closesocket(dir->sock);
+				dir->sock = PGINVALID_SOCKET;
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		freeaddrinfo(addrs);
+	}
+	PG_END_TRY();
+
+	return result;
+}
+
+/*
+ * Connect to the first URI of the uri option that can be reached.
+ */
+static void
+connect_first_reachable(PssyncDirectory *dir, bool *ldaps)
+{
+	char	   *uris = pstrdup(dir->server->uri);
+	char	   *save = NULL;
+	char	   *uri;
+	StringInfoData failures;
+
+	initStringInfo(&failures);
+	for (uri = strtok_r(uris, " \t\n,", &save); uri;
+		 uri = strtok_r(NULL, " \t\n,", &save))
+	{
+		LDAPURLDesc *lud = NULL;
+		StringInfoData failure;
+		char	   *host;
+		int			port;
+		bool		secure;
+
+		if (ldap_url_parse(uri, &lud) != LDAP_URL_SUCCESS)
+		{
+			appendStringInfo(&failures, "%s%s: not an LDAP URL",
+							 failures.len ? "\n" : "", uri);
+			continue;
+		}
+		host = pstrdup(lud->lud_host ? lud->lud_host : "localhost");
+		secure = pg_strcasecmp(lud->lud_scheme, "ldaps") == 0;
+		port = lud->lud_port ? lud->lud_port : (secure ? LDAPS_PORT : LDAP_PORT);
+		ldap_free_urldesc(lud);
+
+		initStringInfo(&failure);
+		if (connect_host(dir, host, port, &failure) != PGINVALID_SOCKET)
+		{
+			dir->uri = pstrdup(uri);
+			*ldaps = secure;
+			return;
+		}
+		appendStringInfo(&failures, "%s%s: %s", failures.len ? "\n" : "",
+						 uri, failure.data);
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+			 errmsg("could not connect to LDAP server \"%s\"",
+					dir->server->servername),
+			 errdetail_internal("%s", failures.data),
+			 errhint("Check that the directory is running and the server's uri option.")));
+}
+
+static void
+set_ldap_option(PssyncDirectory *dir, int option, const void *value)
+{
+	if (ldap_set_option(dir->ld, option, value) != LDAP_OPT_SUCCESS)
+		elog(ERROR, "could not set LDAP option %d", option);
+}
+
+/*
+ * Encrypt the connection: the TLS handshake, with the server's certificate
+ * checked against ca_file (or libldap's default trust) and its host name.
+ */
+static void
+start_tls_handshake(PssyncDirectory *dir)
+{
+	int			require = LDAP_OPT_X_TLS_DEMAND;
+	int			client = 0;
+	int			rc;
+
+	set_ldap_option(dir, LDAP_OPT_X_TLS_REQUIRE_CERT, &require);
+	if (dir->server->ca_file)
+		set_ldap_option(dir, LDAP_OPT_X_TLS_CACERTFILE, dir->server->ca_file);
+	rc = ldap_set_option(dir->ld, LDAP_OPT_X_TLS_NEWCTX, &client);
+	if (rc != LDAP_OPT_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not set up TLS for LDAP server \"%s\"",
+						dir->server->servername),
+				 errdetail_internal("%s", ldap_err2string(rc)),
+				 dir->server->ca_file ?
+				 errhint("Check that ca_file \"%s\" is a readable file of PEM certificates.",
+						 dir->server->ca_file) : 0));
+
+	io_begin(dir, true);
+	rc = ldap_install_tls(dir->ld);
+	io_end(dir, "TLS handshake");
+	if (rc != LDAP_SUCCESS)
+	{
+		char	   *diag = diagnostic_message(dir);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not establish TLS with LDAP server \"%s\"",
+						dir->server->servername),
+				 errdetail_internal("%s: %s%s%s", dir->uri, ldap_err2string(rc),
+									diag ? ": " : "", diag ? diag : ""),
+				 errhint("Check that the server's certificate is signed by a CA in ca_file and names the host in the URI.")));
+	}
+}
+
+static void
+start_tls_operation(PssyncDirectory *dir)
+{
+	LDAPMessage *res;
+	char	   *diag;
+	int			msgid;
+	int			rc;
+
+	io_begin(dir, false);
+	rc = ldap_start_tls(dir->ld, NULL, NULL, &msgid);
+	io_end(dir, "StartTLS");
+	if (rc != LDAP_SUCCESS)
+		report_lost_connection(dir, rc, "StartTLS");
+	dir->requests++;
+
+	res = wait_result(dir, msgid, LDAP_MSG_ALL, "StartTLS");
+	rc = parse_result(dir, res, &diag, NULL);
+	release_message(dir);
+	if (rc != LDAP_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("LDAP server \"%s\" refused StartTLS",
+						dir->server->servername),
+				 errdetail_internal("%s: %s%s%s", dir->uri, ldap_err2string(rc),
+									diag ? ": " : "", diag ? diag : ""),
+				 errhint("Configure TLS on the directory, or set starttls 'false'.")));
+	start_tls_handshake(dir);
+}
+
+static void
+bind_simple(PssyncDirectory *dir)
+{
+	struct berval cred;
+	LDAPMessage *res;
+	char	   *diag;
+	int			msgid;
+	int			rc;
+
+	cred.bv_val = dir->server->password ? dir->server->password : "";
+	cred.bv_len = strlen(cred.bv_val);
+
+	io_begin(dir, false);
+	rc = ldap_sasl_bind(dir->ld, directory_to_utf8(dir->server->bind_dn),
+						LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
+	io_end(dir, "bind");
+	if (rc != LDAP_SUCCESS)
+		report_lost_connection(dir, rc, "bind");
+	dir->requests++;
+
+	res = wait_result(dir, msgid, LDAP_MSG_ALL, "bind");
+	rc = parse_result(dir, res, &diag, NULL);
+	release_message(dir);
+	if (rc != LDAP_SUCCESS)
+	{
+		const char *hint = active_directory_bind_hint(diag);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not bind to LDAP server \"%s\" as \"%s\"",
+						dir->server->servername, dir->server->bind_dn),
+				 errdetail_internal("%s%s%s", ldap_err2string(rc),
+									diag ? ": " : "", diag ? diag : ""),
+				 hint ? errhint("%s", hint) :
+				 errhint("Check bind_dn and password in the user mapping for server \"%s\".",
+						 dir->server->servername)));
+	}
+}
+
+/*
+ * Connect, encrypt as configured, and bind.  The connection lives as long
+ * as the current memory context, and is closed when that is reset or
+ * deleted, by an error too.
+ */
+PssyncDirectory *
+directory_connect(PssyncServer *server)
+{
+	PssyncDirectory *dir = palloc0(sizeof(PssyncDirectory));
+	Sockbuf    *sb = NULL;
+	bool		ldaps = false;
+	int			version = LDAP_VERSION3;
+	int			deref = LDAP_DEREF_NEVER;
+	int			zero = 0;
+	struct timeval network_timeout;
+	int			rc;
+
+	dir->server = server;
+	dir->sock = PGINVALID_SOCKET;
+	dir->cleanup.func = directory_cleanup;
+	dir->cleanup.arg = dir;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &dir->cleanup);
+
+	connect_first_reachable(dir, &ldaps);
+
+	rc = ldap_init_fd(dir->sock, LDAP_PROTO_TCP, dir->uri, &dir->ld);
+	if (rc != LDAP_SUCCESS)
+	{
+		dir->ld = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not initialize LDAP connection to server \"%s\"",
+						server->servername),
+				 errdetail_internal("%s: %s", dir->uri, ldap_err2string(rc))));
+	}
+
+	/*
+	 * Whatever ldap.conf or .ldaprc say, these are ours: LDAPv3, no referral
+	 * chasing, no alias dereferencing, no client-side limits.
+	 */
+	set_ldap_option(dir, LDAP_OPT_PROTOCOL_VERSION, &version);
+	set_ldap_option(dir, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	set_ldap_option(dir, LDAP_OPT_DEREF, &deref);
+	set_ldap_option(dir, LDAP_OPT_SIZELIMIT, &zero);
+	set_ldap_option(dir, LDAP_OPT_TIMELIMIT, &zero);
+	network_timeout.tv_sec = server->timeout_ms / 1000;
+	network_timeout.tv_usec = (server->timeout_ms % 1000) * 1000;
+	set_ldap_option(dir, LDAP_OPT_NETWORK_TIMEOUT, &network_timeout);
+
+	if (ldap_get_option(dir->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS ||
+		sb == NULL ||
+		ber_sockbuf_add_io(sb, &latch_io, LBER_SBIOD_LEVEL_PROVIDER + 5, dir) != 0)
+		elog(ERROR, "could not install the pssync I/O layer on the LDAP connection");
+
+	if (ldaps)
+		start_tls_handshake(dir);
+	else if (server->starttls)
+		start_tls_operation(dir);
+
+	if (server->bind_dn)
+		bind_simple(dir);
+
+	return dir;
+}
+
+static void
+directory_cleanup(void *arg)
+{
+	PssyncDirectory *dir = (PssyncDirectory *) arg;
+
+	dir->closing = true;
+	if (dir->held_values)
+		ber_memfree(dir->held_values);
+	if (dir->held_ber)
+		ber_free(dir->held_ber, 0);
+	if (dir->held_message)
+		ldap_msgfree(dir->held_message);
+	if (dir->ld)
+		ldap_unbind_ext(dir->ld, NULL, NULL);	/* closes the socket */
+	else if (dir->sock != PGINVALID_SOCKET)
+		closesocket(dir->sock);
+	dir->held_values = NULL;
+	dir->held_ber = NULL;
+	dir->held_message = NULL;
+	dir->ld = NULL;
+	dir->sock = PGINVALID_SOCKET;
+}
+
+/*
+ * Close the connection now, rather than when its memory context goes.
+ */
+void
+directory_disconnect(PssyncDirectory *dir)
+{
+	directory_cleanup(dir);
+}
+
+int
+directory_requests_sent(PssyncDirectory *dir)
+{
+	return dir->requests;
+}
+
+
+/*
+ * Searching.
+ */
+
+/*
+ * Escape a value for an LDAP search filter (RFC 4515), with libldap's
+ * ldap_bv2escaped_filter_value.  The value is in the server encoding; the
+ * result is UTF-8, as the directory expects.
+ */
+char *
+directory_escape_filter_value(const char *value)
+{
+	struct berval in;
+	struct berval out = {0, NULL};
+	char	   *result;
+
+	in.bv_val = directory_to_utf8(value);
+	in.bv_len = strlen(in.bv_val);
+	if (ldap_bv2escaped_filter_value(&in, &out) != 0)
+		elog(ERROR, "could not escape an LDAP filter value");
+	result = pnstrdup(out.bv_val, out.bv_len);
+	ber_memfree(out.bv_val);
+	return result;
+}
+
+/*
+ * The index of a returned attribute description among the requested ones:
+ * equal ignoring case, or a subtype of one (with ;options).  -1 if none.
+ */
+static int
+requested_attribute(const char *name, size_t len, const char **attrs, int nattrs)
+{
+	int			i;
+
+	for (i = 0; i < nattrs; i++)
+	{
+		size_t		n = strlen(attrs[i]);
+
+		if (len >= n && pg_strncasecmp(name, attrs[i], n) == 0 &&
+			(len == n || name[n] == ';'))
+			return i;
+	}
+	return -1;
+}
+
+static void
+deliver_entry(PssyncDirectory *dir, LDAPMessage *entry, const char **attrs,
+			  int nattrs, DirectoryEntryCallback callback, void *arg)
+{
+	DirectoryValues *values = palloc0(sizeof(DirectoryValues) * Max(nattrs, 1));
+	struct berval dn;
+	struct berval attr;
+	char	   *dn_string;
+	int			rc;
+
+	rc = ldap_get_dn_ber(dir->ld, entry, &dir->held_ber, &dn);
+	if (rc != LDAP_SUCCESS)
+		report_lost_connection(dir, rc, "reading a search entry");
+	dn_string = directory_from_utf8(dn.bv_val, dn.bv_len);
+
+	for (;;)
+	{
+		int			i;
+		int			n;
+
+		rc = ldap_get_attribute_ber(dir->ld, entry, dir->held_ber, &attr,
+									&dir->held_values);
+		if (rc != LDAP_SUCCESS)
+			report_lost_connection(dir, rc, "reading a search entry");
+		if (attr.bv_val == NULL)
+			break;
+
+		i = requested_attribute(attr.bv_val, attr.bv_len, attrs, nattrs);
+		if (i < 0 && nattrs == 1)
+			i = 0;				/* asked for one, under another name */
+		if (i >= 0 && dir->held_values)
+		{
+			DirectoryValues *v = &values[i];
+			int			old = v->count;
+
+			for (n = 0; dir->held_values[n].bv_val; n++)
+				;
+			if (n > 0)
+			{
+				v->count += n;
+				v->values = old ? repalloc(v->values, v->count * sizeof(char *)) :
+					palloc(v->count * sizeof(char *));
+				v->lengths = old ? repalloc(v->lengths, v->count * sizeof(int)) :
+					palloc(v->count * sizeof(int));
+				for (n = 0; old + n < v->count; n++)
+				{
+					v->values[old + n] = pnstrdup(dir->held_values[n].bv_val,
+												  dir->held_values[n].bv_len);
+					v->lengths[old + n] = dir->held_values[n].bv_len;
+				}
+			}
+		}
+		if (dir->held_values)
+			ber_memfree(dir->held_values);
+		dir->held_values = NULL;
+	}
+	ber_free(dir->held_ber, 0);
+	dir->held_ber = NULL;
+
+	callback(arg, dn_string, values);
+}
+
+static void
+report_search_error(PssyncDirectory *dir, int rc, const char *diag,
+					const char *base_dn, const char *filter)
+{
+	if (rc == LDAP_NO_SUCH_OBJECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("search base \"%s\" does not exist on LDAP server \"%s\"",
+						base_dn, dir->server->servername),
+				 diag ? errdetail_internal("%s", diag) : 0,
+				 errhint("Check the server's base_dn, student_base_dn and staff_base_dn options.")));
+	if (rc == LDAP_FILTER_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("LDAP server \"%s\" rejected the search filter",
+						dir->server->servername),
+				 errdetail_internal("Filter: %s", filter),
+				 errhint("Check the server's filter option.")));
+	if (rc == LDAP_SERVER_DOWN || rc == LDAP_UNAVAILABLE || rc == LDAP_BUSY ||
+		rc == LDAP_CONNECT_ERROR)
+		report_lost_connection(dir, rc, "search");
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("LDAP search failed on server \"%s\"",
+					dir->server->servername),
+			 errdetail_internal("%s%s%s (base \"%s\", filter %s)",
+								ldap_err2string(rc), diag ? ": " : "",
+								diag ? diag : "", base_dn, filter)));
+}
+
+/*
+ * Search base_dn (server encoding) with the server's scope for a filter
+ * (UTF-8, already escaped), asking for attrs (NULL-terminated; an empty
+ * list asks for no attributes), one page at a time (RFC 2696).  Each entry
+ * goes to callback.  Continuation references are ignored.
+ *
+ * Returns false when the server stopped the search early at a size or
+ * administrative limit (the entries sent before it still came), true when
+ * it returned everything.
+ */
+bool
+directory_search(PssyncDirectory *dir, const char *base_dn,
+				 const char *filter, const char **attrs,
+				 DirectoryEntryCallback callback, void *arg)
+{
+	static const char *no_attributes[] = {LDAP_NO_ATTRS, NULL};
+	char	   *base = directory_to_utf8(base_dn);
+	struct berval cookie = {0, NULL};
+	const char **request_attrs = attrs[0] ? attrs : no_attributes;
+	int			nattrs = 0;
+	bool		complete = true;
+
+	while (attrs[nattrs])
+		nattrs++;
+
+	do
+	{
+		LDAPControl *page = NULL;
+		LDAPControl *controls[2];
+		int			msgid;
+		int			rc;
+		bool		done = false;
+
+		rc = ldap_create_page_control(dir->ld, dir->server->page_size,
+									  cookie.bv_val ? &cookie : NULL, 0, &page);
+		if (cookie.bv_val)
+			ber_memfree(cookie.bv_val);
+		cookie.bv_val = NULL;
+		cookie.bv_len = 0;
+		if (rc != LDAP_SUCCESS)
+			elog(ERROR, "could not create an LDAP paged results control: %s",
+				 ldap_err2string(rc));
+		controls[0] = page;
+		controls[1] = NULL;
+
+		io_begin(dir, false);
+		rc = ldap_search_ext(dir->ld, base, dir->server->scope, filter,
+							 (char **) request_attrs, 0, controls, NULL, NULL,
+							 0, &msgid);
+		ldap_control_free(page);
+		io_end(dir, "search");
+		if (rc != LDAP_SUCCESS)
+			report_search_error(dir, rc, NULL, base_dn, filter);
+		dir->requests++;
+
+		while (!done)
+		{
+			LDAPMessage *res = wait_result(dir, msgid, LDAP_MSG_RECEIVED, "search");
+			LDAPMessage *msg;
+
+			for (msg = ldap_first_message(dir->ld, res); msg;
+				 msg = ldap_next_message(dir->ld, msg))
+			{
+				int			type = ldap_msgtype(msg);
+
+				if (type == LDAP_RES_SEARCH_ENTRY)
+					deliver_entry(dir, msg, attrs, nattrs, callback, arg);
+				else if (type == LDAP_RES_SEARCH_RESULT)
+				{
+					LDAPControl **server_controls = NULL;
+					LDAPControl *response;
+					char	   *diag;
+
+					rc = parse_result(dir, msg, &diag, &server_controls);
+					response = server_controls ?
+						ldap_control_find(LDAP_CONTROL_PAGEDRESULTS,
+										  server_controls, NULL) : NULL;
+					if (response && rc == LDAP_SUCCESS)
+					{
+						ber_int_t	estimate;
+
+						if (ldap_parse_pageresponse_control(dir->ld, response,
+															&estimate, &cookie) != LDAP_SUCCESS)
+						{
+							cookie.bv_val = NULL;
+							cookie.bv_len = 0;
+						}
+					}
+					if (server_controls)
+						ldap_controls_free(server_controls);
+					if (rc == LDAP_SIZELIMIT_EXCEEDED ||
+						rc == LDAP_ADMINLIMIT_EXCEEDED)
+						complete = false;
+					else if (rc != LDAP_SUCCESS)
+					{
+						if (cookie.bv_val)
+							ber_memfree(cookie.bv_val);
+						cookie.bv_val = NULL;
+						report_search_error(dir, rc, diag, base_dn, filter);
+					}
+					done = true;
+				}
+				/* LDAP_RES_SEARCH_REFERENCE: a continuation, not followed */
+			}
+			release_message(dir);
+		}
+	} while (cookie.bv_val && cookie.bv_len > 0);
+
+	if (cookie.bv_val)
+		ber_memfree(cookie.bv_val);
+	return complete;
+}

@@ -1,0 +1,737 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *		  The foreign data wrapper's validator, and the server options and
+ *		  user mapping of the server a sync uses.
+ *
+ * The directory is configured the way postgres_fdw and dblink configure a
+ * remote server: connection options on a foreign server of the "pssync"
+ * foreign data wrapper, credentials in a user mapping.  The same table of
+ * options serves the validator (CREATE/ALTER SERVER and USER MAPPING) and
+ * the reading of the options when a sync starts.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ldap.h>
+#include <math.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/reloptions.h"
+#include "access/table.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/syscache.h"
+
+#include "pssync.h"
+
+PG_FUNCTION_INFO_V1(pssync_validator);
+
+typedef enum OptionKind
+{
+	OPTION_URI,
+	OPTION_DN,
+	OPTION_ATTRIBUTE,
+	OPTION_FILTER,
+	OPTION_SCOPE,
+	OPTION_BOOLEAN,
+	OPTION_PATH,
+	OPTION_SECONDS,
+	OPTION_PAGE_SIZE,
+	OPTION_TEXT,
+	OPTION_SECRET
+} OptionKind;
+
+typedef struct PssyncOption
+{
+	const char *name;
+	Oid			context;		/* catalog the option belongs to */
+	OptionKind	kind;
+	bool		required;
+} PssyncOption;
+
+static const PssyncOption pssync_options[] = {
+	/* the directory: foreign server options */
+	{"uri", ForeignServerRelationId, OPTION_URI, true},
+	{"base_dn", ForeignServerRelationId, OPTION_DN, true},
+	{"student_base_dn", ForeignServerRelationId, OPTION_DN, false},
+	{"staff_base_dn", ForeignServerRelationId, OPTION_DN, false},
+	{"uid_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
+	{"student_uid_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
+	{"staff_uid_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
+	{"first_name_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
+	{"last_name_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
+	{"filter", ForeignServerRelationId, OPTION_FILTER, false},
+	{"scope", ForeignServerRelationId, OPTION_SCOPE, false},
+	{"starttls", ForeignServerRelationId, OPTION_BOOLEAN, false},
+	{"ca_file", ForeignServerRelationId, OPTION_PATH, false},
+	{"timeout", ForeignServerRelationId, OPTION_SECONDS, false},
+	{"page_size", ForeignServerRelationId, OPTION_PAGE_SIZE, false},
+	/* the credentials: user mapping options */
+	{"bind_dn", UserMappingRelationId, OPTION_TEXT, false},
+	{"password", UserMappingRelationId, OPTION_SECRET, false},
+	{NULL, InvalidOid, OPTION_TEXT, false}
+};
+
+#define DEFAULT_UID_ATTR		"uid"
+#define DEFAULT_FIRST_NAME_ATTR "givenName"
+#define DEFAULT_LAST_NAME_ATTR	"sn"
+#define DEFAULT_FILTER			"(objectClass=person)"
+#define DEFAULT_TIMEOUT_MS		10000
+#define DEFAULT_PAGE_SIZE		500
+#define MAX_TIMEOUT_SECONDS		86400
+#define MAX_PAGE_SIZE			100000
+
+#define EXAMPLE_CREATE_SERVER \
+	"CREATE SERVER district_ldap FOREIGN DATA WRAPPER pssync " \
+	"OPTIONS (uri 'ldap://ldap.district.org', base_dn 'dc=district,dc=org');"
+
+static const PssyncOption *
+find_option(const char *name)
+{
+	const PssyncOption *opt;
+
+	for (opt = pssync_options; opt->name; opt++)
+	{
+		if (strcmp(opt->name, name) == 0)
+			return opt;
+	}
+	return NULL;
+}
+
+/*
+ * Is "name" an attribute description of RFC 4512 (section 2.5): a
+ * descriptor or a numeric OID, followed by options, each after a ';'?
+ */
+bool
+is_attribute_description(const char *name)
+{
+	const char *p = name;
+
+	if (isdigit((unsigned char) *p))
+	{
+		/* numericoid: number 1*( DOT number ), no leading zeros */
+		int			numbers = 0;
+
+		for (;;)
+		{
+			if (!isdigit((unsigned char) *p))
+				return false;
+			if (*p == '0' && isdigit((unsigned char) p[1]))
+				return false;
+			while (isdigit((unsigned char) *p))
+				p++;
+			numbers++;
+			if (*p != '.')
+				break;
+			p++;
+		}
+		if (numbers < 2)
+			return false;
+	}
+	else if (isalpha((unsigned char) *p) && IS_HIGHBIT_SET(*p) == false)
+	{
+		/* descr: ALPHA *( ALPHA / DIGIT / HYPHEN ) */
+		while (isalnum((unsigned char) *p) || *p == '-')
+		{
+			if (IS_HIGHBIT_SET(*p))
+				return false;
+			p++;
+		}
+	}
+	else
+		return false;
+
+	/* options: *( SEMI 1*keychar ) */
+	while (*p == ';')
+	{
+		p++;
+		if (!(isalnum((unsigned char) *p) || *p == '-'))
+			return false;
+		while ((isalnum((unsigned char) *p) && !IS_HIGHBIT_SET(*p)) || *p == '-')
+			p++;
+	}
+	return *p == '\0';
+}
+
+/*
+ * A syntax check of an LDAP search filter (RFC 4515): parenthesized,
+ * balanced, one filter at the top, escapes of two hex digits.  The
+ * directory checks the rest and rejects what it does not understand.
+ */
+static bool
+is_search_filter(const char *filter)
+{
+	const char *p;
+	int			depth = 0;
+
+	if (filter[0] != '(')
+		return false;
+	for (p = filter; *p; p++)
+	{
+		if (*p == '(')
+		{
+			if (depth == 0 && p != filter)
+				return false;	/* a second filter at the top */
+			depth++;
+		}
+		else if (*p == ')')
+		{
+			if (--depth < 0)
+				return false;
+		}
+		else if (*p == '\\')
+		{
+			if (!isxdigit((unsigned char) p[1]) || !isxdigit((unsigned char) p[2]))
+				return false;
+			p += 2;
+		}
+		else if (depth == 0)
+			return false;
+	}
+	return depth == 0;
+}
+
+static bool
+is_dn(const char *value)
+{
+	LDAPDN		dn = NULL;
+
+	if (value[0] == '\0')
+		return false;
+	if (ldap_str2dn(value, &dn, LDAP_DN_FORMAT_LDAPV3) != LDAP_SUCCESS)
+		return false;
+	ldap_dnfree(dn);
+	return true;
+}
+
+/*
+ * Check one URI of the uri option; on failure, *problem says why.
+ */
+static bool
+is_directory_uri(const char *uri, const char **problem)
+{
+	LDAPURLDesc *lud = NULL;
+	bool		ok = true;
+
+	if (ldap_url_parse(uri, &lud) != LDAP_URL_SUCCESS)
+	{
+		*problem = "it is not an LDAP URL";
+		return false;
+	}
+	if (pg_strcasecmp(lud->lud_scheme, "ldap") != 0 &&
+		pg_strcasecmp(lud->lud_scheme, "ldaps") != 0)
+	{
+		*problem = "only ldap:// and ldaps:// are supported";
+		ok = false;
+	}
+	else if (lud->lud_host == NULL || lud->lud_host[0] == '\0')
+	{
+		*problem = "it names no host";
+		ok = false;
+	}
+	else if ((lud->lud_dn && lud->lud_dn[0]) || lud->lud_attrs ||
+			 lud->lud_filter || lud->lud_exts)
+	{
+		*problem = "give the search base in base_dn, not in the URL";
+		ok = false;
+	}
+	ldap_free_urldesc(lud);
+	return ok;
+}
+
+static bool
+uri_has_ldaps(const char *uris)
+{
+	char	   *copy = pstrdup(uris);
+	char	   *save = NULL;
+	char	   *uri;
+	bool		found = false;
+
+	for (uri = strtok_r(copy, " \t\n,", &save); uri;
+		 uri = strtok_r(NULL, " \t\n,", &save))
+	{
+		if (pg_strncasecmp(uri, "ldaps:", 6) == 0)
+			found = true;
+	}
+	pfree(copy);
+	return found;
+}
+
+static void
+invalid_option_value(const PssyncOption *opt, const char *value,
+					 const char *problem, const char *hint, bool hide_statement)
+{
+	/* A secret is never echoed back, not even in an error. */
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 opt->kind == OPTION_SECRET ?
+			 errmsg("invalid value for option \"%s\"", opt->name) :
+			 errmsg("invalid value for option \"%s\": \"%s\"",
+					opt->name, value),
+			 problem ? errdetail("%s", problem) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 errhidestmt(hide_statement)));
+}
+
+/*
+ * Check the value of one option; error out, naming the option, when it is
+ * not valid.  Shared by the validator and by pssync_get_server().
+ */
+static void
+check_option_value(const PssyncOption *opt, const char *value, bool hide)
+{
+	switch (opt->kind)
+	{
+		case OPTION_URI:
+			{
+				char	   *copy = pstrdup(value);
+				char	   *save = NULL;
+				char	   *uri;
+				int			count = 0;
+
+				for (uri = strtok_r(copy, " \t\n,", &save); uri;
+					 uri = strtok_r(NULL, " \t\n,", &save))
+				{
+					const char *problem = NULL;
+
+					if (!is_directory_uri(uri, &problem))
+						ereport(ERROR,
+								(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+								 errmsg("invalid value for option \"%s\": \"%s\"",
+										opt->name, uri),
+								 errdetail("%s.", problem),
+								 errhint("Give one or more space-separated URIs such as ldap://ldap.district.org or ldaps://dc1.district.org:636."),
+								 errhidestmt(hide)));
+					count++;
+				}
+				if (count == 0)
+					invalid_option_value(opt, value, "No URI is given.",
+										 "Give one or more space-separated URIs such as ldap://ldap.district.org.", hide);
+				pfree(copy);
+				break;
+			}
+		case OPTION_DN:
+			if (!is_dn(value))
+				invalid_option_value(opt, value, "It is not a distinguished name.",
+									 "Give a DN such as ou=Students,dc=district,dc=org.", hide);
+			break;
+		case OPTION_ATTRIBUTE:
+			if (!is_attribute_description(value))
+				invalid_option_value(opt, value,
+									 "It is not an LDAP attribute description.",
+									 "Give an attribute name such as uid or sAMAccountName.", hide);
+			break;
+		case OPTION_FILTER:
+			if (!is_search_filter(value))
+				invalid_option_value(opt, value, "It is not an LDAP search filter.",
+									 "Give one parenthesized filter such as (objectClass=person) or (&(objectCategory=person)(objectClass=user)).", hide);
+			break;
+		case OPTION_SCOPE:
+			if (strcmp(value, "sub") != 0 && strcmp(value, "one") != 0)
+				invalid_option_value(opt, value, NULL,
+									 "Valid values are \"sub\" (the whole subtree) and \"one\" (one level below the base DN).", hide);
+			break;
+		case OPTION_BOOLEAN:
+			{
+				bool		result;
+
+				if (!parse_bool(value, &result))
+					invalid_option_value(opt, value, NULL,
+										 "Give a boolean such as true or false.", hide);
+				break;
+			}
+		case OPTION_PATH:
+			if (!is_absolute_path(value))
+				invalid_option_value(opt, value, NULL,
+									 "Give the absolute path of a file of PEM certificates.", hide);
+			break;
+		case OPTION_SECONDS:
+			{
+				char	   *end;
+				double		seconds;
+
+				errno = 0;
+				seconds = strtod(value, &end);
+				if (errno != 0 || end == value || *end != '\0' ||
+					isnan(seconds) || seconds <= 0 ||
+					seconds > MAX_TIMEOUT_SECONDS)
+					invalid_option_value(opt, value, NULL,
+										 "Give a number of seconds greater than 0 and at most 86400.", hide);
+				break;
+			}
+		case OPTION_PAGE_SIZE:
+			{
+				char	   *end;
+				long		size;
+
+				errno = 0;
+				size = strtol(value, &end, 10);
+				if (errno != 0 || end == value || *end != '\0' ||
+					size < 1 || size > MAX_PAGE_SIZE)
+					invalid_option_value(opt, value, NULL,
+										 "Give a whole number of entries from 1 to 100000.", hide);
+				break;
+			}
+		case OPTION_TEXT:
+			if (value[0] == '\0')
+				invalid_option_value(opt, value, "It is empty.", NULL, hide);
+			break;
+		case OPTION_SECRET:
+			break;
+	}
+}
+
+static char *
+valid_option_names(Oid context)
+{
+	const PssyncOption *opt;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (opt = pssync_options; opt->name; opt++)
+	{
+		if (opt->context == context)
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", opt->name);
+	}
+	return buf.data;
+}
+
+/*
+ * Validate the generic options given for the pssync foreign data wrapper,
+ * a server of it, or a user mapping for such a server.
+ *
+ * The statement that set a password would be logged with the error
+ * (log_min_error_statement), so errors about an option list that holds one
+ * hide the statement.
+ */
+Datum
+pssync_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	bool		has_secret = false;
+	bool		starttls = false;
+	char	   *uri = NULL;
+	char	   *bind_dn = NULL;
+	ListCell   *cell;
+	const PssyncOption *opt;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "password") == 0)
+			has_secret = true;
+	}
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+		char	   *value = defGetString(def);
+
+		opt = find_option(def->defname);
+		if (opt == NULL || opt->context != catalog)
+		{
+			if (opt != NULL && opt->context == UserMappingRelationId)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("option \"%s\" is only valid in a user mapping",
+								def->defname),
+						 errhint("Store the directory's credentials with CREATE USER MAPPING FOR ... SERVER ... OPTIONS (bind_dn '...', password '...')."),
+						 errhidestmt(true)));
+			if (opt != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("option \"%s\" is only valid for a server",
+								def->defname),
+						 errhint("Set it with ALTER SERVER ... OPTIONS (ADD %s '...').",
+								 def->defname),
+						 errhidestmt(has_secret)));
+			if (catalog == ForeignServerRelationId ||
+				catalog == UserMappingRelationId)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("invalid option \"%s\"", def->defname),
+						 errhint("Valid options in this context are: %s.",
+								 valid_option_names(catalog)),
+						 errhidestmt(has_secret)));
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 errhint("The pssync foreign data wrapper takes no options; give them to its servers and user mappings."),
+					 errhidestmt(has_secret)));
+		}
+
+		check_option_value(opt, value, has_secret);
+
+		if (strcmp(opt->name, "starttls") == 0)
+			(void) parse_bool(value, &starttls);
+		else if (strcmp(opt->name, "uri") == 0)
+			uri = value;
+		else if (strcmp(opt->name, "bind_dn") == 0)
+			bind_dn = value;
+	}
+
+	if (catalog == ForeignServerRelationId)
+	{
+		for (opt = pssync_options; opt->name; opt++)
+		{
+			bool		found = false;
+
+			if (opt->context != catalog || !opt->required)
+				continue;
+			foreach(cell, options)
+			{
+				if (strcmp(((DefElem *) lfirst(cell))->defname, opt->name) == 0)
+					found = true;
+			}
+			if (!found)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+						 errmsg("option \"%s\" is required for a pssync server",
+								opt->name),
+						 errhint("For example: %s", EXAMPLE_CREATE_SERVER)));
+		}
+		if (starttls && uri && uri_has_ldaps(uri))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("options \"starttls\" and an ldaps:// URI cannot be combined"),
+					 errdetail("An ldaps:// connection is encrypted from the start; StartTLS upgrades an ldap:// connection."),
+					 errhint("Use either ldaps:// URIs, or ldap:// URIs with starttls 'true'.")));
+	}
+
+	if (catalog == UserMappingRelationId && has_secret && bind_dn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"password\" requires option \"bind_dn\""),
+				 errhint("Give the DN (or, for Active Directory, the user principal name) of the account to bind as."),
+				 errhidestmt(true)));
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * The pssync server a sync uses: the one named by pssync.server, or else
+ * the only server of the pssync foreign data wrapper.
+ */
+static ForeignServer *
+choose_server(void)
+{
+	ForeignDataWrapper *fdw;
+	ForeignServer *server;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *names = NIL;
+	Oid			found = InvalidOid;
+
+	fdw = GetForeignDataWrapperByName("pssync", false);
+
+	if (pssync_server_name && pssync_server_name[0] != '\0')
+	{
+		server = GetForeignServerByName(pssync_server_name, true);
+		if (server == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("server \"%s\" does not exist", pssync_server_name),
+					 errhint("Set pssync.server to the name of a server of the pssync foreign data wrapper, or create it: %s",
+							 EXAMPLE_CREATE_SERVER)));
+		if (server->fdwid != fdw->fdwid)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("server \"%s\" is not a pssync server",
+							pssync_server_name),
+					 errhint("Set pssync.server to the name of a server of the pssync foreign data wrapper.")));
+		return server;
+	}
+
+	rel = table_open(ForeignServerRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_foreign_server form = (Form_pg_foreign_server) GETSTRUCT(tuple);
+
+		if (form->srvfdw != fdw->fdwid)
+			continue;
+		found = form->oid;
+		names = lappend(names, pstrdup(NameStr(form->srvname)));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (list_length(names) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no pssync server is defined"),
+				 errhint("Create one for the district's directory, for example: %s",
+						 EXAMPLE_CREATE_SERVER)));
+	if (list_length(names) > 1)
+	{
+		StringInfoData buf;
+		ListCell   *cell;
+
+		initStringInfo(&buf);
+		foreach(cell, names)
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+							 quote_identifier((char *) lfirst(cell)));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("more than one pssync server is defined"),
+				 errdetail("The pssync servers are: %s.", buf.data),
+				 errhint("Choose one with SET pssync.server = '...'.")));
+	}
+	return GetForeignServer(found);
+}
+
+/*
+ * The options of the user mapping for the current user, or else of the
+ * PUBLIC one; NIL when there is none (an anonymous bind).
+ */
+static List *
+user_mapping_options(Oid serverid)
+{
+	HeapTuple	tuple;
+	Datum		datum;
+	bool		isnull;
+	List	   *options = NIL;
+
+	tuple = SearchSysCache2(USERMAPPINGUSERSERVER,
+							ObjectIdGetDatum(GetUserId()),
+							ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tuple))
+		tuple = SearchSysCache2(USERMAPPINGUSERSERVER,
+								ObjectIdGetDatum(InvalidOid),
+								ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tuple))
+		return NIL;
+
+	datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tuple,
+							Anum_pg_user_mapping_umoptions, &isnull);
+	if (!isnull)
+		options = untransformRelOptions(datum);
+	ReleaseSysCache(tuple);
+	return options;
+}
+
+/*
+ * The value of option "name" in a list of DefElems, or NULL.
+ */
+static char *
+option_value(List *options, const char *name)
+{
+	ListCell   *cell;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, name) == 0)
+			return defGetString(def);
+	}
+	return NULL;
+}
+
+static char *
+option_value_or(List *options, const char *name, char *fallback)
+{
+	char	   *value = option_value(options, name);
+
+	return value ? value : fallback;
+}
+
+/*
+ * Read the configuration of the server a sync uses: its options, with
+ * defaults filled in, and the credentials of the current user's mapping.
+ * The options were checked by the validator when they were set; they are
+ * checked again here, since the validator of an older version may have set
+ * them.
+ */
+PssyncServer *
+pssync_get_server(void)
+{
+	ForeignServer *fs = choose_server();
+	PssyncServer *server = palloc0(sizeof(PssyncServer));
+	List	   *options = fs->options;
+	List	   *mapping = user_mapping_options(fs->serverid);
+	char	   *base_dn;
+	char	   *uid_attr;
+	char	   *value;
+	ListCell   *cell;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+		const PssyncOption *opt = find_option(def->defname);
+
+		if (opt && opt->context == ForeignServerRelationId)
+			check_option_value(opt, defGetString(def), false);
+	}
+
+	server->serverid = fs->serverid;
+	server->servername = pstrdup(fs->servername);
+	server->uri = option_value(options, "uri");
+	base_dn = option_value(options, "base_dn");
+	if (server->uri == NULL || base_dn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("server \"%s\" lacks the options \"uri\" and \"base_dn\"",
+						server->servername),
+				 errhint("ALTER SERVER %s OPTIONS (ADD uri '...', ADD base_dn '...');",
+						 quote_identifier(server->servername))));
+
+	server->base_dn[GROUP_STUDENTS] = option_value_or(options, "student_base_dn", base_dn);
+	server->base_dn[GROUP_STAFF] = option_value_or(options, "staff_base_dn", base_dn);
+	uid_attr = option_value_or(options, "uid_attr", DEFAULT_UID_ATTR);
+	server->uid_attr[GROUP_STUDENTS] = option_value_or(options, "student_uid_attr", uid_attr);
+	server->uid_attr[GROUP_STAFF] = option_value_or(options, "staff_uid_attr", uid_attr);
+	server->first_name_attr = option_value_or(options, "first_name_attr",
+											  DEFAULT_FIRST_NAME_ATTR);
+	server->last_name_attr = option_value_or(options, "last_name_attr",
+											 DEFAULT_LAST_NAME_ATTR);
+	server->filter = option_value_or(options, "filter", DEFAULT_FILTER);
+
+	value = option_value(options, "scope");
+	server->scope = (value && strcmp(value, "one") == 0) ?
+		LDAP_SCOPE_ONELEVEL : LDAP_SCOPE_SUBTREE;
+	value = option_value(options, "starttls");
+	server->starttls = false;
+	if (value)
+		(void) parse_bool(value, &server->starttls);
+	server->ca_file = option_value(options, "ca_file");
+	value = option_value(options, "timeout");
+	server->timeout_ms = value ?
+		(int) ceil(strtod(value, NULL) * 1000.0) : DEFAULT_TIMEOUT_MS;
+	value = option_value(options, "page_size");
+	server->page_size = value ? (int) strtol(value, NULL, 10) : DEFAULT_PAGE_SIZE;
+
+	server->bind_dn = option_value(mapping, "bind_dn");
+	server->password = option_value(mapping, "password");
+	if (server->password && server->password[0] == '\0')
+		server->password = NULL;
+
+	return server;
+}
+
+/*
+ * A uid_attr argument given to a function: it must be an attribute
+ * description before anything is searched.
+ */
+void
+check_uid_attr_argument(const char *uid_attr)
+{
+	if (!is_attribute_description(uid_attr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid LDAP attribute name \"%s\"", uid_attr),
+				 errdetail("The user ID attribute must be an attribute description of RFC 4512, such as uid, sAMAccountName or 0.9.2342.19200300.100.1.1."),
+				 errhint("Pass NULL to use the server's student_uid_attr or staff_uid_attr.")));
+}

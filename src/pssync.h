@@ -1,0 +1,208 @@
+/*-------------------------------------------------------------------------
+ *
+ * pssync.h
+ *		  Internal declarations of pssync, LDAP directory synchronization of
+ *		  PowerSchool usernames.
+ *
+ * Data flows one way through the files listed below: the selected records
+ * are read from PowerSchool's tables (records.c), the directory is asked
+ * about each of them (directory.c, matching.c), a decision is made per
+ * username (matching.c), the changes are checked and written (apply.c), and
+ * the result rows go back to the caller (sync.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PSSYNC_H
+#define PSSYNC_H
+
+#include "nodes/pg_list.h"
+#include "utils/palloc.h"
+
+/*
+ * The kinds of PowerSchool records, and the username columns they have.
+ */
+typedef enum RecordType
+{
+	RECORD_STUDENT,
+	RECORD_TEACHER,
+	RECORD_STAFF
+} RecordType;
+
+typedef enum UsernameColumn
+{
+	COLUMN_STUDENT_WEB_ID,		/* students.student_web_id */
+	COLUMN_TEACHERLOGINID,		/* users.teacherloginid: Teacher Username */
+	COLUMN_LOGINID,				/* users.loginid: Admin Username */
+	NUM_USERNAME_COLUMNS
+} UsernameColumn;
+
+/* Which directory group a record is searched in. */
+typedef enum RecordGroup
+{
+	GROUP_STUDENTS,
+	GROUP_STAFF					/* teachers and staff: PowerSchool's users */
+} RecordGroup;
+
+#define MAX_CHECKS_PER_RECORD 2
+
+/*
+ * One selected record, as read from the tables.  Strings are in the server
+ * encoding; a NULL column stays NULL.
+ */
+typedef struct SyncRecord
+{
+	RecordType	type;
+	int64		dcid;
+	char	   *first_name;
+	char	   *last_name;
+	int			nchecks;		/* usernames checked for this record */
+	UsernameColumn columns[MAX_CHECKS_PER_RECORD];
+	char	   *old_usernames[MAX_CHECKS_PER_RECORD];
+} SyncRecord;
+
+/*
+ * The statuses of a result row.  The first three are the "match" section,
+ * the others the "exception" section.
+ */
+typedef enum SyncStatus
+{
+	STATUS_UNCHANGED,
+	STATUS_UPDATED,
+	STATUS_WOULD_UPDATE,
+	STATUS_PARTIAL,
+	STATUS_NO_MATCH,
+	STATUS_AMBIGUOUS,
+	STATUS_NO_UID,
+	STATUS_CONFLICT,
+	STATUS_INVALID_UID
+} SyncStatus;
+
+#define STATUS_IS_MATCH(s) ((s) <= STATUS_WOULD_UPDATE)
+
+/*
+ * One result row.  "check" is the index of the checked username in the
+ * record, or -1 for an exception row without an exact match.
+ */
+typedef struct SyncResult
+{
+	SyncStatus	status;
+	SyncRecord *record;
+	int			check;
+	char	   *new_username;	/* the directory's value, or NULL */
+	char	   *dn;				/* the exact match's DN, or NULL */
+	int			ncandidates;
+	char	  **candidates;		/* sorted DNs, for partial and ambiguous */
+} SyncResult;
+
+
+/* pssync.c: module load and configuration variables */
+extern char *pssync_server_name;
+extern char *pssync_students_table;
+extern char *pssync_users_table;
+extern char *pssync_schoolstaff_table;
+
+extern void _PG_init(void);
+
+
+/* options.c: the foreign data wrapper's validator and the server options */
+typedef struct PssyncServer
+{
+	Oid			serverid;
+	char	   *servername;
+	char	   *uri;			/* one or more space-separated URIs */
+	char	   *base_dn[2];		/* per RecordGroup */
+	char	   *uid_attr[2];	/* per RecordGroup */
+	char	   *first_name_attr;
+	char	   *last_name_attr;
+	char	   *filter;
+	int			scope;			/* LDAP_SCOPE_SUBTREE or LDAP_SCOPE_ONELEVEL */
+	bool		starttls;
+	char	   *ca_file;		/* NULL: libldap's default trust */
+	int			timeout_ms;
+	int			page_size;
+	char	   *bind_dn;		/* NULL: anonymous */
+	char	   *password;		/* never shown anywhere */
+} PssyncServer;
+
+extern PssyncServer *pssync_get_server(void);
+extern bool is_attribute_description(const char *name);
+extern void check_uid_attr_argument(const char *uid_attr);
+
+
+/* directory.c: the connection to the LDAP server and its searches */
+typedef struct PssyncDirectory PssyncDirectory;
+
+/* The values of one requested attribute of an entry (UTF-8, as sent). */
+typedef struct DirectoryValues
+{
+	int			count;
+	char	  **values;
+	int		   *lengths;
+} DirectoryValues;
+
+/*
+ * Called for each entry a search returns, with the entry's DN (converted to
+ * the server encoding) and the values of each requested attribute.
+ */
+typedef void (*DirectoryEntryCallback) (void *arg, const char *dn,
+										DirectoryValues *values);
+
+extern PssyncDirectory *directory_connect(PssyncServer *server);
+extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
+							 const char *filter, const char **attrs,
+							 DirectoryEntryCallback callback, void *arg);
+extern char *directory_escape_filter_value(const char *value);
+extern char *directory_to_utf8(const char *s);
+extern void directory_disconnect(PssyncDirectory *dir);
+extern int	directory_requests_sent(PssyncDirectory *dir);
+
+
+/* records.c: the PowerSchool tables and the selected records */
+typedef struct PowerSchoolTable
+{
+	Oid			relid;
+	char	   *qualified_name;	/* quoted, schema-qualified */
+} PowerSchoolTable;
+
+typedef struct PowerSchoolTables
+{
+	PowerSchoolTable students;
+	PowerSchoolTable users;
+	PowerSchoolTable schoolstaff;
+} PowerSchoolTables;
+
+/* Which users a load of the users table keeps. */
+typedef enum UserKinds
+{
+	USERS_ALL,
+	USERS_TEACHERS,
+	USERS_STAFF
+} UserKinds;
+
+extern const char *username_column_name(UsernameColumn column);
+extern void resolve_powerschool_tables(PowerSchoolTables *tables,
+									   RecordGroup group);
+extern void check_selection(Oid selection);
+extern List *load_student_records(PowerSchoolTables *tables, Oid selection,
+								  bool blank_only);
+extern List *load_user_records(PowerSchoolTables *tables, Oid selection,
+							   UserKinds kinds, bool blank_only);
+
+
+/* matching.c: what the directory says about each record */
+extern List *match_records(PssyncServer *server, PssyncDirectory *dir,
+						   RecordGroup group, const char *uid_attr,
+						   List *records);
+
+
+/* apply.c: checking and writing the changes */
+extern void check_update_privileges(PowerSchoolTables *tables, RecordGroup group);
+extern void apply_changes(PowerSchoolTables *tables, RecordGroup group,
+						  List *results, bool dry_run);
+
+
+/* sync.c: the SQL-callable functions */
+extern const char *sync_status_name(SyncStatus status);
+extern const char *record_type_name(RecordType type);
+
+#endif							/* PSSYNC_H */

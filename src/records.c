@@ -1,0 +1,334 @@
+/*-------------------------------------------------------------------------
+ *
+ * records.c
+ *		  PowerSchool's tables, and the records a sync selects from them.
+ *
+ * pssync does not own PowerSchool's tables: it finds them where they are,
+ * through the caller's search_path or the pssync.*_table settings, once at
+ * the start of a call.  From then on every statement names them by schema
+ * and uses only pg_catalog's operators, so that nothing in the caller's
+ * schemas can stand in for them.  The statements run through SPI as the
+ * calling role, so its privileges and row-level security apply.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "parser/scansup.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/varlena.h"
+
+#include "pssync.h"
+
+static const char *const username_columns[NUM_USERNAME_COLUMNS] = {
+	"student_web_id",
+	"teacherloginid",
+	"loginid"
+};
+
+const char *
+username_column_name(UsernameColumn column)
+{
+	return username_columns[column];
+}
+
+/*
+ * Is a username "blank": NULL, empty, or only white space?
+ */
+static bool
+is_blank(const char *s)
+{
+	if (s == NULL)
+		return true;
+	for (; *s; s++)
+	{
+		if (!scanner_isspace(*s))
+			return false;
+	}
+	return true;
+}
+
+static char *
+qualified_relation_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+static void
+require_column(PowerSchoolTable *table, const char *column, const char *setting)
+{
+	if (get_attnum(table->relid, column) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of PowerSchool table %s does not exist",
+						column, table->qualified_name),
+				 errhint("Point %s at PowerSchool's table.", setting)));
+}
+
+static void
+resolve_table(PowerSchoolTable *table, const char *setting, const char *value,
+			  const char *const *columns)
+{
+	List	   *names;
+	Oid			relid;
+
+	names = stringToQualifiedNameList(value);
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, true);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("PowerSchool table \"%s\" does not exist", value),
+				 errhint("Set %s to the table's name, schema-qualified if its schema is not on search_path.",
+						 setting)));
+	table->relid = relid;
+	table->qualified_name = qualified_relation_name(relid);
+	for (; *columns; columns++)
+		require_column(table, *columns, setting);
+}
+
+/*
+ * Find the tables a sync of the group works on.
+ */
+void
+resolve_powerschool_tables(PowerSchoolTables *tables, RecordGroup group)
+{
+	static const char *const student_columns[] = {
+		"dcid", "first_name", "last_name", "student_web_id", NULL
+	};
+	static const char *const user_columns[] = {
+		"dcid", "first_name", "last_name", "loginid", "teacherloginid",
+		"psaccess", NULL
+	};
+	static const char *const schoolstaff_columns[] = {
+		"users_dcid", "staffstatus", "status", NULL
+	};
+
+	memset(tables, 0, sizeof(PowerSchoolTables));
+	if (group == GROUP_STUDENTS)
+		resolve_table(&tables->students, "pssync.students_table",
+					  pssync_students_table, student_columns);
+	else
+	{
+		resolve_table(&tables->users, "pssync.users_table",
+					  pssync_users_table, user_columns);
+		resolve_table(&tables->schoolstaff, "pssync.schoolstaff_table",
+					  pssync_schoolstaff_table, schoolstaff_columns);
+	}
+}
+
+/*
+ * A selection is any relation with a column dcid of an integer type; the
+ * records processed are those whose dcid is in it.
+ */
+void
+check_selection(Oid selection)
+{
+	char		relkind = get_rel_relkind(selection);
+	AttrNumber	attnum;
+	Oid			type;
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", selection)));
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_VIEW && relkind != RELKIND_MATVIEW &&
+		relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("selection %s is not a table, view or materialized view",
+						qualified_relation_name(selection))));
+
+	attnum = get_attnum(selection, "dcid");
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("selection %s has no column \"dcid\"",
+						qualified_relation_name(selection)),
+				 errhint("A selection is a table or view with a column dcid that holds the dcid of each record to synchronize.")));
+
+	type = get_atttype(selection, attnum);
+	if (type != INT2OID && type != INT4OID && type != INT8OID &&
+		type != NUMERICOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"dcid\" of selection %s has type %s",
+						qualified_relation_name(selection), format_type_be(type)),
+				 errhint("dcid must be of an integer type, as PowerSchool's dcid columns are.")));
+}
+
+/*
+ * The WHERE clause that restricts a table aliased "t" to the selection.
+ */
+static void
+append_selection(StringInfo sql, Oid selection)
+{
+	appendStringInfoString(sql, " WHERE t.dcid IS NOT NULL");
+	if (OidIsValid(selection))
+		appendStringInfo(sql,
+						 " AND t.dcid OPERATOR(pg_catalog.=) ANY (SELECT sel.dcid FROM %s sel)",
+						 qualified_relation_name(selection));
+}
+
+static void
+append_order(StringInfo sql)
+{
+	appendStringInfoString(sql,
+						   " ORDER BY t.last_name::pg_catalog.text COLLATE pg_catalog.\"default\","
+						   " t.first_name::pg_catalog.text COLLATE pg_catalog.\"default\","
+						   " t.dcid");
+}
+
+static char *
+spi_text(HeapTuple tuple, TupleDesc desc, int column)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, column, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+static void
+run_select(const char *sql)
+{
+	int			rc = SPI_execute(sql, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * The students in the selection (all students when selection is
+ * InvalidOid), in the order of the result rows.
+ */
+List *
+load_student_records(PowerSchoolTables *tables, Oid selection, bool blank_only)
+{
+	StringInfoData sql;
+	List	   *records = NIL;
+	uint64		i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT t.dcid::pg_catalog.int8, t.first_name::pg_catalog.text,"
+					 " t.last_name::pg_catalog.text, t.student_web_id::pg_catalog.text"
+					 " FROM %s t",
+					 tables->students.qualified_name);
+	append_selection(&sql, selection);
+	append_order(&sql);
+	run_select(sql.data);
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		SyncRecord *rec = palloc0(sizeof(SyncRecord));
+		bool		isnull;
+
+		rec->type = RECORD_STUDENT;
+		rec->dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		rec->first_name = spi_text(tuple, desc, 2);
+		rec->last_name = spi_text(tuple, desc, 3);
+		rec->nchecks = 1;
+		rec->columns[0] = COLUMN_STUDENT_WEB_ID;
+		rec->old_usernames[0] = spi_text(tuple, desc, 4);
+		if (blank_only && !is_blank(rec->old_usernames[0]))
+			continue;
+		records = lappend(records, rec);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return records;
+}
+
+/*
+ * The users in the selection, each a teacher or staff.  A teacher has a
+ * current (status 1) schoolstaff row with staffstatus 1 (Teacher); its
+ * Teacher Username is checked, and its Admin Username too where it has
+ * access to the admin portion (psaccess 1).  Every other user is staff,
+ * with its Admin Username checked.
+ *
+ * With blank_only, a user is kept when any username checked for it is
+ * blank; all its checks run then.
+ */
+List *
+load_user_records(PowerSchoolTables *tables, Oid selection, UserKinds kinds,
+				  bool blank_only)
+{
+	StringInfoData sql;
+	List	   *records = NIL;
+	uint64		i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT t.dcid::pg_catalog.int8, t.first_name::pg_catalog.text,"
+					 " t.last_name::pg_catalog.text, t.loginid::pg_catalog.text,"
+					 " t.teacherloginid::pg_catalog.text,"
+					 " COALESCE(t.psaccess::pg_catalog.int4 OPERATOR(pg_catalog.=) 1, false),"
+					 " EXISTS (SELECT 1 FROM %s ss"
+					 " WHERE ss.users_dcid OPERATOR(pg_catalog.=) t.dcid"
+					 " AND ss.status::pg_catalog.int4 OPERATOR(pg_catalog.=) 1"
+					 " AND ss.staffstatus::pg_catalog.int4 OPERATOR(pg_catalog.=) 1)"
+					 " FROM %s t",
+					 tables->schoolstaff.qualified_name,
+					 tables->users.qualified_name);
+	append_selection(&sql, selection);
+	append_order(&sql);
+	run_select(sql.data);
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		SyncRecord *rec = palloc0(sizeof(SyncRecord));
+		bool		isnull;
+		bool		admin;
+		bool		teacher;
+		bool		blank = false;
+		int			c;
+
+		rec->dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		rec->first_name = spi_text(tuple, desc, 2);
+		rec->last_name = spi_text(tuple, desc, 3);
+		admin = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
+		teacher = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+
+		if (teacher)
+		{
+			if (kinds == USERS_STAFF)
+				continue;
+			rec->type = RECORD_TEACHER;
+			rec->columns[rec->nchecks] = COLUMN_TEACHERLOGINID;
+			rec->old_usernames[rec->nchecks++] = spi_text(tuple, desc, 5);
+			if (admin)
+			{
+				rec->columns[rec->nchecks] = COLUMN_LOGINID;
+				rec->old_usernames[rec->nchecks++] = spi_text(tuple, desc, 4);
+			}
+		}
+		else
+		{
+			if (kinds == USERS_TEACHERS)
+				continue;
+			rec->type = RECORD_STAFF;
+			rec->columns[rec->nchecks] = COLUMN_LOGINID;
+			rec->old_usernames[rec->nchecks++] = spi_text(tuple, desc, 4);
+		}
+
+		for (c = 0; c < rec->nchecks; c++)
+			blank |= is_blank(rec->old_usernames[c]);
+		if (blank_only && !blank)
+			continue;
+		records = lappend(records, rec);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return records;
+}

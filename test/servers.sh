@@ -1,0 +1,170 @@
+# test/servers.sh: throwaway servers for the tests, the demo and the
+# benchmark.  Source it, then call the functions; everything started is
+# stopped by stop_servers (install it as an EXIT trap), by its process id.
+#
+#   start_postgres            a cluster listening on a Unix socket only
+#   start_slapd NAME LDIF...  slapd on 127.0.0.1 with the LDIF files loaded
+#   free_port                 a TCP port on 127.0.0.1 that nothing listens on
+#
+# Exported for psql, pg_regress and the SQL tests:
+#   PGHOST PGPORT PGUSER PGDATABASE
+#   PSSYNC_LDAP_URI (of the slapd named "main"), PSSYNC_LDAP_PORT
+
+PSSYNC_TOP=${PSSYNC_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+SLAPD=${SLAPD:-/usr/sbin/slapd}
+SLAPADD=${SLAPADD:-/usr/sbin/slapadd}
+
+# The bind password of the test directory's service account.
+PSSYNC_LDAP_PASSWORD=${PSSYNC_LDAP_PASSWORD:-pssync-test-secret}
+export PSSYNC_LDAP_PASSWORD
+
+PSSYNC_WORK=${PSSYNC_WORK:-}
+_pssync_pids=()
+
+work_dir() {
+	if [ -z "$PSSYNC_WORK" ]; then
+		PSSYNC_WORK=$(mktemp -d /tmp/pssync.XXXXXX)
+		chmod 755 "$PSSYNC_WORK"
+		export PSSYNC_WORK
+	fi
+	echo "$PSSYNC_WORK"
+}
+
+# A port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	local port
+	for _ in $(seq 1 200); do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+
+# Wait until a command succeeds, for up to $1 seconds.
+wait_for() {
+	local seconds=$1
+	shift
+	local i
+	for i in $(seq 1 $((seconds * 10))); do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+start_postgres() {
+	local dir
+	dir="$(work_dir)/pg"
+	mkdir -p "$dir/socket"
+	chown -R postgres:postgres "$dir"
+	PGPORT=$(free_port)
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" --auth=trust \
+		--encoding=UTF8 --locale=C.UTF-8 --username=postgres >"$dir/initdb.log" 2>&1 ||
+		{ cat "$dir/initdb.log"; return 1; }
+	cat >>"$dir/data/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$dir/socket'
+port = $PGPORT
+fsync = off
+log_min_messages = info
+${PSSYNC_PG_CONF:-}
+EOF
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+		{ cat "$dir/server.log"; return 1; }
+	_pssync_pids+=("$(head -1 "$dir/data/postmaster.pid")")
+	PGHOST="$dir/socket"
+	PGUSER=postgres
+	PGDATABASE=postgres
+	PSSYNC_PG_DATA="$dir/data"
+	PSSYNC_PG_LOG="$dir/server.log"
+	export PGHOST PGPORT PGUSER PGDATABASE PSSYNC_PG_DATA PSSYNC_PG_LOG
+}
+
+# start_slapd NAME LDIF...: a slapd of the suffix dc=district,dc=org.
+# Extra slapd.conf lines (global, before the database) may be given in
+# SLAPD_GLOBAL_CONF, database lines in SLAPD_DATABASE_CONF.
+start_slapd() {
+	local name=$1
+	shift
+	local dir port ldif
+	dir="$(work_dir)/slapd-$name"
+	mkdir -p "$dir/data"
+	port=$(free_port)
+	cat >"$dir/slapd.conf" <<EOF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+pidfile $dir/slapd.pid
+argsfile $dir/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+${SLAPD_GLOBAL_CONF:-}
+
+database mdb
+suffix "dc=district,dc=org"
+rootdn "cn=admin,dc=district,dc=org"
+rootpw admin-secret
+directory $dir/data
+maxsize 4294967296
+index objectClass eq
+index givenName,sn,uid,employeeNumber eq
+access to attrs=userPassword
+	by anonymous auth
+	by * none
+access to *
+	by * read
+${SLAPD_DATABASE_CONF:-}
+EOF
+	for ldif in "$@"; do
+		"$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1 ||
+			{ cat "$dir/slapadd.log"; return 1; }
+	done
+	"$SLAPD" -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" ${SLAPD_EXTRA_URLS:-} >"$dir/slapd.log" 2>&1 ||
+		{ cat "$dir/slapd.log"; return 1; }
+	wait_for 20 test -s "$dir/slapd.pid" || { echo "slapd $name did not start" >&2; return 1; }
+	_pssync_pids+=("$(cat "$dir/slapd.pid")")
+	wait_for 20 ldapsearch -x -H "ldap://127.0.0.1:$port" -b "" -s base ||
+		{ echo "slapd $name does not answer" >&2; return 1; }
+	eval "PSSYNC_SLAPD_PID_${name}=$(cat "$dir/slapd.pid")"
+	eval "PSSYNC_SLAPD_PORT_${name}=$port"
+	if [ "$name" = main ]; then
+		PSSYNC_LDAP_PORT=$port
+		PSSYNC_LDAP_URI="ldap://127.0.0.1:$port"
+		export PSSYNC_LDAP_PORT PSSYNC_LDAP_URI
+	fi
+}
+
+# Remember a process started elsewhere, to stop it with the rest.
+track_pid() {
+	_pssync_pids+=("$1")
+}
+
+stop_servers() {
+	local pid
+	if [ -n "${PSSYNC_PG_DATA:-}" ] && [ -f "$PSSYNC_PG_DATA/postmaster.pid" ]; then
+		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PSSYNC_PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	for pid in "${_pssync_pids[@]}"; do
+		kill -CONT "$pid" 2>/dev/null || true
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${_pssync_pids[@]}"; do
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	_pssync_pids=()
+	if [ -n "$PSSYNC_WORK" ] && [ -z "${PSSYNC_KEEP_WORK:-}" ]; then
+		rm -rf "$PSSYNC_WORK"
+	fi
+}
