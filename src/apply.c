@@ -77,7 +77,7 @@ check_update_privileges(PowerSchoolTables *tables, RecordGroup group)
 			pg_attribute_aclcheck(table->relid, attnum, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for table %s", table->qualified_name),
+					 errmsg("permission denied for table %s", table->display_name),
 					 errdetail("A sync that is not a dry run updates column \"%s\".",
 							   username_column_name(column)),
 					 errhint("Grant UPDATE on the column, or run with dry_run => true.")));
@@ -182,17 +182,6 @@ value_array(PendingChange *pending, int n)
 										   TYPALIGN_INT));
 }
 
-static void
-run_statement(const char *sql, int nargs, Oid *types, Datum *values, int expected)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
-										   false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "SPI_execute_with_args failed: %s",
-			 SPI_result_code_string(rc));
-}
-
 /*
  * Serialize the writes of concurrent syncs of one table, until the end of
  * the transaction.
@@ -204,8 +193,8 @@ lock_table_for_sync(PowerSchoolTable *table)
 	Datum		values[2] = {Int32GetDatum(PSSYNC_LOCK_KEY),
 	Int32GetDatum((int32) table->relid)};
 
-	run_statement("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
-				  2, types, values, SPI_OK_SELECT);
+	run_query("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
+				  2, types, values, false, SPI_OK_SELECT);
 }
 
 /*
@@ -234,7 +223,7 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 					 " WHERE t.dcid OPERATOR(pg_catalog.=) ANY ($1)"
 					 " ORDER BY t.dcid FOR UPDATE OF t",
 					 quote_identifier(column), table->qualified_name);
-	run_statement(sql.data, 1, types, values, SPI_OK_SELECT);
+	run_query(sql.data, 1, types, values, false, SPI_OK_SELECT);
 
 	for (row = 0; row < SPI_processed; row++)
 	{
@@ -264,8 +253,8 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 		if (!locked[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("record with dcid " INT64_FORMAT " of %s could not be locked for update",
-							pending[i].dcid, table->qualified_name),
+					 errmsg("record with dcid " INT64_FORMAT " of table \"%s\" could not be locked for update",
+							pending[i].dcid, table->display_name),
 					 errdetail("Another transaction deleted it, or a row-level security policy lets you see it but not update it."),
 					 errhint("Run the sync again, or exclude the record from the selection.")));
 	}
@@ -333,7 +322,7 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 					 " OPERATOR(pg_catalog.=) ANY ($1)",
 					 quote_identifier(column), table->qualified_name,
 					 quote_identifier(column));
-	run_statement(sql.data, 1, types, values, SPI_OK_SELECT);
+	run_query(sql.data, 1, types, values, false, SPI_OK_SELECT);
 
 	for (row = 0; row < SPI_processed; row++)
 	{
@@ -368,7 +357,7 @@ write_changes(PowerSchoolTable *table, const char *column,
 					 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v(dcid, u)"
 					 " WHERE t.dcid OPERATOR(pg_catalog.=) v.dcid",
 					 table->qualified_name, quote_identifier(column));
-	run_statement(sql.data, 2, types, values, SPI_OK_UPDATE);
+	run_query(sql.data, 2, types, values, false, SPI_OK_UPDATE);
 }
 
 /*

@@ -923,7 +923,7 @@ report_search_error(PssyncDirectory *dir, int rc, const char *diag,
 	if (rc == LDAP_FILTER_ERROR)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("LDAP server \"%s\" rejected the search filter",
+				 errmsg("invalid LDAP search filter for server \"%s\"",
 						dir->server->servername),
 				 errdetail_internal("Filter: %s", filter),
 				 errhint("Check the server's filter option.")));

@@ -163,41 +163,137 @@ is_attribute_description(const char *name)
 }
 
 /*
- * A syntax check of an LDAP search filter (RFC 4515): parenthesized,
- * balanced, one filter at the top, escapes of two hex digits.  The
- * directory checks the rest and rejects what it does not understand.
+ * A search filter of RFC 4515, checked by recursive descent:
+ *
+ *	filter	   = "(" filtercomp ")"
+ *	filtercomp = "&" *filter / "|" *filter / "!" filter / item
+ *	item	   = attr ("=" / "~=" / ">=" / "<=") value	(simple, substring, present)
+ *			   / [attr] [":dn"] [":" rule] ":=" value	(extensible)
+ *
+ * A value holds no unescaped "(", ")" or "\"; an escape is "\" and two hex
+ * digits.  "*" is allowed in an equality value (substring, present).  The
+ * directory checks what only it knows: the attributes and matching rules.
  */
+static bool parse_filter(const char **p, int depth);
+
+static bool
+parse_filter_value(const char **p, bool allow_star)
+{
+	const char *s = *p;
+
+	while (*s && *s != ')')
+	{
+		if (*s == '(')
+			return false;
+		if (*s == '*' && !allow_star)
+			return false;
+		if (*s == '\\')
+		{
+			if (!isxdigit((unsigned char) s[1]) || !isxdigit((unsigned char) s[2]))
+				return false;
+			s += 2;
+		}
+		s++;
+	}
+	*p = s;
+	return true;
+}
+
+static bool
+parse_filter_item(const char **p)
+{
+	const char *s = *p;
+	const char *start = s;
+	char		attr[256];
+	bool		equality = false;	/* "=": may hold "*" */
+
+	while (*s && strchr("=~<>:()", *s) == NULL)
+		s++;
+	if (s - start >= (int) sizeof(attr))
+		return false;
+	memcpy(attr, start, s - start);
+	attr[s - start] = '\0';
+
+	if (*s == ':')
+	{
+		/* extensible: [attr] [":dn"] [":" rule] ":=" value */
+		if (attr[0] != '\0' && !is_attribute_description(attr))
+			return false;
+		if (strncmp(s, ":dn", 3) == 0 && (s[3] == ':'))
+			s += 3;
+		if (s[0] == ':' && s[1] != '=')
+		{
+			const char *rule = ++s;
+
+			while (*s && *s != ':' && *s != ')')
+				s++;
+			if (s == rule || *s != ':')
+				return false;
+		}
+		else if (attr[0] == '\0')
+			return false;		/* without an attribute, a rule is needed */
+		if (s[0] != ':' || s[1] != '=')
+			return false;
+		s += 2;
+	}
+	else
+	{
+		if (!is_attribute_description(attr))
+			return false;
+		if (*s == '=')
+		{
+			equality = true;
+			s++;
+		}
+		else if ((*s == '~' || *s == '>' || *s == '<') && s[1] == '=')
+			s += 2;
+		else
+			return false;
+	}
+
+	if (!parse_filter_value(&s, equality))
+		return false;
+	*p = s;
+	return true;
+}
+
+static bool
+parse_filter(const char **p, int depth)
+{
+	const char *s = *p;
+
+	if (depth > 100 || *s != '(')
+		return false;
+	s++;
+	if (*s == '&' || *s == '|')
+	{
+		s++;
+		while (*s == '(')
+		{
+			if (!parse_filter(&s, depth + 1))
+				return false;
+		}
+	}
+	else if (*s == '!')
+	{
+		s++;
+		if (!parse_filter(&s, depth + 1))
+			return false;
+	}
+	else if (!parse_filter_item(&s))
+		return false;
+	if (*s != ')')
+		return false;
+	*p = s + 1;
+	return true;
+}
+
 static bool
 is_search_filter(const char *filter)
 {
-	const char *p;
-	int			depth = 0;
+	const char *p = filter;
 
-	if (filter[0] != '(')
-		return false;
-	for (p = filter; *p; p++)
-	{
-		if (*p == '(')
-		{
-			if (depth == 0 && p != filter)
-				return false;	/* a second filter at the top */
-			depth++;
-		}
-		else if (*p == ')')
-		{
-			if (--depth < 0)
-				return false;
-		}
-		else if (*p == '\\')
-		{
-			if (!isxdigit((unsigned char) p[1]) || !isxdigit((unsigned char) p[2]))
-				return false;
-			p += 2;
-		}
-		else if (depth == 0)
-			return false;
-	}
-	return depth == 0;
+	return parse_filter(&p, 0) && *p == '\0';
 }
 
 static bool
@@ -224,24 +320,24 @@ is_directory_uri(const char *uri, const char **problem)
 
 	if (ldap_url_parse(uri, &lud) != LDAP_URL_SUCCESS)
 	{
-		*problem = "it is not an LDAP URL";
+		*problem = "It is not an LDAP URL";
 		return false;
 	}
 	if (pg_strcasecmp(lud->lud_scheme, "ldap") != 0 &&
 		pg_strcasecmp(lud->lud_scheme, "ldaps") != 0)
 	{
-		*problem = "only ldap:// and ldaps:// are supported";
+		*problem = "Only ldap:// and ldaps:// are supported";
 		ok = false;
 	}
 	else if (lud->lud_host == NULL || lud->lud_host[0] == '\0')
 	{
-		*problem = "it names no host";
+		*problem = "It names no host";
 		ok = false;
 	}
 	else if ((lud->lud_dn && lud->lud_dn[0]) || lud->lud_attrs ||
 			 lud->lud_filter || lud->lud_exts)
 	{
-		*problem = "give the search base in base_dn, not in the URL";
+		*problem = "The search base belongs in base_dn, not in the URL";
 		ok = false;
 	}
 	ldap_free_urldesc(lud);
@@ -504,7 +600,7 @@ pssync_validator(PG_FUNCTION_ARGS)
 		if (starttls && uri && uri_has_ldaps(uri))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("options \"starttls\" and an ldaps:// URI cannot be combined"),
+					 errmsg("option \"starttls\" cannot be used with an ldaps:// URI"),
 					 errdetail("An ldaps:// connection is encrypted from the start; StartTLS upgrades an ldap:// connection."),
 					 errhint("Use either ldaps:// URIs, or ldap:// URIs with starttls 'true'.")));
 	}
@@ -517,6 +613,12 @@ pssync_validator(PG_FUNCTION_ARGS)
 				 errhidestmt(true)));
 
 	PG_RETURN_VOID();
+}
+
+static int
+list_sort_cmp_names(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
 }
 
 /*
@@ -579,6 +681,7 @@ choose_server(void)
 		StringInfoData buf;
 		ListCell   *cell;
 
+		list_sort(names, list_sort_cmp_names);
 		initStringInfo(&buf);
 		foreach(cell, names)
 			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",

@@ -161,7 +161,8 @@ extern int	directory_requests_sent(PssyncDirectory *dir);
 typedef struct PowerSchoolTable
 {
 	Oid			relid;
-	char	   *qualified_name;	/* quoted, schema-qualified */
+	char	   *qualified_name;	/* for statements: quoted, schema-qualified */
+	char	   *display_name;	/* for messages: as the caller would write it */
 } PowerSchoolTable;
 
 typedef struct PowerSchoolTables
@@ -180,13 +181,16 @@ typedef enum UserKinds
 } UserKinds;
 
 extern const char *username_column_name(UsernameColumn column);
+extern void run_query(const char *sql, int nargs, Oid *types, Datum *values,
+					  bool read_only, int expected);
 extern void resolve_powerschool_tables(PowerSchoolTables *tables,
 									   RecordGroup group);
 extern void check_selection(Oid selection);
-extern List *load_student_records(PowerSchoolTables *tables, Oid selection,
-								  bool blank_only);
-extern List *load_user_records(PowerSchoolTables *tables, Oid selection,
-							   UserKinds kinds, bool blank_only);
+extern List *load_student_records(PowerSchoolTables *tables, bool whole_table,
+								  Oid selection, bool blank_only);
+extern List *load_user_records(PowerSchoolTables *tables, bool whole_table,
+							   Oid selection, UserKinds kinds,
+							   bool blank_only);
 
 
 /* matching.c: what the directory says about each record */

@@ -56,11 +56,20 @@ is_blank(const char *s)
 	return true;
 }
 
+/* The name a statement uses: schema-qualified, quoted. */
 static char *
 qualified_relation_name(Oid relid)
 {
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
+}
+
+/* The name a message uses: as the caller would write it. */
+static char *
+relation_display_name(Oid relid)
+{
+	return DatumGetCString(DirectFunctionCall1(regclassout,
+											   ObjectIdGetDatum(relid)));
 }
 
 static void
@@ -69,8 +78,8 @@ require_column(PowerSchoolTable *table, const char *column, const char *setting)
 	if (get_attnum(table->relid, column) == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of PowerSchool table %s does not exist",
-						column, table->qualified_name),
+				 errmsg("column \"%s\" of PowerSchool table \"%s\" does not exist",
+						column, table->display_name),
 				 errhint("Point %s at PowerSchool's table.", setting)));
 }
 
@@ -91,6 +100,7 @@ resolve_table(PowerSchoolTable *table, const char *setting, const char *value,
 						 setting)));
 	table->relid = relid;
 	table->qualified_name = qualified_relation_name(relid);
+	table->display_name = relation_display_name(relid);
 	for (; *columns; columns++)
 		require_column(table, *columns, setting);
 }
@@ -145,15 +155,15 @@ check_selection(Oid selection)
 		relkind != RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("selection %s is not a table, view or materialized view",
-						qualified_relation_name(selection))));
+				 errmsg("selection \"%s\" is not a table, view or materialized view",
+						relation_display_name(selection))));
 
 	attnum = get_attnum(selection, "dcid");
 	if (attnum == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("selection %s has no column \"dcid\"",
-						qualified_relation_name(selection)),
+				 errmsg("selection \"%s\" has no column \"dcid\"",
+						relation_display_name(selection)),
 				 errhint("A selection is a table or view with a column dcid that holds the dcid of each record to synchronize.")));
 
 	type = get_atttype(selection, attnum);
@@ -161,8 +171,8 @@ check_selection(Oid selection)
 		type != NUMERICOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column \"dcid\" of selection %s has type %s",
-						qualified_relation_name(selection), format_type_be(type)),
+				 errmsg("column \"dcid\" of selection \"%s\" has type %s",
+						relation_display_name(selection), format_type_be(type)),
 				 errhint("dcid must be of an integer type, as PowerSchool's dcid columns are.")));
 }
 
@@ -170,10 +180,10 @@ check_selection(Oid selection)
  * The WHERE clause that restricts a table aliased "t" to the selection.
  */
 static void
-append_selection(StringInfo sql, Oid selection)
+append_selection(StringInfo sql, bool whole_table, Oid selection)
 {
 	appendStringInfoString(sql, " WHERE t.dcid IS NOT NULL");
-	if (OidIsValid(selection))
+	if (!whole_table)
 		appendStringInfo(sql,
 						 " AND t.dcid OPERATOR(pg_catalog.=) ANY (SELECT sel.dcid FROM %s sel)",
 						 qualified_relation_name(selection));
@@ -197,21 +207,32 @@ spi_text(HeapTuple tuple, TupleDesc desc, int column)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-static void
-run_select(const char *sql)
+/*
+ * Run a statement through SPI and check its result code.  SPI leaves its
+ * own memory context current after each statement; the caller's is put
+ * back, so that what is allocated next lives as long as the call.
+ */
+void
+run_query(const char *sql, int nargs, Oid *types, Datum *values,
+		  bool read_only, int expected)
 {
-	int			rc = SPI_execute(sql, true, 0);
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
 
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
+	MemoryContextSwitchTo(cxt);
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_with_args failed: %s",
+			 SPI_result_code_string(rc));
 }
 
 /*
- * The students in the selection (all students when selection is
- * InvalidOid), in the order of the result rows.
+ * The students in the selection (or all of them), in the order of the
+ * result rows.
  */
 List *
-load_student_records(PowerSchoolTables *tables, Oid selection, bool blank_only)
+load_student_records(PowerSchoolTables *tables, bool whole_table,
+					 Oid selection, bool blank_only)
 {
 	StringInfoData sql;
 	List	   *records = NIL;
@@ -223,9 +244,9 @@ load_student_records(PowerSchoolTables *tables, Oid selection, bool blank_only)
 					 " t.last_name::pg_catalog.text, t.student_web_id::pg_catalog.text"
 					 " FROM %s t",
 					 tables->students.qualified_name);
-	append_selection(&sql, selection);
+	append_selection(&sql, whole_table, selection);
 	append_order(&sql);
-	run_select(sql.data);
+	run_query(sql.data, 0, NULL, NULL, false, SPI_OK_SELECT);
 
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -260,8 +281,8 @@ load_student_records(PowerSchoolTables *tables, Oid selection, bool blank_only)
  * blank; all its checks run then.
  */
 List *
-load_user_records(PowerSchoolTables *tables, Oid selection, UserKinds kinds,
-				  bool blank_only)
+load_user_records(PowerSchoolTables *tables, bool whole_table, Oid selection,
+				  UserKinds kinds, bool blank_only)
 {
 	StringInfoData sql;
 	List	   *records = NIL;
@@ -280,9 +301,9 @@ load_user_records(PowerSchoolTables *tables, Oid selection, UserKinds kinds,
 					 " FROM %s t",
 					 tables->schoolstaff.qualified_name,
 					 tables->users.qualified_name);
-	append_selection(&sql, selection);
+	append_selection(&sql, whole_table, selection);
 	append_order(&sql);
-	run_select(sql.data);
+	run_query(sql.data, 0, NULL, NULL, false, SPI_OK_SELECT);
 
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -33,6 +33,9 @@ PG_FUNCTION_INFO_V1(pssync_ldap_user_id_attribute);
 
 #define NUM_RESULT_COLUMNS 11
 
+#define VALID_SCOPES \
+	"students, students_blank, teachers, teachers_blank, staff and staff_blank"
+
 static const char *const status_names[] = {
 	"unchanged",
 	"updated",
@@ -67,7 +70,8 @@ record_type_name(RecordType type)
 typedef struct SyncRequest
 {
 	RecordGroup group;
-	Oid			selection;		/* InvalidOid: the whole table */
+	bool		whole_table;	/* a district scope: no selection */
+	Oid			selection;
 	UserKinds	kinds;
 	bool		blank_only;
 	const char *uid_attr;		/* NULL: the server's */
@@ -150,7 +154,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	server = pssync_get_server();
 	uid_attr = request->uid_attr ? request->uid_attr : server->uid_attr[request->group];
 	resolve_powerschool_tables(&tables, request->group);
-	if (OidIsValid(request->selection))
+	if (!request->whole_table)
 		check_selection(request->selection);
 	if (!request->dry_run)
 		check_update_privileges(&tables, request->group);
@@ -160,11 +164,13 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	MemoryContextSwitchTo(callcxt);
 
 	if (request->group == GROUP_STUDENTS)
-		records = load_student_records(&tables, request->selection,
+		records = load_student_records(&tables, request->whole_table,
+									   request->selection,
 									   request->blank_only);
 	else
-		records = load_user_records(&tables, request->selection,
-									request->kinds, request->blank_only);
+		records = load_user_records(&tables, request->whole_table,
+									request->selection, request->kinds,
+									request->blank_only);
 
 	dir = directory_connect(server);
 	results = match_records(server, dir, request->group, uid_attr, records);
@@ -275,8 +281,8 @@ pssync_ldap_sync_district(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("scope must not be NULL"),
-				 errhint("Valid scopes are: students, students_blank, teachers, teachers_blank, staff, staff_blank.")));
+				 errmsg("scope must not be NULL: valid scopes are %s",
+						VALID_SCOPES)));
 	scope = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	memset(&request, 0, sizeof(request));
@@ -288,13 +294,13 @@ pssync_ldap_sync_district(PG_FUNCTION_ARGS)
 	if (i == lengthof(scopes))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid scope \"%s\"", scope),
-				 errhint("Valid scopes are: students, students_blank, teachers, teachers_blank, staff, staff_blank.")));
+				 errmsg("invalid scope \"%s\": valid scopes are %s",
+						scope, VALID_SCOPES)));
 
 	request.group = scopes[i].group;
 	request.kinds = scopes[i].kinds;
 	request.blank_only = scopes[i].blank_only;
-	request.selection = InvalidOid;
+	request.whole_table = true;
 	common_arguments(fcinfo, &request);
 	run_sync(fcinfo, &request);
 	return (Datum) 0;
@@ -318,8 +324,8 @@ pssync_ldap_user_id_attribute(PG_FUNCTION_ARGS)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid record type \"%s\"", type),
-				 errhint("Valid record types are: student, teacher, staff.")));
+				 errmsg("invalid record type \"%s\": valid record types are student, teacher and staff",
+						type)));
 
 	server = pssync_get_server();
 	PG_RETURN_TEXT_P(cstring_to_text(server->uid_attr[group]));
