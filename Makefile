@@ -7,6 +7,8 @@ OBJS = \
 	src/options.o \
 	src/directory.o \
 	src/records.o \
+	src/names.o \
+	src/scan.o \
 	src/matching.o \
 	src/apply.o \
 	src/sync.o
@@ -18,7 +20,7 @@ SHLIB_LINK = -lldap -llber
 PG_CFLAGS = -Wall -Wextra $(WERROR)
 
 REGRESS = setup options selections students staff district names \
-	conflicts uid_attr transactions directory_errors
+	conflicts uid_attr transactions directory_errors strategies
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

@@ -125,5 +125,5 @@ SELECT pssync.ldap_user_id_attribute('parent');
 SELECT pssync.ldap_user_id_attribute(NULL) IS NULL AS is_null;
 
 -- The settings of pssync.
-SELECT name, setting FROM pg_settings WHERE name LIKE 'pssync.%' ORDER BY name;
+SELECT name, boot_val, short_desc FROM pg_settings WHERE name LIKE 'pssync.%' ORDER BY name;
 SET pssync.no_such_setting = 'x';

@@ -37,6 +37,7 @@
 
 #include <lber.h>
 #include <ldap.h>
+#include <ldap_schema.h>
 #include <openldap.h>
 
 #include "lib/stringinfo.h"
@@ -44,6 +45,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -62,6 +64,11 @@ struct PssyncDirectory
 	BerElement *held_ber;
 	struct berval *held_values;
 
+	/* the directory's attribute types, read when a name must be resolved */
+	bool		schema_read;
+	List	   *attribute_types;	/* of List of lower-case names and OID */
+	List	   *type_cache;		/* of TypeCacheEntry */
+
 	/* state of the latch-aware I/O layer */
 	bool		closing;
 	bool		io_wait_reads;
@@ -71,6 +78,12 @@ struct PssyncDirectory
 
 	MemoryContextCallback cleanup;
 };
+
+typedef struct TypeCacheEntry
+{
+	char	   *name;			/* lower-case attribute name or OID */
+	int			type;			/* index in attribute_types, or -1 */
+} TypeCacheEntry;
 
 static void directory_cleanup(void *arg);
 static void io_begin(PssyncDirectory *dir, bool wait_reads);
@@ -827,30 +840,213 @@ directory_escape_filter_value(const char *value)
 	return result;
 }
 
-/*
- * The index of a returned attribute description among the requested ones:
- * equal ignoring case, or a subtype of one (with ;options).  -1 if none.
- */
-static int
-requested_attribute(const char *name, size_t len, const char **attrs, int nattrs)
+void
+copy_directory_values(DirectoryValues *to, DirectoryValues *from)
 {
 	int			i;
 
-	for (i = 0; i < nattrs; i++)
+	to->count = from->count;
+	to->values = palloc(sizeof(char *) * Max(from->count, 1));
+	to->lengths = palloc(sizeof(int) * Max(from->count, 1));
+	for (i = 0; i < from->count; i++)
 	{
-		size_t		n = strlen(attrs[i]);
-
-		if (len >= n && pg_strncasecmp(name, attrs[i], n) == 0 &&
-			(len == n || name[n] == ';'))
-			return i;
+		to->values[i] = pnstrdup(from->values[i], from->lengths[i]);
+		to->lengths[i] = from->lengths[i];
 	}
-	return -1;
+}
+
+/*
+ * An attribute description: its type (name or OID) and its options.
+ */
+static void
+split_attribute(const char *description, size_t len, char **type,
+				const char **options)
+{
+	const char *semicolon = memchr(description, ';', len);
+	size_t		type_len = semicolon ? (size_t) (semicolon - description) : len;
+	size_t		i;
+
+	*type = palloc(type_len + 1);
+	for (i = 0; i < type_len; i++)
+		(*type)[i] = pg_ascii_tolower((unsigned char) description[i]);
+	(*type)[type_len] = '\0';
+	*options = semicolon ? pnstrdup(semicolon, len - type_len) : "";
+}
+
+static bool search_entries(PssyncDirectory *dir, const char *base_dn,
+						   int scope, const char *filter, const char **attrs,
+						   DirectoryEntryCallback callback, void *arg,
+						   int *result_code);
+
+static void
+collect_first_value(void *arg, const char *dn pg_attribute_unused(),
+					DirectoryValues *values)
+{
+	List	  **found = (List **) arg;
+	int			i;
+
+	for (i = 0; i < values[0].count; i++)
+		*found = lappend(*found, pnstrdup(values[0].values[i], values[0].lengths[i]));
+}
+
+/*
+ * Read the directory's attribute types (from its subschema entry), to
+ * resolve the names and OIDs by which an attribute may be asked for and
+ * returned.  A directory that does not show its schema leaves the list
+ * empty: then only the names as given match.
+ */
+static void
+read_attribute_types(PssyncDirectory *dir)
+{
+	const char *root_attrs[] = {"subschemaSubentry", NULL};
+	const char *schema_attrs[] = {"attributeTypes", NULL};
+	List	   *subschema = NIL;
+	List	   *definitions = NIL;
+	ListCell   *cell;
+	int			rc;
+
+	dir->schema_read = true;
+	search_entries(dir, "", LDAP_SCOPE_BASE, "(objectClass=*)", root_attrs,
+				   collect_first_value, &subschema, &rc);
+	if (subschema == NIL)
+		return;
+	search_entries(dir, (char *) linitial(subschema), LDAP_SCOPE_BASE,
+				   "(objectClass=subschema)", schema_attrs,
+				   collect_first_value, &definitions, &rc);
+
+	foreach(cell, definitions)
+	{
+		LDAPAttributeType *at;
+		const char *errp;
+		int			code;
+		List	   *names = NIL;
+		int			i;
+
+		at = ldap_str2attributetype((char *) lfirst(cell), &code, &errp,
+									LDAP_SCHEMA_ALLOW_ALL);
+		if (at == NULL)
+			continue;
+		if (at->at_oid)
+			names = lappend(names, pstrdup(at->at_oid));
+		for (i = 0; at->at_names && at->at_names[i]; i++)
+		{
+			char	   *type;
+			const char *options;
+
+			split_attribute(at->at_names[i], strlen(at->at_names[i]), &type, &options);
+			names = lappend(names, type);
+		}
+		ldap_attributetype_free(at);
+		dir->attribute_types = lappend(dir->attribute_types, names);
+	}
+}
+
+/*
+ * The index of an attribute type (a lower-case name or OID) among the
+ * directory's attribute types, or -1.
+ */
+static int
+attribute_type(PssyncDirectory *dir, const char *type)
+{
+	TypeCacheEntry *entry;
+	ListCell   *cell;
+	int			index = 0;
+
+	foreach(cell, dir->type_cache)
+	{
+		entry = (TypeCacheEntry *) lfirst(cell);
+		if (strcmp(entry->name, type) == 0)
+			return entry->type;
+	}
+
+	if (!dir->schema_read)
+		read_attribute_types(dir);
+
+	entry = palloc(sizeof(TypeCacheEntry));
+	entry->name = pstrdup(type);
+	entry->type = -1;
+	foreach(cell, dir->attribute_types)
+	{
+		ListCell   *name;
+
+		foreach(name, (List *) lfirst(cell))
+		{
+			if (strcmp((char *) lfirst(name), type) == 0)
+				entry->type = index;
+		}
+		if (entry->type >= 0)
+			break;
+		index++;
+	}
+	dir->type_cache = lappend(dir->type_cache, entry);
+	return entry->type;
+}
+
+/*
+ * Does a returned attribute description answer a requested one: the same
+ * type (by name, ignoring case, or through the schema, by an alias or the
+ * OID), and the requested options, if any, the same?  A request without
+ * options is answered by the type's subtypes too (RFC 4511).
+ */
+static bool
+attribute_answers(PssyncDirectory *dir, const char *requested,
+				  const char *returned, size_t len, bool use_schema)
+{
+	char	   *requested_type;
+	char	   *returned_type;
+	const char *requested_options;
+	const char *returned_options;
+	bool		same;
+
+	split_attribute(requested, strlen(requested), &requested_type, &requested_options);
+	split_attribute(returned, len, &returned_type, &returned_options);
+	if (requested_options[0] != '\0' &&
+		pg_strcasecmp(requested_options, returned_options) != 0)
+		return false;
+	same = strcmp(requested_type, returned_type) == 0;
+	if (!same && use_schema)
+	{
+		int			type = attribute_type(dir, requested_type);
+
+		same = type >= 0 && type == attribute_type(dir, returned_type);
+	}
+	return same;
 }
 
 static void
-deliver_entry(PssyncDirectory *dir, LDAPMessage *entry, const char **attrs,
-			  int nattrs, DirectoryEntryCallback callback, void *arg)
+append_values(DirectoryValues *v, struct berval *values)
 {
+	int			old = v->count;
+	int			n;
+
+	for (n = 0; values[n].bv_val; n++)
+		;
+	if (n == 0)
+		return;
+	v->count += n;
+	v->values = old ? repalloc(v->values, v->count * sizeof(char *)) :
+		palloc(v->count * sizeof(char *));
+	v->lengths = old ? repalloc(v->lengths, v->count * sizeof(int)) :
+		palloc(v->count * sizeof(int));
+	for (n = 0; old + n < v->count; n++)
+	{
+		v->values[old + n] = pnstrdup(values[n].bv_val, values[n].bv_len);
+		v->lengths[old + n] = values[n].bv_len;
+	}
+}
+
+/*
+ * Hand one search entry to the callback: its DN, and the values of each
+ * requested attribute.  What is built here lives in entry_cxt, reset after
+ * each entry; the callback runs in the caller's context and copies what it
+ * keeps.
+ */
+static void
+deliver_entry(PssyncDirectory *dir, LDAPMessage *entry, const char **attrs,
+			  int nattrs, DirectoryEntryCallback callback, void *arg,
+			  MemoryContext entry_cxt)
+{
+	MemoryContext caller_cxt = MemoryContextSwitchTo(entry_cxt);
 	DirectoryValues *values = palloc0(sizeof(DirectoryValues) * Max(nattrs, 1));
 	struct berval dn;
 	struct berval attr;
@@ -864,8 +1060,8 @@ deliver_entry(PssyncDirectory *dir, LDAPMessage *entry, const char **attrs,
 
 	for (;;)
 	{
+		bool		answered = false;
 		int			i;
-		int			n;
 
 		rc = ldap_get_attribute_ber(dir->ld, entry, dir->held_ber, &attr,
 									&dir->held_values);
@@ -874,39 +1070,37 @@ deliver_entry(PssyncDirectory *dir, LDAPMessage *entry, const char **attrs,
 		if (attr.bv_val == NULL)
 			break;
 
-		i = requested_attribute(attr.bv_val, attr.bv_len, attrs, nattrs);
-		if (i < 0 && nattrs == 1)
-			i = 0;				/* asked for one, under another name */
-		if (i >= 0 && dir->held_values)
+		if (dir->held_values)
 		{
-			DirectoryValues *v = &values[i];
-			int			old = v->count;
-
-			for (n = 0; dir->held_values[n].bv_val; n++)
-				;
-			if (n > 0)
+			for (i = 0; i < nattrs; i++)
 			{
-				v->count += n;
-				v->values = old ? repalloc(v->values, v->count * sizeof(char *)) :
-					palloc(v->count * sizeof(char *));
-				v->lengths = old ? repalloc(v->lengths, v->count * sizeof(int)) :
-					palloc(v->count * sizeof(int));
-				for (n = 0; old + n < v->count; n++)
+				if (attribute_answers(dir, attrs[i], attr.bv_val, attr.bv_len, false))
 				{
-					v->values[old + n] = pnstrdup(dir->held_values[n].bv_val,
-												  dir->held_values[n].bv_len);
-					v->lengths[old + n] = dir->held_values[n].bv_len;
+					append_values(&values[i], dir->held_values);
+					answered = true;
 				}
 			}
-		}
-		if (dir->held_values)
+			/* returned under another name: one asked for, or an alias */
+			if (!answered && nattrs == 1)
+				append_values(&values[0], dir->held_values);
+			else if (!answered)
+			{
+				for (i = 0; i < nattrs; i++)
+				{
+					if (attribute_answers(dir, attrs[i], attr.bv_val, attr.bv_len, true))
+						append_values(&values[i], dir->held_values);
+				}
+			}
 			ber_memfree(dir->held_values);
-		dir->held_values = NULL;
+			dir->held_values = NULL;
+		}
 	}
 	ber_free(dir->held_ber, 0);
 	dir->held_ber = NULL;
 
+	MemoryContextSwitchTo(caller_cxt);
 	callback(arg, dn_string, values);
+	MemoryContextReset(entry_cxt);
 }
 
 static void
@@ -954,15 +1148,34 @@ directory_search(PssyncDirectory *dir, const char *base_dn,
 				 const char *filter, const char **attrs,
 				 DirectoryEntryCallback callback, void *arg)
 {
+	return search_entries(dir, base_dn, dir->server->scope, filter, attrs,
+						  callback, arg, NULL);
+}
+
+/*
+ * The search itself.  With result_code, a search the directory refuses
+ * returns its code instead of raising an error (a lost connection or a
+ * timeout still does).
+ */
+static bool
+search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
+			   const char *filter, const char **attrs,
+			   DirectoryEntryCallback callback, void *arg, int *result_code)
+{
 	static const char *no_attributes[] = {LDAP_NO_ATTRS, NULL};
 	char	   *base = directory_to_utf8(base_dn);
 	struct berval cookie = {0, NULL};
 	const char **request_attrs = attrs[0] ? attrs : no_attributes;
+	MemoryContext entry_cxt;
 	int			nattrs = 0;
 	bool		complete = true;
 
 	while (attrs[nattrs])
 		nattrs++;
+	if (result_code)
+		*result_code = LDAP_SUCCESS;
+	entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync entry",
+									  ALLOCSET_SMALL_SIZES);
 
 	do
 	{
@@ -985,7 +1198,7 @@ directory_search(PssyncDirectory *dir, const char *base_dn,
 		controls[1] = NULL;
 
 		io_begin(dir, false);
-		rc = ldap_search_ext(dir->ld, base, dir->server->scope, filter,
+		rc = ldap_search_ext(dir->ld, base, scope, filter,
 							 (char **) request_attrs, 0, controls, NULL, NULL,
 							 0, &msgid);
 		ldap_control_free(page);
@@ -1005,7 +1218,7 @@ directory_search(PssyncDirectory *dir, const char *base_dn,
 				int			type = ldap_msgtype(msg);
 
 				if (type == LDAP_RES_SEARCH_ENTRY)
-					deliver_entry(dir, msg, attrs, nattrs, callback, arg);
+					deliver_entry(dir, msg, attrs, nattrs, callback, arg, entry_cxt);
 				else if (type == LDAP_RES_SEARCH_RESULT)
 				{
 					LDAPControl **server_controls = NULL;
@@ -1037,7 +1250,12 @@ directory_search(PssyncDirectory *dir, const char *base_dn,
 						if (cookie.bv_val)
 							ber_memfree(cookie.bv_val);
 						cookie.bv_val = NULL;
-						report_search_error(dir, rc, diag, base_dn, filter);
+						cookie.bv_len = 0;
+						if (result_code && rc != LDAP_SERVER_DOWN &&
+							rc != LDAP_UNAVAILABLE && rc != LDAP_BUSY)
+							*result_code = rc;
+						else
+							report_search_error(dir, rc, diag, base_dn, filter);
 					}
 					done = true;
 				}
@@ -1049,5 +1267,6 @@ directory_search(PssyncDirectory *dir, const char *base_dn,
 
 	if (cookie.bv_val)
 		ber_memfree(cookie.bv_val);
+	MemoryContextDelete(entry_cxt);
 	return complete;
 }

@@ -4,91 +4,73 @@
  *		  What the directory says about each record: PowerSchool's matching
  *		  rules, made safe.
  *
- * For each record the directory is searched, under the group's base DN and
- * with the server's filter, for entries whose first- and last-name
- * attributes equal the record's names; the directory's own matching rules
- * decide case.  Names are sent with leading and trailing white space
- * removed and inner runs of it reduced to one space, and every value is
- * escaped (RFC 4515).
+ * For each record, the entries under the group's base DN (with the
+ * server's filter) whose first- and last-name attributes equal the
+ * record's names are found; the directory's own matching rules decide
+ * case.  Names are searched with leading and trailing white space removed
+ * and inner runs of it reduced to one space (names.c).
  *
  *	- exactly one entry: an exact match; each checked username is compared
  *	  with the entry's user ID attribute (unchanged, or a change for
  *	  apply.c to check and write); an entry without the attribute, or with
  *	  several values of it, is "no_uid";
  *	- several entries: "ambiguous", nothing is chosen;
- *	- none: the last name alone is searched; entries found make "partial",
- *	  none "no_match".
+ *	- none: the entries with the last name alone make "partial", or, when
+ *	  there are none, "no_match".
+ *
+ * The entries are found by one of two strategies (pssync.strategy):
+ *
+ *	- "search" asks the directory about each record: an equality search on
+ *	  both names, and when that finds nothing one on the last name, every
+ *	  value escaped (RFC 4515);
+ *	- "scan" reads the directory once (scan.c) and answers from memory every
+ *	  record whose names are plain ASCII, asking the directory, as "search"
+ *	  does, only about the records that the index cannot decide exactly.
+ *
+ * Both give the same rows.  "auto" chooses "scan" for a selection of at
+ * least SCAN_THRESHOLD records.  Measured on this project's benchmark (2
+ * cores, slapd on the same machine, a directory of 110,000 entries): one
+ * paged read of 100,000 student entries takes about 1.3 s, while "search"
+ * costs about 0.15 ms per record locally and about 2.2 ms per record at
+ * 1 ms round trip.  Scanning pays off from about 600 records at 1 ms
+ * round trip and from about 9,000 on the same machine; 1,000 is the
+ * threshold, since a district's directory is rarely on the same machine.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "catalog/namespace.h"
 #include "miscadmin.h"
-#include "parser/scansup.h"
 
 #include "pssync.h"
 
-/* What one search brought back. */
-typedef struct FoundEntries
-{
-	List	   *dns;			/* char *, server encoding */
-	DirectoryValues uid;		/* user ID values of the first entry */
-} FoundEntries;
+#define SCAN_THRESHOLD 1000
 
 typedef struct MatchContext
 {
 	PssyncServer *server;
 	PssyncDirectory *dir;
+	DirectoryIndex *index;		/* NULL: search every record */
 	const char *base_dn;
 	const char *uid_attr;
 	char	   *filter;			/* the server's filter, UTF-8 */
 	List	   *results;
+	int			asked;			/* records the directory was asked about */
 } MatchContext;
-
-/*
- * A name as it is searched for: leading and trailing white space removed,
- * inner runs of it reduced to one space.  NULL when nothing is left.
- */
-static char *
-search_name(const char *name)
-{
-	StringInfoData buf;
-	bool		space = false;
-
-	if (name == NULL)
-		return NULL;
-	initStringInfo(&buf);
-	for (; *name; name++)
-	{
-		if (scanner_isspace(*name))
-			space = true;
-		else
-		{
-			if (space && buf.len > 0)
-				appendStringInfoChar(&buf, ' ');
-			space = false;
-			appendStringInfoChar(&buf, *name);
-		}
-	}
-	if (buf.len == 0)
-	{
-		pfree(buf.data);
-		return NULL;
-	}
-	return buf.data;
-}
 
 static void
 collect_entry(void *arg, const char *dn, DirectoryValues *values)
 {
-	FoundEntries *found = (FoundEntries *) arg;
+	List	  **found = (List **) arg;
+	DirectoryEntry *entry = palloc0(sizeof(DirectoryEntry));
 
-	if (found->dns == NIL && values)
-		found->uid = values[0];
-	found->dns = lappend(found->dns, pstrdup(dn));
+	entry->dn = pstrdup(dn);
+	if (values)
+		copy_directory_values(&entry->uid, &values[0]);
+	*found = lappend(*found, entry);
 }
 
 static int
@@ -97,18 +79,18 @@ compare_strings(const void *a, const void *b)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* The DNs found, as a sorted array. */
+/* The DNs of the entries, copied, as a sorted array. */
 static char **
-sorted_dns(List *dns, int *count)
+sorted_dns(List *entries, int *count)
 {
 	char	  **array;
 	ListCell   *cell;
 	int			i = 0;
 
-	*count = list_length(dns);
+	*count = list_length(entries);
 	array = palloc(sizeof(char *) * Max(*count, 1));
-	foreach(cell, dns)
-		array[i++] = (char *) lfirst(cell);
+	foreach(cell, entries)
+		array[i++] = pstrdup(((DirectoryEntry *) lfirst(cell))->dn);
 	qsort(array, *count, sizeof(char *), compare_strings);
 	return array;
 }
@@ -157,19 +139,21 @@ uid_as_text(const char *value, int length)
 }
 
 /*
- * An exact match: one row per checked username.
+ * An exact match: one row per checked username.  What the rows keep is
+ * copied: the entry may live in the scan's index, freed before the rows
+ * are returned.
  */
 static void
-decide_exact(MatchContext *cxt, SyncRecord *rec, const char *dn,
-			 DirectoryValues *uid)
+decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry)
 {
+	char	   *dn = pstrdup(entry->dn);
 	char	   *value = NULL;
 	bool		storable = false;
 	int			c;
 
-	if (uid->count == 1)
+	if (entry->uid.count == 1)
 	{
-		value = uid_as_text(uid->values[0], uid->lengths[0]);
+		value = uid_as_text(entry->uid.values[0], entry->uid.lengths[0]);
 		storable = value != NULL;
 	}
 
@@ -178,7 +162,7 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, const char *dn,
 		SyncResult *result;
 		SyncStatus	status;
 
-		if (uid->count != 1)
+		if (entry->uid.count != 1)
 			status = STATUS_NO_UID;
 		else if (!storable)
 			status = STATUS_INVALID_UID;
@@ -188,31 +172,49 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, const char *dn,
 			status = STATUS_UPDATED;	/* apply.c checks and writes it */
 
 		result = add_result(cxt, rec, status, c);
-		result->dn = pstrdup(dn);
+		result->dn = dn;
 		result->new_username = value;
 	}
 }
 
+/*
+ * The decision, from the entries with both names (exact) and, when there
+ * are none, those with the last name (partial).
+ */
 static void
-match_one(MatchContext *cxt, SyncRecord *rec)
+decide(MatchContext *cxt, SyncRecord *rec, List *exact, List *partial)
 {
-	PssyncServer *server = cxt->server;
-	char	   *first = search_name(rec->first_name);
-	char	   *last = search_name(rec->last_name);
-	char	   *filter;
-	FoundEntries exact;
-	FoundEntries partial;
 	SyncResult *result;
 
-	memset(&exact, 0, sizeof(exact));
-	memset(&partial, 0, sizeof(partial));
-
-	/* Without a last name there is nothing to search for. */
-	if (last == NULL)
+	if (list_length(exact) == 1)
+		decide_exact(cxt, rec, (DirectoryEntry *) linitial(exact));
+	else if (list_length(exact) > 1)
 	{
-		add_result(cxt, rec, STATUS_NO_MATCH, -1);
-		return;
+		result = add_result(cxt, rec, STATUS_AMBIGUOUS, -1);
+		result->candidates = sorted_dns(exact, &result->ncandidates);
 	}
+	else if (partial != NIL)
+	{
+		result = add_result(cxt, rec, STATUS_PARTIAL, -1);
+		result->candidates = sorted_dns(partial, &result->ncandidates);
+	}
+	else
+		add_result(cxt, rec, STATUS_NO_MATCH, -1);
+}
+
+/*
+ * Ask the directory: the search strategy, for one record.
+ */
+static void
+search_record(MatchContext *cxt, const char *first, const char *last,
+			  List **exact, List **partial)
+{
+	PssyncServer *server = cxt->server;
+	char	   *filter;
+
+	*exact = NIL;
+	*partial = NIL;
+	cxt->asked++;
 
 	if (first != NULL)
 	{
@@ -224,19 +226,9 @@ match_one(MatchContext *cxt, SyncRecord *rec)
 						  server->last_name_attr,
 						  directory_escape_filter_value(last));
 		directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-						 collect_entry, &exact);
-	}
-
-	if (list_length(exact.dns) == 1)
-	{
-		decide_exact(cxt, rec, linitial(exact.dns), &exact.uid);
-		return;
-	}
-	if (list_length(exact.dns) > 1)
-	{
-		result = add_result(cxt, rec, STATUS_AMBIGUOUS, -1);
-		result->candidates = sorted_dns(exact.dns, &result->ncandidates);
-		return;
+						 collect_entry, exact);
+		if (*exact != NIL)
+			return;
 	}
 
 	{
@@ -245,15 +237,32 @@ match_one(MatchContext *cxt, SyncRecord *rec)
 		filter = psprintf("(&%s(%s=%s))", cxt->filter, server->last_name_attr,
 						  directory_escape_filter_value(last));
 		directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-						 collect_entry, &partial);
+						 collect_entry, partial);
 	}
-	if (partial.dns == NIL)
-		add_result(cxt, rec, STATUS_NO_MATCH, -1);
-	else
+}
+
+static void
+match_one(MatchContext *cxt, SyncRecord *rec)
+{
+	char	   *first = search_name(rec->first_name);
+	char	   *last = search_name(rec->last_name);
+	List	   *exact;
+	List	   *partial;
+
+	/* Without a last name there is nothing to search for. */
+	if (last == NULL)
 	{
-		result = add_result(cxt, rec, STATUS_PARTIAL, -1);
-		result->candidates = sorted_dns(partial.dns, &result->ncandidates);
+		add_result(cxt, rec, STATUS_NO_MATCH, -1);
+		return;
 	}
+
+	if (cxt->index == NULL ||
+		(first != NULL && !is_plain_name(first, strlen(first))) ||
+		!is_plain_name(last, strlen(last)) ||
+		!directory_index_match(cxt->index, first, last, &exact, &partial))
+		search_record(cxt, first, last, &exact, &partial);
+
+	decide(cxt, rec, exact, partial);
 }
 
 /*
@@ -267,18 +276,47 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 {
 	MatchContext cxt;
 	ListCell   *cell;
+	MatchStrategy strategy = (MatchStrategy) pssync_strategy;
 
+	memset(&cxt, 0, sizeof(cxt));
 	cxt.server = server;
 	cxt.dir = dir;
 	cxt.base_dn = server->base_dn[group];
 	cxt.uid_attr = uid_attr;
 	cxt.filter = directory_to_utf8(server->filter);
-	cxt.results = NIL;
+
+	if (strategy == STRATEGY_AUTO)
+		strategy = list_length(records) >= SCAN_THRESHOLD ?
+			STRATEGY_SCAN : STRATEGY_SEARCH;
+
+	if (strategy == STRATEGY_SCAN && records != NIL)
+	{
+		cxt.index = directory_index_build(server, dir, cxt.base_dn, uid_attr);
+		if (!directory_index_complete(cxt.index))
+		{
+			ereport(NOTICE,
+					(errmsg("LDAP server \"%s\" returned only %d entries of \"%s\" before a size limit",
+							server->servername,
+							directory_index_size(cxt.index), cxt.base_dn),
+					 errdetail("Each record is searched for instead."),
+					 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
+			directory_index_free(cxt.index);
+			cxt.index = NULL;
+		}
+	}
 
 	foreach(cell, records)
 	{
 		match_one(&cxt, (SyncRecord *) lfirst(cell));
 		CHECK_FOR_INTERRUPTS();
 	}
+
+	elog(DEBUG1, "pssync: %d records matched by %s, %d of them searched for, %d LDAP requests",
+		 list_length(records),
+		 cxt.index ? "scan" : "search", cxt.asked,
+		 directory_requests_sent(dir));
+
+	if (cxt.index)
+		directory_index_free(cxt.index);
 	return cxt.results;
 }

@@ -18,6 +18,14 @@ char	   *pssync_server_name = NULL;
 char	   *pssync_students_table = NULL;
 char	   *pssync_users_table = NULL;
 char	   *pssync_schoolstaff_table = NULL;
+int			pssync_strategy = STRATEGY_AUTO;
+
+static const struct config_enum_entry strategy_options[] = {
+	{"auto", STRATEGY_AUTO, false},
+	{"search", STRATEGY_SEARCH, false},
+	{"scan", STRATEGY_SCAN, false},
+	{NULL, 0, false}
+};
 
 void
 _PG_init(void)
@@ -57,6 +65,16 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pssync.strategy",
+							 "How records are matched against the directory.",
+							 "search: a search per record; scan: the directory read once and matched in memory; auto: scan for large selections.",
+							 &pssync_strategy,
+							 STRATEGY_AUTO,
+							 strategy_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pssync");
 }

@@ -96,10 +96,18 @@ typedef struct SyncResult
 
 
 /* pssync.c: module load and configuration variables */
+typedef enum MatchStrategy
+{
+	STRATEGY_AUTO,
+	STRATEGY_SEARCH,
+	STRATEGY_SCAN
+} MatchStrategy;
+
 extern char *pssync_server_name;
 extern char *pssync_students_table;
 extern char *pssync_users_table;
 extern char *pssync_schoolstaff_table;
+extern int	pssync_strategy;		/* MatchStrategy */
 
 extern void _PG_init(void);
 
@@ -140,6 +148,13 @@ typedef struct DirectoryValues
 	int		   *lengths;
 } DirectoryValues;
 
+/* An entry as matching sees it: its DN and its user ID values. */
+typedef struct DirectoryEntry
+{
+	char	   *dn;				/* server encoding */
+	DirectoryValues uid;
+} DirectoryEntry;
+
 /*
  * Called for each entry a search returns, with the entry's DN (converted to
  * the server encoding) and the values of each requested attribute.
@@ -153,6 +168,7 @@ extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
 							 DirectoryEntryCallback callback, void *arg);
 extern char *directory_escape_filter_value(const char *value);
 extern char *directory_to_utf8(const char *s);
+extern void copy_directory_values(DirectoryValues *to, DirectoryValues *from);
 extern void directory_disconnect(PssyncDirectory *dir);
 extern int	directory_requests_sent(PssyncDirectory *dir);
 
@@ -191,6 +207,28 @@ extern List *load_student_records(PowerSchoolTables *tables, bool whole_table,
 extern List *load_user_records(PowerSchoolTables *tables, bool whole_table,
 							   Oid selection, UserKinds kinds,
 							   bool blank_only);
+
+
+/* names.c: names as they are searched for and compared in memory */
+extern char *search_name(const char *name);
+extern bool is_plain_name(const char *name, int length);
+extern char *plain_name_key(const char *name, int length);
+extern char *name_skeleton(const char *name, int length);
+
+
+/* scan.c: the "scan" strategy's in-memory index of the directory */
+typedef struct DirectoryIndex DirectoryIndex;
+
+extern DirectoryIndex *directory_index_build(PssyncServer *server,
+											 PssyncDirectory *dir,
+											 const char *base_dn,
+											 const char *uid_attr);
+extern bool directory_index_complete(DirectoryIndex *index);
+extern int	directory_index_size(DirectoryIndex *index);
+extern bool directory_index_match(DirectoryIndex *index, const char *first,
+								  const char *last, List **exact,
+								  List **partial);
+extern void directory_index_free(DirectoryIndex *index);
 
 
 /* matching.c: what the directory says about each record */

@@ -116,6 +116,9 @@ directory $dir/data
 maxsize 4294967296
 index objectClass eq
 index givenName,sn,uid,employeeNumber eq
+# the sync's service account may read everything, as a district sets it
+# up; anonymous searches keep slapd's default limit of 500 entries
+limits dn.exact="cn=pssync,ou=Services,dc=district,dc=org" ${SLAPD_SERVICE_LIMITS:-size=unlimited}
 access to attrs=userPassword
 	by anonymous auth
 	by * none
