@@ -49,6 +49,13 @@
 
 #define SCAN_THRESHOLD 1000
 
+/*
+ * A partial or ambiguous row lists at most this many candidates, the first
+ * in DN order; a person looks those up by hand, and a common surname can
+ * have thousands.
+ */
+#define MAX_CANDIDATES 100
+
 typedef struct MatchContext
 {
 	PssyncServer *server;
@@ -59,6 +66,7 @@ typedef struct MatchContext
 	char	   *filter;			/* the server's filter, UTF-8 */
 	List	   *results;
 	int			asked;			/* records the directory was asked about */
+	int			cut_short;		/* searches stopped by a size limit */
 } MatchContext;
 
 static void
@@ -79,19 +87,28 @@ compare_strings(const void *a, const void *b)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-/* The DNs of the entries, copied, as a sorted array. */
+/*
+ * The DNs of the entries, sorted, at most MAX_CANDIDATES of them, copied.
+ */
 static char **
 sorted_dns(List *entries, int *count)
 {
+	const char **all;
 	char	  **array;
 	ListCell   *cell;
-	int			i = 0;
+	int			n = 0;
+	int			i;
 
-	*count = list_length(entries);
-	array = palloc(sizeof(char *) * Max(*count, 1));
+	all = palloc(sizeof(char *) * Max(list_length(entries), 1));
 	foreach(cell, entries)
-		array[i++] = pstrdup(((DirectoryEntry *) lfirst(cell))->dn);
-	qsort(array, *count, sizeof(char *), compare_strings);
+		all[n++] = ((DirectoryEntry *) lfirst(cell))->dn;
+	qsort(all, n, sizeof(char *), compare_strings);
+
+	*count = Min(n, MAX_CANDIDATES);
+	array = palloc(sizeof(char *) * Max(*count, 1));
+	for (i = 0; i < *count; i++)
+		array[i] = pstrdup(all[i]);
+	pfree(all);
 	return array;
 }
 
@@ -225,8 +242,9 @@ search_record(MatchContext *cxt, const char *first, const char *last,
 						  directory_escape_filter_value(first),
 						  server->last_name_attr,
 						  directory_escape_filter_value(last));
-		directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-						 collect_entry, exact);
+		if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
+							  collect_entry, exact))
+			cxt->cut_short++;
 		if (*exact != NIL)
 			return;
 	}
@@ -236,8 +254,9 @@ search_record(MatchContext *cxt, const char *first, const char *last,
 
 		filter = psprintf("(&%s(%s=%s))", cxt->filter, server->last_name_attr,
 						  directory_escape_filter_value(last));
-		directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-						 collect_entry, partial);
+		if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
+							  collect_entry, partial))
+			cxt->cut_short++;
 	}
 }
 
@@ -310,6 +329,14 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		match_one(&cxt, (SyncRecord *) lfirst(cell));
 		CHECK_FOR_INTERRUPTS();
 	}
+
+	if (cxt.cut_short > 0)
+		ereport(NOTICE,
+				(errmsg_plural("LDAP server \"%s\" cut %d search short at a size limit",
+							   "LDAP server \"%s\" cut %d searches short at a size limit",
+							   cxt.cut_short, server->servername, cxt.cut_short),
+				 errdetail("The candidates of those records may be incomplete."),
+				 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
 
 	elog(DEBUG1, "pssync: %d records matched by %s, %d of them searched for, %d LDAP requests",
 		 list_length(records),

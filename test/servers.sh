@@ -118,7 +118,11 @@ index objectClass eq
 index givenName,sn,uid,employeeNumber eq
 # the sync's service account may read everything, as a district sets it
 # up; anonymous searches keep slapd's default limit of 500 entries
-limits dn.exact="cn=pssync,ou=Services,dc=district,dc=org" ${SLAPD_SERVICE_LIMITS:-size=unlimited}
+limits dn.exact="cn=pssync,ou=Services,dc=district,dc=org" size=unlimited
+# Active Directory's MaxPageSize: 1000 entries a search unless it is paged
+limits dn.exact="cn=pssync-paged,ou=Services,dc=district,dc=org" size=1000 size.prtotal=unlimited
+# a hard limit of 1000, paged or not
+limits dn.exact="cn=pssync-capped,ou=Services,dc=district,dc=org" size=1000
 access to attrs=userPassword
 	by anonymous auth
 	by * none
