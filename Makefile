@@ -20,7 +20,8 @@ SHLIB_LINK = -lldap -llber
 PG_CFLAGS = -Wall -Wextra $(WERROR)
 
 REGRESS = setup options selections students staff district names \
-	conflicts uid_attr transactions directory_errors strategies paging
+	conflicts uid_attr transactions directory_errors strategies paging \
+	tls referrals
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

@@ -85,6 +85,9 @@ typedef struct TypeCacheEntry
 	int			type;			/* index in attribute_types, or -1 */
 } TypeCacheEntry;
 
+/* how often to look for answers while referrals may be followed */
+#define REFERRAL_POLL_MS 10
+
 static void directory_cleanup(void *arg);
 static void io_begin(PssyncDirectory *dir, bool wait_reads);
 static void io_end(PssyncDirectory *dir, const char *what);
@@ -377,6 +380,13 @@ wait_result(PssyncDirectory *dir, int msgid, int all, const char *what)
 		if (remaining <= 0)
 			report_timeout(dir, what);
 
+		/*
+		 * A followed referral is answered on a connection libldap opened
+		 * itself, whose socket is not ours to wait on: look again often.
+		 */
+		if (dir->server->referrals)
+			remaining = Min(remaining, REFERRAL_POLL_MS);
+
 		rc = WaitLatchOrSocket(MyLatch,
 							   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							   dir->sock, remaining, PG_WAIT_EXTENSION);
@@ -612,6 +622,13 @@ start_tls_handshake(PssyncDirectory *dir)
 	int			client = 0;
 	int			rc;
 
+	if (dir->server->ca_file && access(dir->server->ca_file, R_OK) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not read the CA file \"%s\" of server \"%s\": %m",
+						dir->server->ca_file, dir->server->servername),
+				 errhint("Give ca_file the absolute path of a PEM file that the PostgreSQL server's operating system user can read.")));
+
 	set_ldap_option(dir, LDAP_OPT_X_TLS_REQUIRE_CERT, &require);
 	if (dir->server->ca_file)
 		set_ldap_option(dir, LDAP_OPT_X_TLS_CACERTFILE, dir->server->ca_file);
@@ -621,9 +638,8 @@ start_tls_handshake(PssyncDirectory *dir)
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not set up TLS for LDAP server \"%s\"",
 						dir->server->servername),
-				 errdetail_internal("%s", ldap_err2string(rc)),
 				 dir->server->ca_file ?
-				 errhint("Check that ca_file \"%s\" is a readable file of PEM certificates.",
+				 errhint("Check that ca_file \"%s\" holds PEM certificates.",
 						 dir->server->ca_file) : 0));
 
 	io_begin(dir, true);
@@ -633,13 +649,16 @@ start_tls_handshake(PssyncDirectory *dir)
 	{
 		char	   *diag = diagnostic_message(dir);
 
+		/* libldap's GnuTLS layer explains little; say only what it knows */
+		if (diag && strcmp(diag, "(unknown error code)") == 0)
+			diag = NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 				 errmsg("could not establish TLS with LDAP server \"%s\"",
 						dir->server->servername),
 				 errdetail_internal("%s: %s%s%s", dir->uri, ldap_err2string(rc),
 									diag ? ": " : "", diag ? diag : ""),
-				 errhint("Check that the server's certificate is signed by a CA in ca_file and names the host in the URI.")));
+				 errhint("The server's certificate must be signed by a CA in ca_file (or libldap's default trust) and name the host of the URI; a certificate naming a host is not valid for its IP address.")));
 	}
 }
 
@@ -748,11 +767,13 @@ directory_connect(PssyncServer *server)
 	}
 
 	/*
-	 * Whatever ldap.conf or .ldaprc say, these are ours: LDAPv3, no referral
-	 * chasing, no alias dereferencing, no client-side limits.
+	 * Whatever ldap.conf or .ldaprc say, these are ours: LDAPv3, referrals
+	 * chased only when the server's referrals option says so, no alias
+	 * dereferencing, no client-side limits.
 	 */
 	set_ldap_option(dir, LDAP_OPT_PROTOCOL_VERSION, &version);
-	set_ldap_option(dir, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	set_ldap_option(dir, LDAP_OPT_REFERRALS,
+					server->referrals ? LDAP_OPT_ON : LDAP_OPT_OFF);
 	set_ldap_option(dir, LDAP_OPT_DEREF, &deref);
 	set_ldap_option(dir, LDAP_OPT_SIZELIMIT, &zero);
 	set_ldap_option(dir, LDAP_OPT_TIMELIMIT, &zero);

@@ -30,34 +30,32 @@
 #include "pssync.h"
 
 /*
- * A name as it is searched for: leading and trailing white space removed,
- * inner runs of it reduced to one space.  NULL when nothing is left.
+ * A name as it is searched for: white space removed from both ends, and
+ * inner runs of spaces reduced to one, as directories compare names (a tab
+ * or any other character inside a name stays).  NULL when nothing is left.
  */
 char *
 search_name(const char *name)
 {
+	const char *start;
+	const char *end;
 	StringInfoData buf;
-	bool		space = false;
 
 	if (name == NULL)
 		return NULL;
-	initStringInfo(&buf);
-	for (; *name; name++)
-	{
-		if (scanner_isspace(*name))
-			space = true;
-		else
-		{
-			if (space && buf.len > 0)
-				appendStringInfoChar(&buf, ' ');
-			space = false;
-			appendStringInfoChar(&buf, *name);
-		}
-	}
-	if (buf.len == 0)
-	{
-		pfree(buf.data);
+	for (start = name; *start && scanner_isspace(*start); start++)
+		;
+	for (end = start + strlen(start); end > start && scanner_isspace(end[-1]); end--)
+		;
+	if (end == start)
 		return NULL;
+
+	initStringInfo(&buf);
+	for (; start < end; start++)
+	{
+		if (*start == ' ' && buf.len > 0 && buf.data[buf.len - 1] == ' ')
+			continue;
+		appendStringInfoChar(&buf, *start);
 	}
 	return buf.data;
 }

@@ -75,6 +75,7 @@ static const PssyncOption pssync_options[] = {
 	{"ca_file", ForeignServerRelationId, OPTION_PATH, false},
 	{"timeout", ForeignServerRelationId, OPTION_SECONDS, false},
 	{"page_size", ForeignServerRelationId, OPTION_PAGE_SIZE, false},
+	{"referrals", ForeignServerRelationId, OPTION_BOOLEAN, false},
 	/* the credentials: user mapping options */
 	{"bind_dn", UserMappingRelationId, OPTION_TEXT, false},
 	{"password", UserMappingRelationId, OPTION_SECRET, false},
@@ -809,6 +810,10 @@ pssync_get_server(void)
 	server->starttls = false;
 	if (value)
 		(void) parse_bool(value, &server->starttls);
+	value = option_value(options, "referrals");
+	server->referrals = false;
+	if (value)
+		(void) parse_bool(value, &server->referrals);
 	server->ca_file = option_value(options, "ca_file");
 	value = option_value(options, "timeout");
 	server->timeout_ms = value ?

@@ -125,6 +125,7 @@ typedef struct PssyncServer
 	char	   *filter;
 	int			scope;			/* LDAP_SCOPE_SUBTREE or LDAP_SCOPE_ONELEVEL */
 	bool		starttls;
+	bool		referrals;		/* follow referrals and continuations */
 	char	   *ca_file;		/* NULL: libldap's default trust */
 	int			timeout_ms;
 	int			page_size;

@@ -87,16 +87,53 @@ EOF
 	export PGHOST PGPORT PGUSER PGDATABASE PSSYNC_PG_DATA PSSYNC_PG_LOG
 }
 
+# make_test_certs DIR: a throwaway CA (ca.pem), a server certificate it
+# signed for host names only (server.pem, server.key), and another CA that
+# signed nothing here (other-ca.pem).  The names are localhost and this
+# machine's own names, since libldap checks a connection to "localhost"
+# against the machine's host name; the certificate names no IP address, so
+# a connection to 127.0.0.1 fails the host name check.
+make_test_certs() {
+	local dir=$1 names="DNS:localhost" n
+	for n in "$(hostname 2>/dev/null)" "$(hostname -f 2>/dev/null)"; do
+		[ -n "$n" ] && [ "$n" != localhost ] && names="$names,DNS:$n"
+	done
+	mkdir -p "$dir"
+	(
+		cd "$dir" || exit 1
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout ca.key -out ca.pem -days 2 -subj "/CN=pssync test CA" &&
+			openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+				-keyout server.key -out server.csr -subj "/CN=localhost" &&
+			printf '%s\n' "subjectAltName=$names" "basicConstraints=CA:FALSE" \
+				"keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext &&
+			openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+				-out server.pem -days 2 -extfile server.ext &&
+			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+				-keyout other-ca.key -out other-ca.pem -days 2 -subj "/CN=another CA"
+	) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log"; return 1; }
+}
+
 # start_slapd NAME LDIF...: a slapd of the suffix dc=district,dc=org.
 # Extra slapd.conf lines (global, before the database) may be given in
-# SLAPD_GLOBAL_CONF, database lines in SLAPD_DATABASE_CONF.
+# SLAPD_GLOBAL_CONF, database lines in SLAPD_DATABASE_CONF.  With
+# SLAPD_TLS_DIR (see make_test_certs), it also speaks TLS: StartTLS on its
+# ldap:// port and ldaps:// on another.
 start_slapd() {
 	local name=$1
 	shift
-	local dir port ldif
+	local dir port ldif tls_conf="" urls ldaps_port=""
 	dir="$(work_dir)/slapd-$name"
 	mkdir -p "$dir/data"
 	port=$(free_port)
+	urls="ldap://127.0.0.1:$port/"
+	if [ -n "${SLAPD_TLS_DIR:-}" ]; then
+		ldaps_port=$(free_port)
+		urls="$urls ldaps://127.0.0.1:$ldaps_port/"
+		tls_conf="TLSCACertificateFile $SLAPD_TLS_DIR/ca.pem
+TLSCertificateFile $SLAPD_TLS_DIR/server.pem
+TLSCertificateKeyFile $SLAPD_TLS_DIR/server.key"
+	fi
 	cat >"$dir/slapd.conf" <<EOF
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
@@ -106,6 +143,7 @@ pidfile $dir/slapd.pid
 argsfile $dir/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
+$tls_conf
 ${SLAPD_GLOBAL_CONF:-}
 
 database mdb
@@ -134,7 +172,7 @@ EOF
 		"$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1 ||
 			{ cat "$dir/slapadd.log"; return 1; }
 	done
-	"$SLAPD" -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" ${SLAPD_EXTRA_URLS:-} >"$dir/slapd.log" 2>&1 ||
+	"$SLAPD" -f "$dir/slapd.conf" -h "$urls" >"$dir/slapd.log" 2>&1 ||
 		{ cat "$dir/slapd.log"; return 1; }
 	wait_for 20 test -s "$dir/slapd.pid" || { echo "slapd $name did not start" >&2; return 1; }
 	_pssync_pids+=("$(cat "$dir/slapd.pid")")
@@ -142,10 +180,21 @@ EOF
 		{ echo "slapd $name does not answer" >&2; return 1; }
 	eval "PSSYNC_SLAPD_PID_${name}=$(cat "$dir/slapd.pid")"
 	eval "PSSYNC_SLAPD_PORT_${name}=$port"
+	eval "PSSYNC_SLAPD_LDAPS_PORT_${name}=$ldaps_port"
 	if [ "$name" = main ]; then
 		PSSYNC_LDAP_PORT=$port
 		PSSYNC_LDAP_URI="ldap://127.0.0.1:$port"
 		export PSSYNC_LDAP_PORT PSSYNC_LDAP_URI
+		if [ -n "$ldaps_port" ]; then
+			# by name, as the certificate names the host
+			PSSYNC_LDAPS_URI="ldaps://localhost:$ldaps_port"
+			PSSYNC_LDAPS_IP_URI="ldaps://127.0.0.1:$ldaps_port"
+			PSSYNC_STARTTLS_URI="ldap://localhost:$port"
+			PSSYNC_CA_FILE="$SLAPD_TLS_DIR/ca.pem"
+			PSSYNC_OTHER_CA_FILE="$SLAPD_TLS_DIR/other-ca.pem"
+			export PSSYNC_LDAPS_URI PSSYNC_LDAPS_IP_URI PSSYNC_STARTTLS_URI \
+				PSSYNC_CA_FILE PSSYNC_OTHER_CA_FILE
+		fi
 	fi
 }
 
