@@ -21,7 +21,7 @@ PG_CFLAGS = -Wall -Wextra $(WERROR)
 
 REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
-	tls referrals
+	tls referrals hostile security
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

@@ -1,0 +1,83 @@
+--
+-- security: what pssync promises a district about secrets and privileges.
+--
+
+-- The functions belong to the extension and run as the caller
+-- (SECURITY INVOKER); none of them is SECURITY DEFINER.
+SELECT p.proname, p.prosecdef, pg_get_userbyid(p.proowner) = current_user AS owned_by_installer,
+       d.deptype
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+  JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
+ WHERE e.extname = 'pssync'
+ ORDER BY p.proname;
+
+-- The password is kept as postgres_fdw keeps it: pg_user_mappings shows a
+-- mapping's options only to its own user (and to the server's owner).
+CREATE ROLE regress_clerk;
+CREATE ROLE regress_principal;
+GRANT USAGE ON SCHEMA pssync, regress TO regress_clerk, regress_principal;
+GRANT SELECT ON students, users, schoolstaff, schools TO regress_clerk, regress_principal;
+GRANT UPDATE (student_web_id) ON students TO regress_principal;
+SET ROLE regress_clerk;
+SELECT srvname, usename, umoptions FROM pg_user_mappings WHERE srvname = 'district_ldap';
+SELECT count(*) AS readable FROM pg_user_mapping;
+RESET ROLE;
+
+-- Row-level security applies: a principal who sees one school syncs only
+-- that school's students.
+ALTER TABLE students ENABLE ROW LEVEL SECURITY;
+CREATE POLICY lincoln_only ON students TO regress_principal USING (schoolid = 100);
+SET ROLE regress_principal;
+BEGIN;
+SELECT status, count(*), min(dcid), max(dcid)
+  FROM pssync.ldap_sync_students('students') GROUP BY status ORDER BY status;
+ROLLBACK;
+-- ... and its real run wrote only rows it may see.
+RESET ROLE;
+CREATE TEMP TABLE before_sync AS SELECT dcid, student_web_id FROM students;
+SET ROLE regress_principal;
+BEGIN;
+SELECT count(*) AS updated FROM pssync.ldap_sync_students('students') WHERE status = 'updated';
+RESET ROLE;
+SELECT s.schoolid, count(*) FILTER (WHERE s.student_web_id IS DISTINCT FROM b.student_web_id) AS changed
+  FROM students s JOIN before_sync b USING (dcid)
+ GROUP BY s.schoolid ORDER BY s.schoolid;
+ROLLBACK;
+RESET ROLE;
+DROP POLICY lincoln_only ON students;
+ALTER TABLE students DISABLE ROW LEVEL SECURITY;
+
+-- Objects in the caller's schemas cannot stand in for what pssync uses:
+-- every statement names PowerSchool's tables by schema and uses
+-- pg_catalog's operators and functions.  (The tables and the selection
+-- are the caller's to name, through search_path or pssync.*_table.)
+CREATE TEMP TABLE normal_students AS
+SELECT * FROM pssync.ldap_sync_students('students', dry_run => true);
+CREATE TEMP TABLE normal_staff AS
+SELECT * FROM pssync.ldap_sync_staff('users', dry_run => true);
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.always(bigint, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.always);
+CREATE FUNCTION evil.always_text(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.always_text);
+CREATE FUNCTION evil.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE sql AS 'SELECT NULL';
+CREATE FUNCTION evil.pg_advisory_xact_lock(int, int) RETURNS void LANGUAGE sql AS 'SELECT';
+CREATE FUNCTION evil.text(bigint) RETURNS text LANGUAGE sql AS $$SELECT 'x'$$;
+CREATE VIEW evil.tonight AS SELECT dcid FROM public.students WHERE dcid IN (1002, 1004);
+SET search_path = evil, pg_catalog, public;
+SELECT (SELECT count(*) FROM (SELECT * FROM pssync.ldap_sync_students('public.students', dry_run => true)
+                              EXCEPT SELECT * FROM normal_students) d) AS students_differ,
+       (SELECT count(*) FROM (SELECT * FROM pssync.ldap_sync_staff('public.users', dry_run => true)
+                              EXCEPT SELECT * FROM normal_staff) d) AS staff_differ;
+BEGIN;
+SELECT status, dcid, new_username FROM pssync.ldap_sync_students('tonight');
+RESET search_path;
+SELECT dcid, student_web_id FROM public.students WHERE student_web_id IN ('jsmith', 'jdoe') ORDER BY dcid;
+ROLLBACK;
+DROP SCHEMA evil CASCADE;
+
+REVOKE ALL ON students, users, schoolstaff, schools FROM regress_clerk, regress_principal;
+REVOKE ALL ON SCHEMA pssync, regress FROM regress_clerk, regress_principal;
+DROP ROLE regress_clerk;
+DROP ROLE regress_principal;
