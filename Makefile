@@ -11,8 +11,9 @@ OBJS = \
 	src/scan.o \
 	src/matching.o \
 	src/apply.o \
+	src/history.o \
 	src/sync.o
-DATA = pssync--1.0.sql
+DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.0--1.1.sql
 PGFILEDESC = "pssync - LDAP directory synchronization of PowerSchool usernames"
 
 SHLIB_LINK = -lldap -llber

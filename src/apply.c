@@ -23,6 +23,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -383,8 +385,13 @@ gather_pending(List *results, UsernameColumn column, PendingChange *pending)
 	return n;
 }
 
+/*
+ * Decide the changes of one column: lock and read again the rows to change
+ * (unless a dry run), then mark the values that cannot be stored and the
+ * conflicts.  What is left is STATUS_UPDATED.
+ */
 static void
-apply_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
+check_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
 			 bool dry_run)
 {
 	PowerSchoolTable *table = column_table(tables, column);
@@ -412,8 +419,16 @@ apply_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
 	n = gather_pending(results, column, pending);
 	if (n > 0)
 		find_conflicts(table, name, pending, n);
+}
 
-	n = gather_pending(results, column, pending);
+static void
+write_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
+			 bool dry_run)
+{
+	PendingChange *pending = palloc(sizeof(PendingChange) * Max(list_length(results), 1));
+	int			n = gather_pending(results, column, pending);
+	int			i;
+
 	if (n == 0)
 		return;
 	if (dry_run)
@@ -422,7 +437,56 @@ apply_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
 			pending[i].result->status = STATUS_WOULD_UPDATE;
 		return;
 	}
-	write_changes(table, name, pending, n);
+	write_changes(column_table(tables, column), username_column_name(column),
+				  pending, n);
+}
+
+/*
+ * pssync.max_changes: a sync that would change the usernames of more
+ * records than allowed fails before it writes anything; a dry run says so.
+ */
+static void
+check_max_changes(List *results, int records, bool dry_run)
+{
+	double		limit;
+	bool		percent;
+	int			allowed;
+	int			changing = 0;
+	int64		previous = -1;
+	ListCell   *cell;
+
+	if (!parse_max_changes(pssync_max_changes, &limit, &percent) || limit < 0)
+		return;
+	allowed = percent ? (int) floor(records * limit / 100.0) : (int) limit;
+
+	/* the records with a change; a record's rows are next to each other */
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->status == STATUS_UPDATED && result->record->dcid != previous)
+		{
+			changing++;
+			previous = result->record->dcid;
+		}
+	}
+	if (changing <= allowed)
+		return;
+
+	if (dry_run)
+		ereport(NOTICE,
+				(errmsg("this sync would change the usernames of %d records, more than pssync.max_changes allows (%d)",
+						changing, allowed),
+				 errdetail("pssync.max_changes is \"%s\" and %d records were processed.",
+						   pssync_max_changes, records)));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("sync would change the usernames of %d records, more than pssync.max_changes allows (%d)",
+						changing, allowed),
+				 errdetail("pssync.max_changes is \"%s\" and %d records were processed; nothing was changed.",
+						   pssync_max_changes, records),
+				 errhint("Check the directory's configuration (base DN, attributes) with a dry run; if the changes are right, raise pssync.max_changes for this run.")));
 }
 
 /*
@@ -431,13 +495,15 @@ apply_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
  */
 void
 apply_changes(PowerSchoolTables *tables, RecordGroup group, List *results,
-			  bool dry_run)
+			  int records, bool dry_run)
 {
-	if (group == GROUP_STUDENTS)
-		apply_column(tables, COLUMN_STUDENT_WEB_ID, results, dry_run);
-	else
-	{
-		apply_column(tables, COLUMN_TEACHERLOGINID, results, dry_run);
-		apply_column(tables, COLUMN_LOGINID, results, dry_run);
-	}
+	UsernameColumn first = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_TEACHERLOGINID;
+	UsernameColumn last = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_LOGINID;
+	UsernameColumn column;
+
+	for (column = first; column <= last; column++)
+		check_column(tables, column, results, dry_run);
+	check_max_changes(results, records, dry_run);
+	for (column = first; column <= last; column++)
+		write_column(tables, column, results, dry_run);
 }

@@ -1174,6 +1174,27 @@ directory_search(PssyncDirectory *dir, const char *base_dn,
 }
 
 /*
+ * Read one entry, by its DN (server encoding), if it passes a filter
+ * (UTF-8).  Returns false when the directory has no such entry (or the
+ * bind account may not see it).
+ */
+bool
+directory_read_entry(PssyncDirectory *dir, const char *dn, const char *filter,
+					 const char **attrs, DirectoryEntryCallback callback,
+					 void *arg)
+{
+	int			rc;
+
+	search_entries(dir, dn, LDAP_SCOPE_BASE, filter, attrs, callback, arg, &rc);
+	if (rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_INVALID_DN_SYNTAX ||
+		rc == LDAP_INSUFFICIENT_ACCESS)
+		return false;
+	if (rc != LDAP_SUCCESS)
+		report_search_error(dir, rc, NULL, dn, filter);
+	return true;
+}
+
+/*
  * The search itself.  With result_code, a search the directory refuses
  * returns its code instead of raising an error (a lost connection or a
  * timeout still does).

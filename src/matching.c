@@ -44,6 +44,8 @@
 #include "mb/pg_wchar.h"
 #include "catalog/namespace.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "utils/timestamp.h"
 
 #include "pssync.h"
 
@@ -63,6 +65,7 @@ typedef struct MatchContext
 	DirectoryIndex *index;		/* NULL: search every record */
 	const char *base_dn;
 	const char *uid_attr;
+	const char *id_attr;		/* NULL: match by name only */
 	char	   *filter;			/* the server's filter, UTF-8 */
 	List	   *results;
 	int			asked;			/* records the directory was asked about */
@@ -161,7 +164,8 @@ uid_as_text(const char *value, int length)
  * are returned.
  */
 static void
-decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry)
+decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
+			 const char *matched_by)
 {
 	char	   *dn = pstrdup(entry->dn);
 	char	   *value = NULL;
@@ -191,6 +195,7 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry)
 		result = add_result(cxt, rec, status, c);
 		result->dn = dn;
 		result->new_username = value;
+		result->matched_by = matched_by;
 	}
 }
 
@@ -204,16 +209,18 @@ decide(MatchContext *cxt, SyncRecord *rec, List *exact, List *partial)
 	SyncResult *result;
 
 	if (list_length(exact) == 1)
-		decide_exact(cxt, rec, (DirectoryEntry *) linitial(exact));
+		decide_exact(cxt, rec, (DirectoryEntry *) linitial(exact), "name");
 	else if (list_length(exact) > 1)
 	{
 		result = add_result(cxt, rec, STATUS_AMBIGUOUS, -1);
 		result->candidates = sorted_dns(exact, &result->ncandidates);
+		result->candidate_count = list_length(exact);
 	}
 	else if (partial != NIL)
 	{
 		result = add_result(cxt, rec, STATUS_PARTIAL, -1);
 		result->candidates = sorted_dns(partial, &result->ncandidates);
+		result->candidate_count = list_length(partial);
 	}
 	else
 		add_result(cxt, rec, STATUS_NO_MATCH, -1);
@@ -260,6 +267,31 @@ search_record(MatchContext *cxt, const char *first, const char *last,
 	}
 }
 
+/*
+ * The entries whose ID attribute equals the record's ID.
+ */
+static List *
+find_by_id(MatchContext *cxt, const char *id)
+{
+	List	   *found = NIL;
+
+	if (cxt->index == NULL || !is_plain_name(id, strlen(id)) ||
+		!directory_index_match_id(cxt->index, id, &found))
+	{
+		const char *attrs[] = {cxt->uid_attr, NULL};
+		char	   *filter;
+
+		found = NIL;
+		cxt->asked++;
+		filter = psprintf("(&%s(%s=%s))", cxt->filter, cxt->id_attr,
+						  directory_escape_filter_value(id));
+		if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
+							  collect_entry, &found))
+			cxt->cut_short++;
+	}
+	return found;
+}
+
 static void
 match_one(MatchContext *cxt, SyncRecord *rec)
 {
@@ -267,6 +299,23 @@ match_one(MatchContext *cxt, SyncRecord *rec)
 	char	   *last = search_name(rec->last_name);
 	List	   *exact;
 	List	   *partial;
+
+	/* An ID that finds exactly one entry is an exact match by ID. */
+	if (cxt->id_attr)
+	{
+		char	   *id = search_name(rec->id);
+
+		if (id != NULL)
+		{
+			List	   *found = find_by_id(cxt, id);
+
+			if (list_length(found) == 1)
+			{
+				decide_exact(cxt, rec, (DirectoryEntry *) linitial(found), "id");
+				return;
+			}
+		}
+	}
 
 	/* Without a last name there is nothing to search for. */
 	if (last == NULL)
@@ -285,32 +334,69 @@ match_one(MatchContext *cxt, SyncRecord *rec)
 }
 
 /*
+ * Progress of a long sync: a NOTICE (LOG in a background worker, whose
+ * notices nobody reads) at most every pssync.progress_interval.
+ */
+typedef struct Progress
+{
+	TimestampTz started;
+	TimestampTz last_report;
+	int			total;
+} Progress;
+
+static void
+report_progress(Progress *progress, int done)
+{
+	TimestampTz now;
+	double		seconds;
+
+	if (!pssync_progress || (done & 63) != 0)
+		return;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(progress->last_report, now,
+									pssync_progress_interval))
+		return;
+	progress->last_report = now;
+	seconds = (now - progress->started) / 1000000.0;
+	ereport(IsBackgroundWorker ? LOG : NOTICE,
+			(errmsg("pssync: %d of %d records matched (%.0f records/s)",
+					done, progress->total, seconds > 0 ? done / seconds : 0.0)));
+}
+
+/*
  * Ask the directory about each record, in order; returns the result rows,
  * with STATUS_UPDATED standing for "the directory's value differs" until
- * apply.c has checked and written it.
+ * apply.c has checked and written it.  *used says which strategy ran.
  */
 List *
 match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
-			  const char *uid_attr, List *records)
+			  const char *uid_attr, List *records, MatchStrategy *used)
 {
 	MatchContext cxt;
 	ListCell   *cell;
 	MatchStrategy strategy = (MatchStrategy) pssync_strategy;
+	Progress	progress;
+	int			done = 0;
 
 	memset(&cxt, 0, sizeof(cxt));
 	cxt.server = server;
 	cxt.dir = dir;
 	cxt.base_dn = server->base_dn[group];
 	cxt.uid_attr = uid_attr;
+	cxt.id_attr = server->id_attr[group];
 	cxt.filter = directory_to_utf8(server->filter);
 
 	if (strategy == STRATEGY_AUTO)
 		strategy = list_length(records) >= SCAN_THRESHOLD ?
 			STRATEGY_SCAN : STRATEGY_SEARCH;
 
+	progress.started = progress.last_report = GetCurrentTimestamp();
+	progress.total = list_length(records);
+
 	if (strategy == STRATEGY_SCAN && records != NIL)
 	{
-		cxt.index = directory_index_build(server, dir, cxt.base_dn, uid_attr);
+		cxt.index = directory_index_build(server, dir, cxt.base_dn, uid_attr,
+										  cxt.id_attr);
 		if (!directory_index_complete(cxt.index))
 		{
 			ereport(NOTICE,
@@ -321,12 +407,15 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 					 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
 			directory_index_free(cxt.index);
 			cxt.index = NULL;
+			strategy = STRATEGY_SEARCH;
 		}
 	}
+	*used = strategy == STRATEGY_SCAN ? STRATEGY_SCAN : STRATEGY_SEARCH;
 
 	foreach(cell, records)
 	{
 		match_one(&cxt, (SyncRecord *) lfirst(cell));
+		report_progress(&progress, ++done);
 		CHECK_FOR_INTERRUPTS();
 	}
 
@@ -345,5 +434,49 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 
 	if (cxt.index)
 		directory_index_free(cxt.index);
+	return cxt.results;
+}
+
+static bool
+dn_is_under(const char *dn, const char *base)
+{
+	size_t		dn_len = strlen(dn);
+	size_t		base_len = strlen(base);
+
+	if (dn_len < base_len || pg_strcasecmp(dn + dn_len - base_len, base) != 0)
+		return false;
+	return dn_len == base_len || dn[dn_len - base_len - 1] == ',';
+}
+
+/*
+ * ldap_assign: the one entry a person chose for a record, decided as an
+ * exact match.  The entry must lie under the group's base DN and pass the
+ * server's filter.
+ */
+List *
+match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
+			const char *uid_attr, SyncRecord *rec, const char *dn)
+{
+	MatchContext cxt;
+	const char *attrs[] = {uid_attr, NULL};
+	List	   *found = NIL;
+
+	memset(&cxt, 0, sizeof(cxt));
+	cxt.server = server;
+	cxt.dir = dir;
+	cxt.base_dn = server->base_dn[group];
+	cxt.uid_attr = uid_attr;
+
+	if (!dn_is_under(dn, cxt.base_dn) ||
+		!directory_read_entry(dir, dn, directory_to_utf8(server->filter), attrs,
+							  collect_entry, &found) ||
+		found == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no entry \"%s\" under \"%s\" on LDAP server \"%s\" passes the server's filter",
+						dn, cxt.base_dn, server->servername),
+				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
+
+	decide_exact(&cxt, rec, (DirectoryEntry *) linitial(found), NULL);
 	return cxt.results;
 }

@@ -67,6 +67,8 @@ static const PssyncOption pssync_options[] = {
 	{"uid_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"student_uid_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"staff_uid_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
+	{"student_id_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
+	{"staff_id_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"first_name_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"last_name_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"filter", ForeignServerRelationId, OPTION_FILTER, false},
@@ -797,6 +799,8 @@ pssync_get_server(void)
 	uid_attr = option_value_or(options, "uid_attr", DEFAULT_UID_ATTR);
 	server->uid_attr[GROUP_STUDENTS] = option_value_or(options, "student_uid_attr", uid_attr);
 	server->uid_attr[GROUP_STAFF] = option_value_or(options, "staff_uid_attr", uid_attr);
+	server->id_attr[GROUP_STUDENTS] = option_value(options, "student_id_attr");
+	server->id_attr[GROUP_STAFF] = option_value(options, "staff_id_attr");
 	server->first_name_attr = option_value_or(options, "first_name_attr",
 											  DEFAULT_FIRST_NAME_ATTR);
 	server->last_name_attr = option_value_or(options, "last_name_attr",

@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -18,7 +20,13 @@ char	   *pssync_server_name = NULL;
 char	   *pssync_students_table = NULL;
 char	   *pssync_users_table = NULL;
 char	   *pssync_schoolstaff_table = NULL;
+char	   *pssync_student_id_column = NULL;
+char	   *pssync_staff_id_column = NULL;
 int			pssync_strategy = STRATEGY_AUTO;
+bool		pssync_history = true;
+char	   *pssync_max_changes = NULL;
+bool		pssync_progress = true;
+int			pssync_progress_interval = 5000;
 
 static const struct config_enum_entry strategy_options[] = {
 	{"auto", STRATEGY_AUTO, false},
@@ -26,6 +34,59 @@ static const struct config_enum_entry strategy_options[] = {
 	{"scan", STRATEGY_SCAN, false},
 	{NULL, 0, false}
 };
+
+/*
+ * pssync.max_changes: empty, a count, or a percentage ("5%").
+ */
+static bool
+check_max_changes(char **newval, void **extra pg_attribute_unused(),
+				  GucSource source pg_attribute_unused())
+{
+	double		limit;
+
+	if (parse_max_changes(*newval, &limit, NULL))
+		return true;
+	GUC_check_errdetail("Give a number of usernames such as 500, a percentage of the records processed such as 5%%, or an empty string for no limit.");
+	return false;
+}
+
+/*
+ * Parse a pssync.max_changes value; *percent says whether it is one.  An
+ * empty value is no limit (a negative *limit).
+ */
+bool
+parse_max_changes(const char *value, double *limit, bool *percent)
+{
+	char	   *end;
+	bool		is_percent = false;
+
+	*limit = -1;
+	if (percent)
+		*percent = false;
+	while (*value == ' ')
+		value++;
+	if (*value == '\0')
+		return true;
+	errno = 0;
+	*limit = strtod(value, &end);
+	if (end == value || errno != 0 || *limit < 0 || isnan(*limit))
+		return false;
+	while (*end == ' ')
+		end++;
+	if (*end == '%')
+	{
+		is_percent = true;
+		end++;
+		while (*end == ' ')
+			end++;
+	}
+	if (*end != '\0' || (is_percent && *limit > 100) ||
+		(!is_percent && *limit != floor(*limit)))
+		return false;
+	if (percent)
+		*percent = is_percent;
+	return true;
+}
 
 void
 _PG_init(void)
@@ -65,6 +126,62 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pssync.student_id_column",
+							   "Column of the students table that holds the ID the server's student_id_attr holds.",
+							   NULL,
+							   &pssync_student_id_column,
+							   "student_number",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pssync.staff_id_column",
+							   "Column of the users table that holds the ID the server's staff_id_attr holds.",
+							   NULL,
+							   &pssync_staff_id_column,
+							   "teachernumber",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pssync.history",
+							 "Records every sync that is not a dry run in pssync.sync_run and pssync.sync_log.",
+							 NULL,
+							 &pssync_history,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pssync.max_changes",
+							   "Most usernames a sync may change: a count, or a percentage of the records processed such as 5%.",
+							   "A sync that would change more fails and changes nothing; a dry run says how many it would change. Empty means no limit.",
+							   &pssync_max_changes,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_max_changes, NULL, NULL);
+
+	DefineCustomBoolVariable("pssync.progress",
+							 "Reports the progress of a long sync.",
+							 "A NOTICE (LOG in a background worker) at most every pssync.progress_interval.",
+							 &pssync_progress,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pssync.progress_interval",
+							"Time between two progress reports of a sync.",
+							NULL,
+							&pssync_progress_interval,
+							5000,
+							100,
+							3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("pssync.strategy",
 							 "How records are matched against the directory.",

@@ -15,6 +15,7 @@
 #ifndef PSSYNC_H
 #define PSSYNC_H
 
+#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
 
@@ -55,6 +56,7 @@ typedef struct SyncRecord
 	int64		dcid;
 	char	   *first_name;
 	char	   *last_name;
+	char	   *id;				/* the record's ID (student_number ...), or NULL */
 	int			nchecks;		/* usernames checked for this record */
 	UsernameColumn columns[MAX_CHECKS_PER_RECORD];
 	char	   *old_usernames[MAX_CHECKS_PER_RECORD];
@@ -92,6 +94,8 @@ typedef struct SyncResult
 	char	   *dn;				/* the exact match's DN, or NULL */
 	int			ncandidates;
 	char	  **candidates;		/* sorted DNs, for partial and ambiguous */
+	int			candidate_count;	/* candidates found; at most 100 listed */
+	const char *matched_by;		/* "id" or "name" for an exact match */
 } SyncResult;
 
 
@@ -107,9 +111,16 @@ extern char *pssync_server_name;
 extern char *pssync_students_table;
 extern char *pssync_users_table;
 extern char *pssync_schoolstaff_table;
+extern char *pssync_student_id_column;
+extern char *pssync_staff_id_column;
 extern int	pssync_strategy;		/* MatchStrategy */
+extern bool pssync_history;
+extern char *pssync_max_changes;
+extern bool pssync_progress;
+extern int	pssync_progress_interval;	/* milliseconds */
 
 extern void _PG_init(void);
+extern bool parse_max_changes(const char *value, double *limit, bool *percent);
 
 
 /* options.c: the foreign data wrapper's validator and the server options */
@@ -120,6 +131,7 @@ typedef struct PssyncServer
 	char	   *uri;			/* one or more space-separated URIs */
 	char	   *base_dn[2];		/* per RecordGroup */
 	char	   *uid_attr[2];	/* per RecordGroup */
+	char	   *id_attr[2];		/* per RecordGroup; NULL: match by name only */
 	char	   *first_name_attr;
 	char	   *last_name_attr;
 	char	   *filter;
@@ -170,6 +182,9 @@ extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
 extern char *directory_escape_filter_value(const char *value);
 extern char *directory_to_utf8(const char *s);
 extern void copy_directory_values(DirectoryValues *to, DirectoryValues *from);
+extern bool directory_read_entry(PssyncDirectory *dir, const char *dn,
+								 const char *filter, const char **attrs,
+								 DirectoryEntryCallback callback, void *arg);
 extern void directory_disconnect(PssyncDirectory *dir);
 extern int	directory_requests_sent(PssyncDirectory *dir);
 
@@ -187,7 +202,23 @@ typedef struct PowerSchoolTables
 	PowerSchoolTable students;
 	PowerSchoolTable users;
 	PowerSchoolTable schoolstaff;
+	const char *id_column;		/* the records' ID, or NULL: not read */
 } PowerSchoolTables;
+
+/* Which records a call takes. */
+typedef enum SelectionKind
+{
+	SELECT_ALL,					/* a district scope: the whole table */
+	SELECT_RELATION,			/* the dcids in a table or view */
+	SELECT_ONE					/* one dcid (ldap_assign) */
+} SelectionKind;
+
+typedef struct RecordSelection
+{
+	SelectionKind kind;
+	Oid			relation;
+	int64		dcid;
+} RecordSelection;
 
 /* Which users a load of the users table keeps. */
 typedef enum UserKinds
@@ -200,13 +231,18 @@ typedef enum UserKinds
 extern const char *username_column_name(UsernameColumn column);
 extern void run_query(const char *sql, int nargs, Oid *types, Datum *values,
 					  bool read_only, int expected);
+extern void run_query_nulls(const char *sql, int nargs, Oid *types,
+							Datum *values, const char *nulls, bool read_only,
+							int expected);
 extern void resolve_powerschool_tables(PowerSchoolTables *tables,
-									   RecordGroup group);
+									   RecordGroup group, bool with_id);
 extern void check_selection(Oid selection);
-extern List *load_student_records(PowerSchoolTables *tables, bool whole_table,
-								  Oid selection, bool blank_only);
-extern List *load_user_records(PowerSchoolTables *tables, bool whole_table,
-							   Oid selection, UserKinds kinds,
+extern char *selection_name(RecordSelection *selection);
+extern List *load_student_records(PowerSchoolTables *tables,
+								  RecordSelection *selection,
+								  bool blank_only);
+extern List *load_user_records(PowerSchoolTables *tables,
+							   RecordSelection *selection, UserKinds kinds,
 							   bool blank_only);
 
 
@@ -223,29 +259,54 @@ typedef struct DirectoryIndex DirectoryIndex;
 extern DirectoryIndex *directory_index_build(PssyncServer *server,
 											 PssyncDirectory *dir,
 											 const char *base_dn,
-											 const char *uid_attr);
+											 const char *uid_attr,
+											 const char *id_attr);
 extern bool directory_index_complete(DirectoryIndex *index);
 extern int	directory_index_size(DirectoryIndex *index);
 extern bool directory_index_match(DirectoryIndex *index, const char *first,
 								  const char *last, List **exact,
 								  List **partial);
+extern bool directory_index_match_id(DirectoryIndex *index, const char *id,
+									 List **found);
 extern void directory_index_free(DirectoryIndex *index);
 
 
 /* matching.c: what the directory says about each record */
 extern List *match_records(PssyncServer *server, PssyncDirectory *dir,
 						   RecordGroup group, const char *uid_attr,
-						   List *records);
+						   List *records, MatchStrategy *used);
+extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
+						 RecordGroup group, const char *uid_attr,
+						 SyncRecord *rec, const char *dn);
 
 
 /* apply.c: checking and writing the changes */
 extern void check_update_privileges(PowerSchoolTables *tables, RecordGroup group);
 extern void apply_changes(PowerSchoolTables *tables, RecordGroup group,
-						  List *results, bool dry_run);
+						  List *results, int records, bool dry_run);
 
 
-/* sync.c: the SQL-callable functions */
+/* history.c: the run history */
+typedef struct HistoryRun
+{
+	TimestampTz started_at;
+	const char *function;
+	const char *scope;
+	const char *selection;
+	const char *server;
+	const char *uid_attr;
+	const char *strategy;
+	int			records;
+} HistoryRun;
+
+extern void record_run(HistoryRun *run, List *rows);
+
+
+/* sync.c: the SQL-callable functions and their result rows */
 extern const char *sync_status_name(SyncStatus status);
 extern const char *record_type_name(RecordType type);
+extern const char *result_section(SyncResult *result);
+extern const char *result_field(SyncResult *result);
+extern const char *result_old_username(SyncResult *result);
 
 #endif							/* PSSYNC_H */

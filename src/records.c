@@ -109,7 +109,8 @@ resolve_table(PowerSchoolTable *table, const char *setting, const char *value,
  * Find the tables a sync of the group works on.
  */
 void
-resolve_powerschool_tables(PowerSchoolTables *tables, RecordGroup group)
+resolve_powerschool_tables(PowerSchoolTables *tables, RecordGroup group,
+						   bool with_id)
 {
 	static const char *const student_columns[] = {
 		"dcid", "first_name", "last_name", "student_web_id", NULL
@@ -124,14 +125,28 @@ resolve_powerschool_tables(PowerSchoolTables *tables, RecordGroup group)
 
 	memset(tables, 0, sizeof(PowerSchoolTables));
 	if (group == GROUP_STUDENTS)
+	{
 		resolve_table(&tables->students, "pssync.students_table",
 					  pssync_students_table, student_columns);
+		if (with_id)
+		{
+			tables->id_column = pssync_student_id_column;
+			require_column(&tables->students, tables->id_column,
+						   "pssync.student_id_column");
+		}
+	}
 	else
 	{
 		resolve_table(&tables->users, "pssync.users_table",
 					  pssync_users_table, user_columns);
 		resolve_table(&tables->schoolstaff, "pssync.schoolstaff_table",
 					  pssync_schoolstaff_table, schoolstaff_columns);
+		if (with_id)
+		{
+			tables->id_column = pssync_staff_id_column;
+			require_column(&tables->users, tables->id_column,
+						   "pssync.staff_id_column");
+		}
 	}
 }
 
@@ -177,16 +192,48 @@ check_selection(Oid selection)
 }
 
 /*
+ * What a selection is called in the run history.
+ */
+char *
+selection_name(RecordSelection *selection)
+{
+	switch (selection->kind)
+	{
+		case SELECT_RELATION:
+			return relation_display_name(selection->relation);
+		case SELECT_ONE:
+			return psprintf("dcid " INT64_FORMAT, selection->dcid);
+		case SELECT_ALL:
+			break;
+	}
+	return NULL;
+}
+
+/*
  * The WHERE clause that restricts a table aliased "t" to the selection.
  */
 static void
-append_selection(StringInfo sql, bool whole_table, Oid selection)
+append_selection(StringInfo sql, RecordSelection *selection)
 {
 	appendStringInfoString(sql, " WHERE t.dcid IS NOT NULL");
-	if (!whole_table)
+	if (selection->kind == SELECT_RELATION)
 		appendStringInfo(sql,
 						 " AND t.dcid OPERATOR(pg_catalog.=) ANY (SELECT sel.dcid FROM %s sel)",
-						 qualified_relation_name(selection));
+						 qualified_relation_name(selection->relation));
+	else if (selection->kind == SELECT_ONE)
+		appendStringInfo(sql, " AND t.dcid OPERATOR(pg_catalog.=) " INT64_FORMAT "::pg_catalog.int8",
+						 selection->dcid);
+}
+
+/* The ID column, when it is read, as the query's last column. */
+static void
+append_id_column(StringInfo sql, PowerSchoolTables *tables)
+{
+	if (tables->id_column)
+		appendStringInfo(sql, ", t.%s::pg_catalog.text",
+						 quote_identifier(tables->id_column));
+	else
+		appendStringInfoString(sql, ", NULL::pg_catalog.text");
 }
 
 static void
@@ -216,10 +263,18 @@ void
 run_query(const char *sql, int nargs, Oid *types, Datum *values,
 		  bool read_only, int expected)
 {
+	run_query_nulls(sql, nargs, types, values, NULL, read_only, expected);
+}
+
+/* The same, with some arguments NULL ('n' in nulls). */
+void
+run_query_nulls(const char *sql, int nargs, Oid *types, Datum *values,
+				const char *nulls, bool read_only, int expected)
+{
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc;
 
-	rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
 	MemoryContextSwitchTo(cxt);
 	if (rc != expected)
 		elog(ERROR, "SPI_execute_with_args failed: %s",
@@ -231,20 +286,20 @@ run_query(const char *sql, int nargs, Oid *types, Datum *values,
  * result rows.
  */
 List *
-load_student_records(PowerSchoolTables *tables, bool whole_table,
-					 Oid selection, bool blank_only)
+load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
+					 bool blank_only)
 {
 	StringInfoData sql;
 	List	   *records = NIL;
 	uint64		i;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT t.dcid::pg_catalog.int8, t.first_name::pg_catalog.text,"
-					 " t.last_name::pg_catalog.text, t.student_web_id::pg_catalog.text"
-					 " FROM %s t",
-					 tables->students.qualified_name);
-	append_selection(&sql, whole_table, selection);
+	appendStringInfoString(&sql,
+						   "SELECT t.dcid::pg_catalog.int8, t.first_name::pg_catalog.text,"
+						   " t.last_name::pg_catalog.text, t.student_web_id::pg_catalog.text");
+	append_id_column(&sql, tables);
+	appendStringInfo(&sql, " FROM %s t", tables->students.qualified_name);
+	append_selection(&sql, selection);
 	append_order(&sql);
 	run_query(sql.data, 0, NULL, NULL, false, SPI_OK_SELECT);
 
@@ -262,6 +317,7 @@ load_student_records(PowerSchoolTables *tables, bool whole_table,
 		rec->nchecks = 1;
 		rec->columns[0] = COLUMN_STUDENT_WEB_ID;
 		rec->old_usernames[0] = spi_text(tuple, desc, 4);
+		rec->id = spi_text(tuple, desc, 5);
 		if (blank_only && !is_blank(rec->old_usernames[0]))
 			continue;
 		records = lappend(records, rec);
@@ -281,7 +337,7 @@ load_student_records(PowerSchoolTables *tables, bool whole_table,
  * blank; all its checks run then.
  */
 List *
-load_user_records(PowerSchoolTables *tables, bool whole_table, Oid selection,
+load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
 				  UserKinds kinds, bool blank_only)
 {
 	StringInfoData sql;
@@ -297,11 +353,11 @@ load_user_records(PowerSchoolTables *tables, bool whole_table, Oid selection,
 					 " EXISTS (SELECT 1 FROM %s ss"
 					 " WHERE ss.users_dcid OPERATOR(pg_catalog.=) t.dcid"
 					 " AND ss.status::pg_catalog.int4 OPERATOR(pg_catalog.=) 1"
-					 " AND ss.staffstatus::pg_catalog.int4 OPERATOR(pg_catalog.=) 1)"
-					 " FROM %s t",
-					 tables->schoolstaff.qualified_name,
-					 tables->users.qualified_name);
-	append_selection(&sql, whole_table, selection);
+					 " AND ss.staffstatus::pg_catalog.int4 OPERATOR(pg_catalog.=) 1)",
+					 tables->schoolstaff.qualified_name);
+	append_id_column(&sql, tables);
+	appendStringInfo(&sql, " FROM %s t", tables->users.qualified_name);
+	append_selection(&sql, selection);
 	append_order(&sql);
 	run_query(sql.data, 0, NULL, NULL, false, SPI_OK_SELECT);
 
@@ -321,6 +377,7 @@ load_user_records(PowerSchoolTables *tables, bool whole_table, Oid selection,
 		rec->last_name = spi_text(tuple, desc, 3);
 		admin = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
 		teacher = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+		rec->id = spi_text(tuple, desc, 8);
 
 		if (teacher)
 		{

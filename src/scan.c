@@ -49,7 +49,10 @@ struct DirectoryIndex
 	NameIndex	plain_last;		/* last name, plain entries */
 	NameIndex	unsure_full;	/* skeletons, the other entries */
 	NameIndex	unsure_last;
+	NameIndex	plain_id;		/* IDs, when matching by ID */
+	NameIndex	unsure_id;
 	bool		complete;		/* the directory returned every entry */
+	bool		with_id;		/* entries carry an ID (values[3]) */
 };
 
 static void
@@ -93,8 +96,8 @@ value_keys(DirectoryValues *values)
 }
 
 /*
- * Called for each entry of the scan: values are first name, last name and
- * user ID, in that order.
+ * Called for each entry of the scan: values are first name, last name,
+ * user ID and, when matching by ID, the ID, in that order.
  */
 static void
 index_entry(void *arg, const char *dn, DirectoryValues *values)
@@ -103,6 +106,7 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	MemoryContext old = MemoryContextSwitchTo(index->cxt);
 	DirectoryValues *first = &values[0];
 	DirectoryValues *last = &values[1];
+	DirectoryValues *id = index->with_id ? &values[3] : NULL;
 	bool		last_plain = all_plain(last);
 	bool		full_plain = last_plain && all_plain(first);
 	NameIndex  *full_index = full_plain ? &index->plain_full : &index->unsure_full;
@@ -113,33 +117,46 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	int			f;
 	int			l;
 
-	if (last->count > 0)
+	/* an entry without a last name (or ID) can match no record */
+	if (last->count == 0 && (id == NULL || id->count == 0))
 	{
-		if (index->nentries == index->allocated)
-		{
-			index->allocated = Max(1024, index->allocated * 2);
-			index->entries = index->entries ?
-				repalloc_huge(index->entries, sizeof(DirectoryEntry) * index->allocated) :
-				MemoryContextAllocHuge(index->cxt, sizeof(DirectoryEntry) * index->allocated);
-		}
-		index->entries[entry].dn = pstrdup(dn);
-		copy_directory_values(&index->entries[entry].uid, &values[2]);
-		index->nentries++;
-
-		first_keys = value_keys(first);
-		last_keys = value_keys(last);
-		for (l = 0; l < last->count; l++)
-		{
-			add_key(index, last_index, last_keys[l], entry);
-			for (f = 0; f < first->count; f++)
-				add_key(index, full_index,
-						psprintf("%s" KEY_SEPARATOR "%s", first_keys[f], last_keys[l]),
-						entry);
-		}
-		pfree(first_keys);
-		pfree(last_keys);
+		MemoryContextSwitchTo(old);
+		return;
 	}
-	/* an entry without a last name can match no record */
+
+	if (index->nentries == index->allocated)
+	{
+		index->allocated = Max(1024, index->allocated * 2);
+		index->entries = index->entries ?
+			repalloc_huge(index->entries, sizeof(DirectoryEntry) * index->allocated) :
+			MemoryContextAllocHuge(index->cxt, sizeof(DirectoryEntry) * index->allocated);
+	}
+	index->entries[entry].dn = pstrdup(dn);
+	copy_directory_values(&index->entries[entry].uid, &values[2]);
+	index->nentries++;
+
+	first_keys = value_keys(first);
+	last_keys = value_keys(last);
+	for (l = 0; l < last->count; l++)
+	{
+		add_key(index, last_index, last_keys[l], entry);
+		for (f = 0; f < first->count; f++)
+			add_key(index, full_index,
+					psprintf("%s" KEY_SEPARATOR "%s", first_keys[f], last_keys[l]),
+					entry);
+	}
+	pfree(first_keys);
+	pfree(last_keys);
+
+	if (id && id->count > 0)
+	{
+		char	  **id_keys = value_keys(id);
+
+		for (f = 0; f < id->count; f++)
+			add_key(index, all_plain(id) ? &index->plain_id : &index->unsure_id,
+					id_keys[f], entry);
+		pfree(id_keys);
+	}
 
 	MemoryContextSwitchTo(old);
 }
@@ -161,11 +178,14 @@ compare_keys(const void *a, const void *b)
  */
 DirectoryIndex *
 directory_index_build(PssyncServer *server, PssyncDirectory *dir,
-					  const char *base_dn, const char *uid_attr)
+					  const char *base_dn, const char *uid_attr,
+					  const char *id_attr)
 {
 	DirectoryIndex *index = palloc0(sizeof(DirectoryIndex));
 	const char *attrs[] = {server->first_name_attr, server->last_name_attr,
-	uid_attr, NULL};
+	uid_attr, id_attr, NULL};
+
+	index->with_id = id_attr != NULL;
 
 	index->cxt = AllocSetContextCreate(CurrentMemoryContext,
 									   "pssync directory index",
@@ -178,6 +198,8 @@ directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 	qsort(index->plain_last.keys, index->plain_last.count, sizeof(IndexKey), compare_keys);
 	qsort(index->unsure_full.keys, index->unsure_full.count, sizeof(IndexKey), compare_keys);
 	qsort(index->unsure_last.keys, index->unsure_last.count, sizeof(IndexKey), compare_keys);
+	qsort(index->plain_id.keys, index->plain_id.count, sizeof(IndexKey), compare_keys);
+	qsort(index->unsure_id.keys, index->unsure_id.count, sizeof(IndexKey), compare_keys);
 	return index;
 }
 
@@ -259,6 +281,26 @@ directory_index_match(DirectoryIndex *index, const char *first,
 	found = lookup(&index->plain_last, last_key);
 	foreach(cell, found)
 		*partial = lappend(*partial, &index->entries[lfirst_int(cell)]);
+	return true;
+}
+
+/*
+ * The entries whose ID equals a record's plain ID, unless an entry whose ID
+ * is not plain might equal it too (false: ask the directory).
+ */
+bool
+directory_index_match_id(DirectoryIndex *index, const char *id, List **found)
+{
+	char	   *key = plain_name_key(id, strlen(id));
+	List	   *entries;
+	ListCell   *cell;
+
+	*found = NIL;
+	if (lookup(&index->unsure_id, key) != NIL)
+		return false;
+	entries = lookup(&index->plain_id, key);
+	foreach(cell, entries)
+		*found = lappend(*found, &index->entries[lfirst_int(cell)]);
 	return true;
 }
 

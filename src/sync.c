@@ -4,9 +4,10 @@
  *		  The SQL-callable functions of pssync.
  *
  * A sync reads the selected records, asks the directory about each, checks
- * and writes the changes, and returns the result rows as PowerSchool's
- * results page shows them: all "match" rows, then all "exception" rows,
- * each section in the order of last name, first name and dcid.
+ * and writes the changes, records itself in the run history, and returns
+ * the result rows as PowerSchool's results page shows them: all "match"
+ * rows, then all "exception" rows, each section in the order of last name,
+ * first name and dcid.
  *
  * Everything a call allocates lives in its own memory context, deleted at
  * the end of the call; the directory connection goes with it, on error
@@ -20,9 +21,12 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "pssync.h"
 
@@ -30,8 +34,11 @@ PG_FUNCTION_INFO_V1(pssync_ldap_sync_students);
 PG_FUNCTION_INFO_V1(pssync_ldap_sync_staff);
 PG_FUNCTION_INFO_V1(pssync_ldap_sync_district);
 PG_FUNCTION_INFO_V1(pssync_ldap_user_id_attribute);
+PG_FUNCTION_INFO_V1(pssync_ldap_lookup);
+PG_FUNCTION_INFO_V1(pssync_ldap_assign);
 
-#define NUM_RESULT_COLUMNS 11
+/* sync_result has 11 columns in 1.0, and matched_by besides from 1.1 */
+#define MAX_RESULT_COLUMNS 12
 
 #define VALID_SCOPES \
 	"students, students_blank, teachers, teachers_blank, staff and staff_blank"
@@ -66,16 +73,39 @@ record_type_name(RecordType type)
 	return record_type_names[type];
 }
 
+const char *
+result_section(SyncResult *result)
+{
+	return STATUS_IS_MATCH(result->status) ? "match" : "exception";
+}
+
+/* The username column checked; NULL on an exception without a match. */
+const char *
+result_field(SyncResult *result)
+{
+	return result->check >= 0 ?
+		username_column_name(result->record->columns[result->check]) : NULL;
+}
+
+/* The checked username, or for a row without a check the first one. */
+const char *
+result_old_username(SyncResult *result)
+{
+	return result->record->old_usernames[Max(result->check, 0)];
+}
+
 /* What a call asks for. */
 typedef struct SyncRequest
 {
+	const char *function;
 	RecordGroup group;
-	bool		whole_table;	/* a district scope: no selection */
-	Oid			selection;
+	RecordSelection selection;
+	const char *scope;			/* ldap_sync_district's */
 	UserKinds	kinds;
 	bool		blank_only;
 	const char *uid_attr;		/* NULL: the server's */
 	bool		dry_run;
+	const char *dn;				/* ldap_assign's entry */
 } SyncRequest;
 
 static Datum
@@ -94,37 +124,66 @@ static void
 put_result_row(ReturnSetInfo *rsinfo, SyncResult *result)
 {
 	SyncRecord *rec = result->record;
-	Datum		values[NUM_RESULT_COLUMNS];
-	bool		nulls[NUM_RESULT_COLUMNS];
-	int			check = result->check >= 0 ? result->check : 0;
+	Datum		values[MAX_RESULT_COLUMNS];
+	bool		nulls[MAX_RESULT_COLUMNS];
+	const char *texts[MAX_RESULT_COLUMNS];
+	int			natts = rsinfo->setDesc->natts;
+	int			i;
 
 	memset(nulls, 0, sizeof(nulls));
-	values[0] = CStringGetTextDatum(STATUS_IS_MATCH(result->status) ? "match" : "exception");
-	values[1] = CStringGetTextDatum(sync_status_name(result->status));
-	values[2] = CStringGetTextDatum(record_type_name(rec->type));
-	values[3] = Int64GetDatum(rec->dcid);
+	memset(texts, 0, sizeof(texts));
+	texts[0] = result_section(result);
+	texts[1] = sync_status_name(result->status);
+	texts[2] = record_type_name(rec->type);
+	texts[4] = rec->first_name;
+	texts[5] = rec->last_name;
+	texts[6] = result_field(result);
+	texts[7] = result_old_username(result);
+	texts[8] = result->new_username;
+	texts[9] = result->dn;
+	texts[11] = result->matched_by;
 
-#define SET_TEXT(i, s) \
-	do { \
-		if ((s) != NULL) \
-			values[i] = CStringGetTextDatum(s); \
-		else \
-			nulls[i] = true; \
-	} while (0)
-
-	SET_TEXT(4, rec->first_name);
-	SET_TEXT(5, rec->last_name);
-	SET_TEXT(6, result->check >= 0 ?
-			 username_column_name(rec->columns[result->check]) : NULL);
-	SET_TEXT(7, rec->old_usernames[check]);
-	SET_TEXT(8, result->new_username);
-	SET_TEXT(9, result->dn);
-	if (result->candidates)
-		values[10] = candidates_array(result);
-	else
-		nulls[10] = true;
+	for (i = 0; i < MAX_RESULT_COLUMNS; i++)
+	{
+		if (i == 3)
+			values[i] = Int64GetDatum(rec->dcid);
+		else if (i == 10)
+		{
+			nulls[i] = result->candidates == NULL;
+			values[i] = nulls[i] ? (Datum) 0 : candidates_array(result);
+		}
+		else
+		{
+			nulls[i] = texts[i] == NULL;
+			values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(texts[i]);
+		}
+	}
+	if (natts > MAX_RESULT_COLUMNS)
+		elog(ERROR, "pssync.sync_result has %d columns, more than this version of pssync knows",
+			 natts);
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* The rows in the order they are returned: matches, then exceptions. */
+static List *
+rows_in_order(List *results)
+{
+	List	   *rows = NIL;
+	ListCell   *cell;
+	int			section;
+
+	for (section = 0; section < 2; section++)
+	{
+		foreach(cell, results)
+		{
+			SyncResult *result = (SyncResult *) lfirst(cell);
+
+			if (STATUS_IS_MATCH(result->status) == (section == 0))
+				rows = lappend(rows, result);
+		}
+	}
+	return rows;
 }
 
 static void
@@ -139,23 +198,29 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	const char *uid_attr;
 	List	   *records;
 	List	   *results;
+	List	   *rows;
 	ListCell   *cell;
-	int			section;
+	MatchStrategy used = STRATEGY_SEARCH;
+	HistoryRun run;
 
 	InitMaterializedSRF(fcinfo, 0);
 
 	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pssync sync",
 									ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(callcxt);
+	memset(&run, 0, sizeof(run));
+	run.started_at = GetCurrentTimestamp();
 
 	/* Everything that can be checked is checked before the directory. */
 	if (request->uid_attr)
 		check_uid_attr_argument(request->uid_attr);
 	server = pssync_get_server();
 	uid_attr = request->uid_attr ? request->uid_attr : server->uid_attr[request->group];
-	resolve_powerschool_tables(&tables, request->group);
-	if (!request->whole_table)
-		check_selection(request->selection);
+	resolve_powerschool_tables(&tables, request->group,
+							   server->id_attr[request->group] != NULL &&
+							   request->dn == NULL);
+	if (request->selection.kind == SELECT_RELATION)
+		check_selection(request->selection.relation);
 	if (!request->dry_run)
 		check_update_privileges(&tables, request->group);
 
@@ -164,34 +229,51 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	MemoryContextSwitchTo(callcxt);
 
 	if (request->group == GROUP_STUDENTS)
-		records = load_student_records(&tables, request->whole_table,
-									   request->selection,
+		records = load_student_records(&tables, &request->selection,
 									   request->blank_only);
 	else
-		records = load_user_records(&tables, request->whole_table,
-									request->selection, request->kinds,
-									request->blank_only);
+		records = load_user_records(&tables, &request->selection,
+									request->kinds, request->blank_only);
+
+	if (request->dn && records == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no %s with dcid " INT64_FORMAT " exists",
+						request->group == GROUP_STUDENTS ? "student" : "user",
+						request->selection.dcid),
+				 errhint("A record_type of \"student\" looks in the students table, \"teacher\" and \"staff\" in the users table.")));
 
 	dir = directory_connect(server);
-	results = match_records(server, dir, request->group, uid_attr, records);
+	if (request->dn)
+		results = match_entry(server, dir, request->group, uid_attr,
+							  (SyncRecord *) linitial(records), request->dn);
+	else
+		results = match_records(server, dir, request->group, uid_attr,
+								records, &used);
 	directory_disconnect(dir);
 
-	apply_changes(&tables, request->group, results, request->dry_run);
+	apply_changes(&tables, request->group, results, list_length(records),
+				  request->dry_run);
+	rows = rows_in_order(results);
+
+	if (!request->dry_run)
+	{
+		run.function = request->function;
+		run.scope = request->scope;
+		run.selection = selection_name(&request->selection);
+		run.server = server->servername;
+		run.uid_attr = uid_attr;
+		run.strategy = request->dn ? NULL :
+			(used == STRATEGY_SCAN ? "scan" : "search");
+		run.records = list_length(records);
+		record_run(&run, rows);
+	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
-	/* match rows first, then exception rows, each in record order */
-	for (section = 0; section < 2; section++)
-	{
-		foreach(cell, results)
-		{
-			SyncResult *result = (SyncResult *) lfirst(cell);
-
-			if (STATUS_IS_MATCH(result->status) == (section == 0))
-				put_result_row(rsinfo, result);
-		}
-	}
+	foreach(cell, rows)
+		put_result_row(rsinfo, (SyncResult *) lfirst(cell));
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(callcxt);
@@ -209,14 +291,34 @@ selection_argument(FunctionCallInfo fcinfo)
 }
 
 static void
-common_arguments(FunctionCallInfo fcinfo, SyncRequest *request)
+uid_attr_and_dry_run(FunctionCallInfo fcinfo, int first, SyncRequest *request)
 {
-	request->uid_attr = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (PG_ARGISNULL(2))
+	request->uid_attr = PG_ARGISNULL(first) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(first));
+	if (PG_ARGISNULL(first + 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("dry_run must not be NULL")));
-	request->dry_run = PG_GETARG_BOOL(2);
+	request->dry_run = PG_GETARG_BOOL(first + 1);
+}
+
+/*
+ * The group of a record type argument: students, or teachers and staff.
+ */
+static RecordGroup
+record_type_group(text *type_text)
+{
+	char	   *type = text_to_cstring(type_text);
+
+	if (strcmp(type, "student") == 0)
+		return GROUP_STUDENTS;
+	if (strcmp(type, "staff") == 0 || strcmp(type, "teacher") == 0)
+		return GROUP_STAFF;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid record type \"%s\": valid record types are student, teacher and staff",
+					type)));
+	return GROUP_STUDENTS;		/* keep the compiler quiet */
 }
 
 /*
@@ -228,9 +330,11 @@ pssync_ldap_sync_students(PG_FUNCTION_ARGS)
 	SyncRequest request;
 
 	memset(&request, 0, sizeof(request));
+	request.function = "ldap_sync_students";
 	request.group = GROUP_STUDENTS;
-	request.selection = selection_argument(fcinfo);
-	common_arguments(fcinfo, &request);
+	request.selection.kind = SELECT_RELATION;
+	request.selection.relation = selection_argument(fcinfo);
+	uid_attr_and_dry_run(fcinfo, 1, &request);
 	run_sync(fcinfo, &request);
 	return (Datum) 0;
 }
@@ -245,10 +349,12 @@ pssync_ldap_sync_staff(PG_FUNCTION_ARGS)
 	SyncRequest request;
 
 	memset(&request, 0, sizeof(request));
+	request.function = "ldap_sync_staff";
 	request.group = GROUP_STAFF;
 	request.kinds = USERS_ALL;
-	request.selection = selection_argument(fcinfo);
-	common_arguments(fcinfo, &request);
+	request.selection.kind = SELECT_RELATION;
+	request.selection.relation = selection_argument(fcinfo);
+	uid_attr_and_dry_run(fcinfo, 1, &request);
 	run_sync(fcinfo, &request);
 	return (Datum) 0;
 }
@@ -297,11 +403,41 @@ pssync_ldap_sync_district(PG_FUNCTION_ARGS)
 				 errmsg("invalid scope \"%s\": valid scopes are %s",
 						scope, VALID_SCOPES)));
 
+	request.function = "ldap_sync_district";
+	request.scope = scopes[i].name;
 	request.group = scopes[i].group;
 	request.kinds = scopes[i].kinds;
 	request.blank_only = scopes[i].blank_only;
-	request.whole_table = true;
-	common_arguments(fcinfo, &request);
+	request.selection.kind = SELECT_ALL;
+	uid_attr_and_dry_run(fcinfo, 1, &request);
+	run_sync(fcinfo, &request);
+	return (Datum) 0;
+}
+
+/*
+ * ldap_assign(record_type text, dcid bigint, dn text, uid_attr text,
+ * dry_run boolean): store the user ID of the entry a person chose for a
+ * record, with the rules and checks of a sync, and recorded in the
+ * history.
+ */
+Datum
+pssync_ldap_assign(PG_FUNCTION_ARGS)
+{
+	SyncRequest request;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("record_type, dcid and dn must not be NULL")));
+
+	memset(&request, 0, sizeof(request));
+	request.function = "ldap_assign";
+	request.group = record_type_group(PG_GETARG_TEXT_PP(0));
+	request.kinds = USERS_ALL;
+	request.selection.kind = SELECT_ONE;
+	request.selection.dcid = PG_GETARG_INT64(1);
+	request.dn = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	uid_attr_and_dry_run(fcinfo, 3, &request);
 	run_sync(fcinfo, &request);
 	return (Datum) 0;
 }
@@ -313,20 +449,124 @@ pssync_ldap_sync_district(PG_FUNCTION_ARGS)
 Datum
 pssync_ldap_user_id_attribute(PG_FUNCTION_ARGS)
 {
-	char	   *type = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	PssyncServer *server;
-	RecordGroup group;
+	RecordGroup group = record_type_group(PG_GETARG_TEXT_PP(0));
+	PssyncServer *server = pssync_get_server();
 
-	if (strcmp(type, "student") == 0)
-		group = GROUP_STUDENTS;
-	else if (strcmp(type, "staff") == 0 || strcmp(type, "teacher") == 0)
-		group = GROUP_STAFF;
-	else
+	PG_RETURN_TEXT_P(cstring_to_text(server->uid_attr[group]));
+}
+
+/* ldap_lookup: one row per entry found */
+typedef struct LookupRows
+{
+	ReturnSetInfo *rsinfo;
+	int			count;
+} LookupRows;
+
+static char *
+lookup_value(DirectoryValues *values)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (values->count == 0)
+		return NULL;
+	initStringInfo(&buf);
+	for (i = 0; i < values->count; i++)
+	{
+		char	   *converted;
+
+		/* a value that cannot be text here is left out */
+		if ((int) strlen(values->values[i]) != values->lengths[i] ||
+			!pg_verify_mbstr(PG_UTF8, values->values[i], values->lengths[i], true))
+			continue;
+		converted = pg_any_to_server(values->values[i], values->lengths[i], PG_UTF8);
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", converted);
+	}
+	return buf.len > 0 ? buf.data : NULL;
+}
+
+static void
+put_lookup_row(void *arg, const char *dn, DirectoryValues *values)
+{
+	LookupRows *rows = (LookupRows *) arg;
+	Datum		row[4];
+	bool		nulls[4];
+	char	   *texts[4];
+	int			i;
+
+	texts[0] = (char *) dn;
+	texts[1] = lookup_value(&values[0]);
+	texts[2] = lookup_value(&values[1]);
+	texts[3] = lookup_value(&values[2]);
+	for (i = 0; i < 4; i++)
+	{
+		nulls[i] = texts[i] == NULL;
+		row[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(texts[i]);
+	}
+	tuplestore_putvalues(rows->rsinfo->setResult, rows->rsinfo->setDesc, row, nulls);
+	rows->count++;
+}
+
+/*
+ * ldap_lookup(last_name text, first_name text, record_type text): the
+ * entries a person looks through by hand, searched under the group's base
+ * DN with the server's filter, escaped and paged like every search.
+ */
+Datum
+pssync_ldap_lookup(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt;
+	MemoryContext oldcxt;
+	PssyncServer *server;
+	PssyncDirectory *dir;
+	RecordGroup group;
+	char	   *last;
+	char	   *first;
+	char	   *filter;
+	LookupRows	rows;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("record_type must not be NULL: valid record types are student, teacher and staff")));
+	group = record_type_group(PG_GETARG_TEXT_PP(2));
+	last = PG_ARGISNULL(0) ? NULL : search_name(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	first = PG_ARGISNULL(1) ? NULL : search_name(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	if (last == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid record type \"%s\": valid record types are student, teacher and staff",
-						type)));
+				 errmsg("last_name must not be empty")));
+
+	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pssync lookup",
+									ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(callcxt);
 
 	server = pssync_get_server();
-	PG_RETURN_TEXT_P(cstring_to_text(server->uid_attr[group]));
+	{
+		const char *attrs[] = {server->first_name_attr, server->last_name_attr,
+		server->uid_attr[group], NULL};
+
+		filter = psprintf("(&%s(%s=%s)", directory_to_utf8(server->filter),
+						  server->last_name_attr, directory_escape_filter_value(last));
+		if (first)
+			filter = psprintf("%s(%s=%s)", filter, server->first_name_attr,
+							  directory_escape_filter_value(first));
+		filter = psprintf("%s)", filter);
+
+		rows.rsinfo = rsinfo;
+		rows.count = 0;
+		dir = directory_connect(server);
+		if (!directory_search(dir, server->base_dn[group], filter, attrs,
+							  put_lookup_row, &rows))
+			ereport(NOTICE,
+					(errmsg("LDAP server \"%s\" stopped the lookup at a size limit after %d entries",
+							server->servername, rows.count)));
+		directory_disconnect(dir);
+	}
+
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(callcxt);
+	return (Datum) 0;
 }

@@ -1,0 +1,292 @@
+/*-------------------------------------------------------------------------
+ *
+ * history.c
+ *		  The run history: pssync.sync_run and pssync.sync_log.
+ *
+ * Every sync that is not a dry run records itself in the caller's
+ * transaction, so that a rolled-back sync leaves no history, and a nightly
+ * job whose rows nobody reads leaves them for a person to work through
+ * (pssync.last_exceptions).  The rows are written as the owner of the
+ * history tables: a caller needs no privilege on them, and cannot write
+ * them by hand.  (An error in between restores the caller's identity with
+ * the rest of the (sub)transaction.)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "catalog/namespace.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pssync.h"
+
+/* the columns of sync_log after run_id, as arrays */
+enum
+{
+	LOG_ROW_NUMBER,
+	LOG_SECTION,
+	LOG_STATUS,
+	LOG_RECORD_TYPE,
+	LOG_DCID,
+	LOG_FIRST_NAME,
+	LOG_LAST_NAME,
+	LOG_FIELD,
+	LOG_OLD_USERNAME,
+	LOG_NEW_USERNAME,
+	LOG_DN,
+	LOG_CANDIDATES,
+	LOG_MATCHED_BY,
+	LOG_CANDIDATE_COUNT,
+	NUM_LOG_COLUMNS
+};
+
+/*
+ * The extension's schema (pssync, fixed by the control file) when the
+ * installed version keeps a history (1.1 and later), else InvalidOid.
+ */
+static Oid
+history_schema(void)
+{
+	Oid			schema = get_namespace_oid("pssync", true);
+
+	if (!OidIsValid(schema) ||
+		!OidIsValid(get_relname_relid("sync_run", schema)))
+		return InvalidOid;
+	return schema;
+}
+
+static Oid
+history_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/* The text of a text[] literal of the candidates, or NULL. */
+static char *
+candidates_literal(SyncResult *result)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (result->candidates == NULL)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < result->ncandidates; i++)
+	{
+		const char *p;
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoChar(&buf, '"');
+		for (p = result->candidates[i]; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&buf, '\\');
+			appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '"');
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+static int64
+insert_run(Oid schema, HistoryRun *run, List *rows, const char *role)
+{
+	int			counts[STATUS_INVALID_UID + 1];
+	Datum		values[17];
+	Oid			types[17];
+	char		nulls[17];
+	const char *texts[6] = {run->function, run->scope, run->selection,
+	run->server, run->uid_attr, run->strategy};
+	ListCell   *cell;
+	bool		isnull;
+	size_t		i;
+	int			n = 0;
+
+	memset(counts, 0, sizeof(counts));
+	foreach(cell, rows)
+		counts[((SyncResult *) lfirst(cell))->status]++;
+
+	memset(nulls, ' ', sizeof(nulls));
+	types[n] = TIMESTAMPTZOID;
+	values[n++] = TimestampTzGetDatum(run->started_at);
+	types[n] = TEXTOID;
+	values[n++] = CStringGetTextDatum(role);
+	for (i = 0; i < lengthof(texts); i++)
+	{
+		types[n] = TEXTOID;
+		if (texts[i])
+			values[n] = CStringGetTextDatum(texts[i]);
+		else
+			nulls[n] = 'n';
+		n++;
+	}
+	types[n] = INT4OID;
+	values[n++] = Int32GetDatum(run->records);
+	for (i = STATUS_UNCHANGED; i <= (size_t) STATUS_INVALID_UID; i++)
+	{
+		if (i == STATUS_WOULD_UPDATE)
+			continue;			/* a dry run is not recorded */
+		types[n] = INT4OID;
+		values[n++] = Int32GetDatum(counts[i]);
+	}
+	Assert(n == lengthof(values));
+
+	run_query_nulls(psprintf("INSERT INTO %s.sync_run"
+							 " (started_at, finished_at, role, function, scope, selection,"
+							 " server, uid_attr, strategy, records, unchanged, updated,"
+							 " partial, no_match, ambiguous, no_uid, conflict, invalid_uid)"
+							 " VALUES ($1, pg_catalog.clock_timestamp(), $2, $3, $4, $5,"
+							 " $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+							 " RETURNING run_id",
+							 quote_identifier(get_namespace_name(schema))),
+					n, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static Datum
+make_array(Datum *values, bool *nulls, int n, Oid type)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  type, typlen, typbyval, typalign));
+}
+
+static void
+insert_rows(Oid schema, int64 run_id, List *rows)
+{
+	static const Oid column_types[NUM_LOG_COLUMNS] = {
+		INT4OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID
+	};
+	int			n = list_length(rows);
+	Datum	   *columns[NUM_LOG_COLUMNS];
+	bool	   *column_nulls[NUM_LOG_COLUMNS];
+	Datum		values[NUM_LOG_COLUMNS + 1];
+	Oid			types[NUM_LOG_COLUMNS + 1];
+	ListCell   *cell;
+	int			c;
+	int			row = 0;
+
+	if (n == 0)
+		return;
+	for (c = 0; c < NUM_LOG_COLUMNS; c++)
+	{
+		columns[c] = palloc0(sizeof(Datum) * n);
+		column_nulls[c] = palloc0(sizeof(bool) * n);
+	}
+
+#define SET_TEXT(c, s) \
+	do { \
+		const char *s_ = (s); \
+		if (s_) \
+			columns[c][row] = CStringGetTextDatum(s_); \
+		else \
+			column_nulls[c][row] = true; \
+	} while (0)
+
+	foreach(cell, rows)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		columns[LOG_ROW_NUMBER][row] = Int32GetDatum(row + 1);
+		SET_TEXT(LOG_SECTION, result_section(result));
+		SET_TEXT(LOG_STATUS, sync_status_name(result->status));
+		SET_TEXT(LOG_RECORD_TYPE, record_type_name(result->record->type));
+		columns[LOG_DCID][row] = Int64GetDatum(result->record->dcid);
+		SET_TEXT(LOG_FIRST_NAME, result->record->first_name);
+		SET_TEXT(LOG_LAST_NAME, result->record->last_name);
+		SET_TEXT(LOG_FIELD, result_field(result));
+		SET_TEXT(LOG_OLD_USERNAME, result_old_username(result));
+		SET_TEXT(LOG_NEW_USERNAME, result->new_username);
+		SET_TEXT(LOG_DN, result->dn);
+		SET_TEXT(LOG_CANDIDATES, candidates_literal(result));
+		SET_TEXT(LOG_MATCHED_BY, result->matched_by);
+		if (result->candidates)
+			columns[LOG_CANDIDATE_COUNT][row] = Int32GetDatum(result->candidate_count);
+		else
+			column_nulls[LOG_CANDIDATE_COUNT][row] = true;
+		row++;
+	}
+
+	types[0] = INT8OID;
+	values[0] = Int64GetDatum(run_id);
+	for (c = 0; c < NUM_LOG_COLUMNS; c++)
+	{
+		types[c + 1] = get_array_type(column_types[c]);
+		values[c + 1] = make_array(columns[c], column_nulls[c], n, column_types[c]);
+	}
+
+	run_query(psprintf("INSERT INTO %s.sync_log"
+					   " (run_id, row_number, section, status, record_type, dcid,"
+					   " first_name, last_name, field, old_username, new_username, dn,"
+					   " candidates, matched_by, candidate_count)"
+					   " SELECT $1, r.row_number, r.section, r.status, r.record_type, r.dcid,"
+					   " r.first_name, r.last_name, r.field, r.old_username, r.new_username,"
+					   " r.dn, r.candidates::pg_catalog.text[], r.matched_by, r.candidate_count"
+					   " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+					   " pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+					   " pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+					   " pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
+					   " pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15))"
+					   " AS r(row_number, section, status, record_type, dcid, first_name,"
+					   " last_name, field, old_username, new_username, dn, candidates,"
+					   " matched_by, candidate_count)",
+					   quote_identifier(get_namespace_name(schema))),
+			  NUM_LOG_COLUMNS + 1, types, values, false, SPI_OK_INSERT);
+}
+
+/*
+ * Record a run and its result rows (in the order they are returned),
+ * unless pssync.history is off or the installed version keeps none.
+ */
+void
+record_run(HistoryRun *run, List *rows)
+{
+	Oid			schema;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	char	   *role;
+	int64		run_id;
+
+	if (!pssync_history || !OidIsValid(schema = history_schema()))
+		return;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	role = GetUserNameFromId(save_userid, false);
+	owner = history_owner(get_relname_relid("sync_run", schema));
+
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	run_id = insert_run(schema, run, rows, role);
+	insert_rows(schema, run_id, rows);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
