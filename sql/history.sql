@@ -1,0 +1,107 @@
+--
+-- history: every sync that is not a dry run records itself, in the
+-- caller's transaction, in pssync.sync_run (one row per run) and
+-- pssync.sync_log (its result rows); pssync.last_exceptions shows what a
+-- person must still look at.
+--
+SELECT pssync.purge_history('0 seconds') >= 0 AS emptied;
+SELECT count(*) AS runs FROM pssync.sync_run;
+
+-- A dry run records nothing; neither does a rolled-back sync.
+SELECT count(*) FROM pssync.ldap_sync_district('students', dry_run => true);
+BEGIN;
+SELECT count(*) FROM pssync.ldap_sync_district('students');
+SELECT count(*) AS runs_inside FROM pssync.sync_run;
+ROLLBACK;
+SELECT count(*) AS runs FROM pssync.sync_run;
+
+-- Committed syncs are recorded, with the counts per status.
+CREATE TEMP TABLE saved_students AS SELECT dcid, student_web_id FROM students;
+CREATE TEMP TABLE saved_users AS SELECT dcid, loginid, teacherloginid FROM users;
+CREATE TEMP TABLE returned AS
+SELECT * FROM pssync.ldap_sync_district('students') WITH ORDINALITY;
+CREATE TEMP TABLE tonight (dcid) AS VALUES (2001), (2002), (2012), (2016);
+SELECT count(*) FROM pssync.ldap_sync_staff('tonight', 'uid');
+SELECT function, scope, selection, role, server, uid_attr,
+       strategy IN ('search', 'scan') AS strategy_recorded, records,
+       unchanged, updated, partial, no_match, ambiguous, no_uid, conflict, invalid_uid,
+       finished_at >= started_at AS timed
+  FROM pssync.sync_run ORDER BY run_id;
+
+-- The log holds exactly the rows the sync returned, in their order.
+SELECT count(*) AS logged,
+       count(*) FILTER (WHERE (l.section, l.status, l.record_type, l.dcid, l.first_name,
+                               l.last_name, l.field, l.old_username, l.new_username,
+                               l.dn, l.candidates, l.matched_by)
+                              IS NOT DISTINCT FROM
+                              (r.section, r.status, r.record_type, r.dcid, r.first_name,
+                               r.last_name, r.field, r.old_username, r.new_username,
+                               r.dn, r.candidates, r.matched_by)) AS same
+  FROM pssync.sync_log l
+  JOIN returned r ON r.ordinality = l.row_number
+ WHERE l.run_id = (SELECT min(run_id) FROM pssync.sync_run);
+
+SELECT row_number, section, status, dcid, field, matched_by, candidate_count
+  FROM pssync.sync_log
+ WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run)
+ ORDER BY row_number;
+
+-- The exceptions of each selection's latest run, each with a statement
+-- that resolves it: a lookup, an assignment when one candidate is left,
+-- or the holder of a conflicting username.
+SELECT function, coalesce(scope, selection) AS selection, status, dcid, resolve_sql
+  FROM pssync.last_exceptions
+ ORDER BY function, dcid, field;
+
+-- A later run of the same selection replaces its exceptions.
+UPDATE students SET student_web_id = 'mbrown.old' WHERE dcid = 1011;
+SELECT count(*) FROM pssync.ldap_sync_district('students');
+SELECT status, dcid FROM pssync.last_exceptions
+ WHERE function = 'ldap_sync_district' AND dcid IN (1010, 1011) ORDER BY dcid;
+
+-- pssync.history = off records nothing.
+SET pssync.history = off;
+SELECT count(*) FROM pssync.ldap_sync_district('teachers');
+RESET pssync.history;
+SELECT count(*) AS runs FROM pssync.sync_run;
+
+-- The history is readable by the roles that can use schema pssync (the
+-- roles that can run syncs), and written only by pssync.
+CREATE ROLE regress_outsider;
+CREATE ROLE regress_operator;
+GRANT USAGE ON SCHEMA pssync TO regress_operator;
+GRANT SELECT ON students, users, schoolstaff TO regress_operator;
+GRANT UPDATE (student_web_id) ON students TO regress_operator;
+SET ROLE regress_outsider;
+SELECT count(*) FROM pssync.sync_run;
+SELECT count(*) FROM pssync.last_exceptions;
+RESET ROLE;
+SET ROLE regress_operator;
+SELECT count(*) > 0 AS readable FROM pssync.sync_run;
+SELECT count(*) > 0 AS readable FROM pssync.last_exceptions;
+INSERT INTO pssync.sync_run (started_at, finished_at, role, function, server, uid_attr, records,
+                             unchanged, updated, partial, no_match, ambiguous, no_uid, conflict, invalid_uid)
+VALUES (now(), now(), 'nobody', 'forged', 'x', 'uid', 0, 0, 0, 0, 0, 0, 0, 0, 0);
+DELETE FROM pssync.sync_log;
+SELECT pssync.purge_history('0 seconds');
+-- its syncs are recorded all the same, under its name
+CREATE TEMP TABLE one_student (dcid) AS VALUES (1002);
+SELECT status, dcid FROM pssync.ldap_sync_students('one_student');
+RESET ROLE;
+SELECT function, selection, role, updated FROM pssync.sync_run
+ ORDER BY run_id DESC LIMIT 1;
+
+-- purge_history deletes the runs older than an interval, with their rows.
+SELECT pssync.purge_history('1 hour') AS purged;
+SELECT pssync.purge_history('0 seconds') AS purged;
+SELECT (SELECT count(*) FROM pssync.sync_run) AS runs, (SELECT count(*) FROM pssync.sync_log) AS rows;
+
+-- Put the usernames back for the tests that follow.
+UPDATE students s SET student_web_id = v.student_web_id FROM saved_students v WHERE v.dcid = s.dcid;
+UPDATE users u SET loginid = v.loginid, teacherloginid = v.teacherloginid FROM saved_users v WHERE v.dcid = u.dcid;
+SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) AS as_before;
+DROP TABLE one_student;
+REVOKE ALL ON students, users, schoolstaff FROM regress_operator;
+REVOKE ALL ON SCHEMA pssync FROM regress_operator;
+DROP ROLE regress_outsider;
+DROP ROLE regress_operator;

@@ -1,0 +1,48 @@
+--
+-- max_changes: a misconfigured directory (a wrong base DN, a wrong
+-- attribute) can rewrite thousands of usernames in one night.
+-- pssync.max_changes caps how many records a sync may change: a count, or
+-- a percentage of the records processed.  A sync that would change more
+-- fails and changes nothing; a dry run says how many it would change.
+--
+SHOW pssync.max_changes;
+
+-- The students sync changes 10 of 23 records.
+SET pssync.max_changes = 10;
+BEGIN;
+SELECT count(*) AS updated FROM pssync.ldap_sync_district('students') WHERE status = 'updated';
+ROLLBACK;
+SET pssync.max_changes = 9;
+SELECT count(*) FROM pssync.ldap_sync_district('students');
+SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) AS nothing_changed;
+SELECT count(*) AS would_update FROM pssync.ldap_sync_district('students', dry_run => true)
+ WHERE status = 'would_update';
+
+-- A percentage of the records processed: 10 of 23 is 43%.
+SET pssync.max_changes = '40%';
+SELECT count(*) FROM pssync.ldap_sync_district('students');
+SET pssync.max_changes = '50%';
+BEGIN;
+SELECT count(*) AS updated FROM pssync.ldap_sync_district('students') WHERE status = 'updated';
+ROLLBACK;
+
+-- A teacher whose two usernames change counts once: Alice Teacher, given
+-- admin access, has both changed.
+SET pssync.max_changes = 5;
+BEGIN;
+UPDATE users SET psaccess = 1 WHERE dcid = 2001;
+SELECT count(DISTINCT dcid) AS records_changed, count(*) AS usernames_changed
+  FROM pssync.ldap_sync_district('teachers') WHERE status = 'updated';
+ROLLBACK;
+
+-- The wrong attribute: everything would change.
+SET pssync.max_changes = '5%';
+SELECT count(*) FROM pssync.ldap_sync_district('students', 'employeeNumber');
+
+-- Bad values are refused when set.
+SET pssync.max_changes = 'many';
+SET pssync.max_changes = '150%';
+SET pssync.max_changes = '-1';
+SET pssync.max_changes = '2.5';
+RESET pssync.max_changes;
+SHOW pssync.max_changes;
