@@ -34,4 +34,4 @@ ensure_packages() {
 }
 
 # What building and testing pssync needs.
-PSSYNC_PACKAGES="gcc make openssl postgresql-15 postgresql-server-dev-15 libldap-dev slapd ldap-utils"
+PSSYNC_PACKAGES="gcc make openssl postgresql-15 postgresql-15-cron postgresql-server-dev-15 libldap-dev slapd ldap-utils"

@@ -22,13 +22,14 @@ export PSSYNC_LDAP_PASSWORD
 PSSYNC_WORK=${PSSYNC_WORK:-}
 _pssync_pids=()
 
-work_dir() {
+# The scratch directory of everything started here (not in a subshell:
+# the variable must reach the caller).
+ensure_work_dir() {
 	if [ -z "$PSSYNC_WORK" ]; then
 		PSSYNC_WORK=$(mktemp -d /tmp/pssync.XXXXXX)
 		chmod 755 "$PSSYNC_WORK"
-		export PSSYNC_WORK
 	fi
-	echo "$PSSYNC_WORK"
+	export PSSYNC_WORK
 }
 
 # A port on 127.0.0.1 that nothing listens on now.
@@ -61,7 +62,8 @@ wait_for() {
 
 start_postgres() {
 	local dir
-	dir="$(work_dir)/pg"
+	ensure_work_dir
+	dir="$PSSYNC_WORK/pg"
 	mkdir -p "$dir/socket"
 	chown -R postgres:postgres "$dir"
 	PGPORT=$(free_port)
@@ -95,6 +97,7 @@ EOF
 # a connection to 127.0.0.1 fails the host name check.
 make_test_certs() {
 	local dir=$1 names="DNS:localhost" n
+	ensure_work_dir
 	for n in "$(hostname 2>/dev/null)" "$(hostname -f 2>/dev/null)"; do
 		[ -n "$n" ] && [ "$n" != localhost ] && names="$names,DNS:$n"
 	done
@@ -123,7 +126,8 @@ start_slapd() {
 	local name=$1
 	shift
 	local dir port ldif tls_conf="" urls ldaps_port=""
-	dir="$(work_dir)/slapd-$name"
+	ensure_work_dir
+	dir="$PSSYNC_WORK/slapd-$name"
 	mkdir -p "$dir/data"
 	port=$(free_port)
 	urls="ldap://127.0.0.1:$port/"
