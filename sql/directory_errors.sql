@@ -39,6 +39,15 @@ SELECT regress.error_of($$SELECT pssync.ldap_sync_district('staff')$$);
 SELECT regress.full_error_of($$SELECT pssync.ldap_sync_district('staff')$$) LIKE '%' || :'ldap_password' || '%' AS shows_password;
 ROLLBACK;
 
+-- A bind DN without a password would be an unauthenticated bind, which
+-- directories treat as anonymous or refuse: it is refused before
+-- connecting, and an empty password is not accepted at all.
+BEGIN;
+ALTER USER MAPPING FOR PUBLIC SERVER district_ldap OPTIONS (DROP password);
+SELECT regress.error_of($$SELECT pssync.ldap_sync_district('staff')$$);
+ALTER USER MAPPING FOR PUBLIC SERVER district_ldap OPTIONS (ADD password '');
+ROLLBACK;
+
 -- Without a user mapping the bind is anonymous, which this directory
 -- allows for searches.
 BEGIN;

@@ -27,6 +27,24 @@ SELECT status, count(*)
   FROM pssync.ldap_sync_students('students', 'UID', true)
  GROUP BY status ORDER BY status;
 
+-- By OID or by another of its names, the same attribute: the directory
+-- answers with its own name for it, resolved through its schema.
+SELECT status, count(*)
+  FROM pssync.ldap_sync_students('students', '0.9.2342.19200300.100.1.1', true)
+ GROUP BY status ORDER BY status;
+SELECT status, count(*)
+  FROM pssync.ldap_sync_students('students', 'userid', true)
+ GROUP BY status ORDER BY status;
+SELECT count(*) AS same_rows FROM (
+  SELECT status, dcid, new_username FROM pssync.ldap_sync_students('students', 'userid', true)
+  INTERSECT
+  SELECT status, dcid, new_username FROM pssync.ldap_sync_students('students', 'uid', true)) same;
+BEGIN;
+ALTER SERVER district_ldap OPTIONS (ADD first_name_attr '2.5.4.42', ADD last_name_attr 'surname');
+SELECT status, count(*) FROM pssync.ldap_sync_students('students', dry_run => true)
+ GROUP BY status ORDER BY status;
+ROLLBACK;
+
 -- A server option per group.
 BEGIN;
 ALTER SERVER district_ldap OPTIONS (ADD staff_uid_attr 'employeeNumber');

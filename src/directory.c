@@ -53,6 +53,7 @@
 
 struct PssyncDirectory
 {
+	MemoryContext cxt;			/* what lives as long as the connection */
 	PssyncServer *server;
 	LDAP	   *ld;
 	pgsocket	sock;
@@ -718,6 +719,10 @@ bind_simple(PssyncDirectory *dir)
 	{
 		const char *hint = active_directory_bind_hint(diag);
 
+		if (hint == NULL &&
+			(rc == LDAP_STRONG_AUTH_REQUIRED || rc == LDAP_CONFIDENTIALITY_REQUIRED))
+			hint = "The directory accepts simple binds only over an encrypted connection: use ldaps:// URIs, or starttls 'true', with ca_file.";
+
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("could not bind to LDAP server \"%s\" as \"%s\"",
@@ -747,6 +752,16 @@ directory_connect(PssyncServer *server)
 	struct timeval network_timeout;
 	int			rc;
 
+	if (server->bind_dn && server->password == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the user mapping for server \"%s\" gives bind_dn \"%s\" but no password",
+						server->servername, server->bind_dn),
+				 errdetail("A bind with a DN and no password is an unauthenticated bind, which directories treat as anonymous or refuse."),
+				 errhint("ALTER USER MAPPING ... SERVER %s OPTIONS (ADD password '...'), or drop bind_dn to bind anonymously.",
+						 quote_identifier(server->servername))));
+
+	dir->cxt = CurrentMemoryContext;
 	dir->server = server;
 	dir->sock = PGINVALID_SOCKET;
 	dir->cleanup.func = directory_cleanup;
@@ -926,11 +941,16 @@ read_attribute_types(PssyncDirectory *dir)
 	ListCell   *cell;
 	int			rc;
 
+	MemoryContext old = MemoryContextSwitchTo(dir->cxt);
+
 	dir->schema_read = true;
 	search_entries(dir, "", LDAP_SCOPE_BASE, "(objectClass=*)", root_attrs,
 				   collect_first_value, &subschema, &rc);
 	if (subschema == NIL)
+	{
+		MemoryContextSwitchTo(old);
 		return;
+	}
 	search_entries(dir, (char *) linitial(subschema), LDAP_SCOPE_BASE,
 				   "(objectClass=subschema)", schema_attrs,
 				   collect_first_value, &definitions, &rc);
@@ -960,6 +980,7 @@ read_attribute_types(PssyncDirectory *dir)
 		ldap_attributetype_free(at);
 		dir->attribute_types = lappend(dir->attribute_types, names);
 	}
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -971,6 +992,7 @@ attribute_type(PssyncDirectory *dir, const char *type)
 {
 	TypeCacheEntry *entry;
 	ListCell   *cell;
+	MemoryContext old;
 	int			index = 0;
 
 	foreach(cell, dir->type_cache)
@@ -980,11 +1002,11 @@ attribute_type(PssyncDirectory *dir, const char *type)
 			return entry->type;
 	}
 
-	if (!dir->schema_read)
-		read_attribute_types(dir);
+	/* read before the search that needs it (search_entries) */
+	Assert(dir->schema_read);
 
-	entry = palloc(sizeof(TypeCacheEntry));
-	entry->name = pstrdup(type);
+	entry = MemoryContextAlloc(dir->cxt, sizeof(TypeCacheEntry));
+	entry->name = MemoryContextStrdup(dir->cxt, type);
 	entry->type = -1;
 	foreach(cell, dir->attribute_types)
 	{
@@ -999,7 +1021,9 @@ attribute_type(PssyncDirectory *dir, const char *type)
 			break;
 		index++;
 	}
+	old = MemoryContextSwitchTo(dir->cxt);
 	dir->type_cache = lappend(dir->type_cache, entry);
+	MemoryContextSwitchTo(old);
 	return entry->type;
 }
 
@@ -1151,7 +1175,10 @@ report_search_error(PssyncDirectory *dir, int rc, const char *diag,
 					dir->server->servername),
 			 errdetail_internal("%s%s%s (base \"%s\", filter %s)",
 								ldap_err2string(rc), diag ? ": " : "",
-								diag ? diag : "", base_dn, filter)));
+								diag ? diag : "", base_dn, filter),
+			 dir->server->bind_dn == NULL ?
+			 errhint("pssync bound anonymously, as no user mapping for the current user or PUBLIC gives a bind_dn; many directories (Active Directory among them) answer searches only after a bind: CREATE USER MAPPING FOR PUBLIC SERVER %s OPTIONS (bind_dn '...', password '...').",
+					 quote_identifier(dir->server->servername)) : 0));
 }
 
 /*
@@ -1216,6 +1243,15 @@ search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
 		nattrs++;
 	if (result_code)
 		*result_code = LDAP_SUCCESS;
+
+	/*
+	 * With several attributes asked for, one returned under another name (an
+	 * alias, or the name of one asked for by OID) is resolved through the
+	 * directory's schema.  It is read now, never in the middle of this
+	 * search, whose message is being read.
+	 */
+	if (nattrs > 1 && !dir->schema_read)
+		read_attribute_types(dir);
 	entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync entry",
 									  ALLOCSET_SMALL_SIZES);
 

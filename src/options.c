@@ -485,6 +485,10 @@ check_option_value(const PssyncOption *opt, const char *value, bool hide)
 				invalid_option_value(opt, value, "It is empty.", NULL, hide);
 			break;
 		case OPTION_SECRET:
+			if (value[0] == '\0')
+				invalid_option_value(opt, value, "It is empty.",
+									 "Give the bind account's password, or drop the option (and bind_dn) to bind anonymously.",
+									 hide);
 			break;
 	}
 }
@@ -828,7 +832,7 @@ pssync_get_server(void)
 	server->bind_dn = option_value(mapping, "bind_dn");
 	server->password = option_value(mapping, "password");
 	if (server->password && server->password[0] == '\0')
-		server->password = NULL;
+		server->password = NULL;	/* set before 1.1 refused it */
 
 	return server;
 }

@@ -455,12 +455,11 @@ pssync_ldap_user_id_attribute(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(server->uid_attr[group]));
 }
 
-/* ldap_lookup: one row per entry found */
-typedef struct LookupRows
+/* ldap_lookup: one row per entry found, in DN order */
+typedef struct LookupRow
 {
-	ReturnSetInfo *rsinfo;
-	int			count;
-} LookupRows;
+	char	   *texts[4];		/* dn, first name, last name, user ID */
+} LookupRow;
 
 static char *
 lookup_value(DirectoryValues *values)
@@ -486,31 +485,52 @@ lookup_value(DirectoryValues *values)
 }
 
 static void
-put_lookup_row(void *arg, const char *dn, DirectoryValues *values)
+collect_lookup_row(void *arg, const char *dn, DirectoryValues *values)
 {
-	LookupRows *rows = (LookupRows *) arg;
-	Datum		row[4];
-	bool		nulls[4];
-	char	   *texts[4];
-	int			i;
+	List	  **rows = (List **) arg;
+	LookupRow  *row = palloc(sizeof(LookupRow));
 
-	texts[0] = (char *) dn;
-	texts[1] = lookup_value(&values[0]);
-	texts[2] = lookup_value(&values[1]);
-	texts[3] = lookup_value(&values[2]);
-	for (i = 0; i < 4; i++)
+	row->texts[0] = pstrdup(dn);
+	row->texts[1] = lookup_value(&values[0]);
+	row->texts[2] = lookup_value(&values[1]);
+	row->texts[3] = lookup_value(&values[2]);
+	*rows = lappend(*rows, row);
+}
+
+static int
+compare_lookup_rows(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((LookupRow *) lfirst(a))->texts[0],
+				  ((LookupRow *) lfirst(b))->texts[0]);
+}
+
+static void
+put_lookup_rows(ReturnSetInfo *rsinfo, List *rows)
+{
+	ListCell   *cell;
+
+	list_sort(rows, compare_lookup_rows);
+	foreach(cell, rows)
 	{
-		nulls[i] = texts[i] == NULL;
-		row[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(texts[i]);
+		LookupRow  *row = (LookupRow *) lfirst(cell);
+		Datum		values[4];
+		bool		nulls[4];
+		int			i;
+
+		for (i = 0; i < 4; i++)
+		{
+			nulls[i] = row->texts[i] == NULL;
+			values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(row->texts[i]);
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	tuplestore_putvalues(rows->rsinfo->setResult, rows->rsinfo->setDesc, row, nulls);
-	rows->count++;
 }
 
 /*
  * ldap_lookup(last_name text, first_name text, record_type text): the
  * entries a person looks through by hand, searched under the group's base
- * DN with the server's filter, escaped and paged like every search.
+ * DN with the server's filter, escaped and paged like every search, in DN
+ * order.
  */
 Datum
 pssync_ldap_lookup(PG_FUNCTION_ARGS)
@@ -524,7 +544,7 @@ pssync_ldap_lookup(PG_FUNCTION_ARGS)
 	char	   *last;
 	char	   *first;
 	char	   *filter;
-	LookupRows	rows;
+	List	   *rows = NIL;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(2))
@@ -555,15 +575,14 @@ pssync_ldap_lookup(PG_FUNCTION_ARGS)
 							  directory_escape_filter_value(first));
 		filter = psprintf("%s)", filter);
 
-		rows.rsinfo = rsinfo;
-		rows.count = 0;
 		dir = directory_connect(server);
 		if (!directory_search(dir, server->base_dn[group], filter, attrs,
-							  put_lookup_row, &rows))
+							  collect_lookup_row, &rows))
 			ereport(NOTICE,
 					(errmsg("LDAP server \"%s\" stopped the lookup at a size limit after %d entries",
-							server->servername, rows.count)));
+							server->servername, list_length(rows))));
 		directory_disconnect(dir);
+		put_lookup_rows(rsinfo, rows);
 	}
 
 	MemoryContextSwitchTo(oldcxt);
