@@ -67,7 +67,7 @@ struct PssyncDirectory
 
 	/* the directory's attribute types, read when a name must be resolved */
 	bool		schema_read;
-	List	   *attribute_types;	/* of List of lower-case names and OID */
+	List	   *attribute_types;	/* of List of the OID and the names */
 	List	   *type_cache;		/* of TypeCacheEntry */
 
 	/* state of the latch-aware I/O layer */
@@ -970,13 +970,7 @@ read_attribute_types(PssyncDirectory *dir)
 		if (at->at_oid)
 			names = lappend(names, pstrdup(at->at_oid));
 		for (i = 0; at->at_names && at->at_names[i]; i++)
-		{
-			char	   *type;
-			const char *options;
-
-			split_attribute(at->at_names[i], strlen(at->at_names[i]), &type, &options);
-			names = lappend(names, type);
-		}
+			names = lappend(names, pstrdup(at->at_names[i]));
 		ldap_attributetype_free(at);
 		dir->attribute_types = lappend(dir->attribute_types, names);
 	}
@@ -984,8 +978,8 @@ read_attribute_types(PssyncDirectory *dir)
 }
 
 /*
- * The index of an attribute type (a lower-case name or OID) among the
- * directory's attribute types, or -1.
+ * The index of an attribute type (a name, in any case, or an OID) among
+ * the directory's attribute types, or -1.
  */
 static int
 attribute_type(PssyncDirectory *dir, const char *type)
@@ -1014,7 +1008,7 @@ attribute_type(PssyncDirectory *dir, const char *type)
 
 		foreach(name, (List *) lfirst(cell))
 		{
-			if (strcmp((char *) lfirst(name), type) == 0)
+			if (pg_strcasecmp((char *) lfirst(name), type) == 0)
 				entry->type = index;
 		}
 		if (entry->type >= 0)
@@ -1025,6 +1019,30 @@ attribute_type(PssyncDirectory *dir, const char *type)
 	dir->type_cache = lappend(dir->type_cache, entry);
 	MemoryContextSwitchTo(old);
 	return entry->type;
+}
+
+/*
+ * The name by which to ask for an attribute description: the first name
+ * the directory's schema gives its type (with the options kept), or the
+ * description itself when the schema does not know it.  Some directories
+ * mishandle a paged search for an attribute asked for by OID.
+ */
+static const char *
+schema_attribute_name(PssyncDirectory *dir, const char *description)
+{
+	char	   *type;
+	const char *options;
+	List	   *names;
+	int			index;
+
+	split_attribute(description, strlen(description), &type, &options);
+	index = attribute_type(dir, type);
+	if (index < 0)
+		return description;
+	names = (List *) list_nth(dir->attribute_types, index);
+	if (list_length(names) < 2)
+		return description;		/* only an OID */
+	return psprintf("%s%s", (char *) lsecond(names), options);
 }
 
 /*
@@ -1248,10 +1266,22 @@ search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
 	 * With several attributes asked for, one returned under another name (an
 	 * alias, or the name of one asked for by OID) is resolved through the
 	 * directory's schema.  It is read now, never in the middle of this
-	 * search, whose message is being read.
+	 * search, whose message is being read; and each attribute is asked for
+	 * by its name in the schema.
 	 */
-	if (nattrs > 1 && !dir->schema_read)
-		read_attribute_types(dir);
+	if (nattrs > 1)
+	{
+		const char **named = palloc(sizeof(char *) * (nattrs + 1));
+		int			i;
+
+		if (!dir->schema_read)
+			read_attribute_types(dir);
+		for (i = 0; i < nattrs; i++)
+			named[i] = schema_attribute_name(dir, attrs[i]);
+		named[nattrs] = NULL;
+		attrs = named;
+		request_attrs = named;
+	}
 	entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync entry",
 									  ALLOCSET_SMALL_SIZES);
 
