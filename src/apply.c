@@ -202,10 +202,10 @@ lock_table_for_sync(PowerSchoolTable *table)
 /*
  * Lock the rows to change, in dcid order, and read their usernames again:
  * another transaction may have changed them since the records were read.
- * A row that now holds the directory's value is unchanged after all.
- * Returns the number of changes left.
+ * A row that now holds the directory's value is unchanged after all (the
+ * array is left in dcid order; gather the changes left again).
  */
-static int
+static void
 lock_and_refresh(PowerSchoolTable *table, const char *column,
 				 PendingChange *pending, int n)
 {
@@ -215,7 +215,6 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 	bool	   *locked = palloc0(sizeof(bool) * n);
 	uint64		row;
 	int			i = 0;
-	int			kept = 0;
 
 	qsort(pending, n, sizeof(PendingChange), compare_pending_dcids);
 	values[0] = dcid_array(pending, n);
@@ -244,8 +243,6 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 			result->record->old_usernames[result->check] = current;
 			if (current && strcmp(current, pending[i].value) == 0)
 				result->status = STATUS_UNCHANGED;
-			else
-				kept++;
 		}
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -260,7 +257,6 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 					 errdetail("Another transaction deleted it, or a row-level security policy lets you see it but not update it."),
 					 errhint("Run the sync again, or exclude the record from the selection.")));
 	}
-	return kept;
 }
 
 /*
@@ -295,6 +291,8 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	StringInfoData sql;
 	Oid			types[1] = {TEXTARRAYOID};
 	Datum		values[1];
+	Oid			save_userid;
+	int			save_sec_context;
 	uint64		row;
 	int			i;
 
@@ -315,7 +313,12 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 		i = j;
 	}
 
-	/* held by another record of the table */
+	/*
+	 * Held by another record of the table, anywhere in it: the rows the
+	 * caller may not see (row-level security) count too, so the holders are
+	 * looked for as the table's owner.  The caller learns no more than that
+	 * a value is held.
+	 */
 	values[0] = value_array(pending, n);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -324,7 +327,12 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 					 " OPERATOR(pg_catalog.=) ANY ($1)",
 					 quote_identifier(column), table->qualified_name,
 					 quote_identifier(column));
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(relation_owner(table->relid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	run_query(sql.data, 1, types, values, false, SPI_OK_SELECT);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	for (row = 0; row < SPI_processed; row++)
 	{
@@ -408,7 +416,8 @@ check_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
 	if (!dry_run)
 	{
 		lock_table_for_sync(table);
-		n = lock_and_refresh(table, name, pending, n);
+		lock_and_refresh(table, name, pending, n);
+		n = gather_pending(results, column, pending);
 	}
 
 	for (i = 0; i < n; i++)

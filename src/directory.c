@@ -65,6 +65,10 @@ struct PssyncDirectory
 	BerElement *held_ber;
 	struct berval *held_values;
 
+	/* connections to the servers referrals lead to, and how far away */
+	List	   *referral_dirs;	/* of PssyncDirectory */
+	int			hops;
+
 	/* the directory's attribute types, read when a name must be resolved */
 	bool		schema_read;
 	List	   *attribute_types;	/* of List of the OID and the names */
@@ -86,10 +90,13 @@ typedef struct TypeCacheEntry
 	int			type;			/* index in attribute_types, or -1 */
 } TypeCacheEntry;
 
-/* how often to look for answers while referrals may be followed */
-#define REFERRAL_POLL_MS 10
+/* how many referrals may lead from one server to the next */
+#define MAX_REFERRAL_HOPS 5
 
 static void directory_cleanup(void *arg);
+static int	parse_result_referrals(PssyncDirectory *dir, LDAPMessage *msg,
+								   char **diag, LDAPControl ***controls,
+								   List **referrals);
 static void io_begin(PssyncDirectory *dir, bool wait_reads);
 static void io_end(PssyncDirectory *dir, const char *what);
 static void report_timeout(PssyncDirectory *dir, const char *what) pg_attribute_noreturn();
@@ -381,13 +388,6 @@ wait_result(PssyncDirectory *dir, int msgid, int all, const char *what)
 		if (remaining <= 0)
 			report_timeout(dir, what);
 
-		/*
-		 * A followed referral is answered on a connection libldap opened
-		 * itself, whose socket is not ours to wait on: look again often.
-		 */
-		if (dir->server->referrals)
-			remaining = Min(remaining, REFERRAL_POLL_MS);
-
 		rc = WaitLatchOrSocket(MyLatch,
 							   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							   dir->sock, remaining, PG_WAIT_EXTENSION);
@@ -415,18 +415,35 @@ static int
 parse_result(PssyncDirectory *dir, LDAPMessage *msg, char **diag,
 			 LDAPControl ***controls)
 {
+	return parse_result_referrals(dir, msg, diag, controls, NULL);
+}
+
+/* The same, and the referral URLs of a referral result (palloc'd). */
+static int
+parse_result_referrals(PssyncDirectory *dir, LDAPMessage *msg, char **diag,
+					   LDAPControl ***controls, List **referrals)
+{
 	int			err = LDAP_OTHER;
 	char	   *message = NULL;
+	char	  **urls = NULL;
 
 	*diag = NULL;
-	if (ldap_parse_result(dir->ld, msg, &err, NULL, &message, NULL,
-						  controls, 0) != LDAP_SUCCESS)
+	if (ldap_parse_result(dir->ld, msg, &err, NULL, &message,
+						  referrals ? &urls : NULL, controls, 0) != LDAP_SUCCESS)
 		return LDAP_OTHER;
 	if (message)
 	{
 		if (message[0] != '\0')
 			*diag = pstrdup(message);
 		ldap_memfree(message);
+	}
+	if (urls)
+	{
+		int			i;
+
+		for (i = 0; urls[i]; i++)
+			*referrals = lappend(*referrals, pstrdup(urls[i]));
+		ber_memvfree((void **) urls);
 	}
 	return err;
 }
@@ -782,13 +799,12 @@ directory_connect(PssyncServer *server)
 	}
 
 	/*
-	 * Whatever ldap.conf or .ldaprc say, these are ours: LDAPv3, referrals
-	 * chased only when the server's referrals option says so, no alias
-	 * dereferencing, no client-side limits.
+	 * Whatever ldap.conf or .ldaprc say, these are ours: LDAPv3, no
+	 * referral chasing by libldap (whose own connections would block; see
+	 * follow_reference), no alias dereferencing, no client-side limits.
 	 */
 	set_ldap_option(dir, LDAP_OPT_PROTOCOL_VERSION, &version);
-	set_ldap_option(dir, LDAP_OPT_REFERRALS,
-					server->referrals ? LDAP_OPT_ON : LDAP_OPT_OFF);
+	set_ldap_option(dir, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
 	set_ldap_option(dir, LDAP_OPT_DEREF, &deref);
 	set_ldap_option(dir, LDAP_OPT_SIZELIMIT, &zero);
 	set_ldap_option(dir, LDAP_OPT_TIMELIMIT, &zero);
@@ -816,7 +832,11 @@ static void
 directory_cleanup(void *arg)
 {
 	PssyncDirectory *dir = (PssyncDirectory *) arg;
+	ListCell   *cell;
 
+	foreach(cell, dir->referral_dirs)
+		directory_cleanup(lfirst(cell));
+	dir->referral_dirs = NIL;
 	dir->closing = true;
 	if (dir->held_values)
 		ber_memfree(dir->held_values);
@@ -913,6 +933,10 @@ static bool search_entries(PssyncDirectory *dir, const char *base_dn,
 						   int scope, const char *filter, const char **attrs,
 						   DirectoryEntryCallback callback, void *arg,
 						   int *result_code);
+static bool follow_reference(PssyncDirectory *dir, const char *url,
+							 const char *base_dn, int scope,
+							 const char *filter, const char **attrs,
+							 DirectoryEntryCallback callback, void *arg);
 
 static void
 collect_first_value(void *arg, const char *dn pg_attribute_unused(),
@@ -1254,6 +1278,8 @@ search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
 	struct berval cookie = {0, NULL};
 	const char **request_attrs = attrs[0] ? attrs : no_attributes;
 	MemoryContext entry_cxt;
+	List	   *references = NIL;
+	ListCell   *cell;
 	int			nattrs = 0;
 	bool		complete = true;
 
@@ -1333,7 +1359,10 @@ search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
 					LDAPControl *response;
 					char	   *diag;
 
-					rc = parse_result(dir, msg, &diag, &server_controls);
+					rc = parse_result_referrals(dir, msg, &diag, &server_controls,
+												dir->server->referrals ? &references : NULL);
+					if (rc == LDAP_REFERRAL && dir->server->referrals)
+						rc = LDAP_SUCCESS;	/* the base is elsewhere: followed below */
 					response = server_controls ?
 						ldap_control_find(LDAP_CONTROL_PAGEDRESULTS,
 										  server_controls, NULL) : NULL;
@@ -1367,7 +1396,20 @@ search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
 					}
 					done = true;
 				}
-				/* LDAP_RES_SEARCH_REFERENCE: a continuation, not followed */
+				else if (type == LDAP_RES_SEARCH_REFERENCE && dir->server->referrals)
+				{
+					char	  **urls = NULL;
+					int			i;
+
+					if (ldap_parse_reference(dir->ld, msg, &urls, NULL, 0) == LDAP_SUCCESS &&
+						urls)
+					{
+						for (i = 0; urls[i]; i++)
+							references = lappend(references, pstrdup(urls[i]));
+						ber_memvfree((void **) urls);
+					}
+				}
+				/* otherwise a continuation reference is ignored */
 			}
 			release_message(dir);
 		}
@@ -1376,5 +1418,97 @@ search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
 	if (cookie.bv_val)
 		ber_memfree(cookie.bv_val);
 	MemoryContextDelete(entry_cxt);
+
+	/* Referrals, once this server is done with: each a search of its own. */
+	foreach(cell, references)
+	{
+		if (!follow_reference(dir, (char *) lfirst(cell), base_dn, scope,
+							  filter, attrs, callback, arg))
+			complete = false;
+	}
 	return complete;
+}
+
+/*
+ * The connection to the server a referral leads to: one per server and
+ * sync, made as every connection is (bounded, cancellable), and bound
+ * anonymously: the bind account belongs to the first server.
+ */
+static PssyncDirectory *
+referral_connection(PssyncDirectory *dir, const char *uri)
+{
+	PssyncDirectory *target;
+	PssyncServer *server;
+	MemoryContext old;
+	ListCell   *cell;
+
+	foreach(cell, dir->referral_dirs)
+	{
+		target = (PssyncDirectory *) lfirst(cell);
+		if (pg_strcasecmp(target->uri, uri) == 0)
+			return target;
+	}
+
+	old = MemoryContextSwitchTo(dir->cxt);
+	server = palloc(sizeof(PssyncServer));
+	*server = *dir->server;
+	server->uri = pstrdup(uri);
+	server->bind_dn = NULL;
+	server->password = NULL;
+	target = directory_connect(server);
+	target->hops = dir->hops + 1;
+	dir->referral_dirs = lappend(dir->referral_dirs, target);
+	MemoryContextSwitchTo(old);
+	return target;
+}
+
+/*
+ * Follow a referral or continuation reference (RFC 4511 4.1.10, 4.5.3):
+ * the same search, on the server of the URL, under its DN (or the same
+ * base), with its scope (or the same, a one-level search becoming a base
+ * search).  The search is new there: a paged search's cookie belongs to
+ * the server that gave it.
+ */
+static bool
+follow_reference(PssyncDirectory *dir, const char *url, const char *base_dn,
+				 int scope, const char *filter, const char **attrs,
+				 DirectoryEntryCallback callback, void *arg)
+{
+	LDAPURLDesc *lud = NULL;
+	char	   *target_base;
+	char	   *target_uri;
+	int			target_scope;
+
+	if (dir->hops >= MAX_REFERRAL_HOPS)
+	{
+		ereport(NOTICE,
+				(errmsg("LDAP server \"%s\": not following the referral to %s, %d referrals away",
+						dir->server->servername, url, dir->hops)));
+		return false;
+	}
+	if (ldap_url_parse(url, &lud) != LDAP_URL_SUCCESS ||
+		(pg_strcasecmp(lud->lud_scheme, "ldap") != 0 &&
+		 pg_strcasecmp(lud->lud_scheme, "ldaps") != 0) ||
+		lud->lud_host == NULL || lud->lud_host[0] == '\0')
+	{
+		if (lud)
+			ldap_free_urldesc(lud);
+		ereport(NOTICE,
+				(errmsg("LDAP server \"%s\" referred to \"%s\", which pssync cannot follow",
+						dir->server->servername, url)));
+		return false;
+	}
+	target_uri = psprintf("%s://%s:%d", lud->lud_scheme, lud->lud_host,
+						  lud->lud_port ? lud->lud_port :
+						  (pg_strcasecmp(lud->lud_scheme, "ldaps") == 0 ? LDAPS_PORT : LDAP_PORT));
+	target_base = (lud->lud_dn && lud->lud_dn[0]) ?
+		directory_from_utf8(lud->lud_dn, strlen(lud->lud_dn)) : pstrdup(base_dn);
+	if (lud->lud_scope != LDAP_SCOPE_DEFAULT)
+		target_scope = lud->lud_scope;
+	else
+		target_scope = scope == LDAP_SCOPE_ONELEVEL ? LDAP_SCOPE_BASE : scope;
+	ldap_free_urldesc(lud);
+
+	return search_entries(referral_connection(dir, target_uri), target_base,
+						  target_scope, filter, attrs, callback, arg, NULL);
 }

@@ -15,8 +15,6 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "executor/spi.h"
@@ -25,7 +23,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "pssync.h"
@@ -63,19 +60,6 @@ history_schema(void)
 		!OidIsValid(get_relname_relid("sync_run", schema)))
 		return InvalidOid;
 	return schema;
-}
-
-static Oid
-history_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
 }
 
 /* The text of a text[] literal of the candidates, or NULL. */
@@ -281,7 +265,7 @@ record_run(HistoryRun *run, List *rows)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	role = GetUserNameFromId(save_userid, false);
-	owner = history_owner(get_relname_relid("sync_run", schema));
+	owner = relation_owner(get_relname_relid("sync_run", schema));
 
 	SetUserIdAndSecContext(owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |

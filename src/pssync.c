@@ -69,7 +69,8 @@ parse_max_changes(const char *value, double *limit, bool *percent)
 		return true;
 	errno = 0;
 	*limit = strtod(value, &end);
-	if (end == value || errno != 0 || *limit < 0 || isnan(*limit))
+	if (end == value || errno != 0 || *limit < 0 || !isfinite(*limit) ||
+		*limit > PG_INT32_MAX)
 		return false;
 	while (*end == ' ')
 		end++;

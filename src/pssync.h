@@ -229,6 +229,7 @@ typedef enum UserKinds
 } UserKinds;
 
 extern const char *username_column_name(UsernameColumn column);
+extern Oid	relation_owner(Oid relid);
 extern void run_query(const char *sql, int nargs, Oid *types, Datum *values,
 					  bool read_only, int expected);
 extern void run_query_nulls(const char *sql, int nargs, Oid *types,
