@@ -19,7 +19,7 @@ CREATE TYPE directory_entry AS (
 -- Run history: every sync that is not a dry run records itself, in the
 -- caller's transaction.  The extension writes it as the tables' owner;
 -- the roles that can use schema pssync (the roles that can run syncs)
--- may read it.
+-- may read the runs of the roles they are members of.
 CREATE TABLE sync_run (
   run_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   started_at timestamptz NOT NULL,
@@ -71,10 +71,32 @@ SELECT pg_catalog.pg_extension_config_dump(
 REVOKE ALL ON sync_run, sync_log FROM PUBLIC;
 GRANT SELECT ON sync_run, sync_log TO PUBLIC;
 
+-- Each role reads the runs of the roles it is a member of (its own among
+-- them), so that the history shows nobody records that row-level security
+-- hides from them; superusers and the history's owner read all.
+CREATE FUNCTION may_read_run(run_role name)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+  SELECT CASE
+           WHEN run_role = current_user THEN true
+           WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = run_role)
+             THEN pg_has_role(run_role, 'MEMBER')
+           ELSE false
+         END
+$$;
+ALTER TABLE sync_run ENABLE ROW LEVEL SECURITY;
+ALTER TABLE sync_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable_runs ON sync_run FOR SELECT
+  USING (@extschema@.may_read_run(role));
+CREATE POLICY readable_rows ON sync_log FOR SELECT
+  USING (EXISTS (SELECT 1 FROM @extschema@.sync_run r WHERE r.run_id = sync_log.run_id));
+
 -- The exception rows of each selection's latest run, with a ready
 -- statement per row to resolve it: PowerSchool's "manual lookup" link.
 -- A record assigned by hand since then (ldap_assign) is no longer shown.
-CREATE VIEW last_exceptions AS
+CREATE VIEW last_exceptions WITH (security_invoker = true) AS
 WITH latest AS (
   SELECT DISTINCT ON (r.function, r.scope, r.selection, r.server)
          r.run_id, r.started_at, r.function, r.scope, r.selection, r.server

@@ -66,7 +66,9 @@ RESET pssync.history;
 SELECT count(*) AS runs FROM pssync.sync_run;
 
 -- The history is readable by the roles that can use schema pssync (the
--- roles that can run syncs), and written only by pssync.
+-- roles that can run syncs), each reading the runs of the roles it is a
+-- member of (so that it shows nobody records that row-level security hides
+-- from them), and written only by pssync.
 CREATE ROLE regress_outsider;
 CREATE ROLE regress_operator;
 GRANT USAGE ON SCHEMA pssync TO regress_operator;
@@ -77,8 +79,9 @@ SELECT count(*) FROM pssync.sync_run;
 SELECT count(*) FROM pssync.last_exceptions;
 RESET ROLE;
 SET ROLE regress_operator;
-SELECT count(*) > 0 AS readable FROM pssync.sync_run;
-SELECT count(*) > 0 AS readable FROM pssync.last_exceptions;
+SELECT count(*) AS runs_of_others FROM pssync.sync_run;
+SELECT count(*) AS rows_of_others FROM pssync.sync_log;
+SELECT count(*) AS exceptions_of_others FROM pssync.last_exceptions;
 INSERT INTO pssync.sync_run (started_at, finished_at, role, function, server, uid_attr, records,
                              unchanged, updated, partial, no_match, ambiguous, no_uid, conflict, invalid_uid)
 VALUES (now(), now(), 'nobody', 'forged', 'x', 'uid', 0, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -87,9 +90,16 @@ SELECT pssync.purge_history('0 seconds');
 -- its syncs are recorded all the same, under its name
 CREATE TEMP TABLE one_student (dcid) AS VALUES (1002);
 SELECT status, dcid FROM pssync.ldap_sync_students('one_student');
+SELECT function, selection, role, updated FROM pssync.sync_run;
 RESET ROLE;
-SELECT function, selection, role, updated FROM pssync.sync_run
- ORDER BY run_id DESC LIMIT 1;
+-- a member of regress_operator reads its runs too; a superuser reads all
+GRANT regress_operator TO regress_outsider;
+GRANT USAGE ON SCHEMA pssync TO regress_outsider;
+SET ROLE regress_outsider;
+SELECT function, selection, role FROM pssync.sync_run;
+RESET ROLE;
+REVOKE USAGE ON SCHEMA pssync FROM regress_outsider;
+SELECT function, selection, role, updated FROM pssync.sync_run ORDER BY run_id;
 
 -- purge_history deletes the runs older than an interval, with their rows.
 SELECT pssync.purge_history('1 hour') AS purged;

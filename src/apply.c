@@ -60,16 +60,23 @@ column_table(PowerSchoolTables *tables, UsernameColumn column)
 }
 
 /*
- * Without UPDATE on the username columns, a sync that writes fails before
- * it asks the directory anything.
+ * Without UPDATE on the username columns a sync writes, it fails before it
+ * asks the directory anything.  Students: student_web_id; staff: loginid;
+ * teachers (or users of either kind): teacherloginid and loginid.
  */
 void
-check_update_privileges(PowerSchoolTables *tables, RecordGroup group)
+check_update_privileges(PowerSchoolTables *tables, RecordGroup group,
+						UserKinds kinds)
 {
-	UsernameColumn first = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_TEACHERLOGINID;
-	UsernameColumn last = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_LOGINID;
+	UsernameColumn first = COLUMN_STUDENT_WEB_ID;
+	UsernameColumn last = COLUMN_STUDENT_WEB_ID;
 	UsernameColumn column;
 
+	if (group == GROUP_STAFF)
+	{
+		first = kinds == USERS_STAFF ? COLUMN_LOGINID : COLUMN_TEACHERLOGINID;
+		last = COLUMN_LOGINID;
+	}
 	for (column = first; column <= last; column++)
 	{
 		PowerSchoolTable *table = column_table(tables, column);
@@ -118,14 +125,13 @@ is_storable_username(const char *value, int32 max_length)
 		return false;
 	while (*p)
 	{
+		int			len = pg_mblen((const char *) p);
 		pg_wchar	c = *p;
-		int			len = 1;
 
 		if (utf8 && IS_HIGHBIT_SET(*p))
-		{
-			len = pg_utf_mblen(p);
 			c = utf8_to_unicode(p);
-		}
+		else if (IS_HIGHBIT_SET(*p))
+			c = 0x100;			/* another encoding's character: printable */
 		if (c <= 0x20 || c == 0x7f ||
 			(c >= 0x80 && c <= 0xa0) ||		/* C1 controls, no-break space */
 			c == 0x1680 || (c >= 0x2000 && c <= 0x200b) ||

@@ -40,6 +40,7 @@
 #include <ldap_schema.h>
 #include <openldap.h>
 
+#include "catalog/namespace.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -111,12 +112,55 @@ directory_to_utf8(const char *s)
 	return pg_server_to_any(s, strlen(s), PG_UTF8);
 }
 
+/*
+ * A string from the directory (UTF-8) in the server encoding.  What the
+ * database's encoding cannot hold (or what is not UTF-8) is written as
+ * RFC 4514 escapes of its bytes (\xx), which keeps a DN valid and the
+ * same DN to the directory, and never fails.
+ */
+char *
+directory_text(const char *s, size_t len)
+{
+	int			encoding = GetDatabaseEncoding();
+	StringInfoData buf;
+	size_t		i;
+
+	if (pg_verify_mbstr(PG_UTF8, s, len, true) && memchr(s, '\0', len) == NULL)
+	{
+		Oid			proc;
+		char	   *converted;
+
+		if (encoding == PG_UTF8 || encoding == PG_SQL_ASCII)
+			return pnstrdup(s, len);
+		proc = FindDefaultConversionProc(PG_UTF8, encoding);
+		converted = palloc(len * MAX_CONVERSION_GROWTH + 1);
+		if (OidIsValid(proc) &&
+			pg_do_encoding_conversion_buf(proc, PG_UTF8, encoding,
+										  (unsigned char *) s, len,
+										  (unsigned char *) converted,
+										  len * MAX_CONVERSION_GROWTH + 1,
+										  true) == (int) len)
+			return converted;
+		pfree(converted);
+	}
+
+	initStringInfo(&buf);
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c >= 0x20 && c < 0x7f)
+			appendStringInfoChar(&buf, c);
+		else
+			appendStringInfo(&buf, "\\%02x", c);
+	}
+	return buf.data;
+}
+
 static char *
 directory_from_utf8(const char *s, size_t len)
 {
-	char	   *copy = pnstrdup(s, len);
-
-	return pg_any_to_server(copy, strlen(copy), PG_UTF8);
+	return directory_text(s, len);
 }
 
 /*
@@ -649,7 +693,11 @@ start_tls_handshake(PssyncDirectory *dir)
 
 	set_ldap_option(dir, LDAP_OPT_X_TLS_REQUIRE_CERT, &require);
 	if (dir->server->ca_file)
+	{
+		/* ca_file is the trust: not also a CA directory from ldap.conf */
 		set_ldap_option(dir, LDAP_OPT_X_TLS_CACERTFILE, dir->server->ca_file);
+		set_ldap_option(dir, LDAP_OPT_X_TLS_CACERTDIR, NULL);
+	}
 	rc = ldap_set_option(dir->ld, LDAP_OPT_X_TLS_NEWCTX, &client);
 	if (rc != LDAP_OPT_SUCCESS)
 		ereport(ERROR,
@@ -718,7 +766,7 @@ bind_simple(PssyncDirectory *dir)
 	int			msgid;
 	int			rc;
 
-	cred.bv_val = dir->server->password ? dir->server->password : "";
+	cred.bv_val = directory_to_utf8(dir->server->password ? dir->server->password : "");
 	cred.bv_len = strlen(cred.bv_val);
 
 	io_begin(dir, false);

@@ -40,6 +40,8 @@
  */
 #include "postgres.h"
 
+#include <ldap.h>
+
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "catalog/namespace.h"
@@ -437,15 +439,53 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	return cxt.results;
 }
 
+/*
+ * Does a DN lie under (or at) a base DN?  Compared RDN by RDN, attribute
+ * types and values ignoring case, from the root.
+ */
 static bool
 dn_is_under(const char *dn, const char *base)
 {
-	size_t		dn_len = strlen(dn);
-	size_t		base_len = strlen(base);
+	LDAPDN		parsed_dn = NULL;
+	LDAPDN		parsed_base = NULL;
+	int			n_dn = 0;
+	int			n_base = 0;
+	bool		under = false;
+	int			i;
 
-	if (dn_len < base_len || pg_strcasecmp(dn + dn_len - base_len, base) != 0)
-		return false;
-	return dn_len == base_len || dn[dn_len - base_len - 1] == ',';
+	if (ldap_str2dn(directory_to_utf8(dn), &parsed_dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+		ldap_str2dn(directory_to_utf8(base), &parsed_base, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+		parsed_dn && parsed_base)
+	{
+		while (parsed_dn[n_dn])
+			n_dn++;
+		while (parsed_base[n_base])
+			n_base++;
+		under = n_dn >= n_base;
+		for (i = 1; under && i <= n_base; i++)
+		{
+			LDAPRDN		a = parsed_dn[n_dn - i];
+			LDAPRDN		b = parsed_base[n_base - i];
+			int			k;
+
+			for (k = 0; under && (a[k] || b[k]); k++)
+			{
+				if (!a[k] || !b[k] ||
+					a[k]->la_attr.bv_len != b[k]->la_attr.bv_len ||
+					a[k]->la_value.bv_len != b[k]->la_value.bv_len ||
+					pg_strncasecmp(a[k]->la_attr.bv_val, b[k]->la_attr.bv_val,
+								   a[k]->la_attr.bv_len) != 0 ||
+					pg_strncasecmp(a[k]->la_value.bv_val, b[k]->la_value.bv_val,
+								   a[k]->la_value.bv_len) != 0)
+					under = false;
+			}
+		}
+	}
+	if (parsed_dn)
+		ldap_dnfree(parsed_dn);
+	if (parsed_base)
+		ldap_dnfree(parsed_base);
+	return under;
 }
 
 /*

@@ -347,8 +347,9 @@ is_directory_uri(const char *uri, const char **problem)
 	return ok;
 }
 
+/* Does a list of URIs hold one of the scheme ("ldaps:" or "ldap:")? */
 static bool
-uri_has_ldaps(const char *uris)
+uri_has_scheme(const char *uris, const char *scheme)
 {
 	char	   *copy = pstrdup(uris);
 	char	   *save = NULL;
@@ -358,11 +359,23 @@ uri_has_ldaps(const char *uris)
 	for (uri = strtok_r(copy, " \t\n,", &save); uri;
 		 uri = strtok_r(NULL, " \t\n,", &save))
 	{
-		if (pg_strncasecmp(uri, "ldaps:", 6) == 0)
+		if (pg_strncasecmp(uri, scheme, strlen(scheme)) == 0)
 			found = true;
 	}
 	pfree(copy);
 	return found;
+}
+
+static bool
+uri_has_ldaps(const char *uris)
+{
+	return uri_has_scheme(uris, "ldaps:");
+}
+
+static bool
+uri_has_plain(const char *uris)
+{
+	return uri_has_scheme(uris, "ldap:");
 }
 
 static void
@@ -416,6 +429,10 @@ check_option_value(const PssyncOption *opt, const char *value, bool hide)
 					invalid_option_value(opt, value, "No URI is given.",
 										 "Give one or more space-separated URIs such as ldap://ldap.district.org.", hide);
 				pfree(copy);
+				if (uri_has_ldaps(value) && uri_has_plain(value))
+					invalid_option_value(opt, value,
+										 "It mixes ldaps:// and ldap:// URIs: when the first could not be reached, the bind password would cross the network unencrypted.",
+										 "Use ldaps:// URIs only, or ldap:// URIs only (with starttls 'true').", hide);
 				break;
 			}
 		case OPTION_DN:

@@ -181,6 +181,7 @@ extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
 							 DirectoryEntryCallback callback, void *arg);
 extern char *directory_escape_filter_value(const char *value);
 extern char *directory_to_utf8(const char *s);
+extern char *directory_text(const char *s, size_t len);
 extern void copy_directory_values(DirectoryValues *to, DirectoryValues *from);
 extern bool directory_read_entry(PssyncDirectory *dir, const char *dn,
 								 const char *filter, const char **attrs,
@@ -282,7 +283,8 @@ extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
 
 
 /* apply.c: checking and writing the changes */
-extern void check_update_privileges(PowerSchoolTables *tables, RecordGroup group);
+extern void check_update_privileges(PowerSchoolTables *tables, RecordGroup group,
+									UserKinds kinds);
 extern void apply_changes(PowerSchoolTables *tables, RecordGroup group,
 						  List *results, int records, bool dry_run);
 

@@ -222,7 +222,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	if (request->selection.kind == SELECT_RELATION)
 		check_selection(request->selection.relation);
 	if (!request->dry_run)
-		check_update_privileges(&tables, request->group);
+		check_update_privileges(&tables, request->group, request->kinds);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -471,16 +471,8 @@ lookup_value(DirectoryValues *values)
 		return NULL;
 	initStringInfo(&buf);
 	for (i = 0; i < values->count; i++)
-	{
-		char	   *converted;
-
-		/* a value that cannot be text here is left out */
-		if ((int) strlen(values->values[i]) != values->lengths[i] ||
-			!pg_verify_mbstr(PG_UTF8, values->values[i], values->lengths[i], true))
-			continue;
-		converted = pg_any_to_server(values->values[i], values->lengths[i], PG_UTF8);
-		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", converted);
-	}
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+						 directory_text(values->values[i], values->lengths[i]));
 	return buf.len > 0 ? buf.data : NULL;
 }
 
