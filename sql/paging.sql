@@ -36,6 +36,23 @@ SELECT status, count(*), min(new_username), max(new_username)
   FROM pssync.ldap_sync_students('students', dry_run => true)
  GROUP BY status ORDER BY status;
 
+-- Records the scan must ask the directory about (their names are not
+-- plain ASCII) are asked many at a time; a search among them that runs to
+-- several pages is run again on its own, paged (a directory runs one paged
+-- search at a time on a connection).
+INSERT INTO students (dcid, first_name, last_name) VALUES
+  (29001, 'Pérson0001', 'Smith'), (29002, 'Persön0002', 'Smith'),
+  (29003, 'Person0003', 'Smíth'), (29004, 'Persón0004', 'Smith');
+CREATE TEMP TABLE uncertain (dcid) AS VALUES (29001), (29002), (29003), (29004);
+SET pssync.strategy = 'scan';
+SELECT status, dcid, array_length(candidates, 1) AS listed,
+       candidates[1] AS first_candidate, candidates[100] AS last_listed
+  FROM pssync.ldap_sync_students('uncertain', dry_run => true) ORDER BY dcid;
+SET pssync.strategy = 'search';
+SELECT status, dcid, array_length(candidates, 1) AS listed,
+       candidates[1] AS first_candidate, candidates[100] AS last_listed
+  FROM pssync.ldap_sync_students('uncertain', dry_run => true) ORDER BY dcid;
+
 -- A directory that stops every search at 1,000 entries: the candidates
 -- are cut short, and a notice says so; the scan cannot read the whole OU,
 -- and searches each record instead.
@@ -48,4 +65,6 @@ SET pssync.strategy = 'scan';
 SELECT status, count(*)
   FROM pssync.ldap_sync_students('students', dry_run => true)
  GROUP BY status ORDER BY status;
+SELECT status, dcid, array_length(candidates, 1) AS listed, candidates[1] AS first_candidate
+  FROM pssync.ldap_sync_students('uncertain', dry_run => true) ORDER BY dcid;
 ROLLBACK;

@@ -977,10 +977,31 @@ split_attribute(const char *description, size_t len, char **type,
 	*options = semicolon ? pnstrdup(semicolon, len - type_len) : "";
 }
 
+/* how many searches of a batch are sent before their answers are read */
+#define SEARCHES_IN_FLIGHT 16
+
+/* A search being run: what it asks, and where it is. */
+typedef struct Query
+{
+	const char *base;			/* server encoding */
+	int			scope;
+	const char *filter;			/* UTF-8 */
+	DirectoryEntryCallback callback;
+	void	   *arg;
+	int			msgid;			/* of the page asked for, or -1 */
+	struct berval cookie;		/* of the next page (palloc'd) */
+	bool		paged;			/* with the paged results control */
+	List	   *references;		/* URLs to follow afterwards */
+	bool		complete;
+	int			result_code;
+} Query;
+
 static bool search_entries(PssyncDirectory *dir, const char *base_dn,
 						   int scope, const char *filter, const char **attrs,
 						   DirectoryEntryCallback callback, void *arg,
 						   int *result_code);
+static void run_queries(PssyncDirectory *dir, Query *queries, int n,
+						const char **attrs, bool tolerate_errors);
 static bool follow_reference(PssyncDirectory *dir, const char *url,
 							 const char *base_dn, int scope,
 							 const char *filter, const char **attrs,
@@ -1275,7 +1296,8 @@ report_search_error(PssyncDirectory *dir, int rc, const char *diag,
  * Search base_dn (server encoding) with the server's scope for a filter
  * (UTF-8, already escaped), asking for attrs (NULL-terminated; an empty
  * list asks for no attributes), one page at a time (RFC 2696).  Each entry
- * goes to callback.  Continuation references are ignored.
+ * goes to callback.  Continuation references are ignored, or followed
+ * with the server's referrals option.
  *
  * Returns false when the server stopped the search early at a size or
  * administrative limit (the entries sent before it still came), true when
@@ -1288,6 +1310,52 @@ directory_search(PssyncDirectory *dir, const char *base_dn,
 {
 	return search_entries(dir, base_dn, dir->server->scope, filter, attrs,
 						  callback, arg, NULL);
+}
+
+/*
+ * Many searches of one base DN, asking for the same attributes, run
+ * SEARCHES_IN_FLIGHT at a time on the connection, so that each costs the
+ * directory's time rather than a round trip.  Each search's entries go to
+ * its own callback; search->complete says whether it was cut short.
+ */
+void
+directory_search_batch(PssyncDirectory *dir, const char *base_dn,
+					   const char **attrs, DirectorySearch *searches, int n)
+{
+	Query	   *queries;
+	int			i;
+
+	if (n == 0)
+		return;
+	queries = palloc0(sizeof(Query) * n);
+	for (i = 0; i < n; i++)
+	{
+		queries[i].base = base_dn;
+		queries[i].scope = dir->server->scope;
+		queries[i].filter = searches[i].filter;
+		queries[i].callback = searches[i].callback;
+		queries[i].arg = searches[i].arg;
+	}
+	run_queries(dir, queries, n, attrs, false);
+
+	/*
+	 * A directory runs one paged search at a time on a connection (OpenLDAP
+	 * does), so the searches of a batch go unpaged; one that a size limit
+	 * cut short is run again, alone and paged.
+	 */
+	for (i = 0; i < n; i++)
+	{
+		if (!queries[i].complete)
+		{
+			if (searches[i].reset)
+				searches[i].reset(searches[i].arg);
+			queries[i].paged = true;
+			queries[i].references = NIL;
+			run_queries(dir, &queries[i], 1, attrs, false);
+		}
+		searches[i].complete = queries[i].complete;
+	}
+	pfree(queries);
 }
 
 /*
@@ -1312,41 +1380,161 @@ directory_read_entry(PssyncDirectory *dir, const char *dn, const char *filter,
 }
 
 /*
- * The search itself.  With result_code, a search the directory refuses
- * returns its code instead of raising an error (a lost connection or a
- * timeout still does).
+ * One search.  With result_code, a search the directory refuses returns
+ * its code instead of raising an error (a lost connection or a timeout
+ * still does).
  */
 static bool
 search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
 			   const char *filter, const char **attrs,
 			   DirectoryEntryCallback callback, void *arg, int *result_code)
 {
-	static const char *no_attributes[] = {LDAP_NO_ATTRS, NULL};
-	char	   *base = directory_to_utf8(base_dn);
+	Query		query;
+
+	memset(&query, 0, sizeof(query));
+	query.base = base_dn;
+	query.scope = scope;
+	query.filter = filter;
+	query.callback = callback;
+	query.arg = arg;
+	query.paged = true;
+	run_queries(dir, &query, 1, attrs, result_code != NULL);
+	if (result_code)
+		*result_code = query.result_code;
+	return query.complete;
+}
+
+/*
+ * Send the next page request of a query.
+ */
+static void
+send_page(PssyncDirectory *dir, Query *query, const char **request_attrs)
+{
+	LDAPControl *page = NULL;
+	LDAPControl *controls[2] = {NULL, NULL};
+	int			rc;
+
+	if (query->paged)
+	{
+		rc = ldap_create_page_control(dir->ld, dir->server->page_size,
+									  query->cookie.bv_len > 0 ? &query->cookie : NULL,
+									  0, &page);
+		if (rc != LDAP_SUCCESS)
+			elog(ERROR, "could not create an LDAP paged results control: %s",
+				 ldap_err2string(rc));
+		controls[0] = page;
+	}
+
+	io_begin(dir, false);
+	rc = ldap_search_ext(dir->ld, directory_to_utf8(query->base), query->scope,
+						 query->filter, (char **) request_attrs, 0,
+						 query->paged ? controls : NULL,
+						 NULL, NULL, 0, &query->msgid);
+	if (page)
+		ldap_control_free(page);
+	io_end(dir, "search");
+	if (rc != LDAP_SUCCESS)
+		report_search_error(dir, rc, NULL, query->base, query->filter);
+	dir->requests++;
+}
+
+/*
+ * A query's page result: its code, and the cookie of the next page (copied
+ * at once: nothing libldap allocated is kept across a wait).  Returns
+ * whether another page is to be asked for.
+ */
+static bool
+finish_page(PssyncDirectory *dir, LDAPMessage *msg, Query *query,
+			bool tolerate_errors)
+{
+	LDAPControl **server_controls = NULL;
+	LDAPControl *response;
 	struct berval cookie = {0, NULL};
+	char	   *diag;
+	int			rc;
+
+	rc = parse_result_referrals(dir, msg, &diag, &server_controls,
+								dir->server->referrals ? &query->references : NULL);
+	if (rc == LDAP_REFERRAL && dir->server->referrals)
+		rc = LDAP_SUCCESS;		/* the base is elsewhere: followed later */
+	response = server_controls ?
+		ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, server_controls, NULL) : NULL;
+	if (response && rc == LDAP_SUCCESS)
+	{
+		ber_int_t	estimate;
+
+		if (ldap_parse_pageresponse_control(dir->ld, response, &estimate,
+											&cookie) != LDAP_SUCCESS)
+			cookie.bv_val = NULL;
+	}
+	if (server_controls)
+		ldap_controls_free(server_controls);
+
+	if (query->cookie.bv_val)
+		pfree(query->cookie.bv_val);
+	query->cookie.bv_val = NULL;
+	query->cookie.bv_len = 0;
+	if (cookie.bv_val)
+	{
+		if (cookie.bv_len > 0)
+		{
+			query->cookie.bv_val = palloc(cookie.bv_len);
+			memcpy(query->cookie.bv_val, cookie.bv_val, cookie.bv_len);
+			query->cookie.bv_len = cookie.bv_len;
+		}
+		ber_memfree(cookie.bv_val);
+	}
+
+	if (rc == LDAP_SIZELIMIT_EXCEEDED || rc == LDAP_ADMINLIMIT_EXCEEDED)
+		query->complete = false;
+	else if (rc != LDAP_SUCCESS)
+	{
+		query->cookie.bv_len = 0;
+		if (tolerate_errors && rc != LDAP_SERVER_DOWN &&
+			rc != LDAP_UNAVAILABLE && rc != LDAP_BUSY)
+			query->result_code = rc;
+		else
+			report_search_error(dir, rc, diag, query->base, query->filter);
+	}
+	return query->cookie.bv_len > 0;
+}
+
+/*
+ * Run queries, at most SEARCHES_IN_FLIGHT at a time, each paged, all
+ * asking for the same attributes; then follow the references they met.
+ */
+static void
+run_queries(PssyncDirectory *dir, Query *queries, int n, const char **attrs,
+			bool tolerate_errors)
+{
+	static const char *no_attributes[] = {LDAP_NO_ATTRS, NULL};
 	const char **request_attrs = attrs[0] ? attrs : no_attributes;
+	Query	   *in_flight[SEARCHES_IN_FLIGHT];
 	MemoryContext entry_cxt;
-	List	   *references = NIL;
-	ListCell   *cell;
 	int			nattrs = 0;
-	bool		complete = true;
+	int			next = 0;
+	int			active = 0;
+	int			i;
 
 	while (attrs[nattrs])
 		nattrs++;
-	if (result_code)
-		*result_code = LDAP_SUCCESS;
+	for (i = 0; i < n; i++)
+	{
+		queries[i].complete = true;
+		queries[i].result_code = LDAP_SUCCESS;
+		queries[i].msgid = -1;
+	}
 
 	/*
 	 * With several attributes asked for, one returned under another name (an
 	 * alias, or the name of one asked for by OID) is resolved through the
-	 * directory's schema.  It is read now, never in the middle of this
-	 * search, whose message is being read; and each attribute is asked for
-	 * by its name in the schema.
+	 * directory's schema.  It is read now, never in the middle of a search
+	 * whose message is being read; and each attribute is asked for by its
+	 * name in the schema.
 	 */
 	if (nattrs > 1)
 	{
 		const char **named = palloc(sizeof(char *) * (nattrs + 1));
-		int			i;
 
 		if (!dir->schema_read)
 			read_attribute_types(dir);
@@ -1359,122 +1547,84 @@ search_entries(PssyncDirectory *dir, const char *base_dn, int scope,
 	entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync entry",
 									  ALLOCSET_SMALL_SIZES);
 
-	do
+	memset(in_flight, 0, sizeof(in_flight));
+	while (next < n || active > 0)
 	{
-		LDAPControl *page = NULL;
-		LDAPControl *controls[2];
-		int			msgid;
-		int			rc;
-		bool		done = false;
+		LDAPMessage *res;
+		LDAPMessage *msg;
+		Query	   *query = NULL;
+		int			slot = -1;
 
-		rc = ldap_create_page_control(dir->ld, dir->server->page_size,
-									  cookie.bv_val ? &cookie : NULL, 0, &page);
-		if (cookie.bv_val)
-			ber_memfree(cookie.bv_val);
-		cookie.bv_val = NULL;
-		cookie.bv_len = 0;
-		if (rc != LDAP_SUCCESS)
-			elog(ERROR, "could not create an LDAP paged results control: %s",
-				 ldap_err2string(rc));
-		controls[0] = page;
-		controls[1] = NULL;
-
-		io_begin(dir, false);
-		rc = ldap_search_ext(dir->ld, base, scope, filter,
-							 (char **) request_attrs, 0, controls, NULL, NULL,
-							 0, &msgid);
-		ldap_control_free(page);
-		io_end(dir, "search");
-		if (rc != LDAP_SUCCESS)
-			report_search_error(dir, rc, NULL, base_dn, filter);
-		dir->requests++;
-
-		while (!done)
+		for (i = 0; i < SEARCHES_IN_FLIGHT && next < n; i++)
 		{
-			LDAPMessage *res = wait_result(dir, msgid, LDAP_MSG_RECEIVED, "search");
-			LDAPMessage *msg;
-
-			for (msg = ldap_first_message(dir->ld, res); msg;
-				 msg = ldap_next_message(dir->ld, msg))
+			if (in_flight[i] == NULL)
 			{
-				int			type = ldap_msgtype(msg);
-
-				if (type == LDAP_RES_SEARCH_ENTRY)
-					deliver_entry(dir, msg, attrs, nattrs, callback, arg, entry_cxt);
-				else if (type == LDAP_RES_SEARCH_RESULT)
-				{
-					LDAPControl **server_controls = NULL;
-					LDAPControl *response;
-					char	   *diag;
-
-					rc = parse_result_referrals(dir, msg, &diag, &server_controls,
-												dir->server->referrals ? &references : NULL);
-					if (rc == LDAP_REFERRAL && dir->server->referrals)
-						rc = LDAP_SUCCESS;	/* the base is elsewhere: followed below */
-					response = server_controls ?
-						ldap_control_find(LDAP_CONTROL_PAGEDRESULTS,
-										  server_controls, NULL) : NULL;
-					if (response && rc == LDAP_SUCCESS)
-					{
-						ber_int_t	estimate;
-
-						if (ldap_parse_pageresponse_control(dir->ld, response,
-															&estimate, &cookie) != LDAP_SUCCESS)
-						{
-							cookie.bv_val = NULL;
-							cookie.bv_len = 0;
-						}
-					}
-					if (server_controls)
-						ldap_controls_free(server_controls);
-					if (rc == LDAP_SIZELIMIT_EXCEEDED ||
-						rc == LDAP_ADMINLIMIT_EXCEEDED)
-						complete = false;
-					else if (rc != LDAP_SUCCESS)
-					{
-						if (cookie.bv_val)
-							ber_memfree(cookie.bv_val);
-						cookie.bv_val = NULL;
-						cookie.bv_len = 0;
-						if (result_code && rc != LDAP_SERVER_DOWN &&
-							rc != LDAP_UNAVAILABLE && rc != LDAP_BUSY)
-							*result_code = rc;
-						else
-							report_search_error(dir, rc, diag, base_dn, filter);
-					}
-					done = true;
-				}
-				else if (type == LDAP_RES_SEARCH_REFERENCE && dir->server->referrals)
-				{
-					char	  **urls = NULL;
-					int			i;
-
-					if (ldap_parse_reference(dir->ld, msg, &urls, NULL, 0) == LDAP_SUCCESS &&
-						urls)
-					{
-						for (i = 0; urls[i]; i++)
-							references = lappend(references, pstrdup(urls[i]));
-						ber_memvfree((void **) urls);
-					}
-				}
-				/* otherwise a continuation reference is ignored */
+				in_flight[i] = &queries[next++];
+				send_page(dir, in_flight[i], request_attrs);
+				active++;
 			}
-			release_message(dir);
 		}
-	} while (cookie.bv_val && cookie.bv_len > 0);
 
-	if (cookie.bv_val)
-		ber_memfree(cookie.bv_val);
+		res = wait_result(dir, LDAP_RES_ANY, LDAP_MSG_RECEIVED, "search");
+		for (i = 0; i < SEARCHES_IN_FLIGHT && query == NULL; i++)
+		{
+			if (in_flight[i] && in_flight[i]->msgid == ldap_msgid(res))
+			{
+				query = in_flight[i];
+				slot = i;
+			}
+		}
+
+		for (msg = ldap_first_message(dir->ld, res); msg && query;
+			 msg = ldap_next_message(dir->ld, msg))
+		{
+			int			type = ldap_msgtype(msg);
+
+			if (type == LDAP_RES_SEARCH_ENTRY)
+				deliver_entry(dir, msg, attrs, nattrs, query->callback,
+							  query->arg, entry_cxt);
+			else if (type == LDAP_RES_SEARCH_REFERENCE && dir->server->referrals)
+			{
+				char	  **urls = NULL;
+
+				if (ldap_parse_reference(dir->ld, msg, &urls, NULL, 0) == LDAP_SUCCESS &&
+					urls)
+				{
+					for (i = 0; urls[i]; i++)
+						query->references = lappend(query->references, pstrdup(urls[i]));
+					ber_memvfree((void **) urls);
+				}
+			}
+			/* otherwise a continuation reference is ignored */
+			else if (type == LDAP_RES_SEARCH_RESULT)
+			{
+				query->msgid = -1;
+				if (finish_page(dir, msg, query, tolerate_errors))
+					send_page(dir, query, request_attrs);
+				else
+				{
+					in_flight[slot] = NULL;
+					active--;
+				}
+			}
+		}
+		release_message(dir);
+	}
 	MemoryContextDelete(entry_cxt);
 
 	/* Referrals, once this server is done with: each a search of its own. */
-	foreach(cell, references)
+	for (i = 0; i < n; i++)
 	{
-		if (!follow_reference(dir, (char *) lfirst(cell), base_dn, scope,
-							  filter, attrs, callback, arg))
-			complete = false;
+		ListCell   *cell;
+
+		foreach(cell, queries[i].references)
+		{
+			if (!follow_reference(dir, (char *) lfirst(cell), queries[i].base,
+								  queries[i].scope, queries[i].filter, attrs,
+								  queries[i].callback, queries[i].arg))
+				queries[i].complete = false;
+		}
 	}
-	return complete;
 }
 
 /*

@@ -24,8 +24,11 @@
  *	  both names, and when that finds nothing one on the last name, every
  *	  value escaped (RFC 4515);
  *	- "scan" reads the directory once (scan.c) and answers from memory every
- *	  record whose names are plain ASCII, asking the directory, as "search"
- *	  does, only about the records that the index cannot decide exactly.
+ *	  record whose names are plain ASCII, asking the directory the questions
+ *	  "search" asks only about the records that the index cannot decide
+ *	  exactly; those questions are asked before the decisions, many at a
+ *	  time (directory_search_batch), so that they cost the directory's time
+ *	  rather than a round trip each.
  *
  * Both give the same rows.  "auto" chooses "scan" for a selection of at
  * least SCAN_THRESHOLD records.  Measured on this project's benchmark (2
@@ -42,11 +45,11 @@
 
 #include <ldap.h>
 
+#include "catalog/namespace.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
-#include "catalog/namespace.h"
 #include "miscadmin.h"
-#include "postmaster/bgworker.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "pssync.h"
@@ -56,9 +59,28 @@
 /*
  * A partial or ambiguous row lists at most this many candidates, the first
  * in DN order; a person looks those up by hand, and a common surname can
- * have thousands.
+ * have thousands.  How many there were is kept (candidate_count).
  */
 #define MAX_CANDIDATES 100
+
+/* The first MAX_CANDIDATES DNs of a search, in order, and their number. */
+typedef struct Candidates
+{
+	int			count;			/* found */
+	int			n;				/* kept */
+	char	   *dns[MAX_CANDIDATES];
+} Candidates;
+
+/* What the directory answered about one record, asked in advance (scan). */
+typedef struct Lookup
+{
+	bool		id_asked;
+	List	   *id_found;		/* DirectoryEntry */
+	bool		exact_asked;
+	List	   *exact;			/* DirectoryEntry */
+	bool		partial_asked;
+	Candidates *partial;
+} Lookup;
 
 typedef struct MatchContext
 {
@@ -69,6 +91,8 @@ typedef struct MatchContext
 	const char *uid_attr;
 	const char *id_attr;		/* NULL: match by name only */
 	char	   *filter;			/* the server's filter, UTF-8 */
+	MemoryContext result_cxt;	/* the rows */
+	MemoryContext record_cxt;	/* one record's scratch, reset after it */
 	List	   *results;
 	int			asked;			/* records the directory was asked about */
 	int			cut_short;		/* searches stopped by a size limit */
@@ -86,47 +110,88 @@ collect_entry(void *arg, const char *dn, DirectoryValues *values)
 	*found = lappend(*found, entry);
 }
 
-static int
-compare_strings(const void *a, const void *b)
+/* Keep a DN among the first MAX_CANDIDATES, in order. */
+static void
+add_candidate(Candidates *c, const char *dn)
 {
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
+	int			low = 0;
+	int			high = c->n;
+
+	c->count++;
+	if (c->n == MAX_CANDIDATES && strcmp(dn, c->dns[MAX_CANDIDATES - 1]) >= 0)
+		return;
+	while (low < high)
+	{
+		int			mid = low + (high - low) / 2;
+
+		if (strcmp(c->dns[mid], dn) < 0)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	if (c->n == MAX_CANDIDATES)
+		pfree(c->dns[--c->n]);
+	memmove(&c->dns[low + 1], &c->dns[low], (c->n - low) * sizeof(char *));
+	c->dns[low] = pstrdup(dn);
+	c->n++;
 }
 
-/*
- * The DNs of the entries, sorted, at most MAX_CANDIDATES of them, copied.
- */
-static char **
-sorted_dns(List *entries, int *count)
+static void
+collect_candidate(void *arg, const char *dn, DirectoryValues *values pg_attribute_unused())
 {
-	const char **all;
-	char	  **array;
+	add_candidate((Candidates *) arg, dn);
+}
+
+/* Forget what a search gave, to run it again. */
+static void
+reset_entries(void *arg)
+{
+	*(List **) arg = NIL;
+}
+
+static void
+reset_candidates(void *arg)
+{
+	memset(arg, 0, sizeof(Candidates));
+}
+
+static Candidates *
+candidates_of(List *entries)
+{
+	Candidates *c = palloc0(sizeof(Candidates));
 	ListCell   *cell;
-	int			n = 0;
-	int			i;
 
-	all = palloc(sizeof(char *) * Max(list_length(entries), 1));
 	foreach(cell, entries)
-		all[n++] = ((DirectoryEntry *) lfirst(cell))->dn;
-	qsort(all, n, sizeof(char *), compare_strings);
-
-	*count = Min(n, MAX_CANDIDATES);
-	array = palloc(sizeof(char *) * Max(*count, 1));
-	for (i = 0; i < *count; i++)
-		array[i] = pstrdup(all[i]);
-	pfree(all);
-	return array;
+		add_candidate(c, ((DirectoryEntry *) lfirst(cell))->dn);
+	return c;
 }
 
 static SyncResult *
 add_result(MatchContext *cxt, SyncRecord *rec, SyncStatus status, int check)
 {
+	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
 	SyncResult *result = palloc0(sizeof(SyncResult));
 
 	result->status = status;
 	result->record = rec;
 	result->check = check;
 	cxt->results = lappend(cxt->results, result);
+	MemoryContextSwitchTo(old);
 	return result;
+}
+
+/* A partial or ambiguous row lists the candidates, copied with the rows. */
+static void
+set_candidates(MatchContext *cxt, SyncResult *result, Candidates *c)
+{
+	int			i;
+
+	result->ncandidates = c->n;
+	result->candidate_count = c->count;
+	result->candidates = MemoryContextAlloc(cxt->result_cxt,
+											sizeof(char *) * Max(c->n, 1));
+	for (i = 0; i < c->n; i++)
+		result->candidates[i] = MemoryContextStrdup(cxt->result_cxt, c->dns[i]);
 }
 
 /*
@@ -162,14 +227,14 @@ uid_as_text(const char *value, int length)
 
 /*
  * An exact match: one row per checked username.  What the rows keep is
- * copied: the entry may live in the scan's index, freed before the rows
- * are returned.
+ * copied into the rows' context: the entry may live in the scan's index or
+ * in a record's scratch.
  */
 static void
 decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
 			 const char *matched_by)
 {
-	char	   *dn = pstrdup(entry->dn);
+	char	   *dn = MemoryContextStrdup(cxt->result_cxt, entry->dn);
 	char	   *value = NULL;
 	bool		storable = false;
 	int			c;
@@ -178,6 +243,8 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
 	{
 		value = uid_as_text(entry->uid.values[0], entry->uid.lengths[0]);
 		storable = value != NULL;
+		if (value)
+			value = MemoryContextStrdup(cxt->result_cxt, value);
 	}
 
 	for (c = 0; c < rec->nchecks; c++)
@@ -206,7 +273,7 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
  * are none, those with the last name (partial).
  */
 static void
-decide(MatchContext *cxt, SyncRecord *rec, List *exact, List *partial)
+decide(MatchContext *cxt, SyncRecord *rec, List *exact, Candidates *partial)
 {
 	SyncResult *result;
 
@@ -215,44 +282,58 @@ decide(MatchContext *cxt, SyncRecord *rec, List *exact, List *partial)
 	else if (list_length(exact) > 1)
 	{
 		result = add_result(cxt, rec, STATUS_AMBIGUOUS, -1);
-		result->candidates = sorted_dns(exact, &result->ncandidates);
-		result->candidate_count = list_length(exact);
+		set_candidates(cxt, result, candidates_of(exact));
 	}
-	else if (partial != NIL)
+	else if (partial && partial->count > 0)
 	{
 		result = add_result(cxt, rec, STATUS_PARTIAL, -1);
-		result->candidates = sorted_dns(partial, &result->ncandidates);
-		result->candidate_count = list_length(partial);
+		set_candidates(cxt, result, partial);
 	}
 	else
 		add_result(cxt, rec, STATUS_NO_MATCH, -1);
 }
 
+/* The filters of the searches "search" sends for a record. */
+static char *
+exact_filter(MatchContext *cxt, const char *first, const char *last)
+{
+	return psprintf("(&%s(%s=%s)(%s=%s))", cxt->filter,
+					cxt->server->first_name_attr, directory_escape_filter_value(first),
+					cxt->server->last_name_attr, directory_escape_filter_value(last));
+}
+
+static char *
+partial_filter(MatchContext *cxt, const char *last)
+{
+	return psprintf("(&%s(%s=%s))", cxt->filter, cxt->server->last_name_attr,
+					directory_escape_filter_value(last));
+}
+
+static char *
+id_filter(MatchContext *cxt, const char *id)
+{
+	return psprintf("(&%s(%s=%s))", cxt->filter, cxt->id_attr,
+					directory_escape_filter_value(id));
+}
+
 /*
- * Ask the directory: the search strategy, for one record.
+ * Ask the directory about one record, as the search strategy does: both
+ * names, and when they find nothing the last name alone.
  */
 static void
 search_record(MatchContext *cxt, const char *first, const char *last,
-			  List **exact, List **partial)
+			  List **exact, Candidates **partial)
 {
-	PssyncServer *server = cxt->server;
-	char	   *filter;
-
 	*exact = NIL;
-	*partial = NIL;
+	*partial = palloc0(sizeof(Candidates));
 	cxt->asked++;
 
 	if (first != NULL)
 	{
 		const char *attrs[] = {cxt->uid_attr, NULL};
 
-		filter = psprintf("(&%s(%s=%s)(%s=%s))", cxt->filter,
-						  server->first_name_attr,
-						  directory_escape_filter_value(first),
-						  server->last_name_attr,
-						  directory_escape_filter_value(last));
-		if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-							  collect_entry, exact))
+		if (!directory_search(cxt->dir, cxt->base_dn, exact_filter(cxt, first, last),
+							  attrs, collect_entry, exact))
 			cxt->cut_short++;
 		if (*exact != NIL)
 			return;
@@ -261,61 +342,84 @@ search_record(MatchContext *cxt, const char *first, const char *last,
 	{
 		const char *attrs[] = {NULL};
 
-		filter = psprintf("(&%s(%s=%s))", cxt->filter, server->last_name_attr,
-						  directory_escape_filter_value(last));
-		if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-							  collect_entry, partial))
+		if (!directory_search(cxt->dir, cxt->base_dn, partial_filter(cxt, last),
+							  attrs, collect_candidate, *partial))
 			cxt->cut_short++;
 	}
+}
+
+static bool
+is_plain(const char *name)
+{
+	return name == NULL || is_plain_name(name, strlen(name));
 }
 
 /*
- * The entries whose ID attribute equals the record's ID.
+ * The entries whose ID attribute equals the record's ID: from the index,
+ * from what was asked in advance, or asked now.
  */
 static List *
-find_by_id(MatchContext *cxt, const char *id)
+find_by_id(MatchContext *cxt, Lookup *lookup, const char *id)
 {
 	List	   *found = NIL;
+	const char *attrs[] = {cxt->uid_attr, NULL};
 
-	if (cxt->index == NULL || !is_plain_name(id, strlen(id)) ||
-		!directory_index_match_id(cxt->index, id, &found))
-	{
-		const char *attrs[] = {cxt->uid_attr, NULL};
-		char	   *filter;
-
-		found = NIL;
-		cxt->asked++;
-		filter = psprintf("(&%s(%s=%s))", cxt->filter, cxt->id_attr,
-						  directory_escape_filter_value(id));
-		if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-							  collect_entry, &found))
-			cxt->cut_short++;
-	}
+	if (lookup && lookup->id_asked)
+		return lookup->id_found;
+	if (cxt->index && is_plain(id) && directory_index_match_id(cxt->index, id, &found))
+		return found;
+	found = NIL;
+	cxt->asked++;
+	if (!directory_search(cxt->dir, cxt->base_dn, id_filter(cxt, id), attrs,
+						  collect_entry, &found))
+		cxt->cut_short++;
 	return found;
 }
 
+/*
+ * The entries with both names and with the last name, from what was asked
+ * in advance, from the index, or asked now.
+ */
 static void
-match_one(MatchContext *cxt, SyncRecord *rec)
+find_by_name(MatchContext *cxt, Lookup *lookup, const char *first,
+			 const char *last, List **exact, Candidates **partial)
 {
+	List	   *partial_entries;
+
+	if (lookup && (lookup->exact_asked || lookup->partial_asked))
+	{
+		*exact = lookup->exact;
+		*partial = lookup->partial;
+		return;
+	}
+	if (cxt->index && is_plain(first) && is_plain(last) &&
+		directory_index_match(cxt->index, first, last, exact, &partial_entries))
+	{
+		*partial = candidates_of(partial_entries);
+		return;
+	}
+	search_record(cxt, first, last, exact, partial);
+}
+
+static void
+match_one(MatchContext *cxt, SyncRecord *rec, Lookup *lookup)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt->record_cxt);
 	char	   *first = search_name(rec->first_name);
 	char	   *last = search_name(rec->last_name);
+	char	   *id = cxt->id_attr ? search_name(rec->id) : NULL;
 	List	   *exact;
-	List	   *partial;
+	Candidates *partial;
 
 	/* An ID that finds exactly one entry is an exact match by ID. */
-	if (cxt->id_attr)
+	if (id != NULL)
 	{
-		char	   *id = search_name(rec->id);
+		List	   *found = find_by_id(cxt, lookup, id);
 
-		if (id != NULL)
+		if (list_length(found) == 1)
 		{
-			List	   *found = find_by_id(cxt, id);
-
-			if (list_length(found) == 1)
-			{
-				decide_exact(cxt, rec, (DirectoryEntry *) linitial(found), "id");
-				return;
-			}
+			decide_exact(cxt, rec, (DirectoryEntry *) linitial(found), "id");
+			goto done;
 		}
 	}
 
@@ -323,16 +427,131 @@ match_one(MatchContext *cxt, SyncRecord *rec)
 	if (last == NULL)
 	{
 		add_result(cxt, rec, STATUS_NO_MATCH, -1);
-		return;
+		goto done;
 	}
 
-	if (cxt->index == NULL ||
-		(first != NULL && !is_plain_name(first, strlen(first))) ||
-		!is_plain_name(last, strlen(last)) ||
-		!directory_index_match(cxt->index, first, last, &exact, &partial))
-		search_record(cxt, first, last, &exact, &partial);
-
+	find_by_name(cxt, lookup, first, last, &exact, &partial);
 	decide(cxt, rec, exact, partial);
+
+done:
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(cxt->record_cxt);
+}
+
+/*
+ * The scan: ask the directory in advance, many questions at a time, what
+ * the index cannot answer: IDs, then both names, then last names alone
+ * for the records whose names found nothing.  The answers stay in lookups
+ * (in the current memory context) until the decisions.
+ */
+static void
+ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
+{
+	const char *uid_attrs[] = {cxt->uid_attr, NULL};
+	const char *no_attrs[] = {NULL};
+	DirectorySearch *searches = palloc(sizeof(DirectorySearch) * Max(n, 1));
+	MemoryContext filters = AllocSetContextCreate(CurrentMemoryContext,
+												  "pssync filters",
+												  ALLOCSET_DEFAULT_SIZES);
+	bool	   *by_id = palloc0(sizeof(bool) * Max(n, 1));
+	int			k;
+	int			i;
+
+#define ASK(filter_, callback_, reset_, arg_) \
+	do { \
+		MemoryContext old_ = MemoryContextSwitchTo(filters); \
+		searches[k].filter = (filter_); \
+		MemoryContextSwitchTo(old_); \
+		searches[k].callback = (callback_); \
+		searches[k].reset = (reset_); \
+		searches[k].arg = (arg_); \
+		k++; \
+	} while (0)
+
+#define RUN_BATCH(attrs_) \
+	do { \
+		directory_search_batch(cxt->dir, cxt->base_dn, (attrs_), searches, k); \
+		for (i = 0; i < k; i++) \
+			if (!searches[i].complete) \
+				cxt->cut_short++; \
+		MemoryContextReset(filters); \
+	} while (0)
+
+	/* IDs */
+	if (cxt->id_attr)
+	{
+		k = 0;
+		for (i = 0; i < n; i++)
+		{
+			char	   *id = search_name(records[i]->id);
+			List	   *found = NIL;
+
+			if (id == NULL)
+				continue;
+			if (is_plain(id) && directory_index_match_id(cxt->index, id, &found))
+				by_id[i] = list_length(found) == 1;
+			else
+			{
+				lookups[i].id_asked = true;
+				ASK(id_filter(cxt, id), collect_entry, reset_entries, &lookups[i].id_found);
+			}
+		}
+		RUN_BATCH(uid_attrs);
+		for (i = 0; i < n; i++)
+		{
+			if (lookups[i].id_asked && list_length(lookups[i].id_found) == 1)
+				by_id[i] = true;
+		}
+	}
+
+	/* both names */
+	k = 0;
+	for (i = 0; i < n; i++)
+	{
+		char	   *first = search_name(records[i]->first_name);
+		char	   *last = search_name(records[i]->last_name);
+		List	   *exact;
+		List	   *partial;
+
+		if (by_id[i] || last == NULL)
+			continue;
+		if (is_plain(first) && is_plain(last) &&
+			directory_index_match(cxt->index, first, last, &exact, &partial))
+			continue;
+		if (first)
+		{
+			lookups[i].exact_asked = true;
+			ASK(exact_filter(cxt, first, last), collect_entry, reset_entries,
+				&lookups[i].exact);
+		}
+		else
+			lookups[i].partial_asked = true;	/* asked below */
+	}
+	RUN_BATCH(uid_attrs);
+
+	/* last names, where both names found nothing */
+	k = 0;
+	for (i = 0; i < n; i++)
+	{
+		if (lookups[i].partial_asked ||
+			(lookups[i].exact_asked && lookups[i].exact == NIL))
+		{
+			lookups[i].partial_asked = true;
+			lookups[i].partial = palloc0(sizeof(Candidates));
+			ASK(partial_filter(cxt, search_name(records[i]->last_name)),
+				collect_candidate, reset_candidates, lookups[i].partial);
+		}
+	}
+	RUN_BATCH(no_attrs);
+
+	for (i = 0; i < n; i++)
+	{
+		if (lookups[i].id_asked || lookups[i].exact_asked || lookups[i].partial_asked)
+			cxt->asked++;
+	}
+	MemoryContextDelete(filters);
+	pfree(searches);
+	pfree(by_id);
 }
 
 /*
@@ -365,37 +584,51 @@ report_progress(Progress *progress, int done)
 					done, progress->total, seconds > 0 ? done / seconds : 0.0)));
 }
 
+static void
+init_context(MatchContext *cxt, PssyncServer *server, PssyncDirectory *dir,
+			 RecordGroup group, const char *uid_attr)
+{
+	memset(cxt, 0, sizeof(MatchContext));
+	cxt->server = server;
+	cxt->dir = dir;
+	cxt->base_dn = server->base_dn[group];
+	cxt->uid_attr = uid_attr;
+	cxt->id_attr = server->id_attr[group];
+	cxt->filter = directory_to_utf8(server->filter);
+	cxt->result_cxt = CurrentMemoryContext;
+	cxt->record_cxt = AllocSetContextCreate(CurrentMemoryContext,
+											"pssync record",
+											ALLOCSET_DEFAULT_SIZES);
+}
+
 /*
- * Ask the directory about each record, in order; returns the result rows,
- * with STATUS_UPDATED standing for "the directory's value differs" until
- * apply.c has checked and written it.  *used says which strategy ran.
+ * Ask the directory about each record; returns the result rows, in record
+ * order, with STATUS_UPDATED standing for "the directory's value differs"
+ * until apply.c has checked and written it.  *used says which strategy
+ * ran.
  */
 List *
 match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			  const char *uid_attr, List *records, MatchStrategy *used)
 {
 	MatchContext cxt;
-	ListCell   *cell;
 	MatchStrategy strategy = (MatchStrategy) pssync_strategy;
+	MemoryContext advance_cxt = NULL;
+	SyncRecord **array = NULL;
+	Lookup	   *lookups = NULL;
 	Progress	progress;
-	int			done = 0;
+	int			n = list_length(records);
+	int			i;
 
-	memset(&cxt, 0, sizeof(cxt));
-	cxt.server = server;
-	cxt.dir = dir;
-	cxt.base_dn = server->base_dn[group];
-	cxt.uid_attr = uid_attr;
-	cxt.id_attr = server->id_attr[group];
-	cxt.filter = directory_to_utf8(server->filter);
+	init_context(&cxt, server, dir, group, uid_attr);
 
 	if (strategy == STRATEGY_AUTO)
-		strategy = list_length(records) >= SCAN_THRESHOLD ?
-			STRATEGY_SCAN : STRATEGY_SEARCH;
+		strategy = n >= SCAN_THRESHOLD ? STRATEGY_SCAN : STRATEGY_SEARCH;
 
 	progress.started = progress.last_report = GetCurrentTimestamp();
-	progress.total = list_length(records);
+	progress.total = n;
 
-	if (strategy == STRATEGY_SCAN && records != NIL)
+	if (strategy == STRATEGY_SCAN && n > 0)
 	{
 		cxt.index = directory_index_build(server, dir, cxt.base_dn, uid_attr,
 										  cxt.id_attr);
@@ -414,10 +647,27 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	}
 	*used = strategy == STRATEGY_SCAN ? STRATEGY_SCAN : STRATEGY_SEARCH;
 
-	foreach(cell, records)
+	array = palloc(sizeof(SyncRecord *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		array[i] = (SyncRecord *) list_nth(records, i);
+
+	if (cxt.index)
 	{
-		match_one(&cxt, (SyncRecord *) lfirst(cell));
-		report_progress(&progress, ++done);
+		MemoryContext old;
+
+		advance_cxt = AllocSetContextCreate(CurrentMemoryContext,
+											"pssync answers asked in advance",
+											ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(advance_cxt);
+		lookups = palloc0(sizeof(Lookup) * Max(n, 1));
+		ask_in_advance(&cxt, array, n, lookups);
+		MemoryContextSwitchTo(old);
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		match_one(&cxt, array[i], lookups ? &lookups[i] : NULL);
+		report_progress(&progress, i + 1);
 		CHECK_FOR_INTERRUPTS();
 	}
 
@@ -430,12 +680,14 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
 
 	elog(DEBUG1, "pssync: %d records matched by %s, %d of them searched for, %d LDAP requests",
-		 list_length(records),
-		 cxt.index ? "scan" : "search", cxt.asked,
-		 directory_requests_sent(dir));
+		 n, cxt.index ? "scan" : "search", cxt.asked, directory_requests_sent(dir));
 
+	if (advance_cxt)
+		MemoryContextDelete(advance_cxt);
 	if (cxt.index)
 		directory_index_free(cxt.index);
+	MemoryContextDelete(cxt.record_cxt);
+	pfree(array);
 	return cxt.results;
 }
 
@@ -501,11 +753,7 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	const char *attrs[] = {uid_attr, NULL};
 	List	   *found = NIL;
 
-	memset(&cxt, 0, sizeof(cxt));
-	cxt.server = server;
-	cxt.dir = dir;
-	cxt.base_dn = server->base_dn[group];
-	cxt.uid_attr = uid_attr;
+	init_context(&cxt, server, dir, group, uid_attr);
 
 	if (!dn_is_under(dn, cxt.base_dn) ||
 		!directory_read_entry(dir, dn, directory_to_utf8(server->filter), attrs,
@@ -518,5 +766,6 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
 
 	decide_exact(&cxt, rec, (DirectoryEntry *) linitial(found), NULL);
+	MemoryContextDelete(cxt.record_cxt);
 	return cxt.results;
 }

@@ -175,6 +175,16 @@ typedef struct DirectoryEntry
 typedef void (*DirectoryEntryCallback) (void *arg, const char *dn,
 										DirectoryValues *values);
 
+/* One of many searches of a batch (directory_search_batch). */
+typedef struct DirectorySearch
+{
+	const char *filter;			/* UTF-8, escaped */
+	DirectoryEntryCallback callback;
+	void	   *arg;
+	void		(*reset) (void *arg);	/* forget what callback was given */
+	bool		complete;		/* out: not cut short by a size limit */
+} DirectorySearch;
+
 extern PssyncDirectory *directory_connect(PssyncServer *server);
 extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
 							 const char *filter, const char **attrs,
@@ -183,6 +193,9 @@ extern char *directory_escape_filter_value(const char *value);
 extern char *directory_to_utf8(const char *s);
 extern char *directory_text(const char *s, size_t len);
 extern void copy_directory_values(DirectoryValues *to, DirectoryValues *from);
+extern void directory_search_batch(PssyncDirectory *dir, const char *base_dn,
+								   const char **attrs,
+								   DirectorySearch *searches, int n);
 extern bool directory_read_entry(PssyncDirectory *dir, const char *dn,
 								 const char *filter, const char **attrs,
 								 DirectoryEntryCallback callback, void *arg);
