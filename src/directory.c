@@ -58,6 +58,9 @@ struct PssyncDirectory
 	PssyncServer *server;
 	LDAP	   *ld;
 	pgsocket	sock;
+	WaitEventSet *wait_set;		/* the latch, postmaster death, sock */
+	int			wait_sock_pos;	/* sock's event in wait_set */
+	uint32		wait_sock_events;	/* what it is waited for now */
 	char	   *uri;			/* the URI connected to */
 	int			requests;		/* LDAP requests sent */
 
@@ -164,6 +167,32 @@ directory_from_utf8(const char *s, size_t len)
 }
 
 /*
+ * Wait up to timeout milliseconds for the connection's socket to become
+ * readable or writeable (event), or the latch to be set.  Returns the
+ * events that happened, 0 on timeout.
+ *
+ * The wait set is made once per connection: a district-wide search waits
+ * tens of thousands of times, and WaitLatchOrSocket() would make and close
+ * an epoll set on each.  Nothing here allocates, so the I/O layer below
+ * libldap may call it.
+ */
+static int
+wait_for_socket(PssyncDirectory *dir, uint32 event, long timeout)
+{
+	WaitEvent	occurred;
+
+	if (dir->wait_sock_events != event)
+	{
+		ModifyWaitEvent(dir->wait_set, dir->wait_sock_pos, event, NULL);
+		dir->wait_sock_events = event;
+	}
+	if (WaitEventSetWait(dir->wait_set, timeout, &occurred, 1,
+						 PG_WAIT_EXTENSION) == 0)
+		return 0;
+	return occurred.events;
+}
+
+/*
  * The latch-aware Sockbuf I/O layer.
  *
  * Writes that would block wait (bounded, cancellable) for the socket to
@@ -191,9 +220,7 @@ io_wait(PssyncDirectory *dir, int event)
 			dir->io_timed_out = true;
 			return false;
 		}
-		rc = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | event | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							   dir->sock, remaining, PG_WAIT_EXTENSION);
+		rc = wait_for_socket(dir, event, remaining);
 		if (rc & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
@@ -432,9 +459,7 @@ wait_result(PssyncDirectory *dir, int msgid, int all, const char *what)
 		if (remaining <= 0)
 			report_timeout(dir, what);
 
-		rc = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							   dir->sock, remaining, PG_WAIT_EXTENSION);
+		rc = wait_for_socket(dir, WL_SOCKET_READABLE, remaining);
 		if (rc & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
@@ -835,6 +860,13 @@ directory_connect(PssyncServer *server)
 
 	connect_first_reachable(dir, &ldaps);
 
+	dir->wait_set = CreateWaitEventSet(dir->cxt, 3);
+	AddWaitEventToSet(dir->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(dir->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	dir->wait_sock_events = WL_SOCKET_READABLE;
+	dir->wait_sock_pos = AddWaitEventToSet(dir->wait_set, dir->wait_sock_events,
+										   dir->sock, NULL, NULL);
+
 	rc = ldap_init_fd(dir->sock, LDAP_PROTO_TCP, dir->uri, &dir->ld);
 	if (rc != LDAP_SUCCESS)
 	{
@@ -860,10 +892,16 @@ directory_connect(PssyncServer *server)
 	network_timeout.tv_usec = (server->timeout_ms % 1000) * 1000;
 	set_ldap_option(dir, LDAP_OPT_NETWORK_TIMEOUT, &network_timeout);
 
+	/*
+	 * Above the TCP layer: liblber's read-ahead buffer, so that an entry is
+	 * not two or three read() calls of its own, and our latch-aware layer.
+	 */
 	if (ldap_get_option(dir->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS ||
 		sb == NULL ||
+		ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead,
+						   LBER_SBIOD_LEVEL_PROVIDER, NULL) != 0 ||
 		ber_sockbuf_add_io(sb, &latch_io, LBER_SBIOD_LEVEL_PROVIDER + 5, dir) != 0)
-		elog(ERROR, "could not install the pssync I/O layer on the LDAP connection");
+		elog(ERROR, "could not install the pssync I/O layers on the LDAP connection");
 
 	if (ldaps)
 		start_tls_handshake(dir);
@@ -896,6 +934,9 @@ directory_cleanup(void *arg)
 		ldap_unbind_ext(dir->ld, NULL, NULL);	/* closes the socket */
 	else if (dir->sock != PGINVALID_SOCKET)
 		closesocket(dir->sock);
+	if (dir->wait_set)
+		FreeWaitEventSet(dir->wait_set);
+	dir->wait_set = NULL;
 	dir->held_values = NULL;
 	dir->held_ber = NULL;
 	dir->held_message = NULL;

@@ -617,10 +617,12 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	SyncRecord **array = NULL;
 	Lookup	   *lookups = NULL;
 	Progress	progress;
+	instr_time	phase;
 	int			n = list_length(records);
 	int			i;
 
 	init_context(&cxt, server, dir, group, uid_attr);
+	INSTR_TIME_SET_CURRENT(phase);
 
 	if (strategy == STRATEGY_AUTO)
 		strategy = n >= SCAN_THRESHOLD ? STRATEGY_SCAN : STRATEGY_SEARCH;
@@ -644,6 +646,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			cxt.index = NULL;
 			strategy = STRATEGY_SEARCH;
 		}
+		log_phase_time(&phase, "reading the directory");
 	}
 	*used = strategy == STRATEGY_SCAN ? STRATEGY_SCAN : STRATEGY_SEARCH;
 
@@ -662,6 +665,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		lookups = palloc0(sizeof(Lookup) * Max(n, 1));
 		ask_in_advance(&cxt, array, n, lookups);
 		MemoryContextSwitchTo(old);
+		log_phase_time(&phase, "searching for what the index cannot decide");
 	}
 
 	for (i = 0; i < n; i++)
@@ -670,6 +674,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		report_progress(&progress, i + 1);
 		CHECK_FOR_INTERRUPTS();
 	}
+	log_phase_time(&phase, "deciding");
 
 	if (cxt.cut_short > 0)
 		ereport(NOTICE,

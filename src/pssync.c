@@ -196,3 +196,18 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("pssync");
 }
+
+/*
+ * At DEBUG1, how long each phase of a call took: where a slow nightly run
+ * spends its time.
+ */
+void
+log_phase_time(instr_time *phase, const char *what)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, *phase);
+	elog(DEBUG1, "pssync: %s took %.1f ms", what, INSTR_TIME_GET_MILLISEC(now));
+	INSTR_TIME_SET_CURRENT(*phase);
+}

@@ -17,6 +17,7 @@
 
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+#include "portability/instr_time.h"
 #include "utils/palloc.h"
 
 /*
@@ -121,6 +122,7 @@ extern int	pssync_progress_interval;	/* milliseconds */
 
 extern void _PG_init(void);
 extern bool parse_max_changes(const char *value, double *limit, bool *percent);
+extern void log_phase_time(instr_time *phase, const char *what);
 
 
 /* options.c: the foreign data wrapper's validator and the server options */

@@ -202,8 +202,10 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	ListCell   *cell;
 	MatchStrategy used = STRATEGY_SEARCH;
 	HistoryRun run;
+	instr_time	phase;
 
 	InitMaterializedSRF(fcinfo, 0);
+	INSTR_TIME_SET_CURRENT(phase);
 
 	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pssync sync",
 									ALLOCSET_DEFAULT_SIZES);
@@ -234,6 +236,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	else
 		records = load_user_records(&tables, &request->selection,
 									request->kinds, request->blank_only);
+	log_phase_time(&phase, "loading the records");
 
 	if (request->dn && records == NIL)
 		ereport(ERROR,
@@ -251,10 +254,12 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		results = match_records(server, dir, request->group, uid_attr,
 								records, &used);
 	directory_disconnect(dir);
+	log_phase_time(&phase, "matching");
 
 	apply_changes(&tables, request->group, results, list_length(records),
 				  request->dry_run);
 	rows = rows_in_order(results);
+	log_phase_time(&phase, "applying the changes");
 
 	if (!request->dry_run)
 	{
@@ -267,6 +272,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 			(used == STRATEGY_SCAN ? "scan" : "search");
 		run.records = list_length(records);
 		record_run(&run, rows);
+		log_phase_time(&phase, "recording the run");
 	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
@@ -274,6 +280,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 
 	foreach(cell, rows)
 		put_result_row(rsinfo, (SyncResult *) lfirst(cell));
+	log_phase_time(&phase, "returning the rows");
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(callcxt);
