@@ -4,6 +4,7 @@ EXTENSION = pssync
 MODULE_big = pssync
 OBJS = \
 	src/pssync.o \
+	src/arena.o \
 	src/options.o \
 	src/directory.o \
 	src/records.o \

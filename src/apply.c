@@ -34,6 +34,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "pssync.h"
 
@@ -205,22 +206,54 @@ lock_table_for_sync(PowerSchoolTable *table)
 				  2, types, values, false, SPI_OK_SELECT);
 }
 
+/* What refresh_row() walks: the changes in dcid order. */
+typedef struct Refresh
+{
+	PendingChange *pending;
+	int			n;
+	int			next;			/* the first change not yet passed */
+	bool	   *locked;
+	Arena	   *arena;
+} Refresh;
+
+static void
+refresh_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Refresh    *r = (Refresh *) arg;
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	char	   *current = row_text(tuple, desc, 2, r->arena);
+
+	for (; r->next < r->n && r->pending[r->next].dcid < dcid; r->next++)
+		;
+	for (; r->next < r->n && r->pending[r->next].dcid == dcid; r->next++)
+	{
+		PendingChange *change = &r->pending[r->next];
+		SyncResult *result = change->result;
+
+		r->locked[r->next] = true;
+		result->record->old_usernames[result->check] = current;
+		if (current && strcmp(current, change->value) == 0)
+			result->status = STATUS_UNCHANGED;
+	}
+}
+
 /*
  * Lock the rows to change, in dcid order, and read their usernames again:
  * another transaction may have changed them since the records were read.
  * A row that now holds the directory's value is unchanged after all (the
- * array is left in dcid order; gather the changes left again).
+ * array is left in dcid order; gather the changes left again).  The
+ * usernames read go into arena, with the records.
  */
 static void
 lock_and_refresh(PowerSchoolTable *table, const char *column,
-				 PendingChange *pending, int n)
+				 PendingChange *pending, int n, Arena *arena)
 {
 	StringInfoData sql;
 	Oid			types[1] = {INT8ARRAYOID};
 	Datum		values[1];
-	bool	   *locked = palloc0(sizeof(bool) * n);
-	uint64		row;
-	int			i = 0;
+	Refresh		r;
+	int			i;
 
 	qsort(pending, n, sizeof(PendingChange), compare_pending_dcids);
 	values[0] = dcid_array(pending, n);
@@ -230,32 +263,16 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 					 " WHERE t.dcid OPERATOR(pg_catalog.=) ANY ($1)"
 					 " ORDER BY t.dcid FOR UPDATE OF t",
 					 quote_identifier(column), table->qualified_name);
-	run_query(sql.data, 1, types, values, false, SPI_OK_SELECT);
-
-	for (row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		bool		isnull;
-		int64		dcid = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *current = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
-
-		for (; i < n && pending[i].dcid < dcid; i++)
-			;
-		for (; i < n && pending[i].dcid == dcid; i++)
-		{
-			SyncResult *result = pending[i].result;
-
-			locked[i] = true;
-			result->record->old_usernames[result->check] = current;
-			if (current && strcmp(current, pending[i].value) == 0)
-				result->status = STATUS_UNCHANGED;
-		}
-	}
-	SPI_freetuptable(SPI_tuptable);
+	r.pending = pending;
+	r.n = n;
+	r.next = 0;
+	r.locked = palloc0(sizeof(bool) * n);
+	r.arena = arena;
+	for_each_row(sql.data, 1, types, values, refresh_row, &r);
 
 	for (i = 0; i < n; i++)
 	{
-		if (!locked[i])
+		if (!r.locked[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("record with dcid " INT64_FORMAT " of table \"%s\" could not be locked for update",
@@ -286,6 +303,33 @@ first_change_for(PendingChange *pending, int n, const char *value)
 	return low;
 }
 
+/* What holder_row() marks: the changes in value order. */
+typedef struct Holders
+{
+	PendingChange *pending;
+	int			n;
+} Holders;
+
+/* A record that holds a value: the changes to it by others conflict. */
+static void
+holder_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Holders    *h = (Holders *) arg;
+	bool		isnull;
+	int64		holder = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	text	   *t = DatumGetTextPP(SPI_getbinval(tuple, desc, 2, &isnull));
+	char	   *value = text_to_cstring(t);
+	int			i;
+
+	for (i = first_change_for(h->pending, h->n, value);
+		 i < h->n && strcmp(h->pending[i].value, value) == 0; i++)
+	{
+		if (h->pending[i].dcid != holder)
+			h->pending[i].result->status = STATUS_CONFLICT;
+	}
+	pfree(value);
+}
+
 /*
  * Mark the changes that would give a value to more than one record, or a
  * value another record already holds, as conflicts.
@@ -299,7 +343,7 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	Datum		values[1];
 	Oid			save_userid;
 	int			save_sec_context;
-	uint64		row;
+	Holders		h;
 	int			i;
 
 	qsort(pending, n, sizeof(PendingChange), compare_pending_values);
@@ -333,28 +377,14 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 					 " OPERATOR(pg_catalog.=) ANY ($1)",
 					 quote_identifier(column), table->qualified_name,
 					 quote_identifier(column));
+	h.pending = pending;
+	h.n = n;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(relation_owner(table->relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	run_query(sql.data, 1, types, values, false, SPI_OK_SELECT);
+	for_each_row(sql.data, 1, types, values, holder_row, &h);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
-
-	for (row = 0; row < SPI_processed; row++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[row];
-		bool		isnull;
-		int64		holder = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *value = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2);
-
-		for (i = first_change_for(pending, n, value);
-			 i < n && strcmp(pending[i].value, value) == 0; i++)
-		{
-			if (pending[i].dcid != holder)
-				pending[i].result->status = STATUS_CONFLICT;
-		}
-	}
-	SPI_freetuptable(SPI_tuptable);
 }
 
 static void
@@ -406,7 +436,7 @@ gather_pending(List *results, UsernameColumn column, PendingChange *pending)
  */
 static void
 check_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
-			 bool dry_run)
+			 bool dry_run, Arena *arena)
 {
 	PowerSchoolTable *table = column_table(tables, column);
 	const char *name = username_column_name(column);
@@ -422,7 +452,7 @@ check_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
 	if (!dry_run)
 	{
 		lock_table_for_sync(table);
-		lock_and_refresh(table, name, pending, n);
+		lock_and_refresh(table, name, pending, n, arena);
 		n = gather_pending(results, column, pending);
 	}
 
@@ -507,18 +537,32 @@ check_max_changes(List *results, int records, bool dry_run)
 /*
  * Check and write the changes in the results; afterwards each of them says
  * updated (would_update in a dry run), unchanged, conflict or invalid_uid.
+ * What the rows keep (the usernames read again) goes into arena; the
+ * statements' arrays and results are freed column by column.
  */
 void
 apply_changes(PowerSchoolTables *tables, RecordGroup group, List *results,
-			  int records, bool dry_run)
+			  int records, bool dry_run, Arena *arena)
 {
 	UsernameColumn first = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_TEACHERLOGINID;
 	UsernameColumn last = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_LOGINID;
 	UsernameColumn column;
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+												  "pssync changes of a column",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(scratch);
 
 	for (column = first; column <= last; column++)
-		check_column(tables, column, results, dry_run);
+	{
+		check_column(tables, column, results, dry_run, arena);
+		MemoryContextReset(scratch);
+	}
 	check_max_changes(results, records, dry_run);
 	for (column = first; column <= last; column++)
+	{
 		write_column(tables, column, results, dry_run);
+		MemoryContextReset(scratch);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(scratch);
 }

@@ -23,6 +23,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "pssync.h"
@@ -162,6 +163,16 @@ make_array(Datum *values, bool *nulls, int n, Oid type)
 											  type, typlen, typbyval, typalign));
 }
 
+/* the rows of sync_log inserted by one statement, and their memory */
+#define LOG_ROWS_PER_STATEMENT 10000
+#define LOG_BYTES_PER_STATEMENT (8 * 1024 * 1024)
+
+/*
+ * Insert the rows of a run into sync_log through one prepared statement,
+ * at most LOG_ROWS_PER_STATEMENT rows or LOG_BYTES_PER_STATEMENT bytes at
+ * a time: each statement takes the columns as arrays, and what they take
+ * is freed before the next.
+ */
 static void
 insert_rows(Oid schema, int64 run_id, List *rows)
 {
@@ -174,17 +185,54 @@ insert_rows(Oid schema, int64 run_id, List *rows)
 	bool	   *column_nulls[NUM_LOG_COLUMNS];
 	Datum		values[NUM_LOG_COLUMNS + 1];
 	Oid			types[NUM_LOG_COLUMNS + 1];
-	ListCell   *cell;
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext chunk_cxt;
+	SPIPlanPtr	plan;
+	int			start;
+	int			count;
 	int			c;
-	int			row = 0;
 
 	if (n == 0)
 		return;
+
+	types[0] = INT8OID;
 	for (c = 0; c < NUM_LOG_COLUMNS; c++)
+		types[c + 1] = get_array_type(column_types[c]);
+	plan = SPI_prepare(psprintf("INSERT INTO %s.sync_log"
+								" (run_id, row_number, section, status, record_type, dcid,"
+								" first_name, last_name, field, old_username, new_username, dn,"
+								" candidates, matched_by, candidate_count)"
+								" SELECT $1, r.row_number, r.section, r.status, r.record_type, r.dcid,"
+								" r.first_name, r.last_name, r.field, r.old_username, r.new_username,"
+								" r.dn, r.candidates::pg_catalog.text[], r.matched_by, r.candidate_count"
+								" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+								" pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+								" pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+								" pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
+								" pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15))"
+								" AS r(row_number, section, status, record_type, dcid, first_name,"
+								" last_name, field, old_username, new_username, dn, candidates,"
+								" matched_by, candidate_count)",
+								quote_identifier(get_namespace_name(schema))),
+					   NUM_LOG_COLUMNS + 1, types);
+	MemoryContextSwitchTo(cxt);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+
+	chunk_cxt = AllocSetContextCreate(cxt, "pssync history rows",
+									  ALLOCSET_DEFAULT_SIZES);
+	values[0] = Int64GetDatum(run_id);
+	for (start = 0; start < n; start += count)
 	{
-		columns[c] = palloc0(sizeof(Datum) * n);
-		column_nulls[c] = palloc0(sizeof(bool) * n);
-	}
+		int			row;
+		int			rc;
+
+		MemoryContextSwitchTo(chunk_cxt);
+		for (c = 0; c < NUM_LOG_COLUMNS; c++)
+		{
+			columns[c] = palloc0(sizeof(Datum) * LOG_ROWS_PER_STATEMENT);
+			column_nulls[c] = palloc0(sizeof(bool) * LOG_ROWS_PER_STATEMENT);
+		}
 
 #define SET_TEXT(c, s) \
 	do { \
@@ -195,55 +243,48 @@ insert_rows(Oid schema, int64 run_id, List *rows)
 			column_nulls[c][row] = true; \
 	} while (0)
 
-	foreach(cell, rows)
-	{
-		SyncResult *result = (SyncResult *) lfirst(cell);
+		/*
+		 * Up to LOG_ROWS_PER_STATEMENT rows, and fewer when they are large
+		 * (exception rows with many candidates).
+		 */
+		for (row = 0; row < LOG_ROWS_PER_STATEMENT && start + row < n &&
+			 MemoryContextMemAllocated(chunk_cxt, false) < LOG_BYTES_PER_STATEMENT;
+			 row++)
+		{
+			SyncResult *result = (SyncResult *) list_nth(rows, start + row);
 
-		columns[LOG_ROW_NUMBER][row] = Int32GetDatum(row + 1);
-		SET_TEXT(LOG_SECTION, result_section(result));
-		SET_TEXT(LOG_STATUS, sync_status_name(result->status));
-		SET_TEXT(LOG_RECORD_TYPE, record_type_name(result->record->type));
-		columns[LOG_DCID][row] = Int64GetDatum(result->record->dcid);
-		SET_TEXT(LOG_FIRST_NAME, result->record->first_name);
-		SET_TEXT(LOG_LAST_NAME, result->record->last_name);
-		SET_TEXT(LOG_FIELD, result_field(result));
-		SET_TEXT(LOG_OLD_USERNAME, result_old_username(result));
-		SET_TEXT(LOG_NEW_USERNAME, result->new_username);
-		SET_TEXT(LOG_DN, result->dn);
-		SET_TEXT(LOG_CANDIDATES, candidates_literal(result));
-		SET_TEXT(LOG_MATCHED_BY, result->matched_by);
-		if (result->candidates)
-			columns[LOG_CANDIDATE_COUNT][row] = Int32GetDatum(result->candidate_count);
-		else
-			column_nulls[LOG_CANDIDATE_COUNT][row] = true;
-		row++;
+			columns[LOG_ROW_NUMBER][row] = Int32GetDatum(start + row + 1);
+			SET_TEXT(LOG_SECTION, result_section(result));
+			SET_TEXT(LOG_STATUS, sync_status_name(result->status));
+			SET_TEXT(LOG_RECORD_TYPE, record_type_name(result->record->type));
+			columns[LOG_DCID][row] = Int64GetDatum(result->record->dcid);
+			SET_TEXT(LOG_FIRST_NAME, result->record->first_name);
+			SET_TEXT(LOG_LAST_NAME, result->record->last_name);
+			SET_TEXT(LOG_FIELD, result_field(result));
+			SET_TEXT(LOG_OLD_USERNAME, result_old_username(result));
+			SET_TEXT(LOG_NEW_USERNAME, result->new_username);
+			SET_TEXT(LOG_DN, result->dn);
+			SET_TEXT(LOG_CANDIDATES, candidates_literal(result));
+			SET_TEXT(LOG_MATCHED_BY, result->matched_by);
+			if (result->candidates)
+				columns[LOG_CANDIDATE_COUNT][row] = Int32GetDatum(result->candidate_count);
+			else
+				column_nulls[LOG_CANDIDATE_COUNT][row] = true;
+		}
+#undef SET_TEXT
+		count = row;
+
+		for (c = 0; c < NUM_LOG_COLUMNS; c++)
+			values[c + 1] = make_array(columns[c], column_nulls[c], count,
+									   column_types[c]);
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+		MemoryContextSwitchTo(cxt);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		MemoryContextReset(chunk_cxt);
 	}
-
-	types[0] = INT8OID;
-	values[0] = Int64GetDatum(run_id);
-	for (c = 0; c < NUM_LOG_COLUMNS; c++)
-	{
-		types[c + 1] = get_array_type(column_types[c]);
-		values[c + 1] = make_array(columns[c], column_nulls[c], n, column_types[c]);
-	}
-
-	run_query(psprintf("INSERT INTO %s.sync_log"
-					   " (run_id, row_number, section, status, record_type, dcid,"
-					   " first_name, last_name, field, old_username, new_username, dn,"
-					   " candidates, matched_by, candidate_count)"
-					   " SELECT $1, r.row_number, r.section, r.status, r.record_type, r.dcid,"
-					   " r.first_name, r.last_name, r.field, r.old_username, r.new_username,"
-					   " r.dn, r.candidates::pg_catalog.text[], r.matched_by, r.candidate_count"
-					   " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
-					   " pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
-					   " pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
-					   " pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
-					   " pg_catalog.unnest($13), pg_catalog.unnest($14), pg_catalog.unnest($15))"
-					   " AS r(row_number, section, status, record_type, dcid, first_name,"
-					   " last_name, field, old_username, new_username, dn, candidates,"
-					   " matched_by, candidate_count)",
-					   quote_identifier(get_namespace_name(schema))),
-			  NUM_LOG_COLUMNS + 1, types, values, false, SPI_OK_INSERT);
+	MemoryContextDelete(chunk_cxt);
+	SPI_freeplan(plan);
 }
 
 /*

@@ -46,9 +46,11 @@
 #include <ldap.h>
 
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -68,6 +70,7 @@ typedef struct Candidates
 {
 	int			count;			/* found */
 	int			n;				/* kept */
+	bool		copies;			/* dns are copies, not the entries' own */
 	char	   *dns[MAX_CANDIDATES];
 } Candidates;
 
@@ -91,10 +94,13 @@ typedef struct MatchContext
 	const char *uid_attr;
 	const char *id_attr;		/* NULL: match by name only */
 	char	   *filter;			/* the server's filter, UTF-8 */
-	MemoryContext result_cxt;	/* the rows */
+	Arena	   *arena;			/* the rows and what they keep */
+	MemoryContext result_cxt;	/* the list of rows */
 	MemoryContext record_cxt;	/* one record's scratch, reset after it */
 	List	   *results;
+	HTAB	   *last_names;		/* of LastName */
 	int			asked;			/* records the directory was asked about */
+	bool		asking;			/* the directory was asked about this one */
 	int			cut_short;		/* searches stopped by a size limit */
 } MatchContext;
 
@@ -110,9 +116,13 @@ collect_entry(void *arg, const char *dn, DirectoryValues *values)
 	*found = lappend(*found, entry);
 }
 
-/* Keep a DN among the first MAX_CANDIDATES, in order. */
+/*
+ * Keep a DN among the first MAX_CANDIDATES, in order.  A DN that does not
+ * live as long as the rows is copied into the memory context of the
+ * Candidates.
+ */
 static void
-add_candidate(Candidates *c, const char *dn)
+add_candidate(Candidates *c, char *dn, bool copy)
 {
 	int			low = 0;
 	int			high = c->n;
@@ -129,17 +139,20 @@ add_candidate(Candidates *c, const char *dn)
 		else
 			high = mid;
 	}
+	if (c->n == MAX_CANDIDATES && c->copies)
+		pfree(c->dns[MAX_CANDIDATES - 1]);
 	if (c->n == MAX_CANDIDATES)
-		pfree(c->dns[--c->n]);
+		c->n--;
 	memmove(&c->dns[low + 1], &c->dns[low], (c->n - low) * sizeof(char *));
-	c->dns[low] = pstrdup(dn);
+	c->dns[low] = copy ? MemoryContextStrdup(GetMemoryChunkContext(c), dn) : dn;
+	c->copies |= copy;
 	c->n++;
 }
 
 static void
 collect_candidate(void *arg, const char *dn, DirectoryValues *values pg_attribute_unused())
 {
-	add_candidate((Candidates *) arg, dn);
+	add_candidate((Candidates *) arg, unconstify(char *, dn), true);
 }
 
 /* Forget what a search gave, to run it again. */
@@ -155,6 +168,7 @@ reset_candidates(void *arg)
 	memset(arg, 0, sizeof(Candidates));
 }
 
+/* The candidates among entries (which live as long as the rows). */
 static Candidates *
 candidates_of(List *entries)
 {
@@ -162,15 +176,15 @@ candidates_of(List *entries)
 	ListCell   *cell;
 
 	foreach(cell, entries)
-		add_candidate(c, ((DirectoryEntry *) lfirst(cell))->dn);
+		add_candidate(c, ((DirectoryEntry *) lfirst(cell))->dn, false);
 	return c;
 }
 
 static SyncResult *
 add_result(MatchContext *cxt, SyncRecord *rec, SyncStatus status, int check)
 {
+	SyncResult *result = arena_alloc0(cxt->arena, sizeof(SyncResult));
 	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
-	SyncResult *result = palloc0(sizeof(SyncResult));
 
 	result->status = status;
 	result->record = rec;
@@ -180,22 +194,28 @@ add_result(MatchContext *cxt, SyncRecord *rec, SyncStatus status, int check)
 	return result;
 }
 
-/* A partial or ambiguous row lists the candidates, copied with the rows. */
+/*
+ * A partial or ambiguous row lists the candidates.  The DNs live as long
+ * as the rows; the list of them is shared when it does too (the
+ * candidates of a last name, which many rows may list), copied otherwise.
+ */
 static void
-set_candidates(MatchContext *cxt, SyncResult *result, Candidates *c)
+set_candidates(MatchContext *cxt, SyncResult *result, Candidates *c, bool copy)
 {
-	int			i;
-
 	result->ncandidates = c->n;
 	result->candidate_count = c->count;
-	result->candidates = MemoryContextAlloc(cxt->result_cxt,
-											sizeof(char *) * Max(c->n, 1));
-	for (i = 0; i < c->n; i++)
-		result->candidates[i] = MemoryContextStrdup(cxt->result_cxt, c->dns[i]);
+	if (!copy)
+	{
+		result->candidates = c->dns;
+		return;
+	}
+	result->candidates = arena_alloc(cxt->arena, sizeof(char *) * Max(c->n, 1));
+	memcpy(result->candidates, c->dns, sizeof(char *) * c->n);
 }
 
 /*
- * The directory's user ID value in the server encoding, or NULL when it
+ * The directory's user ID value in the server encoding (value itself when
+ * it needs no conversion), or NULL when it
  * cannot be text there (a NUL byte, invalid UTF-8, or a character the
  * database's encoding lacks).
  */
@@ -210,7 +230,7 @@ uid_as_text(const char *value, int length)
 		!pg_verify_mbstr(PG_UTF8, value, length, true))
 		return NULL;
 	if (encoding == PG_UTF8 || encoding == PG_SQL_ASCII)
-		return pstrdup(value);
+		return unconstify(char *, value);
 
 	proc = FindDefaultConversionProc(PG_UTF8, encoding);
 	if (!OidIsValid(proc))
@@ -226,15 +246,15 @@ uid_as_text(const char *value, int length)
 }
 
 /*
- * An exact match: one row per checked username.  What the rows keep is
- * copied into the rows' context: the entry may live in the scan's index or
- * in a record's scratch.
+ * An exact match: one row per checked username.  The entry lives as long
+ * as the rows (in the scan's index, or found by a search into the rows'
+ * context), so the rows point to its DN and user ID.
  */
 static void
 decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
 			 const char *matched_by)
 {
-	char	   *dn = MemoryContextStrdup(cxt->result_cxt, entry->dn);
+	char	   *dn = entry->dn;
 	char	   *value = NULL;
 	bool		storable = false;
 	int			c;
@@ -243,8 +263,8 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
 	{
 		value = uid_as_text(entry->uid.values[0], entry->uid.lengths[0]);
 		storable = value != NULL;
-		if (value)
-			value = MemoryContextStrdup(cxt->result_cxt, value);
+		if (value && value != entry->uid.values[0])
+			value = arena_strdup(cxt->arena, value);
 	}
 
 	for (c = 0; c < rec->nchecks; c++)
@@ -282,12 +302,12 @@ decide(MatchContext *cxt, SyncRecord *rec, List *exact, Candidates *partial)
 	else if (list_length(exact) > 1)
 	{
 		result = add_result(cxt, rec, STATUS_AMBIGUOUS, -1);
-		set_candidates(cxt, result, candidates_of(exact));
+		set_candidates(cxt, result, candidates_of(exact), true);
 	}
 	else if (partial && partial->count > 0)
 	{
 		result = add_result(cxt, rec, STATUS_PARTIAL, -1);
-		set_candidates(cxt, result, partial);
+		set_candidates(cxt, result, partial, false);
 	}
 	else
 		add_result(cxt, rec, STATUS_NO_MATCH, -1);
@@ -317,88 +337,167 @@ id_filter(MatchContext *cxt, const char *id)
 }
 
 /*
- * Ask the directory about one record, as the search strategy does: both
- * names, and when they find nothing the last name alone.
+ * The candidates with a last name are the same for every record with it:
+ * they are found once per last name, kept with the rows, and shared by
+ * their partial rows.
  */
-static void
-search_record(MatchContext *cxt, const char *first, const char *last,
-			  List **exact, Candidates **partial)
+typedef struct LastName
 {
-	*exact = NIL;
-	*partial = palloc0(sizeof(Candidates));
-	cxt->asked++;
+	char	   *name;			/* the hash key: as search_name() gives it */
+	Candidates *candidates;		/* NULL: not known yet */
+} LastName;
 
-	if (first != NULL)
-	{
-		const char *attrs[] = {cxt->uid_attr, NULL};
+static uint32
+last_name_hash(const void *key, Size keysize pg_attribute_unused())
+{
+	const char *name = *(const char *const *) key;
 
-		if (!directory_search(cxt->dir, cxt->base_dn, exact_filter(cxt, first, last),
-							  attrs, collect_entry, exact))
-			cxt->cut_short++;
-		if (*exact != NIL)
-			return;
-	}
-
-	{
-		const char *attrs[] = {NULL};
-
-		if (!directory_search(cxt->dir, cxt->base_dn, partial_filter(cxt, last),
-							  attrs, collect_candidate, *partial))
-			cxt->cut_short++;
-	}
+	return hash_bytes((const unsigned char *) name, strlen(name));
 }
 
-static bool
-is_plain(const char *name)
+static int
+last_name_match(const void *a, const void *b, Size keysize pg_attribute_unused())
 {
-	return name == NULL || is_plain_name(name, strlen(name));
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
 /*
- * The entries whose ID attribute equals the record's ID: from the index,
- * from what was asked in advance, or asked now.
+ * The entry of a last name, made on first use, with the candidates the
+ * index knows for it, if it does.
+ */
+static LastName *
+last_name(MatchContext *cxt, const char *name)
+{
+	LastName   *known;
+	bool		found;
+
+	if (cxt->last_names == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(LastName);
+		ctl.hash = last_name_hash;
+		ctl.match = last_name_match;
+		ctl.hcxt = cxt->result_cxt;
+		cxt->last_names = hash_create("pssync last names", 1024, &ctl,
+									  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+									  HASH_CONTEXT);
+	}
+	known = hash_search(cxt->last_names, &name, HASH_ENTER, &found);
+	if (!found)
+	{
+		List	   *entries;
+
+		known->name = MemoryContextStrdup(cxt->result_cxt, name);
+		known->candidates = NULL;
+		if (cxt->index && directory_index_partial(cxt->index, name, &entries))
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
+
+			known->candidates = candidates_of(entries);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	return known;
+}
+
+/*
+ * The questions the search strategy asks the directory about a record.
  */
 static List *
-find_by_id(MatchContext *cxt, Lookup *lookup, const char *id)
+search_exact(MatchContext *cxt, const char *first, const char *last)
 {
-	List	   *found = NIL;
 	const char *attrs[] = {cxt->uid_attr, NULL};
+	char	   *filter = exact_filter(cxt, first, last);
+	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
+	List	   *found = NIL;
 
-	if (lookup && lookup->id_asked)
-		return lookup->id_found;
-	if (cxt->index && is_plain(id) && directory_index_match_id(cxt->index, id, &found))
-		return found;
-	found = NIL;
-	cxt->asked++;
-	if (!directory_search(cxt->dir, cxt->base_dn, id_filter(cxt, id), attrs,
+	cxt->asking = true;
+	if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
 						  collect_entry, &found))
 		cxt->cut_short++;
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+static Candidates *
+search_partial(MatchContext *cxt, const char *last)
+{
+	const char *attrs[] = {NULL};
+	Candidates *partial = MemoryContextAllocZero(cxt->result_cxt, sizeof(Candidates));
+
+	cxt->asking = true;
+	if (!directory_search(cxt->dir, cxt->base_dn, partial_filter(cxt, last),
+						  attrs, collect_candidate, partial))
+		cxt->cut_short++;
+	return partial;
+}
+
+static List *
+search_id(MatchContext *cxt, const char *id)
+{
+	const char *attrs[] = {cxt->uid_attr, NULL};
+	char	   *filter = id_filter(cxt, id);
+	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
+	List	   *found = NIL;
+
+	cxt->asking = true;
+	if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
+						  collect_entry, &found))
+		cxt->cut_short++;
+	MemoryContextSwitchTo(old);
 	return found;
 }
 
 /*
- * The entries with both names and with the last name, from what was asked
- * in advance, from the index, or asked now.
+ * The entries whose ID attribute equals the record's ID: from what was
+ * asked in advance, from the index, or asked now.
+ */
+static List *
+find_by_id(MatchContext *cxt, Lookup *lookup, const char *id)
+{
+	List	   *found;
+
+	if (lookup && lookup->id_asked)
+		return lookup->id_found;
+	if (cxt->index && directory_index_id(cxt->index, id, &found))
+		return found;
+	return search_id(cxt, id);
+}
+
+/*
+ * The entries with both names and, when there are none, the candidates
+ * with the last name: from what was asked in advance, from the index, or
+ * asked now.
  */
 static void
 find_by_name(MatchContext *cxt, Lookup *lookup, const char *first,
 			 const char *last, List **exact, Candidates **partial)
 {
-	List	   *partial_entries;
+	*exact = NIL;
+	*partial = NULL;
+	if (first != NULL)
+	{
+		if (lookup && lookup->exact_asked)
+			*exact = lookup->exact;
+		else if (!cxt->index ||
+				 !directory_index_exact(cxt->index, first, last, exact))
+			*exact = search_exact(cxt, first, last);
+		if (*exact != NIL)
+			return;
+	}
 
-	if (lookup && (lookup->exact_asked || lookup->partial_asked))
-	{
-		*exact = lookup->exact;
+	if (lookup && lookup->partial_asked)
 		*partial = lookup->partial;
-		return;
-	}
-	if (cxt->index && is_plain(first) && is_plain(last) &&
-		directory_index_match(cxt->index, first, last, exact, &partial_entries))
+	else
 	{
-		*partial = candidates_of(partial_entries);
-		return;
+		LastName   *known = last_name(cxt, last);
+
+		if (known->candidates == NULL)
+			known->candidates = search_partial(cxt, last);
+		*partial = known->candidates;
 	}
-	search_record(cxt, first, last, exact, partial);
 }
 
 static void
@@ -410,6 +509,9 @@ match_one(MatchContext *cxt, SyncRecord *rec, Lookup *lookup)
 	char	   *id = cxt->id_attr ? search_name(rec->id) : NULL;
 	List	   *exact;
 	Candidates *partial;
+
+	cxt->asking = lookup &&
+		(lookup->id_asked || lookup->exact_asked || lookup->partial_asked);
 
 	/* An ID that finds exactly one entry is an exact match by ID. */
 	if (id != NULL)
@@ -434,6 +536,8 @@ match_one(MatchContext *cxt, SyncRecord *rec, Lookup *lookup)
 	decide(cxt, rec, exact, partial);
 
 done:
+	if (cxt->asking)
+		cxt->asked++;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(cxt->record_cxt);
 }
@@ -441,62 +545,141 @@ done:
 /*
  * The scan: ask the directory in advance, many questions at a time, what
  * the index cannot answer: IDs, then both names, then last names alone
- * for the records whose names found nothing.  The answers stay in lookups
- * (in the current memory context) until the decisions.
+ * for the records whose names found nothing.  lookups say where the
+ * answers are (they live with the rows, which may share candidates); what
+ * each record's names and index lookups need lives in the record's
+ * scratch context.  A question asked for many records is sent once.
  */
+typedef struct Question
+{
+	const char *filter;
+	List	  **entries;		/* where the entries found go, or */
+	Candidates **candidates;	/* where the candidates found go */
+} Question;
+
+typedef struct Questions
+{
+	MatchContext *cxt;
+	Question   *questions;
+	int			count;
+	MemoryContext filters;		/* the filters of the batch */
+	MemoryContext answers;		/* the answers */
+} Questions;
+
+static void
+ask(Questions *q, const char *filter, List **entries, Candidates **candidates)
+{
+	Question   *question = &q->questions[q->count++];
+
+	question->filter = MemoryContextStrdup(q->filters, filter);
+	question->entries = entries;
+	question->candidates = candidates;
+}
+
+static int
+compare_questions(const void *a, const void *b)
+{
+	return strcmp(((const Question *) a)->filter, ((const Question *) b)->filter);
+}
+
+/*
+ * Ask the questions of a batch; a question asked for many records (a
+ * common name with an accent) is sent once, and its answer shared.
+ */
+static void
+run_questions(Questions *q, const char **attrs)
+{
+	MemoryContext old = MemoryContextSwitchTo(q->answers);
+	DirectorySearch *searches;
+	int			nsearches = 0;
+	int			i;
+
+	qsort(q->questions, q->count, sizeof(Question), compare_questions);
+	searches = MemoryContextAlloc(q->filters, sizeof(DirectorySearch) * Max(q->count, 1));
+	for (i = 0; i < q->count; i++)
+	{
+		Question   *question = &q->questions[i];
+		DirectorySearch *search;
+
+		if (i > 0 && strcmp(question->filter, q->questions[i - 1].filter) == 0)
+			continue;
+		search = &searches[nsearches++];
+		search->filter = question->filter;
+		if (question->entries)
+		{
+			search->arg = palloc0(sizeof(List *));
+			search->callback = collect_entry;
+			search->reset = reset_entries;
+		}
+		else
+		{
+			search->arg = palloc0(sizeof(Candidates));
+			search->callback = collect_candidate;
+			search->reset = reset_candidates;
+		}
+	}
+
+	directory_search_batch(q->cxt->dir, q->cxt->base_dn, attrs, searches, nsearches);
+
+	for (i = 0, nsearches = -1; i < q->count; i++)
+	{
+		Question   *question = &q->questions[i];
+
+		if (i == 0 || strcmp(question->filter, q->questions[i - 1].filter) != 0)
+		{
+			nsearches++;
+			if (!searches[nsearches].complete)
+				q->cxt->cut_short++;
+		}
+		if (question->entries)
+			*question->entries = *(List **) searches[nsearches].arg;
+		else
+			*question->candidates = (Candidates *) searches[nsearches].arg;
+	}
+	q->count = 0;
+	MemoryContextReset(q->filters);
+	MemoryContextSwitchTo(old);
+}
+
 static void
 ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 {
 	const char *uid_attrs[] = {cxt->uid_attr, NULL};
 	const char *no_attrs[] = {NULL};
-	DirectorySearch *searches = palloc(sizeof(DirectorySearch) * Max(n, 1));
-	MemoryContext filters = AllocSetContextCreate(CurrentMemoryContext,
-												  "pssync filters",
-												  ALLOCSET_DEFAULT_SIZES);
+	Questions	q;
 	bool	   *by_id = palloc0(sizeof(bool) * Max(n, 1));
-	int			k;
+	bool	   *no_exact = palloc0(sizeof(bool) * Max(n, 1));
 	int			i;
 
-#define ASK(filter_, callback_, reset_, arg_) \
-	do { \
-		MemoryContext old_ = MemoryContextSwitchTo(filters); \
-		searches[k].filter = (filter_); \
-		MemoryContextSwitchTo(old_); \
-		searches[k].callback = (callback_); \
-		searches[k].reset = (reset_); \
-		searches[k].arg = (arg_); \
-		k++; \
-	} while (0)
-
-#define RUN_BATCH(attrs_) \
-	do { \
-		directory_search_batch(cxt->dir, cxt->base_dn, (attrs_), searches, k); \
-		for (i = 0; i < k; i++) \
-			if (!searches[i].complete) \
-				cxt->cut_short++; \
-		MemoryContextReset(filters); \
-	} while (0)
+	q.cxt = cxt;
+	q.questions = palloc(sizeof(Question) * Max(n, 1));
+	q.count = 0;
+	q.filters = AllocSetContextCreate(CurrentMemoryContext, "pssync filters",
+									  ALLOCSET_DEFAULT_SIZES);
+	q.answers = cxt->result_cxt;	/* partial rows share candidates */
 
 	/* IDs */
 	if (cxt->id_attr)
 	{
-		k = 0;
 		for (i = 0; i < n; i++)
 		{
+			MemoryContext old = MemoryContextSwitchTo(cxt->record_cxt);
 			char	   *id = search_name(records[i]->id);
-			List	   *found = NIL;
+			List	   *found;
 
 			if (id == NULL)
-				continue;
-			if (is_plain(id) && directory_index_match_id(cxt->index, id, &found))
+				 /* nothing to look for */ ;
+			else if (directory_index_id(cxt->index, id, &found))
 				by_id[i] = list_length(found) == 1;
 			else
 			{
 				lookups[i].id_asked = true;
-				ASK(id_filter(cxt, id), collect_entry, reset_entries, &lookups[i].id_found);
+				ask(&q, id_filter(cxt, id), &lookups[i].id_found, NULL);
 			}
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(cxt->record_cxt);
 		}
-		RUN_BATCH(uid_attrs);
+		run_questions(&q, uid_attrs);
 		for (i = 0; i < n; i++)
 		{
 			if (lookups[i].id_asked && list_length(lookups[i].id_found) == 1)
@@ -505,53 +688,54 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 	}
 
 	/* both names */
-	k = 0;
 	for (i = 0; i < n; i++)
 	{
+		MemoryContext old = MemoryContextSwitchTo(cxt->record_cxt);
 		char	   *first = search_name(records[i]->first_name);
 		char	   *last = search_name(records[i]->last_name);
 		List	   *exact;
-		List	   *partial;
 
 		if (by_id[i] || last == NULL)
-			continue;
-		if (is_plain(first) && is_plain(last) &&
-			directory_index_match(cxt->index, first, last, &exact, &partial))
-			continue;
-		if (first)
+			 /* decided without names */ ;
+		else if (first == NULL)
+			no_exact[i] = true;
+		else if (directory_index_exact(cxt->index, first, last, &exact))
+			no_exact[i] = exact == NIL;
+		else
 		{
 			lookups[i].exact_asked = true;
-			ASK(exact_filter(cxt, first, last), collect_entry, reset_entries,
-				&lookups[i].exact);
+			ask(&q, exact_filter(cxt, first, last), &lookups[i].exact, NULL);
 		}
-		else
-			lookups[i].partial_asked = true;	/* asked below */
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt->record_cxt);
+		CHECK_FOR_INTERRUPTS();
 	}
-	RUN_BATCH(uid_attrs);
+	run_questions(&q, uid_attrs);
 
 	/* last names, where both names found nothing */
-	k = 0;
 	for (i = 0; i < n; i++)
 	{
-		if (lookups[i].partial_asked ||
-			(lookups[i].exact_asked && lookups[i].exact == NIL))
+		MemoryContext old;
+		char	   *last;
+
+		if (!no_exact[i] && !(lookups[i].exact_asked && lookups[i].exact == NIL))
+			continue;
+		old = MemoryContextSwitchTo(cxt->record_cxt);
+		last = search_name(records[i]->last_name);
+		if (last_name(cxt, last)->candidates == NULL)
 		{
 			lookups[i].partial_asked = true;
-			lookups[i].partial = palloc0(sizeof(Candidates));
-			ASK(partial_filter(cxt, search_name(records[i]->last_name)),
-				collect_candidate, reset_candidates, lookups[i].partial);
+			ask(&q, partial_filter(cxt, last), NULL, &lookups[i].partial);
 		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt->record_cxt);
 	}
-	RUN_BATCH(no_attrs);
+	run_questions(&q, no_attrs);
 
-	for (i = 0; i < n; i++)
-	{
-		if (lookups[i].id_asked || lookups[i].exact_asked || lookups[i].partial_asked)
-			cxt->asked++;
-	}
-	MemoryContextDelete(filters);
-	pfree(searches);
+	MemoryContextDelete(q.filters);
+	pfree(q.questions);
 	pfree(by_id);
+	pfree(no_exact);
 }
 
 /*
@@ -586,9 +770,10 @@ report_progress(Progress *progress, int done)
 
 static void
 init_context(MatchContext *cxt, PssyncServer *server, PssyncDirectory *dir,
-			 RecordGroup group, const char *uid_attr)
+			 RecordGroup group, const char *uid_attr, Arena *arena)
 {
 	memset(cxt, 0, sizeof(MatchContext));
+	cxt->arena = arena;
 	cxt->server = server;
 	cxt->dir = dir;
 	cxt->base_dn = server->base_dn[group];
@@ -604,12 +789,13 @@ init_context(MatchContext *cxt, PssyncServer *server, PssyncDirectory *dir,
 /*
  * Ask the directory about each record; returns the result rows, in record
  * order, with STATUS_UPDATED standing for "the directory's value differs"
- * until apply.c has checked and written it.  *used says which strategy
- * ran.
+ * until apply.c has checked and written it.  The rows and what they keep
+ * are in arena.  *used says which strategy ran.
  */
 List *
 match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
-			  const char *uid_attr, List *records, MatchStrategy *used)
+			  const char *uid_attr, List *records, Arena *arena,
+			  MatchStrategy *used)
 {
 	MatchContext cxt;
 	MatchStrategy strategy = (MatchStrategy) pssync_strategy;
@@ -621,7 +807,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	int			n = list_length(records);
 	int			i;
 
-	init_context(&cxt, server, dir, group, uid_attr);
+	init_context(&cxt, server, dir, group, uid_attr, arena);
 	INSTR_TIME_SET_CURRENT(phase);
 
 	if (strategy == STRATEGY_AUTO)
@@ -687,10 +873,9 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	elog(DEBUG1, "pssync: %d records matched by %s, %d of them searched for, %d LDAP requests",
 		 n, cxt.index ? "scan" : "search", cxt.asked, directory_requests_sent(dir));
 
+	/* the index stays: the rows point into it */
 	if (advance_cxt)
 		MemoryContextDelete(advance_cxt);
-	if (cxt.index)
-		directory_index_free(cxt.index);
 	MemoryContextDelete(cxt.record_cxt);
 	pfree(array);
 	return cxt.results;
@@ -752,13 +937,13 @@ dn_is_under(const char *dn, const char *base)
  */
 List *
 match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
-			const char *uid_attr, SyncRecord *rec, const char *dn)
+			const char *uid_attr, SyncRecord *rec, const char *dn, Arena *arena)
 {
 	MatchContext cxt;
 	const char *attrs[] = {uid_attr, NULL};
 	List	   *found = NIL;
 
-	init_context(&cxt, server, dir, group, uid_attr);
+	init_context(&cxt, server, dir, group, uid_attr, arena);
 
 	if (!dn_is_under(dn, cxt.base_dn) ||
 		!directory_read_entry(dir, dn, directory_to_utf8(server->filter), attrs,

@@ -15,6 +15,8 @@
 #ifndef PSSYNC_H
 #define PSSYNC_H
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 #include "portability/instr_time.h"
@@ -123,6 +125,17 @@ extern int	pssync_progress_interval;	/* milliseconds */
 extern void _PG_init(void);
 extern bool parse_max_changes(const char *value, double *limit, bool *percent);
 extern void log_phase_time(instr_time *phase, const char *what);
+
+
+/* arena.c: a bump allocator for the many small things of a sync */
+typedef struct Arena Arena;
+
+extern Arena *arena_create(MemoryContext parent, const char *name);
+extern MemoryContext arena_context(Arena *arena);
+extern void *arena_alloc(Arena *arena, Size size);
+extern void *arena_alloc0(Arena *arena, Size size);
+extern char *arena_strdup(Arena *arena, const char *s);
+extern char *arena_strndup(Arena *arena, const char *s, Size len);
 
 
 /* options.c: the foreign data wrapper's validator and the server options */
@@ -251,16 +264,20 @@ extern void run_query(const char *sql, int nargs, Oid *types, Datum *values,
 extern void run_query_nulls(const char *sql, int nargs, Oid *types,
 							Datum *values, const char *nulls, bool read_only,
 							int expected);
+typedef void (*RowCallback) (HeapTuple tuple, TupleDesc desc, void *arg);
+extern char *row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena);
+extern void for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
+						 RowCallback callback, void *arg);
 extern void resolve_powerschool_tables(PowerSchoolTables *tables,
 									   RecordGroup group, bool with_id);
 extern void check_selection(Oid selection);
 extern char *selection_name(RecordSelection *selection);
 extern List *load_student_records(PowerSchoolTables *tables,
 								  RecordSelection *selection,
-								  bool blank_only);
+								  bool blank_only, Arena *arena);
 extern List *load_user_records(PowerSchoolTables *tables,
 							   RecordSelection *selection, UserKinds kinds,
-							   bool blank_only);
+							   bool blank_only, Arena *arena);
 
 
 /* names.c: names as they are searched for and compared in memory */
@@ -280,28 +297,30 @@ extern DirectoryIndex *directory_index_build(PssyncServer *server,
 											 const char *id_attr);
 extern bool directory_index_complete(DirectoryIndex *index);
 extern int	directory_index_size(DirectoryIndex *index);
-extern bool directory_index_match(DirectoryIndex *index, const char *first,
-								  const char *last, List **exact,
-								  List **partial);
-extern bool directory_index_match_id(DirectoryIndex *index, const char *id,
-									 List **found);
+extern bool directory_index_exact(DirectoryIndex *index, const char *first,
+								  const char *last, List **entries);
+extern bool directory_index_partial(DirectoryIndex *index, const char *last,
+									List **entries);
+extern bool directory_index_id(DirectoryIndex *index, const char *id,
+							   List **entries);
 extern void directory_index_free(DirectoryIndex *index);
 
 
 /* matching.c: what the directory says about each record */
 extern List *match_records(PssyncServer *server, PssyncDirectory *dir,
 						   RecordGroup group, const char *uid_attr,
-						   List *records, MatchStrategy *used);
+						   List *records, Arena *arena, MatchStrategy *used);
 extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
 						 RecordGroup group, const char *uid_attr,
-						 SyncRecord *rec, const char *dn);
+						 SyncRecord *rec, const char *dn, Arena *arena);
 
 
 /* apply.c: checking and writing the changes */
 extern void check_update_privileges(PowerSchoolTables *tables, RecordGroup group,
 									UserKinds kinds);
 extern void apply_changes(PowerSchoolTables *tables, RecordGroup group,
-						  List *results, int records, bool dry_run);
+						  List *results, int records, bool dry_run,
+						  Arena *arena);
 
 
 /* history.c: the run history */

@@ -29,6 +29,9 @@
 
 #include "pssync.h"
 
+/* the rows an SPI cursor fetches at a time */
+#define ROWS_PER_FETCH 10000
+
 static const char *const username_columns[NUM_USERNAME_COLUMNS] = {
 	"student_web_id",
 	"teacherloginid",
@@ -260,14 +263,63 @@ append_order(StringInfo sql)
 						   " t.dcid");
 }
 
-static char *
-spi_text(HeapTuple tuple, TupleDesc desc, int column)
+/* A text column of a row, copied into the arena, or NULL. */
+char *
+row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tuple, desc, column, &isnull);
+	text	   *t;
 
-	return isnull ? NULL : TextDatumGetCString(d);
+	if (isnull)
+		return NULL;
+	t = DatumGetTextPP(d);
+	return arena_strndup(arena, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 }
+
+/*
+ * Run a query through an SPI cursor and hand each row to callback, a batch
+ * of rows at a time, so that a district's rows are never all held at once.
+ * The caller's memory context is current in the callback and afterwards.
+ */
+void
+for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
+			 RowCallback callback, void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Portal		portal;
+
+	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, NULL,
+									   false, 0);
+	MemoryContextSwitchTo(cxt);
+	if (portal == NULL)
+		elog(ERROR, "SPI_cursor_open_with_args failed: %s",
+			 SPI_result_code_string(SPI_result));
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, ROWS_PER_FETCH);
+		MemoryContextSwitchTo(cxt);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+			callback(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
+}
+
+/* What the row callbacks of the loads build. */
+typedef struct LoadState
+{
+	Arena	   *arena;
+	List	   *records;
+	UserKinds	kinds;
+	bool		blank_only;
+} LoadState;
 
 /*
  * Run a statement through SPI and check its result code.  SPI leaves its
@@ -300,13 +352,32 @@ run_query_nulls(const char *sql, int nargs, Oid *types, Datum *values,
  * The students in the selection (or all of them), in the order of the
  * result rows.
  */
+static void
+student_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	LoadState  *state = (LoadState *) arg;
+	SyncRecord *rec = arena_alloc0(state->arena, sizeof(SyncRecord));
+	bool		isnull;
+
+	rec->type = RECORD_STUDENT;
+	rec->dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	rec->first_name = row_text(tuple, desc, 2, state->arena);
+	rec->last_name = row_text(tuple, desc, 3, state->arena);
+	rec->nchecks = 1;
+	rec->columns[0] = COLUMN_STUDENT_WEB_ID;
+	rec->old_usernames[0] = row_text(tuple, desc, 4, state->arena);
+	rec->id = row_text(tuple, desc, 5, state->arena);
+	if (state->blank_only && !is_blank(rec->old_usernames[0]))
+		return;
+	state->records = lappend(state->records, rec);
+}
+
 List *
 load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
-					 bool blank_only)
+					 bool blank_only, Arena *arena)
 {
 	StringInfoData sql;
-	List	   *records = NIL;
-	uint64		i;
+	LoadState	state;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
@@ -316,29 +387,12 @@ load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
 	appendStringInfo(&sql, " FROM %s t", tables->students.qualified_name);
 	append_selection(&sql, selection);
 	append_order(&sql);
-	run_query(sql.data, 0, NULL, NULL, false, SPI_OK_SELECT);
 
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		SyncRecord *rec = palloc0(sizeof(SyncRecord));
-		bool		isnull;
-
-		rec->type = RECORD_STUDENT;
-		rec->dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		rec->first_name = spi_text(tuple, desc, 2);
-		rec->last_name = spi_text(tuple, desc, 3);
-		rec->nchecks = 1;
-		rec->columns[0] = COLUMN_STUDENT_WEB_ID;
-		rec->old_usernames[0] = spi_text(tuple, desc, 4);
-		rec->id = spi_text(tuple, desc, 5);
-		if (blank_only && !is_blank(rec->old_usernames[0]))
-			continue;
-		records = lappend(records, rec);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return records;
+	memset(&state, 0, sizeof(state));
+	state.arena = arena;
+	state.blank_only = blank_only;
+	for_each_row(sql.data, 0, NULL, NULL, student_row, &state);
+	return state.records;
 }
 
 /*
@@ -351,13 +405,58 @@ load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
  * With blank_only, a user is kept when any username checked for it is
  * blank; all its checks run then.
  */
+static void
+user_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	LoadState  *state = (LoadState *) arg;
+	SyncRecord *rec = arena_alloc0(state->arena, sizeof(SyncRecord));
+	bool		isnull;
+	bool		admin;
+	bool		teacher;
+	bool		blank = false;
+	int			c;
+
+	rec->dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	admin = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
+	teacher = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+	if ((teacher && state->kinds == USERS_STAFF) ||
+		(!teacher && state->kinds == USERS_TEACHERS))
+		return;
+	rec->first_name = row_text(tuple, desc, 2, state->arena);
+	rec->last_name = row_text(tuple, desc, 3, state->arena);
+	rec->id = row_text(tuple, desc, 8, state->arena);
+
+	if (teacher)
+	{
+		rec->type = RECORD_TEACHER;
+		rec->columns[rec->nchecks] = COLUMN_TEACHERLOGINID;
+		rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 5, state->arena);
+		if (admin)
+		{
+			rec->columns[rec->nchecks] = COLUMN_LOGINID;
+			rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 4, state->arena);
+		}
+	}
+	else
+	{
+		rec->type = RECORD_STAFF;
+		rec->columns[rec->nchecks] = COLUMN_LOGINID;
+		rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 4, state->arena);
+	}
+
+	for (c = 0; c < rec->nchecks; c++)
+		blank |= is_blank(rec->old_usernames[c]);
+	if (state->blank_only && !blank)
+		return;
+	state->records = lappend(state->records, rec);
+}
+
 List *
 load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
-				  UserKinds kinds, bool blank_only)
+				  UserKinds kinds, bool blank_only, Arena *arena)
 {
 	StringInfoData sql;
-	List	   *records = NIL;
-	uint64		i;
+	LoadState	state;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -374,54 +473,11 @@ load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
 	appendStringInfo(&sql, " FROM %s t", tables->users.qualified_name);
 	append_selection(&sql, selection);
 	append_order(&sql);
-	run_query(sql.data, 0, NULL, NULL, false, SPI_OK_SELECT);
 
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		SyncRecord *rec = palloc0(sizeof(SyncRecord));
-		bool		isnull;
-		bool		admin;
-		bool		teacher;
-		bool		blank = false;
-		int			c;
-
-		rec->dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		rec->first_name = spi_text(tuple, desc, 2);
-		rec->last_name = spi_text(tuple, desc, 3);
-		admin = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
-		teacher = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
-		rec->id = spi_text(tuple, desc, 8);
-
-		if (teacher)
-		{
-			if (kinds == USERS_STAFF)
-				continue;
-			rec->type = RECORD_TEACHER;
-			rec->columns[rec->nchecks] = COLUMN_TEACHERLOGINID;
-			rec->old_usernames[rec->nchecks++] = spi_text(tuple, desc, 5);
-			if (admin)
-			{
-				rec->columns[rec->nchecks] = COLUMN_LOGINID;
-				rec->old_usernames[rec->nchecks++] = spi_text(tuple, desc, 4);
-			}
-		}
-		else
-		{
-			if (kinds == USERS_TEACHERS)
-				continue;
-			rec->type = RECORD_STAFF;
-			rec->columns[rec->nchecks] = COLUMN_LOGINID;
-			rec->old_usernames[rec->nchecks++] = spi_text(tuple, desc, 4);
-		}
-
-		for (c = 0; c < rec->nchecks; c++)
-			blank |= is_blank(rec->old_usernames[c]);
-		if (blank_only && !blank)
-			continue;
-		records = lappend(records, rec);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return records;
+	memset(&state, 0, sizeof(state));
+	state.arena = arena;
+	state.kinds = kinds;
+	state.blank_only = blank_only;
+	for_each_row(sql.data, 0, NULL, NULL, user_row, &state);
+	return state.records;
 }

@@ -192,6 +192,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext callcxt;
 	MemoryContext oldcxt;
+	MemoryContext row_cxt;
 	PssyncServer *server;
 	PowerSchoolTables tables;
 	PssyncDirectory *dir;
@@ -202,6 +203,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	ListCell   *cell;
 	MatchStrategy used = STRATEGY_SEARCH;
 	HistoryRun run;
+	Arena	   *arena;
 	instr_time	phase;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -210,6 +212,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pssync sync",
 									ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(callcxt);
+	arena = arena_create(callcxt, "pssync records and rows");
 	memset(&run, 0, sizeof(run));
 	run.started_at = GetCurrentTimestamp();
 
@@ -232,10 +235,10 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 
 	if (request->group == GROUP_STUDENTS)
 		records = load_student_records(&tables, &request->selection,
-									   request->blank_only);
+									   request->blank_only, arena);
 	else
 		records = load_user_records(&tables, &request->selection,
-									request->kinds, request->blank_only);
+									request->kinds, request->blank_only, arena);
 	log_phase_time(&phase, "loading the records");
 
 	if (request->dn && records == NIL)
@@ -249,15 +252,16 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	dir = directory_connect(server);
 	if (request->dn)
 		results = match_entry(server, dir, request->group, uid_attr,
-							  (SyncRecord *) linitial(records), request->dn);
+							  (SyncRecord *) linitial(records), request->dn,
+							  arena);
 	else
 		results = match_records(server, dir, request->group, uid_attr,
-								records, &used);
+								records, arena, &used);
 	directory_disconnect(dir);
 	log_phase_time(&phase, "matching");
 
 	apply_changes(&tables, request->group, results, list_length(records),
-				  request->dry_run);
+				  request->dry_run, arena);
 	rows = rows_in_order(results);
 	log_phase_time(&phase, "applying the changes");
 
@@ -278,8 +282,16 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
+	/* each row's datums are freed once the tuplestore has its copy */
+	row_cxt = AllocSetContextCreate(callcxt, "pssync result row",
+									ALLOCSET_SMALL_SIZES);
 	foreach(cell, rows)
+	{
+		MemoryContextSwitchTo(row_cxt);
 		put_result_row(rsinfo, (SyncResult *) lfirst(cell));
+		MemoryContextSwitchTo(callcxt);
+		MemoryContextReset(row_cxt);
+	}
 	log_phase_time(&phase, "returning the rows");
 
 	MemoryContextSwitchTo(oldcxt);
