@@ -33,10 +33,10 @@
  * Both give the same rows.  "auto" chooses "scan" for a selection of at
  * least SCAN_THRESHOLD records.  Measured on this project's benchmark (2
  * cores, slapd on the same machine, a directory of 110,000 entries): one
- * paged read of 100,000 student entries takes about 1.3 s, while "search"
- * costs about 0.15 ms per record locally and about 2.2 ms per record at
- * 1 ms round trip.  Scanning pays off from about 600 records at 1 ms
- * round trip and from about 9,000 on the same machine; 1,000 is the
+ * paged read and index of 99,000 student entries takes about 0.7 s, while
+ * "search" costs about 0.13 ms per record locally and about 1.3 ms per
+ * record at 1 ms round trip.  Scanning pays off from about 550 records at
+ * 1 ms round trip and from about 5,000 on the same machine; 1,000 is the
  * threshold, since a district's directory is rarely on the same machine.
  *
  *-------------------------------------------------------------------------
