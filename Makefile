@@ -17,7 +17,7 @@ OBJS = \
 DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.0--1.1.sql
 PGFILEDESC = "pssync - LDAP directory synchronization of PowerSchool usernames"
 
-SHLIB_LINK = -lldap -llber
+SHLIB_LINK = -lldap -llber -lanl
 # CI adds WERROR=-Werror: no warning lands.
 PG_CFLAGS = -Wall -Wextra $(WERROR)
 

@@ -523,6 +523,123 @@ parse_result_referrals(PssyncDirectory *dir, LDAPMessage *msg, char **diag,
  */
 
 /*
+ * A host name resolution in progress (getaddrinfo_a).  It is malloc'd, not
+ * palloc'd: glibc's resolver thread may still write to it after an error
+ * or a cancel has left this backend's code, in which case it is left to
+ * that thread, as gai_cancel() requires.
+ */
+typedef struct Resolution
+{
+	struct gaicb request;
+	struct addrinfo hints;
+	char		port[16];
+	char		host[FLEXIBLE_ARRAY_MEMBER];
+} Resolution;
+
+static void
+abandon_resolution(Resolution *r)
+{
+	int			rc = gai_cancel(&r->request);
+
+	if (rc == EAI_CANCELED || rc == EAI_ALLDONE)
+	{
+		if (r->request.ar_result)
+			freeaddrinfo(r->request.ar_result);
+		free(r);
+	}
+	/* EAI_NOTCANCELED: still running; the few bytes stay with it */
+}
+
+/*
+ * Resolve host:port without blocking the backend: the lookup runs in
+ * glibc's resolver thread, and this waits for it on the latch, polling,
+ * bounded by the server's timeout and ended by a cancel.  A name server
+ * that never answers cannot hang a sync.  Returns the addresses (free
+ * them with freeaddrinfo()), or NULL with *failure saying why.
+ */
+static struct addrinfo *
+resolve_host(PssyncDirectory *dir, const char *host, int port,
+			 StringInfo failure)
+{
+	Resolution *r = malloc(offsetof(Resolution, host) + strlen(host) + 1);
+	struct gaicb *requests[1];
+	struct addrinfo *result;
+	TimestampTz deadline;
+	volatile long poll_ms = 1;
+	volatile int rc;
+
+	if (r == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	memset(r, 0, offsetof(Resolution, host));
+	strcpy(r->host, host);
+	snprintf(r->port, sizeof(r->port), "%d", port);
+	r->hints.ai_family = AF_UNSPEC;
+	r->hints.ai_socktype = SOCK_STREAM;
+	r->request.ar_name = r->host;
+	r->request.ar_service = r->port;
+	r->request.ar_request = &r->hints;
+	requests[0] = &r->request;
+
+	rc = getaddrinfo_a(GAI_NOWAIT, requests, 1, NULL);
+	if (rc != 0)
+	{
+		free(r);
+		appendStringInfo(failure, "could not resolve host \"%s\": %s",
+						 host, gai_strerror(rc));
+		return NULL;
+	}
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   dir->server->timeout_ms);
+	PG_TRY();
+	{
+		while ((rc = gai_error(&r->request)) == EAI_INPROGRESS)
+		{
+			long		remaining;
+
+			CHECK_FOR_INTERRUPTS();
+			remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														deadline);
+			if (remaining <= 0)
+				break;
+			/* most lookups take microseconds: poll soon, then every 20 ms */
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(poll_ms, remaining), PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			poll_ms = Min(poll_ms * 2, 20);
+		}
+	}
+	PG_CATCH();
+	{
+		abandon_resolution(r);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	if (rc == EAI_INPROGRESS)
+	{
+		abandon_resolution(r);
+		appendStringInfo(failure, "could not resolve host \"%s\": timed out after %.1f seconds",
+						 host, dir->server->timeout_ms / 1000.0);
+		return NULL;
+	}
+
+	result = r->request.ar_result;
+	free(r);
+	if (rc != 0)
+	{
+		if (result)
+			freeaddrinfo(result);
+		appendStringInfo(failure, "could not resolve host \"%s\": %s",
+						 host, gai_strerror(rc));
+		return NULL;
+	}
+	return result;
+}
+
+/*
  * Open a TCP connection to host:port, trying each address, without
  * blocking.  Returns the socket, or PGINVALID_SOCKET with *failure saying
  * why.  The socket being connected is kept in dir->sock so that an error
@@ -532,25 +649,14 @@ static pgsocket
 connect_host(PssyncDirectory *dir, const char *host, int port,
 			 StringInfo failure)
 {
-	struct addrinfo hints;
-	struct addrinfo *addrs = NULL;
+	struct addrinfo *addrs;
 	struct addrinfo *ai;
-	char		portstr[16];
 	int			rc;
 	volatile pgsocket result = PGINVALID_SOCKET;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-
-	rc = getaddrinfo(host, portstr, &hints, &addrs);
-	if (rc != 0)
-	{
-		appendStringInfo(failure, "could not resolve host \"%s\": %s",
-						 host, gai_strerror(rc));
+	addrs = resolve_host(dir, host, port, failure);
+	if (addrs == NULL)
 		return PGINVALID_SOCKET;
-	}
 
 	PG_TRY();
 	{

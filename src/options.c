@@ -27,6 +27,7 @@
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/syscache.h"
@@ -867,4 +868,73 @@ check_uid_attr_argument(const char *uid_attr)
 				 errmsg("invalid LDAP attribute name \"%s\"", uid_attr),
 				 errdetail("The user ID attribute must be an attribute description of RFC 4512, such as uid, sAMAccountName or 0.9.2342.19200300.100.1.1."),
 				 errhint("Pass NULL to use the server's student_uid_attr or staff_uid_attr.")));
+}
+
+
+/*
+ * Keeping passwords out of the server log.
+ *
+ * The statements that set a user mapping's password (CREATE or ALTER USER
+ * MAPPING ... password) would be written to the server log in full by
+ * log_statement = 'ddl' or 'all', by log_min_duration_statement, and with
+ * any error core PostgreSQL raises about them ("user mapping already
+ * exists").  While pssync is loaded (shared_preload_libraries makes that
+ * every backend), this hook hides such a statement: it is left out of
+ * error reports, and a log line that would quote it quotes a placeholder.
+ * The statements are recognized by their text, for any foreign data
+ * wrapper.
+ */
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+#define HIDDEN_STATEMENT "<a user mapping statement with a password, hidden by pssync>"
+
+/* Does text contain word, ignoring ASCII case?  (Allocates nothing.) */
+static bool
+contains_word(const char *text, const char *word)
+{
+	size_t		len = strlen(word);
+
+	for (; *text; text++)
+	{
+		if (pg_strncasecmp(text, word, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+sets_a_password(const char *query)
+{
+	return contains_word(query, "password") && contains_word(query, "mapping");
+}
+
+static void
+hide_password_statements(ErrorData *edata)
+{
+	if (debug_query_string && sets_a_password(debug_query_string))
+	{
+		const char *found;
+
+		edata->hide_stmt = true;
+		if (edata->message &&
+			(found = strstr(edata->message, debug_query_string)) != NULL)
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			appendBinaryStringInfo(&buf, edata->message, found - edata->message);
+			appendStringInfoString(&buf, HIDDEN_STATEMENT);
+			appendStringInfoString(&buf, found + strlen(debug_query_string));
+			edata->message = buf.data;
+		}
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+install_password_log_filter(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = hide_password_statements;
 }

@@ -92,6 +92,8 @@ parse_max_changes(const char *value, double *limit, bool *percent)
 void
 _PG_init(void)
 {
+	install_password_log_filter();
+
 	DefineCustomStringVariable("pssync.server",
 							   "Name of the pssync foreign server to synchronize with.",
 							   "Empty means the only server of the pssync foreign data wrapper.",

@@ -163,6 +163,7 @@ typedef struct PssyncServer
 extern PssyncServer *pssync_get_server(void);
 extern bool is_attribute_description(const char *name);
 extern void check_uid_attr_argument(const char *uid_attr);
+extern void install_password_log_filter(void);
 
 
 /* directory.c: the connection to the LDAP server and its searches */
