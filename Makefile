@@ -31,8 +31,9 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 else
 PG_CONFIG ?= pg_config
 endif
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
+ifneq ($(wildcard $(PGXS)),)
 # PostgreSQL's own headers are not built with -Wextra; warnings in them
 # are not ours to fix, so they are included as system headers.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
@@ -40,12 +41,23 @@ PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
 include $(PGXS)
 
 $(OBJS): src/pssync.h
+else
+# On a fresh machine, without PostgreSQL's build files, only demo, test
+# and bench work: they install what is missing first.
+all install installcheck:
+	@echo "PostgreSQL's build files are missing: run make demo or make test, which install them, or apt-get install postgresql-server-dev-15 libldap-dev" >&2
+	@exit 1
+endif
 
 # From a fresh machine: install what is missing, build, start a throwaway
 # cluster and slapd with the sample district, sync it, print the results.
-.PHONY: demo test
+.PHONY: demo test bench
 demo:
 	bash test/demo.sh
+
+# The benchmark at district scale (bench/README.md), from a fresh machine.
+bench:
+	bash bench/run.sh
 
 # The whole test suite, as CI runs it.
 test:
