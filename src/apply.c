@@ -268,7 +268,7 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 	r.next = 0;
 	r.locked = palloc0(sizeof(bool) * n);
 	r.arena = arena;
-	for_each_row(sql.data, 1, types, values, refresh_row, &r);
+	for_each_row(sql.data, 1, types, values, false, refresh_row, &r);
 
 	for (i = 0; i < n; i++)
 	{
@@ -367,7 +367,9 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	 * Held by another record of the table, anywhere in it: the rows the
 	 * caller may not see (row-level security) count too, so the holders are
 	 * looked for as the table's owner.  The caller learns no more than that
-	 * a value is held.
+	 * a value is held.  They are looked for in what is committed now: a
+	 * concurrent sync that stored a value after this transaction's snapshot
+	 * (REPEATABLE READ) holds it all the same.
 	 */
 	values[0] = value_array(pending, n);
 	initStringInfo(&sql);
@@ -383,7 +385,7 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	SetUserIdAndSecContext(relation_owner(table->relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	for_each_row(sql.data, 1, types, values, holder_row, &h);
+	for_each_row(sql.data, 1, types, values, true, holder_row, &h);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 

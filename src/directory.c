@@ -79,6 +79,7 @@ struct PssyncDirectory
 	List	   *type_cache;		/* of TypeCacheEntry */
 
 	/* state of the latch-aware I/O layer */
+	uint64		bytes_read;		/* through it, ever */
 	bool		closing;
 	bool		io_wait_reads;
 	TimestampTz io_deadline;
@@ -263,6 +264,8 @@ io_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
 	{
 		ber_slen_t	n = LBER_SBIOD_READ_NEXT(sbiod, buf, len);
 
+		if (n > 0)
+			dir->bytes_read += n;
 		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ||
 			!dir->io_wait_reads)
 			return n;
@@ -423,7 +426,23 @@ active_directory_bind_hint(const char *diag)
  * Returns the next message(s) for msgid, and holds them until
  * directory_release() (or an error) frees them.  Each wait is bounded by
  * the server's timeout; a cancel is processed while waiting.
+ *
+ * ldap_result() with a zero timeout may read a message and keep it for
+ * later (a search entry, when all the messages received are asked for),
+ * and the read-ahead and TLS layers may hold the next ones: waiting on the
+ * socket then would wait for data that has already arrived.  So the socket
+ * is waited on only when the last call read nothing and nothing is
+ * buffered.
  */
+static bool
+data_buffered(PssyncDirectory *dir)
+{
+	Sockbuf    *sb = NULL;
+
+	return ldap_get_option(dir->ld, LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS &&
+		sb != NULL && ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL) > 0;
+}
+
 static LDAPMessage *
 wait_result(PssyncDirectory *dir, int msgid, int all, const char *what)
 {
@@ -435,6 +454,7 @@ wait_result(PssyncDirectory *dir, int msgid, int all, const char *what)
 	{
 		struct timeval zero = {0, 0};
 		LDAPMessage *res = NULL;
+		uint64		bytes_before = dir->bytes_read;
 		long		remaining;
 		int			rc;
 
@@ -454,6 +474,10 @@ wait_result(PssyncDirectory *dir, int msgid, int all, const char *what)
 			(void) ldap_get_option(dir->ld, LDAP_OPT_RESULT_CODE, &err);
 			report_lost_connection(dir, err, what);
 		}
+
+		CHECK_FOR_INTERRUPTS();
+		if (dir->bytes_read != bytes_before || data_buffered(dir))
+			continue;			/* ask again before waiting */
 
 		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (remaining <= 0)

@@ -268,7 +268,7 @@ extern void run_query_nulls(const char *sql, int nargs, Oid *types,
 typedef void (*RowCallback) (HeapTuple tuple, TupleDesc desc, void *arg);
 extern char *row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena);
 extern void for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
-						 RowCallback callback, void *arg);
+						 bool latest, RowCallback callback, void *arg);
 extern void resolve_powerschool_tables(PowerSchoolTables *tables,
 									   RecordGroup group, bool with_id);
 extern void check_selection(Oid selection);

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -24,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
@@ -281,16 +283,29 @@ row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena)
  * Run a query through an SPI cursor and hand each row to callback, a batch
  * of rows at a time, so that a district's rows are never all held at once.
  * The caller's memory context is current in the callback and afterwards.
+ *
+ * With latest, a read-only query sees what has been committed up to now,
+ * even in a REPEATABLE READ or SERIALIZABLE transaction, as PostgreSQL's
+ * own foreign key checks do: a username another transaction stored after
+ * this one's snapshot is held all the same.
  */
 void
 for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
-			 RowCallback callback, void *arg)
+			 bool latest, RowCallback callback, void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Portal		portal;
 
-	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values, NULL,
-									   false, 0);
+	if (latest && IsolationUsesXactSnapshot())
+	{
+		PushActiveSnapshot(GetLatestSnapshot());
+		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values,
+										   NULL, true, 0);
+		PopActiveSnapshot();
+	}
+	else
+		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values,
+										   NULL, false, 0);
 	MemoryContextSwitchTo(cxt);
 	if (portal == NULL)
 		elog(ERROR, "SPI_cursor_open_with_args failed: %s",
@@ -391,7 +406,7 @@ load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
 	memset(&state, 0, sizeof(state));
 	state.arena = arena;
 	state.blank_only = blank_only;
-	for_each_row(sql.data, 0, NULL, NULL, student_row, &state);
+	for_each_row(sql.data, 0, NULL, NULL, false, student_row, &state);
 	return state.records;
 }
 
@@ -478,6 +493,6 @@ load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
 	state.arena = arena;
 	state.kinds = kinds;
 	state.blank_only = blank_only;
-	for_each_row(sql.data, 0, NULL, NULL, user_row, &state);
+	for_each_row(sql.data, 0, NULL, NULL, false, user_row, &state);
 	return state.records;
 }
