@@ -3,11 +3,12 @@
 -- Directory.
 --
 -- search asks AD about each record; scan reads the group's entries once
--- and matches the records whose names are plain ASCII in memory, asking
--- AD (as search does) about the rest, since only AD knows how it compares
--- other names (ad_sync: ZOË ÅNGSTRÖM finds Zoë Ångström).  An entry whose
--- name is not plain makes scan ask AD too: Dan Lunch's sn is "Lunch "
--- (a space typed after it), which Samba finds by "Lunch".
+-- and answers from memory wherever it is certain (plain ASCII names
+-- compared by ASCII case, and names with the same bytes), asking AD (as
+-- search does) about the rest, since only AD knows how it compares other
+-- names (ad_sync: ZOË ÅNGSTRÖM finds Zoë Ångström).  An entry whose name
+-- is not plain makes scan ask AD too: Dan Lunch's sn is "Lunch " (a space
+-- typed after it), which Samba finds by "Lunch".
 --
 CREATE TEMP TABLE runs (strategy text, scope text, uid_attr text, rows text[]);
 
@@ -38,8 +39,11 @@ SELECT a.scope, a.uid_attr, cardinality(a.rows) AS rows, a.rows = b.rows AS same
  ORDER BY a.scope, a.uid_attr;
 
 -- What scan asks: one paged search of OU=Students for the names and the
--- user ID of every person, then a search for each record whose names are
--- not plain ASCII: Ana García and ZOË ÅNGSTRÖM.
+-- user ID of every person, then a search for each record the index cannot
+-- be certain about: ZOË ÅNGSTRÖM, whose entry is Zoë Ångström.  (Ana
+-- García's entry has the same bytes as her record: no question.)  Those
+-- searches go many at a time, unpaged; one that AD cut short at its
+-- MaxPageSize would be asked again alone, paged.
 SET pssync.strategy = 'scan';
 CALL adtest.tap_mark();
 SELECT count(*) FROM pssync.ldap_sync_students('students', dry_run => true);
