@@ -21,13 +21,14 @@
  * The entries are found by one of two strategies (pssync.strategy):
  *
  *	- "search" asks the directory about each record: an equality search on
- *	  both names, and when that finds nothing one on the last name, every
+ *	  both names, and when that finds nothing one on the last name (once
+ *	  per last name: its candidates are the same for every record), every
  *	  value escaped (RFC 4515);
- *	- "scan" reads the directory once (scan.c) and answers from memory every
- *	  record whose names are plain ASCII, asking the directory the questions
- *	  "search" asks only about the records that the index cannot decide
- *	  exactly; those questions are asked before the decisions, many at a
- *	  time (directory_search_batch), so that they cost the directory's time
+ *	- "scan" reads the directory once (scan.c) and answers from memory
+ *	  whatever its index is certain about, asking the directory the
+ *	  questions "search" asks only where it is not; those questions are
+ *	  asked before the decisions, many at a time and each distinct one once
+ *	  (directory_search_batch), so that they cost the directory's time
  *	  rather than a round trip each.
  *
  * Both give the same rows.  "auto" chooses "scan" for a selection of at
