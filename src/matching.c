@@ -404,13 +404,14 @@ last_name(MatchContext *cxt, const char *name)
 }
 
 /*
- * The questions the search strategy asks the directory about a record.
+ * The questions the search strategy asks the directory about a record:
+ * the entries a filter finds (with both names, or with the ID), kept with
+ * the rows, and the candidates with a last name.
  */
 static List *
-search_exact(MatchContext *cxt, const char *first, const char *last)
+search_entries(MatchContext *cxt, const char *filter)
 {
 	const char *attrs[] = {cxt->uid_attr, NULL};
-	char	   *filter = exact_filter(cxt, first, last);
 	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
 	List	   *found = NIL;
 
@@ -435,22 +436,6 @@ search_partial(MatchContext *cxt, const char *last)
 	return partial;
 }
 
-static List *
-search_id(MatchContext *cxt, const char *id)
-{
-	const char *attrs[] = {cxt->uid_attr, NULL};
-	char	   *filter = id_filter(cxt, id);
-	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
-	List	   *found = NIL;
-
-	cxt->asking = true;
-	if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-						  collect_entry, &found))
-		cxt->cut_short++;
-	MemoryContextSwitchTo(old);
-	return found;
-}
-
 /*
  * The entries whose ID attribute equals the record's ID: from what was
  * asked in advance, from the index, or asked now.
@@ -464,7 +449,7 @@ find_by_id(MatchContext *cxt, Lookup *lookup, const char *id)
 		return lookup->id_found;
 	if (cxt->index && directory_index_id(cxt->index, id, &found))
 		return found;
-	return search_id(cxt, id);
+	return search_entries(cxt, id_filter(cxt, id));
 }
 
 /*
@@ -484,7 +469,7 @@ find_by_name(MatchContext *cxt, Lookup *lookup, const char *first,
 			*exact = lookup->exact;
 		else if (!cxt->index ||
 				 !directory_index_exact(cxt->index, first, last, exact))
-			*exact = search_exact(cxt, first, last);
+			*exact = search_entries(cxt, exact_filter(cxt, first, last));
 		if (*exact != NIL)
 			return;
 	}
