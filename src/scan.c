@@ -118,10 +118,11 @@ index_values(DirectoryIndex *index, DirectoryValues *values)
 	{
 		const char *v = values->values[i];
 		int			len = values->lengths[i];
+		bool		plain = is_plain_name(v, len);
 
-		result[i].key = arena_strdup(index->arena, name_skeleton(v, len));
-		result[i].raw = is_plain_name(v, len) ? NULL :
-			arena_strndup(index->arena, v, len);
+		result[i].key = arena_strdup(index->arena, plain ? plain_name_key(v, len) :
+									 name_skeleton(v, len));
+		result[i].raw = plain ? NULL : arena_strndup(index->arena, v, len);
 	}
 	return result;
 }
