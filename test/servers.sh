@@ -207,22 +207,28 @@ track_pid() {
 	_pssync_pids+=("$1")
 }
 
-stop_servers() {
+# Stop processes by id: SIGTERM (after SIGCONT, for a stopped one), then,
+# after 5 s, SIGKILL.
+stop_pids() {
 	local pid
-	if [ -n "${PSSYNC_PG_DATA:-}" ] && [ -f "$PSSYNC_PG_DATA/postmaster.pid" ]; then
-		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PSSYNC_PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	for pid in "${_pssync_pids[@]}"; do
+	for pid in "$@"; do
 		kill -CONT "$pid" 2>/dev/null || true
 		kill "$pid" 2>/dev/null || true
 	done
-	for pid in "${_pssync_pids[@]}"; do
+	for pid in "$@"; do
 		for _ in $(seq 1 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
 		kill -9 "$pid" 2>/dev/null || true
 	done
+}
+
+stop_servers() {
+	if [ -n "${PSSYNC_PG_DATA:-}" ] && [ -f "$PSSYNC_PG_DATA/postmaster.pid" ]; then
+		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PSSYNC_PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	stop_pids "${_pssync_pids[@]}"
 	_pssync_pids=()
 	if [ -n "$PSSYNC_WORK" ] && [ -z "${PSSYNC_KEEP_WORK:-}" ]; then
 		rm -rf "$PSSYNC_WORK"

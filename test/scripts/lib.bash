@@ -159,17 +159,7 @@ _cleanup() {
 	for pid in $(jobs -p); do
 		kill "$pid" 2>/dev/null || true
 	done
-	for pid in "${_own_pids[@]}"; do
-		kill -CONT "$pid" 2>/dev/null || true
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${_own_pids[@]}"; do
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null || true
-	done
+	stop_pids "${_own_pids[@]}"
 	_own_pids=()
 	if [ -z "${PSSYNC_KEEP_WORK:-}" ]; then
 		for db in "${_own_databases[@]}"; do
