@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "listener.h"
+
 static unsigned char out[4096];
 static size_t outlen;
 
@@ -204,9 +206,7 @@ serve(int fd, const char *uid)
 int
 main(int argc, char **argv)
 {
-	struct sockaddr_in addr;
 	int			listener;
-	int			one = 1;
 	const char *uid = argc > 2 ? argv[2] : "jsmith";
 
 	if (argc < 2 || argc > 3)
@@ -215,18 +215,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGCHLD, SIG_IGN);	/* no zombies */
-	listener = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_port = htons((unsigned short) atoi(argv[1]));
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(listener, (struct sockaddr *) &addr, sizeof(addr)) < 0 ||
-		listen(listener, 16) < 0)
-	{
-		perror("halfanswer");
-		return 1;
-	}
+	listener = listen_on_loopback(argv[1], 16, "halfanswer");
 	for (;;)
 	{
 		int			fd = accept(listener, NULL, NULL);

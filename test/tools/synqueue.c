@@ -19,12 +19,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "listener.h"
+
 int
 main(int argc, char **argv)
 {
 	struct sockaddr_in addr;
+	socklen_t	addrlen = sizeof(addr);
 	int			listener;
-	int			one = 1;
 	int			i;
 
 	if (argc != 2)
@@ -32,18 +34,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: synqueue PORT\n");
 		return 2;
 	}
-	listener = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_port = htons((unsigned short) atoi(argv[1]));
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(listener, (struct sockaddr *) &addr, sizeof(addr)) < 0 ||
-		listen(listener, 0) < 0)
-	{
-		perror("synqueue");
-		return 1;
-	}
+	listener = listen_on_loopback(argv[1], 0, "synqueue");
+	getsockname(listener, (struct sockaddr *) &addr, &addrlen);
 
 	/*
 	 * Fill the accept queue: Linux takes one connection more than the
