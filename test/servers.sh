@@ -36,7 +36,9 @@ ensure_work_dir() {
 free_port() {
 	local port
 	for _ in $(seq 1 200); do
-		port=$((20000 + RANDOM % 40000))
+		# below Linux's ephemeral range (32768 up), so that no outgoing
+		# connection holds the port when a server binds it
+		port=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
 			return 0
@@ -117,23 +119,49 @@ make_test_certs() {
 	) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log"; return 1; }
 }
 
+# run_slapd DIR URLS PORT: start the slapd of DIR/slapd.conf on URLS and
+# wait until it answers on PORT; sets SLAPD_STARTED_PID.  slapd runs in the
+# foreground with debug level "none", which keeps its startup errors (a port
+# in use, a certificate it cannot load) in DIR/slapd.log, where a daemon
+# slapd would send them to syslog.
+run_slapd() {
+	local dir=$1 urls=$2 port=$3 pid
+	SLAPD_STARTED_PID=
+	"$SLAPD" -d none -f "$dir/slapd.conf" -h "$urls" >>"$dir/slapd.log" 2>&1 </dev/null &
+	pid=$!
+	for _ in $(seq 1 200); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "slapd ($urls) exited at startup; its log, $dir/slapd.log:" >&2
+			sed 's/^/    /' "$dir/slapd.log" >&2
+			return 1
+		fi
+		# bounded: if slapd lost the port, what holds it may never answer
+		if timeout 5 ldapsearch -x -o nettimeout=2 -H "ldap://127.0.0.1:$port" -b "" -s base >/dev/null 2>&1; then
+			SLAPD_STARTED_PID=$pid
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "slapd ($urls) did not answer within 20 s" >&2
+	stop_pids "$pid"
+	return 1
+}
+
 # start_slapd NAME LDIF...: a slapd of the suffix dc=district,dc=org.
 # Extra slapd.conf lines (global, before the database) may be given in
 # SLAPD_GLOBAL_CONF, database lines in SLAPD_DATABASE_CONF.  With
 # SLAPD_TLS_DIR (see make_test_certs), it also speaks TLS: StartTLS on its
-# ldap:// port and ldaps:// on another.
+# ldap:// port and ldaps:// on another.  A start that fails (say another
+# process took a port between free_port and the bind) is tried again on
+# other ports.
 start_slapd() {
 	local name=$1
 	shift
-	local dir port ldif tls_conf="" urls ldaps_port=""
+	local dir port ldif tls_conf="" urls ldaps_port="" attempt
 	ensure_work_dir
 	dir="$PSSYNC_WORK/slapd-$name"
 	mkdir -p "$dir/data"
-	port=$(free_port)
-	urls="ldap://127.0.0.1:$port/"
 	if [ -n "${SLAPD_TLS_DIR:-}" ]; then
-		ldaps_port=$(free_port)
-		urls="$urls ldaps://127.0.0.1:$ldaps_port/"
 		tls_conf="TLSCACertificateFile $SLAPD_TLS_DIR/ca.pem
 TLSCertificateFile $SLAPD_TLS_DIR/server.pem
 TLSCertificateKeyFile $SLAPD_TLS_DIR/server.key"
@@ -173,16 +201,27 @@ access to *
 ${SLAPD_DATABASE_CONF:-}
 EOF
 	for ldif in "$@"; do
-		"$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1 ||
-			{ cat "$dir/slapadd.log"; return 1; }
+		if ! "$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1; then
+			echo "slapadd of $ldif into slapd $name failed:" >&2
+			sed 's/^/    /' "$dir/slapadd.log" >&2
+			return 1
+		fi
 	done
-	"$SLAPD" -f "$dir/slapd.conf" -h "$urls" >"$dir/slapd.log" 2>&1 ||
-		{ cat "$dir/slapd.log"; return 1; }
-	wait_for 20 test -s "$dir/slapd.pid" || { echo "slapd $name did not start" >&2; return 1; }
-	_pssync_pids+=("$(cat "$dir/slapd.pid")")
-	wait_for 20 ldapsearch -x -H "ldap://127.0.0.1:$port" -b "" -s base ||
-		{ echo "slapd $name does not answer" >&2; return 1; }
-	eval "PSSYNC_SLAPD_PID_${name}=$(cat "$dir/slapd.pid")"
+	for attempt in 1 2 3; do
+		port=$(free_port) || return 1
+		urls="ldap://127.0.0.1:$port/"
+		if [ -n "$tls_conf" ]; then
+			ldaps_port=$(free_port) || return 1
+			urls="$urls ldaps://127.0.0.1:$ldaps_port/"
+		fi
+		run_slapd "$dir" "$urls" "$port" && break
+		if [ "$attempt" = 3 ]; then
+			echo "slapd $name did not start" >&2
+			return 1
+		fi
+	done
+	_pssync_pids+=("$SLAPD_STARTED_PID")
+	eval "PSSYNC_SLAPD_PID_${name}=$SLAPD_STARTED_PID"
 	eval "PSSYNC_SLAPD_PORT_${name}=$port"
 	eval "PSSYNC_SLAPD_LDAPS_PORT_${name}=$ldaps_port"
 	if [ "$name" = main ]; then

@@ -257,12 +257,9 @@ start_own_slapd() {
 restart_own_slapd() {
 	local name="${SCRIPT_NAME}_$1" port=$2
 	local dir="$PSSYNC_WORK/slapd-$name"
-	rm -f "$dir/slapd.pid"
-	"$SLAPD" -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" >>"$dir/slapd.log" 2>&1 || return 1
-	wait_for 20 test -s "$dir/slapd.pid" || return 1
-	OWN_SLAPD_PID=$(cat "$dir/slapd.pid")
+	run_slapd "$dir" "ldap://127.0.0.1:$port/" "$port" || return 1
+	OWN_SLAPD_PID=$SLAPD_STARTED_PID
 	track_own_pid "$OWN_SLAPD_PID"
-	wait_for 20 ldapsearch -x -H "ldap://127.0.0.1:$port" -b "" -s base
 }
 
 # bulk_ldif OU N PREFIX: N people under ou=OU,dc=district,dc=org, named
