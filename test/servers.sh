@@ -10,6 +10,10 @@
 #   PGHOST PGPORT PGUSER PGDATABASE
 #   PSSYNC_LDAP_URI (of the slapd named "main"), PSSYNC_LDAP_PORT
 
+# Files and directories made here are read by other users (the backend runs
+# as postgres), whatever umask the caller has.
+umask 022
+
 PSSYNC_TOP=${PSSYNC_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 SLAPD=${SLAPD:-/usr/sbin/slapd}
@@ -117,6 +121,9 @@ make_test_certs() {
 			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 				-keyout other-ca.key -out other-ca.pem -days 2 -subj "/CN=another CA"
 	) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log"; return 1; }
+	# the backend (the postgres user) reads the CA files, whatever the umask
+	chmod 755 "$dir"
+	chmod 644 "$dir"/*.pem
 }
 
 # run_slapd DIR URLS PORT: start the slapd of DIR/slapd.conf on URLS and
