@@ -1115,17 +1115,32 @@ directory_escape_filter_value(const char *value)
 	return result;
 }
 
+/*
+ * A copy of a set of directory values, in the arena if one is given, else
+ * in the current memory context.
+ */
 void
-copy_directory_values(DirectoryValues *to, DirectoryValues *from)
+copy_directory_values(Arena *arena, DirectoryValues *to, DirectoryValues *from)
 {
+	Size		count = Max(from->count, 1);
 	int			i;
 
 	to->count = from->count;
-	to->values = palloc(sizeof(char *) * Max(from->count, 1));
-	to->lengths = palloc(sizeof(int) * Max(from->count, 1));
+	if (arena)
+	{
+		to->values = arena_alloc(arena, sizeof(char *) * count);
+		to->lengths = arena_alloc(arena, sizeof(int) * count);
+	}
+	else
+	{
+		to->values = palloc(sizeof(char *) * count);
+		to->lengths = palloc(sizeof(int) * count);
+	}
 	for (i = 0; i < from->count; i++)
 	{
-		to->values[i] = pnstrdup(from->values[i], from->lengths[i]);
+		to->values[i] = arena ?
+			arena_strndup(arena, from->values[i], from->lengths[i]) :
+			pnstrdup(from->values[i], from->lengths[i]);
 		to->lengths[i] = from->lengths[i];
 	}
 }

@@ -113,7 +113,7 @@ collect_entry(void *arg, const char *dn, DirectoryValues *values)
 
 	entry->dn = pstrdup(dn);
 	if (values)
-		copy_directory_values(&entry->uid, &values[0]);
+		copy_directory_values(NULL, &entry->uid, &values[0]);
 	*found = lappend(*found, entry);
 }
 

@@ -208,7 +208,8 @@ extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
 extern char *directory_escape_filter_value(const char *value);
 extern char *directory_to_utf8(const char *s);
 extern char *directory_text(const char *s, size_t len);
-extern void copy_directory_values(DirectoryValues *to, DirectoryValues *from);
+extern void copy_directory_values(Arena *arena, DirectoryValues *to,
+								  DirectoryValues *from);
 extern void directory_search_batch(PssyncDirectory *dir, const char *base_dn,
 								   const char **attrs,
 								   DirectorySearch *searches, int n);

@@ -127,21 +127,6 @@ index_values(DirectoryIndex *index, DirectoryValues *values)
 	return result;
 }
 
-static void
-copy_values(Arena *arena, DirectoryValues *to, DirectoryValues *from)
-{
-	int			i;
-
-	to->count = from->count;
-	to->values = arena_alloc(arena, sizeof(char *) * Max(from->count, 1));
-	to->lengths = arena_alloc(arena, sizeof(int) * Max(from->count, 1));
-	for (i = 0; i < from->count; i++)
-	{
-		to->values[i] = arena_strndup(arena, from->values[i], from->lengths[i]);
-		to->lengths[i] = from->lengths[i];
-	}
-}
-
 /*
  * Called for each entry of the scan: values are first name, last name,
  * user ID and, when matching by ID, the ID, in that order.
@@ -173,7 +158,7 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 								   sizeof(DirectoryEntry) * index->allocated);
 	}
 	index->entries[entry].dn = arena_strdup(index->arena, dn);
-	copy_values(index->arena, &index->entries[entry].uid, &values[2]);
+	copy_directory_values(index->arena, &index->entries[entry].uid, &values[2]);
 	index->nentries++;
 
 	old = MemoryContextSwitchTo(index->scratch);
