@@ -23,12 +23,32 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 ALL_TESTS="ad_sync ad_filter ad_uid_attr ad_id_matching ad_strategies ad_paging ad_requests ad_referrals ad_bind ad_tls ad_attribute_names"
 
+#
+# Where another server already holds one of AD's ports on this machine (a
+# system slapd on 389, say), the run also gets a network namespace of its
+# own (unshare -n), with a loopback interface of its own.  The packages are
+# installed before that, since the namespace reaches no network.
 if [ -z "${PSSYNC_AD_NAMESPACE:-}" ]; then
-	if unshare -m --propagation private true 2>/dev/null; then
-		PSSYNC_AD_NAMESPACE=1 exec unshare -m --propagation private bash "$0" "$@"
+	netns=""
+	for port in 389 636 3268 3269; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			netns="-n"
+			echo "note: port $port on 127.0.0.1 is in use here: Samba runs in a network namespace of its own"
+		fi
+	done
+	if [ -n "$netns" ]; then
+		source test/ad/samba.sh
+		install_samba_packages || { echo "FAIL  install Samba"; exit 1; }
 	fi
-	echo "note: no mount namespace (unshare -m failed): dc1.district.test will not resolve, and ad_tls fails"
+	if unshare -m $netns --propagation private true 2>/dev/null; then
+		PSSYNC_AD_NAMESPACE=1 PSSYNC_AD_NETNS=$netns \
+			exec unshare -m $netns --propagation private bash "$0" "$@"
+	fi
+	echo "note: no mount namespace (unshare -m $netns failed): dc1.district.test will not resolve, and ad_tls fails"
 	PSSYNC_AD_NAMESPACE=none
+fi
+if [ -n "${PSSYNC_AD_NETNS:-}" ]; then
+	ip link set lo up || { echo "FAIL  loopback in the network namespace"; exit 1; }
 fi
 
 passed=0
