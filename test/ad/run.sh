@@ -28,16 +28,16 @@ ALL_TESTS="ad_sync ad_filter ad_uid_attr ad_id_matching ad_strategies ad_paging 
 # system slapd on 389, say), the run also gets a network namespace of its
 # own (unshare -n), with a loopback interface of its own.  The packages are
 # installed before that, since the namespace reaches no network.
+source test/ad/samba.sh
 if [ -z "${PSSYNC_AD_NAMESPACE:-}" ]; then
 	netns=""
-	for port in 389 636 3268 3269; do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+	for port in $AD_PORTS; do
+		if _ad_port_busy "$port"; then
 			netns="-n"
 			echo "note: port $port on 127.0.0.1 is in use here: Samba runs in a network namespace of its own"
 		fi
 	done
 	if [ -n "$netns" ]; then
-		source test/ad/samba.sh
 		install_samba_packages || { echo "FAIL  install Samba"; exit 1; }
 	fi
 	if unshare -m $netns --propagation private true 2>/dev/null; then
@@ -69,7 +69,6 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 START=$(now)
 source test/servers.sh
-source test/ad/samba.sh
 
 # --- packages -----------------------------------------------------------
 step "packages"

@@ -35,6 +35,8 @@ PSSYNC_AD_TOP=${PSSYNC_AD_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pw
 AD_REALM=DISTRICT.TEST
 AD_DOMAIN=DISTRICT
 AD_HOST_SHORT=dc1
+# the ports of AD's LDAP: LDAP, LDAPS, global catalog, global catalog over TLS
+AD_PORTS="389 636 3268 3269"
 PSSYNC_AD_HOST=dc1.district.test
 PSSYNC_AD_BASE_DN=DC=district,DC=test
 export PSSYNC_AD_HOST PSSYNC_AD_BASE_DN
@@ -84,7 +86,7 @@ start_samba() {
 	PSSYNC_AD_DIR=$dir
 	export PSSYNC_AD_DIR
 
-	for port in 389 636 3268 3269; do
+	for port in $AD_PORTS; do
 		if _ad_port_busy "$port"; then
 			echo "port $port on 127.0.0.1 is in use: the AD tests need it for Samba" >&2
 			return 1
