@@ -6,7 +6,11 @@ OBJS = \
 	src/pssync.o \
 	src/arena.o \
 	src/options.o \
-	src/directory.o \
+	src/directory_text.o \
+	src/directory_wait.o \
+	src/directory_connect.o \
+	src/directory_schema.o \
+	src/directory_search.o \
 	src/records.o \
 	src/names.o \
 	src/scan.o \
@@ -40,7 +44,7 @@ PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
 
 include $(PGXS)
 
-$(OBJS): src/pssync.h
+$(OBJS): src/pssync.h src/directory_int.h
 else
 # On a fresh machine, without PostgreSQL's build files, only demo, test
 # and bench work: they install what is missing first.

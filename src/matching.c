@@ -94,7 +94,6 @@ typedef struct MatchContext
 	const char *base_dn;
 	const char *uid_attr;
 	const char *id_attr;		/* NULL: match by name only */
-	char	   *filter;			/* the server's filter, UTF-8 */
 	Arena	   *arena;			/* the rows and what they keep */
 	MemoryContext result_cxt;	/* the list of rows */
 	MemoryContext record_cxt;	/* one record's scratch, reset after it */
@@ -215,38 +214,6 @@ set_candidates(MatchContext *cxt, SyncResult *result, Candidates *c, bool copy)
 }
 
 /*
- * The directory's user ID value in the server encoding (value itself when
- * it needs no conversion), or NULL when it
- * cannot be text there (a NUL byte, invalid UTF-8, or a character the
- * database's encoding lacks).
- */
-static char *
-uid_as_text(const char *value, int length)
-{
-	int			encoding = GetDatabaseEncoding();
-	Oid			proc;
-	char	   *converted;
-
-	if ((int) strlen(value) != length ||
-		!pg_verify_mbstr(PG_UTF8, value, length, true))
-		return NULL;
-	if (encoding == PG_UTF8 || encoding == PG_SQL_ASCII)
-		return unconstify(char *, value);
-
-	proc = FindDefaultConversionProc(PG_UTF8, encoding);
-	if (!OidIsValid(proc))
-		return NULL;
-	converted = palloc((Size) length * MAX_CONVERSION_GROWTH + 1);
-	if (pg_do_encoding_conversion_buf(proc, PG_UTF8, encoding,
-									  (unsigned char *) value, length,
-									  (unsigned char *) converted,
-									  length * MAX_CONVERSION_GROWTH + 1,
-									  true) != length)
-		return NULL;
-	return converted;
-}
-
-/*
  * An exact match: one row per checked username.  The entry lives as long
  * as the rows (in the scan's index, or found by a search into the rows'
  * context), so the rows point to its DN and user ID.
@@ -262,7 +229,7 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
 
 	if (entry->uid.count == 1)
 	{
-		value = uid_as_text(entry->uid.values[0], entry->uid.lengths[0]);
+		value = directory_value_text(entry->uid.values[0], entry->uid.lengths[0]);
 		storable = value != NULL;
 		if (value && value != entry->uid.values[0])
 			value = arena_strdup(cxt->arena, value);
@@ -312,29 +279,6 @@ decide(MatchContext *cxt, SyncRecord *rec, List *exact, Candidates *partial)
 	}
 	else
 		add_result(cxt, rec, STATUS_NO_MATCH, -1);
-}
-
-/* The filters of the searches "search" sends for a record. */
-static char *
-exact_filter(MatchContext *cxt, const char *first, const char *last)
-{
-	return psprintf("(&%s(%s=%s)(%s=%s))", cxt->filter,
-					cxt->server->first_name_attr, directory_escape_filter_value(first),
-					cxt->server->last_name_attr, directory_escape_filter_value(last));
-}
-
-static char *
-partial_filter(MatchContext *cxt, const char *last)
-{
-	return psprintf("(&%s(%s=%s))", cxt->filter, cxt->server->last_name_attr,
-					directory_escape_filter_value(last));
-}
-
-static char *
-id_filter(MatchContext *cxt, const char *id)
-{
-	return psprintf("(&%s(%s=%s))", cxt->filter, cxt->id_attr,
-					directory_escape_filter_value(id));
 }
 
 /*
@@ -409,7 +353,7 @@ last_name(MatchContext *cxt, const char *name)
  * the rows, and the candidates with a last name.
  */
 static List *
-search_entries(MatchContext *cxt, const char *filter)
+ask_for_entries(MatchContext *cxt, const char *filter)
 {
 	const char *attrs[] = {cxt->uid_attr, NULL};
 	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
@@ -424,13 +368,14 @@ search_entries(MatchContext *cxt, const char *filter)
 }
 
 static Candidates *
-search_partial(MatchContext *cxt, const char *last)
+ask_for_candidates(MatchContext *cxt, const char *last)
 {
 	const char *attrs[] = {NULL};
 	Candidates *partial = MemoryContextAllocZero(cxt->result_cxt, sizeof(Candidates));
 
 	cxt->asking = true;
-	if (!directory_search(cxt->dir, cxt->base_dn, partial_filter(cxt, last),
+	if (!directory_search(cxt->dir, cxt->base_dn,
+						  directory_name_filter(cxt->server, NULL, last),
 						  attrs, collect_candidate, partial))
 		cxt->cut_short++;
 	return partial;
@@ -449,7 +394,8 @@ find_by_id(MatchContext *cxt, Lookup *lookup, const char *id)
 		return lookup->id_found;
 	if (cxt->index && directory_index_id(cxt->index, id, &found))
 		return found;
-	return search_entries(cxt, id_filter(cxt, id));
+	return ask_for_entries(cxt, directory_equality_filter(cxt->server,
+														  cxt->id_attr, id));
 }
 
 /*
@@ -469,7 +415,8 @@ find_by_name(MatchContext *cxt, Lookup *lookup, const char *first,
 			*exact = lookup->exact;
 		else if (!cxt->index ||
 				 !directory_index_exact(cxt->index, first, last, exact))
-			*exact = search_entries(cxt, exact_filter(cxt, first, last));
+			*exact = ask_for_entries(cxt, directory_name_filter(cxt->server,
+																first, last));
 		if (*exact != NIL)
 			return;
 	}
@@ -481,7 +428,7 @@ find_by_name(MatchContext *cxt, Lookup *lookup, const char *first,
 		LastName   *known = last_name(cxt, last);
 
 		if (known->candidates == NULL)
-			known->candidates = search_partial(cxt, last);
+			known->candidates = ask_for_candidates(cxt, last);
 		*partial = known->candidates;
 	}
 }
@@ -660,7 +607,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 			else
 			{
 				lookups[i].id_asked = true;
-				ask(&q, id_filter(cxt, id), &lookups[i].id_found, NULL);
+				ask(&q, directory_equality_filter(cxt->server, cxt->id_attr, id),
+					&lookups[i].id_found, NULL);
 			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cxt->record_cxt);
@@ -690,7 +638,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 		else
 		{
 			lookups[i].exact_asked = true;
-			ask(&q, exact_filter(cxt, first, last), &lookups[i].exact, NULL);
+			ask(&q, directory_name_filter(cxt->server, first, last),
+				&lookups[i].exact, NULL);
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt->record_cxt);
@@ -711,7 +660,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 		if (last_name(cxt, last)->candidates == NULL)
 		{
 			lookups[i].partial_asked = true;
-			ask(&q, partial_filter(cxt, last), NULL, &lookups[i].partial);
+			ask(&q, directory_name_filter(cxt->server, NULL, last), NULL,
+				&lookups[i].partial);
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt->record_cxt);
@@ -765,7 +715,6 @@ init_context(MatchContext *cxt, PssyncServer *server, PssyncDirectory *dir,
 	cxt->base_dn = server->base_dn[group];
 	cxt->uid_attr = uid_attr;
 	cxt->id_attr = server->id_attr[group];
-	cxt->filter = directory_to_utf8(server->filter);
 	cxt->result_cxt = CurrentMemoryContext;
 	cxt->record_cxt = AllocSetContextCreate(CurrentMemoryContext,
 											"pssync record",

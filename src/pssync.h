@@ -166,7 +166,11 @@ extern void check_uid_attr_argument(const char *uid_attr);
 extern void install_password_log_filter(void);
 
 
-/* directory.c: the connection to the LDAP server and its searches */
+/*
+ * The directory: directory_text.c, directory_wait.c, directory_connect.c,
+ * directory_schema.c and directory_search.c (directory_int.h says which
+ * holds what).
+ */
 typedef struct PssyncDirectory PssyncDirectory;
 
 /* The values of one requested attribute of an entry (UTF-8, as sent). */
@@ -201,23 +205,33 @@ typedef struct DirectorySearch
 	bool		complete;		/* out: not cut short by a size limit */
 } DirectorySearch;
 
+/* directory_text.c */
+extern char *directory_to_utf8(const char *s);
+extern char *directory_value_text(const char *s, size_t len);
+extern char *directory_text(const char *s, size_t len);
+extern char *directory_escape_filter_value(const char *value);
+extern char *directory_equality_filter(PssyncServer *server, const char *attr,
+									   const char *value);
+extern char *directory_name_filter(PssyncServer *server, const char *first,
+								   const char *last);
+extern void copy_directory_values(Arena *arena, DirectoryValues *to,
+								  DirectoryValues *from);
+
+/* directory_connect.c */
 extern PssyncDirectory *directory_connect(PssyncServer *server);
+extern void directory_disconnect(PssyncDirectory *dir);
+extern int	directory_requests_sent(PssyncDirectory *dir);
+
+/* directory_search.c */
 extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
 							 const char *filter, const char **attrs,
 							 DirectoryEntryCallback callback, void *arg);
-extern char *directory_escape_filter_value(const char *value);
-extern char *directory_to_utf8(const char *s);
-extern char *directory_text(const char *s, size_t len);
-extern void copy_directory_values(Arena *arena, DirectoryValues *to,
-								  DirectoryValues *from);
 extern void directory_search_batch(PssyncDirectory *dir, const char *base_dn,
 								   const char **attrs,
 								   DirectorySearch *searches, int n);
 extern bool directory_read_entry(PssyncDirectory *dir, const char *dn,
 								 const char *filter, const char **attrs,
 								 DirectoryEntryCallback callback, void *arg);
-extern void directory_disconnect(PssyncDirectory *dir);
-extern int	directory_requests_sent(PssyncDirectory *dir);
 
 
 /* records.c: the PowerSchool tables and the selected records */

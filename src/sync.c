@@ -579,12 +579,7 @@ pssync_ldap_lookup(PG_FUNCTION_ARGS)
 		const char *attrs[] = {server->first_name_attr, server->last_name_attr,
 		server->uid_attr[group], NULL};
 
-		filter = psprintf("(&%s(%s=%s)", directory_to_utf8(server->filter),
-						  server->last_name_attr, directory_escape_filter_value(last));
-		if (first)
-			filter = psprintf("%s(%s=%s)", filter, server->first_name_attr,
-							  directory_escape_filter_value(first));
-		filter = psprintf("%s)", filter);
+		filter = directory_name_filter(server, first, last);
 
 		dir = directory_connect(server);
 		if (!directory_search(dir, server->base_dn[group], filter, attrs,

@@ -1,0 +1,183 @@
+/*-------------------------------------------------------------------------
+ *
+ * directory_text.c
+ *		  Text to and from the directory: the database's encoding and the
+ *		  directory's UTF-8, the escaping of filter values, and the
+ *		  filters pssync builds from names and IDs.
+ *
+ * Every value put into a filter goes through directory_escape_filter_value
+ * (RFC 4515, by libldap), so that a name such as "*" or "John)(uid=*"
+ * matches only itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+
+#include "directory_int.h"
+
+/*
+ * A string in the server encoding, in UTF-8 for the directory (the same
+ * pointer when nothing needs converting).
+ */
+char *
+directory_to_utf8(const char *s)
+{
+	return pg_server_to_any(s, strlen(s), PG_UTF8);
+}
+
+/*
+ * A string from the directory (UTF-8, len bytes) in the server encoding,
+ * or NULL when it cannot be text there: a NUL byte, invalid UTF-8, or a
+ * character the database's encoding lacks.  Without copy, s itself is
+ * returned when it needs no conversion.
+ */
+static char *
+from_directory(const char *s, size_t len, bool copy)
+{
+	int			encoding = GetDatabaseEncoding();
+	Oid			proc;
+	char	   *converted;
+
+	if (memchr(s, '\0', len) != NULL || !pg_verify_mbstr(PG_UTF8, s, len, true))
+		return NULL;
+	if (encoding == PG_UTF8 || encoding == PG_SQL_ASCII)
+		return copy ? pnstrdup(s, len) : unconstify(char *, s);
+
+	proc = FindDefaultConversionProc(PG_UTF8, encoding);
+	if (!OidIsValid(proc))
+		return NULL;
+	converted = palloc(len * MAX_CONVERSION_GROWTH + 1);
+	if (pg_do_encoding_conversion_buf(proc, PG_UTF8, encoding,
+									  (unsigned char *) s, len,
+									  (unsigned char *) converted,
+									  len * MAX_CONVERSION_GROWTH + 1,
+									  true) != (int) len)
+	{
+		pfree(converted);
+		return NULL;
+	}
+	return converted;
+}
+
+/*
+ * A directory value as a username or other text the tables keep: in the
+ * server encoding, or NULL when it cannot be text there.  The value itself
+ * is returned when it needs no conversion (s must then stay as long as the
+ * result is used).
+ */
+char *
+directory_value_text(const char *s, size_t len)
+{
+	return from_directory(s, len, false);
+}
+
+/*
+ * A string from the directory (a DN, a name) in the server encoding, for
+ * showing.  What the database's encoding cannot hold (or what is not
+ * UTF-8) is written as RFC 4514 escapes of its bytes (\xx), which keeps a
+ * DN valid and the same DN to the directory; this never fails.
+ */
+char *
+directory_text(const char *s, size_t len)
+{
+	char	   *text = from_directory(s, len, true);
+	StringInfoData buf;
+	size_t		i;
+
+	if (text)
+		return text;
+	initStringInfo(&buf);
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (c >= 0x20 && c < 0x7f)
+			appendStringInfoChar(&buf, c);
+		else
+			appendStringInfo(&buf, "\\%02x", c);
+	}
+	return buf.data;
+}
+
+/*
+ * Escape a value for an LDAP search filter (RFC 4515), with libldap's
+ * ldap_bv2escaped_filter_value.  The value is in the server encoding; the
+ * result is UTF-8, as the directory expects.
+ */
+char *
+directory_escape_filter_value(const char *value)
+{
+	struct berval in;
+	struct berval out = {0, NULL};
+	char	   *result;
+
+	in.bv_val = directory_to_utf8(value);
+	in.bv_len = strlen(in.bv_val);
+	if (ldap_bv2escaped_filter_value(&in, &out) != 0)
+		elog(ERROR, "could not escape an LDAP filter value");
+	result = pnstrdup(out.bv_val, out.bv_len);
+	ber_memfree(out.bv_val);
+	return result;
+}
+
+/*
+ * The filter of the entries of the server's filter whose attribute equals
+ * a value: "(&FILTER(attr=value))", the value escaped.
+ */
+char *
+directory_equality_filter(PssyncServer *server, const char *attr,
+						  const char *value)
+{
+	return psprintf("(&%s(%s=%s))", directory_to_utf8(server->filter),
+					attr, directory_escape_filter_value(value));
+}
+
+/*
+ * The filter of the entries of the server's filter with a last name and,
+ * unless first is NULL, a first name (in the server encoding, as
+ * search_name() gives them): "(&FILTER(givenName=first)(sn=last))".
+ */
+char *
+directory_name_filter(PssyncServer *server, const char *first,
+					  const char *last)
+{
+	if (first == NULL)
+		return directory_equality_filter(server, server->last_name_attr, last);
+	return psprintf("(&%s(%s=%s)(%s=%s))", directory_to_utf8(server->filter),
+					server->first_name_attr, directory_escape_filter_value(first),
+					server->last_name_attr, directory_escape_filter_value(last));
+}
+
+/*
+ * A copy of a set of directory values, in the arena if one is given, else
+ * in the current memory context.
+ */
+void
+copy_directory_values(Arena *arena, DirectoryValues *to, DirectoryValues *from)
+{
+	Size		count = Max(from->count, 1);
+	int			i;
+
+	to->count = from->count;
+	if (arena)
+	{
+		to->values = arena_alloc(arena, sizeof(char *) * count);
+		to->lengths = arena_alloc(arena, sizeof(int) * count);
+	}
+	else
+	{
+		to->values = palloc(sizeof(char *) * count);
+		to->lengths = palloc(sizeof(int) * count);
+	}
+	for (i = 0; i < from->count; i++)
+	{
+		to->values[i] = arena ?
+			arena_strndup(arena, from->values[i], from->lengths[i]) :
+			pnstrdup(from->values[i], from->lengths[i]);
+		to->lengths[i] = from->lengths[i];
+	}
+}
