@@ -11,11 +11,13 @@ OBJS = \
 	src/directory_connect.o \
 	src/directory_schema.o \
 	src/directory_search.o \
+	src/queries.o \
 	src/records.o \
 	src/names.o \
 	src/scan.o \
 	src/matching.o \
 	src/apply.o \
+	src/results.o \
 	src/history.o \
 	src/sync.o
 DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.0--1.1.sql

@@ -6,9 +6,11 @@
  *
  * Data flows one way through the files listed below: the selected records
  * are read from PowerSchool's tables (records.c), the directory is asked
- * about each of them (directory.c, matching.c), a decision is made per
- * username (matching.c), the changes are checked and written (apply.c), and
- * the result rows go back to the caller (sync.c).
+ * about each of them (directory_*.c, scan.c, matching.c), a decision is
+ * made per username (matching.c), the changes are checked and written
+ * (apply.c), the run is recorded (history.c), and the result rows go back
+ * to the caller (sync.c).  results.c names what a row says for the last
+ * two; queries.c runs the statements of records.c, apply.c and history.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -234,6 +236,22 @@ extern bool directory_read_entry(PssyncDirectory *dir, const char *dn,
 								 DirectoryEntryCallback callback, void *arg);
 
 
+/* queries.c: statements through SPI, and the names of relations in them */
+typedef void (*RowCallback) (HeapTuple tuple, TupleDesc desc, void *arg);
+
+extern char *qualified_relation_name(Oid relid);
+extern char *relation_display_name(Oid relid);
+extern Oid	relation_owner(Oid relid);
+extern void run_query(const char *sql, int nargs, Oid *types, Datum *values,
+					  bool read_only, int expected);
+extern void run_query_nulls(const char *sql, int nargs, Oid *types,
+							Datum *values, const char *nulls, bool read_only,
+							int expected);
+extern void for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
+						 bool latest, RowCallback callback, void *arg);
+extern char *row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena);
+
+
 /* records.c: the PowerSchool tables and the selected records */
 typedef struct PowerSchoolTable
 {
@@ -274,16 +292,6 @@ typedef enum UserKinds
 } UserKinds;
 
 extern const char *username_column_name(UsernameColumn column);
-extern Oid	relation_owner(Oid relid);
-extern void run_query(const char *sql, int nargs, Oid *types, Datum *values,
-					  bool read_only, int expected);
-extern void run_query_nulls(const char *sql, int nargs, Oid *types,
-							Datum *values, const char *nulls, bool read_only,
-							int expected);
-typedef void (*RowCallback) (HeapTuple tuple, TupleDesc desc, void *arg);
-extern char *row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena);
-extern void for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
-						 bool latest, RowCallback callback, void *arg);
 extern void resolve_powerschool_tables(PowerSchoolTables *tables,
 									   RecordGroup group, bool with_id);
 extern void check_selection(Oid selection);
@@ -339,6 +347,14 @@ extern void apply_changes(PowerSchoolTables *tables, RecordGroup group,
 						  Arena *arena);
 
 
+/* results.c: what a result row says, for the rows returned and the history */
+extern const char *sync_status_name(SyncStatus status);
+extern const char *record_type_name(RecordType type);
+extern const char *result_section(SyncResult *result);
+extern const char *result_field(SyncResult *result);
+extern const char *result_old_username(SyncResult *result);
+
+
 /* history.c: the run history */
 typedef struct HistoryRun
 {
@@ -353,13 +369,5 @@ typedef struct HistoryRun
 } HistoryRun;
 
 extern void record_run(HistoryRun *run, List *rows);
-
-
-/* sync.c: the SQL-callable functions and their result rows */
-extern const char *sync_status_name(SyncStatus status);
-extern const char *record_type_name(RecordType type);
-extern const char *result_section(SyncResult *result);
-extern const char *result_field(SyncResult *result);
-extern const char *result_old_username(SyncResult *result);
 
 #endif							/* PSSYNC_H */

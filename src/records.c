@@ -15,7 +15,6 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -25,14 +24,9 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
-#include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/varlena.h"
 
 #include "pssync.h"
-
-/* the rows an SPI cursor fetches at a time */
-#define ROWS_PER_FETCH 10000
 
 static const char *const username_columns[NUM_USERNAME_COLUMNS] = {
 	"student_web_id",
@@ -60,36 +54,6 @@ is_blank(const char *s)
 			return false;
 	}
 	return true;
-}
-
-/* The name a statement uses: schema-qualified, quoted. */
-static char *
-qualified_relation_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
-/* The owner of a relation. */
-Oid
-relation_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
-/* The name a message uses: as the caller would write it. */
-static char *
-relation_display_name(Oid relid)
-{
-	return DatumGetCString(DirectFunctionCall1(regclassout,
-											   ObjectIdGetDatum(relid)));
 }
 
 static void
@@ -265,68 +229,6 @@ append_order(StringInfo sql)
 						   " t.dcid");
 }
 
-/* A text column of a row, copied into the arena, or NULL. */
-char *
-row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tuple, desc, column, &isnull);
-	text	   *t;
-
-	if (isnull)
-		return NULL;
-	t = DatumGetTextPP(d);
-	return arena_strndup(arena, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-}
-
-/*
- * Run a query through an SPI cursor and hand each row to callback, a batch
- * of rows at a time, so that a district's rows are never all held at once.
- * The caller's memory context is current in the callback and afterwards.
- *
- * With latest, a read-only query sees what has been committed up to now,
- * even in a REPEATABLE READ or SERIALIZABLE transaction, as PostgreSQL's
- * own foreign key checks do: a username another transaction stored after
- * this one's snapshot is held all the same.
- */
-void
-for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
-			 bool latest, RowCallback callback, void *arg)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	Portal		portal;
-
-	if (latest && IsolationUsesXactSnapshot())
-	{
-		PushActiveSnapshot(GetLatestSnapshot());
-		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values,
-										   NULL, true, 0);
-		PopActiveSnapshot();
-	}
-	else
-		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values,
-										   NULL, false, 0);
-	MemoryContextSwitchTo(cxt);
-	if (portal == NULL)
-		elog(ERROR, "SPI_cursor_open_with_args failed: %s",
-			 SPI_result_code_string(SPI_result));
-	for (;;)
-	{
-		uint64		i;
-
-		SPI_cursor_fetch(portal, true, ROWS_PER_FETCH);
-		MemoryContextSwitchTo(cxt);
-		if (SPI_processed == 0)
-			break;
-		for (i = 0; i < SPI_processed; i++)
-			callback(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	SPI_cursor_close(portal);
-	MemoryContextSwitchTo(cxt);
-}
-
 /* What the row callbacks of the loads build. */
 typedef struct LoadState
 {
@@ -335,33 +237,6 @@ typedef struct LoadState
 	UserKinds	kinds;
 	bool		blank_only;
 } LoadState;
-
-/*
- * Run a statement through SPI and check its result code.  SPI leaves its
- * own memory context current after each statement; the caller's is put
- * back, so that what is allocated next lives as long as the call.
- */
-void
-run_query(const char *sql, int nargs, Oid *types, Datum *values,
-		  bool read_only, int expected)
-{
-	run_query_nulls(sql, nargs, types, values, NULL, read_only, expected);
-}
-
-/* The same, with some arguments NULL ('n' in nulls). */
-void
-run_query_nulls(const char *sql, int nargs, Oid *types, Datum *values,
-				const char *nulls, bool read_only, int expected)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	int			rc;
-
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
-	MemoryContextSwitchTo(cxt);
-	if (rc != expected)
-		elog(ERROR, "SPI_execute_with_args failed: %s",
-			 SPI_result_code_string(rc));
-}
 
 /*
  * The students in the selection (or all of them), in the order of the

@@ -43,57 +43,6 @@ PG_FUNCTION_INFO_V1(pssync_ldap_assign);
 #define VALID_SCOPES \
 	"students, students_blank, teachers, teachers_blank, staff and staff_blank"
 
-static const char *const status_names[] = {
-	"unchanged",
-	"updated",
-	"would_update",
-	"partial",
-	"no_match",
-	"ambiguous",
-	"no_uid",
-	"conflict",
-	"invalid_uid"
-};
-
-static const char *const record_type_names[] = {
-	"student",
-	"teacher",
-	"staff"
-};
-
-const char *
-sync_status_name(SyncStatus status)
-{
-	return status_names[status];
-}
-
-const char *
-record_type_name(RecordType type)
-{
-	return record_type_names[type];
-}
-
-const char *
-result_section(SyncResult *result)
-{
-	return STATUS_IS_MATCH(result->status) ? "match" : "exception";
-}
-
-/* The username column checked; NULL on an exception without a match. */
-const char *
-result_field(SyncResult *result)
-{
-	return result->check >= 0 ?
-		username_column_name(result->record->columns[result->check]) : NULL;
-}
-
-/* The checked username, or for a row without a check the first one. */
-const char *
-result_old_username(SyncResult *result)
-{
-	return result->record->old_usernames[Max(result->check, 0)];
-}
-
 /* What a call asks for. */
 typedef struct SyncRequest
 {
