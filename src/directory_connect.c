@@ -356,15 +356,13 @@ connect_host(PssyncDirectory *dir, const char *host, int port,
 static void
 connect_first_reachable(PssyncDirectory *dir, bool *ldaps)
 {
-	char	   *uris = pstrdup(dir->server->uri);
-	char	   *save = NULL;
-	char	   *uri;
 	StringInfoData failures;
+	ListCell   *cell;
 
 	initStringInfo(&failures);
-	for (uri = strtok_r(uris, " \t\n,", &save); uri;
-		 uri = strtok_r(NULL, " \t\n,", &save))
+	foreach(cell, split_uri_list(dir->server->uri))
 	{
+		char	   *uri = (char *) lfirst(cell);
 		LDAPURLDesc *lud = NULL;
 		StringInfoData failure;
 		char	   *host;

@@ -348,23 +348,36 @@ is_directory_uri(const char *uri, const char **problem)
 	return ok;
 }
 
-/* Does a list of URIs hold one of the scheme ("ldaps:" or "ldap:")? */
-static bool
-uri_has_scheme(const char *uris, const char *scheme)
+/*
+ * The URIs of the uri option, in order: it separates them by white space
+ * (or commas, as ldap.conf's URI does).
+ */
+List *
+split_uri_list(const char *uris)
 {
 	char	   *copy = pstrdup(uris);
 	char	   *save = NULL;
 	char	   *uri;
-	bool		found = false;
+	List	   *result = NIL;
 
 	for (uri = strtok_r(copy, " \t\n,", &save); uri;
 		 uri = strtok_r(NULL, " \t\n,", &save))
+		result = lappend(result, uri);
+	return result;
+}
+
+/* Does a list of URIs hold one of the scheme ("ldaps:" or "ldap:")? */
+static bool
+uri_has_scheme(const char *uris, const char *scheme)
+{
+	ListCell   *cell;
+
+	foreach(cell, split_uri_list(uris))
 	{
-		if (pg_strncasecmp(uri, scheme, strlen(scheme)) == 0)
-			found = true;
+		if (pg_strncasecmp((char *) lfirst(cell), scheme, strlen(scheme)) == 0)
+			return true;
 	}
-	pfree(copy);
-	return found;
+	return false;
 }
 
 static bool
@@ -406,14 +419,12 @@ check_option_value(const PssyncOption *opt, const char *value, bool hide)
 	{
 		case OPTION_URI:
 			{
-				char	   *copy = pstrdup(value);
-				char	   *save = NULL;
-				char	   *uri;
-				int			count = 0;
+				List	   *uris = split_uri_list(value);
+				ListCell   *cell;
 
-				for (uri = strtok_r(copy, " \t\n,", &save); uri;
-					 uri = strtok_r(NULL, " \t\n,", &save))
+				foreach(cell, uris)
 				{
+					char	   *uri = (char *) lfirst(cell);
 					const char *problem = NULL;
 
 					if (!is_directory_uri(uri, &problem))
@@ -424,12 +435,10 @@ check_option_value(const PssyncOption *opt, const char *value, bool hide)
 								 errdetail("%s.", problem),
 								 errhint("Give one or more space-separated URIs such as ldap://ldap.district.org or ldaps://dc1.district.org:636."),
 								 errhidestmt(hide)));
-					count++;
 				}
-				if (count == 0)
+				if (uris == NIL)
 					invalid_option_value(opt, value, "No URI is given.",
 										 "Give one or more space-separated URIs such as ldap://ldap.district.org.", hide);
-				pfree(copy);
 				if (uri_has_ldaps(value) && uri_has_plain(value))
 					invalid_option_value(opt, value,
 										 "It mixes ldaps:// and ldap:// URIs: when the first could not be reached, the bind password would cross the network unencrypted.",

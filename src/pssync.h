@@ -163,6 +163,7 @@ typedef struct PssyncServer
 } PssyncServer;
 
 extern PssyncServer *pssync_get_server(void);
+extern List *split_uri_list(const char *uris);
 extern bool is_attribute_description(const char *name);
 extern void check_uid_attr_argument(const char *uid_attr);
 extern void install_password_log_filter(void);
