@@ -5,6 +5,7 @@ MODULE_big = pssync
 OBJS = \
 	src/pssync.o \
 	src/arena.o \
+	src/log_filter.o \
 	src/options.o \
 	src/directory_text.o \
 	src/directory_wait.o \

@@ -129,6 +129,10 @@ extern bool parse_max_changes(const char *value, double *limit, bool *percent);
 extern void log_phase_time(instr_time *phase, const char *what);
 
 
+/* log_filter.c: user mapping passwords kept out of the server log */
+extern void install_password_log_filter(void);
+
+
 /* arena.c: a bump allocator for the many small things of a sync */
 typedef struct Arena Arena;
 
@@ -166,7 +170,6 @@ extern PssyncServer *pssync_get_server(void);
 extern List *split_uri_list(const char *uris);
 extern bool is_attribute_description(const char *name);
 extern void check_uid_attr_argument(const char *uid_attr);
-extern void install_password_log_filter(void);
 
 
 /*

@@ -1,52 +1,115 @@
 #!/usr/bin/env bash
-# password_log: with pssync loaded, the statements that set a user
-# mapping's password never reach the server log in full: not through
-# log_statement, not through log_min_duration_statement, and not as the
-# STATEMENT of an error core PostgreSQL raises about them.  The log shows
-# a placeholder where they would be.
-set -u
-cd "$(dirname "$0")/../.."
+# password_log: with pssync loaded, a user mapping's password never reaches
+# the server log, wherever PostgreSQL would write it: log_statement,
+# log_min_duration_statement, the STATEMENT of an error, the CONTEXT and
+# QUERY lines of an error inside a DO block or a function.  Only the
+# password values are masked; every statement is still logged, and
+# statements that merely mention the words (in a comment, a string, an
+# identifier) are logged as they are.
+source "$(dirname "$0")/lib.bash"
 db=pssync_password_log
-secret1='Log-Secret-41x'
-secret2='Log-Secret-42y'
-status=0
-dropdb --if-exists "$db" >/dev/null 2>&1
-createdb "$db" || exit 1
-start=$(($(stat -c %s "$PSSYNC_PG_LOG") + 1))
+secret() { echo "Pw-Secret-$1-x7"; }
 
-psql -X -q -d "$db" -v s1="$secret1" -v s2="$secret2" >/dev/null 2>&1 <<'SQL'
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null || exit 1
+_own_databases+=("$db")
+psql -X -q -d "$db" >/dev/null 2>&1 <<'SQL'
 CREATE EXTENSION pssync;
 CREATE SERVER logged_ldap FOREIGN DATA WRAPPER pssync
   OPTIONS (uri 'ldap://127.0.0.1:1', base_dn 'dc=district,dc=org');
-LOAD 'pssync';
-SET log_statement = 'ddl';
-CREATE USER MAPPING FOR CURRENT_USER SERVER logged_ldap
-  OPTIONS (bind_dn 'cn=pssync,ou=Services,dc=district,dc=org', password :'s1');
--- core PostgreSQL's error: the mapping exists
-CREATE USER MAPPING FOR CURRENT_USER SERVER logged_ldap OPTIONS (password :'s1');
-SET log_statement = 'none';
-SET log_min_duration_statement = 0;
-ALTER USER MAPPING FOR CURRENT_USER SERVER logged_ldap OPTIONS (SET password :'s2');
+CREATE ROLE regress_logged;
+CREATE TABLE secrets (n int, pw text);
+CREATE TABLE id_mapping (id int, password_hash text);
 SQL
-dropdb "$db"
-sleep 0.2
-log=$(tail -c +"$start" "$PSSYNC_PG_LOG")
+# the functions' passwords come from a table, not from the statement
+psql -X -q -d "$db" -c "INSERT INTO secrets VALUES (9, '$(secret 9)'), (10, '$(secret 10)')" >/dev/null
 
-check() {
-	if eval "$2"; then
-		echo "ok    $1"
-	else
-		echo "FAIL  $1"
-		status=1
-	fi
+pg_log_mark
+run_with() {
+	# a statement string as one query, with the settings given
+	PGOPTIONS="$1" psql -X -q -d "$db" -c "LOAD 'pssync'" -c "$2" >/dev/null 2>&1
 }
-check "no password in the log" \
-	'! grep -qF -e "$secret1" -e "$secret2" <<<"$log"'
-check "log_statement's line shows the placeholder" \
-	'grep -qE "LOG:  statement: <a user mapping statement with a password, hidden by pssync>" <<<"$log"'
-check "the error is logged, without its statement" \
-	'grep -q "ERROR:  user mapping for .* already exists" <<<"$log" && ! grep -q "STATEMENT:  CREATE USER MAPPING" <<<"$log"'
-check "log_min_duration_statement's line shows the placeholder" \
-	'grep -qE "LOG:  duration: [0-9.]+ ms  statement: <a user mapping statement with a password, hidden by pssync>" <<<"$log"'
-[ $status -eq 0 ] || grep -n "mapping\|hidden" <<<"$log" | head -10
-exit $status
+# every statement logged by log_statement (and only its duration by
+# log_min_duration_statement)
+run() {
+	run_with "-c log_statement=all -c log_min_duration_statement=0" "$1"
+}
+mapping="CREATE USER MAPPING FOR regress_logged SERVER logged_ldap"
+alter="ALTER USER MAPPING FOR regress_logged SERVER logged_ldap"
+run "$mapping OPTIONS (bind_dn 'cn=pssync', password '$(secret 1)')"
+# core PostgreSQL's error: the mapping exists
+run "$mapping OPTIONS (bind_dn 'cn=pssync', password '$(secret 2)')"
+run "$alter OPTIONS (SET password E'$(secret 3)\\'x')"
+run_with "-c log_min_duration_statement=0" "$alter OPTIONS (SET bind_dn 'cn=timed', SET password '$(secret 12)')"
+run "$alter OPTIONS (SET password \$q\$$(secret 4)\$q\$)"
+run "SELECT 'before'; $alter OPTIONS (SET password '$(secret 5)'); SELECT 'after'"
+run "$alter OPTIONS (SET password 'Pw-Secret-6a'
+  'Pw-Secret-6b')"
+# inside a DO block: its own text, the CONTEXT line, the STATEMENT line
+run "DO \$\$BEGIN $mapping OPTIONS (password '$(secret 7)'); END\$\$"
+run "DO 'BEGIN $mapping OPTIONS (password ''$(secret 8)''); END'"
+# through EXECUTE in a function: the CONTEXT line, and the QUERY line of a
+# syntax error
+run "CREATE FUNCTION set_pw(pw text, junk text) RETURNS void LANGUAGE plpgsql AS
+  \$f\$BEGIN EXECUTE format('$mapping OPTIONS (password %L) %s', pw, junk); END\$f\$"
+run "SELECT set_pw(pw, '') FROM secrets WHERE n = 9"
+run "SELECT set_pw(pw, 'junk') FROM secrets WHERE n = 10"
+# without standard_conforming_strings, a backslash escapes the quote
+run_with "-c log_statement=all -c standard_conforming_strings=off" \
+	"$alter OPTIONS (SET bind_dn 'cn=no-scs', SET password 'a\\'$(secret 11)')"
+# statements that only mention the words are logged as they are
+run "DROP TABLE IF EXISTS students_nowhere; -- mapping password"
+run "UPDATE id_mapping SET password_hash = 'visible-hash' WHERE id = 1"
+run "SELECT 'user mapping', 'password visible-literal'"
+run "CREATE USER MAPPING FOR CURRENT_USER SERVER logged_ldap OPTIONS (bind_dn 'cn=visible-dn')"
+run "$alter OPTIONS (SET bind_dn 'cn=password-visible')"
+sleep 0.3
+log=$(pg_log_since_mark)
+
+leaked=""
+for n in 1 2 3 4 5 6a 6b 7 8 9 10 11 12; do
+	grep -qF -- "Pw-Secret-$n" <<<"$log" && leaked="$leaked $n"
+done
+[ -z "$leaked" ] || detail="leaked:$leaked"
+check "no password reaches the server log" [ -z "$leaked" ]
+
+has() { grep -qF -- "$1" <<<"$log"; }
+check "log_statement shows the statement, its password masked" \
+	has "statement: $mapping OPTIONS (bind_dn 'cn=pssync', password '<hidden by pssync>')"
+check "log_min_duration_statement's line is masked too" \
+	grep -qE "duration: [0-9.]+ ms  statement: $alter OPTIONS \(SET bind_dn 'cn=timed', SET password '<hidden by pssync>'\)" <<<"$log"
+check "core PostgreSQL's error is logged, without the STATEMENT line" \
+	bash -c '[ "$(grep -c "ERROR:  user mapping for \"regress_logged\" already exists" <<<"$1")" -ge 1 ] && ! grep -q "STATEMENT:  CREATE USER MAPPING" <<<"$1"' _ "$log"
+check "an escaped string value is masked" has "SET password E'<hidden by pssync>')"
+check "a dollar-quoted value is masked" has "SET password \$q\$<hidden by pssync>\$q\$)"
+check "the statements around it are logged as they are" \
+	has "statement: SELECT 'before'; $alter OPTIONS (SET password '<hidden by pssync>'); SELECT 'after'"
+check "a continued string is masked in both parts" has "'<hidden by pssync>'"$'\n'"	  '<hidden by pssync>')"
+check "a DO block's text is logged with its password masked" \
+	has "statement: DO \$\$BEGIN $mapping OPTIONS (password '<hidden by pssync>'); END\$\$"
+check "a DO block in a quoted string likewise" \
+	has "statement: DO 'BEGIN $mapping OPTIONS (password ''<hidden by pssync>''); END'"
+check "the CONTEXT line of an error in a DO block is masked" \
+	has "CONTEXT:  SQL statement \"$mapping OPTIONS (password '<hidden by pssync>')\""
+check "the CONTEXT line of an error in EXECUTE is masked" \
+	has "SQL statement \"$mapping OPTIONS (password '<hidden by pssync>') \""
+check "the QUERY line of a syntax error in EXECUTE is masked" \
+	has "QUERY:  $mapping OPTIONS (password '<hidden by pssync>') junk"
+check "the STATEMENT of an error that holds no password is still logged" \
+	has "STATEMENT:  SELECT set_pw(pw, '') FROM secrets WHERE n = 9"
+check "standard_conforming_strings off: the escaped quote stays inside the value" \
+	has "statement: $alter OPTIONS (SET bind_dn 'cn=no-scs', SET password '<hidden by pssync>')"
+check "a comment that names the words hides nothing" \
+	has "statement: DROP TABLE IF EXISTS students_nowhere; -- mapping password"
+check "an UPDATE of a password_hash column is logged" \
+	has "statement: UPDATE id_mapping SET password_hash = 'visible-hash' WHERE id = 1"
+check "string literals with the words are logged" \
+	has "statement: SELECT 'user mapping', 'password visible-literal'"
+check "a user mapping without a password is logged as it is" \
+	has "OPTIONS (bind_dn 'cn=visible-dn')"
+check "a value that mentions password is not a password option" \
+	has "OPTIONS (SET bind_dn 'cn=password-visible')"
+if [ "$_checks_failed" -gt 0 ]; then
+	echo "# the log:"
+	sed 's/^/#   /' <<<"$log" | head -80
+fi
+finish
