@@ -72,6 +72,7 @@ SELECT count(*) AS runs FROM pssync.sync_run;
 CREATE ROLE regress_outsider;
 CREATE ROLE regress_operator;
 GRANT USAGE ON SCHEMA pssync TO regress_operator;
+GRANT USAGE ON FOREIGN SERVER district_ldap TO regress_operator;
 GRANT SELECT ON students, users, schoolstaff TO regress_operator;
 GRANT UPDATE (student_web_id) ON students TO regress_operator;
 SET ROLE regress_outsider;
@@ -113,5 +114,6 @@ SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) A
 DROP TABLE one_student;
 REVOKE ALL ON students, users, schoolstaff FROM regress_operator;
 REVOKE ALL ON SCHEMA pssync FROM regress_operator;
+REVOKE ALL ON FOREIGN SERVER district_ldap FROM regress_operator;
 DROP ROLE regress_outsider;
 DROP ROLE regress_operator;

@@ -18,8 +18,9 @@ SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) A
 SELECT count(*) AS would_update FROM pssync.ldap_sync_district('students', dry_run => true)
  WHERE status = 'would_update';
 
--- A percentage of the records processed: 10 of 23 is 43%.
-SET pssync.max_changes = '40%';
+-- A percentage of the records processed: 10 of 23 is 43%; 39% of 23
+-- records allows 9.
+SET pssync.max_changes = '39%';
 SELECT count(*) FROM pssync.ldap_sync_district('students');
 SET pssync.max_changes = '50%';
 BEGIN;
@@ -38,6 +39,26 @@ ROLLBACK;
 -- The wrong attribute: everything would change.
 SET pssync.max_changes = '5%';
 SELECT count(*) FROM pssync.ldap_sync_district('students', 'employeeNumber');
+
+-- A percentage allows ceil(records * p / 100) changes, so that a small
+-- run is not blocked: 5% of 3 records (an hourly job of new students,
+-- one of them new) allows one change.
+SET pssync.max_changes = '5%';
+CREATE TEMP TABLE new_students (dcid) AS VALUES (1001), (1002), (1017);
+BEGIN;
+SELECT status, dcid, new_username FROM pssync.ldap_sync_students('new_students');
+ROLLBACK;
+-- '0' allows none, as a count or a percentage.
+SET pssync.max_changes = '0';
+SELECT count(*) FROM pssync.ldap_sync_students('new_students');
+SET pssync.max_changes = '0%';
+SELECT count(*) FROM pssync.ldap_sync_students('new_students');
+-- ldap_assign is a person's choice of one entry: no limit applies.
+BEGIN;
+SELECT status, dcid, new_username
+  FROM pssync.ldap_assign('student', 1006, 'uid=kjones,ou=Students,dc=district,dc=org');
+ROLLBACK;
+DROP TABLE new_students;
 
 -- Bad values are refused when set.
 SET pssync.max_changes = 'many';

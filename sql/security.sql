@@ -17,6 +17,7 @@ SELECT p.proname, p.prosecdef, pg_get_userbyid(p.proowner) = current_user AS own
 CREATE ROLE regress_clerk;
 CREATE ROLE regress_principal;
 GRANT USAGE ON SCHEMA pssync, regress TO regress_clerk, regress_principal;
+GRANT USAGE ON FOREIGN SERVER district_ldap TO regress_principal;
 GRANT SELECT ON students, users, schoolstaff, schools TO regress_clerk, regress_principal;
 GRANT UPDATE (student_web_id) ON students TO regress_principal;
 SET ROLE regress_clerk;
@@ -77,7 +78,45 @@ SELECT dcid, student_web_id FROM public.students WHERE student_web_id IN ('jsmit
 ROLLBACK;
 DROP SCHEMA evil CASCADE;
 
+-- A server's account is used only by roles with USAGE on the server, as
+-- with dblink and postgres_fdw: pssync.server is any role's to set, and
+-- the PUBLIC user mapping would otherwise be everyone's.  The clerk may
+-- read the tables but has no USAGE: a sync, ldap_lookup and ldap_assign
+-- are refused with 42501, naming the server.
+SET ROLE regress_clerk;
+SELECT regress.full_error_of($$SELECT pssync.ldap_sync_students('students', dry_run => true)$$);
+SELECT regress.error_of($$SELECT pssync.ldap_sync_district('staff', dry_run => true)$$);
+SELECT regress.error_of($$SELECT pssync.ldap_lookup('Jones')$$);
+SELECT regress.error_of($$SELECT pssync.ldap_assign('student', 1006, 'uid=kjones,ou=Students,dc=district,dc=org', dry_run => true)$$);
+-- ... also when pssync.server names the server
+SET pssync.server = 'district_ldap';
+SELECT regress.error_of($$SELECT pssync.ldap_lookup('Jones')$$);
+RESET pssync.server;
+RESET ROLE;
+-- USAGE granted: the clerk may run dry runs and look entries up.
+GRANT USAGE ON FOREIGN SERVER district_ldap TO regress_clerk;
+SET ROLE regress_clerk;
+SELECT count(*) > 0 AS looked_up FROM pssync.ldap_lookup('Jones');
+SELECT count(*) > 0 AS synced FROM pssync.ldap_sync_students('students', dry_run => true);
+RESET ROLE;
+REVOKE USAGE ON FOREIGN SERVER district_ldap FROM regress_clerk;
+
+-- The history is an audit trail: only a superuser may turn it off ...
+SET ROLE regress_principal;
+SET pssync.history = off;
+SHOW pssync.history;
+RESET ROLE;
+-- ... or a role it was delegated to with GRANT SET ON PARAMETER.
+GRANT SET ON PARAMETER pssync.history TO regress_principal;
+SET ROLE regress_principal;
+SET pssync.history = off;
+SHOW pssync.history;
+RESET pssync.history;
+RESET ROLE;
+REVOKE SET ON PARAMETER pssync.history FROM regress_principal;
+
 REVOKE ALL ON students, users, schoolstaff, schools FROM regress_clerk, regress_principal;
 REVOKE ALL ON SCHEMA pssync, regress FROM regress_clerk, regress_principal;
+REVOKE ALL ON FOREIGN SERVER district_ldap FROM regress_principal;
 DROP ROLE regress_clerk;
 DROP ROLE regress_principal;

@@ -60,6 +60,7 @@ SELECT pssync.ldap_sync_staff('no_dcid');
 -- The caller needs SELECT on the selection.
 CREATE ROLE regress_nosel;
 GRANT USAGE ON SCHEMA pssync, regress TO regress_nosel;
+GRANT USAGE ON FOREIGN SERVER district_ldap TO regress_nosel;
 GRANT SELECT ON students, users, schoolstaff TO regress_nosel;
 CREATE TABLE private_selection (dcid bigint);
 SET ROLE regress_nosel;
@@ -68,6 +69,7 @@ RESET ROLE;
 DROP TABLE private_selection;
 REVOKE ALL ON students, users, schoolstaff FROM regress_nosel;
 REVOKE ALL ON SCHEMA pssync, regress FROM regress_nosel;
+REVOKE ALL ON FOREIGN SERVER district_ldap FROM regress_nosel;
 DROP ROLE regress_nosel;
 
 -- Nothing above wrote anything.

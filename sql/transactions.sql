@@ -46,6 +46,7 @@ SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) A
 -- anything is written.
 CREATE ROLE regress_reader;
 GRANT USAGE ON SCHEMA pssync, regress TO regress_reader;
+GRANT USAGE ON FOREIGN SERVER district_ldap TO regress_reader;
 GRANT SELECT ON students, users, schoolstaff TO regress_reader;
 SET ROLE regress_reader;
 SELECT count(*) FROM pssync.ldap_sync_students('students', dry_run => true);
@@ -62,4 +63,5 @@ RESET ROLE;
 SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) AS as_before;
 REVOKE ALL ON students, users, schoolstaff FROM regress_reader;
 REVOKE ALL ON SCHEMA pssync, regress FROM regress_reader;
+REVOKE ALL ON FOREIGN SERVER district_ldap FROM regress_reader;
 DROP ROLE regress_reader;

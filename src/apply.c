@@ -504,7 +504,12 @@ check_max_changes(List *results, int records, bool dry_run)
 
 	if (!parse_max_changes(pssync_max_changes, &limit, &percent) || limit < 0)
 		return;
-	allowed = percent ? (int) floor(records * limit / 100.0) : (int) limit;
+
+	/*
+	 * A percentage allows a part of a record at least: 5% of 10 records is
+	 * one change, not none.
+	 */
+	allowed = percent ? (int) ceil(records * limit / 100.0) : (int) limit;
 
 	/* the records with a change; a record's rows are next to each other */
 	foreach(cell, results)
@@ -522,15 +527,17 @@ check_max_changes(List *results, int records, bool dry_run)
 
 	if (dry_run)
 		ereport(NOTICE,
-				(errmsg("this sync would change the usernames of %d records, more than pssync.max_changes allows (%d)",
-						changing, allowed),
+				(errmsg_plural("this sync would change the usernames of %d record, more than pssync.max_changes allows (%d)",
+							   "this sync would change the usernames of %d records, more than pssync.max_changes allows (%d)",
+							   changing, changing, allowed),
 				 errdetail("pssync.max_changes is \"%s\" and %d records were processed.",
 						   pssync_max_changes, records)));
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("sync would change the usernames of %d records, more than pssync.max_changes allows (%d)",
-						changing, allowed),
+				 errmsg_plural("sync would change the usernames of %d record, more than pssync.max_changes allows (%d)",
+							   "sync would change the usernames of %d records, more than pssync.max_changes allows (%d)",
+							   changing, changing, allowed),
 				 errdetail("pssync.max_changes is \"%s\" and %d records were processed; nothing was changed.",
 						   pssync_max_changes, records),
 				 errhint("Check the directory's configuration (base DN, attributes) with a dry run; if the changes are right, raise pssync.max_changes for this run.")));
@@ -539,12 +546,14 @@ check_max_changes(List *results, int records, bool dry_run)
 /*
  * Check and write the changes in the results; afterwards each of them says
  * updated (would_update in a dry run), unchanged, conflict or invalid_uid.
+ * With limited, pssync.max_changes applies (not to ldap_assign, a person's
+ * choice of one entry).
  * What the rows keep (the usernames read again) goes into arena; the
  * statements' arrays and results are freed column by column.
  */
 void
 apply_changes(PowerSchoolTables *tables, RecordGroup group, List *results,
-			  int records, bool dry_run, Arena *arena)
+			  int records, bool dry_run, bool limited, Arena *arena)
 {
 	UsernameColumn first = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_TEACHERLOGINID;
 	UsernameColumn last = group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID : COLUMN_LOGINID;
@@ -559,7 +568,8 @@ apply_changes(PowerSchoolTables *tables, RecordGroup group, List *results,
 		check_column(tables, column, results, dry_run, arena);
 		MemoryContextReset(scratch);
 	}
-	check_max_changes(results, records, dry_run);
+	if (limited)
+		check_max_changes(results, records, dry_run);
 	for (column = first; column <= last; column++)
 	{
 		write_column(tables, column, results, dry_run);

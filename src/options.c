@@ -32,6 +32,7 @@
 #include "utils/fmgroids.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "pssync.h"
 
 PG_FUNCTION_INFO_V1(pssync_validator);
@@ -796,7 +797,7 @@ PssyncServer *
 pssync_get_server(void)
 {
 	ForeignServer *fs = choose_server();
-	PssyncServer *server = palloc0(sizeof(PssyncServer));
+	PssyncServer *server;
 	List	   *options = fs->options;
 	List	   *mapping = user_mapping_options(fs->serverid);
 	char	   *base_dn;
@@ -804,6 +805,22 @@ pssync_get_server(void)
 	char	   *value;
 	ListCell   *cell;
 
+	/*
+	 * Using a server's account takes USAGE on the server, as dblink and
+	 * postgres_fdw require: pssync.server is any role's to set.
+	 */
+	if (pssync_foreign_server_aclcheck(fs->serverid, GetUserId(),
+									   ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for foreign server %s",
+						fs->servername),
+				 errdetail("A sync, ldap_lookup and ldap_assign use the directory account of the server they use."),
+				 errhint("GRANT USAGE ON FOREIGN SERVER %s TO %s;",
+						 quote_identifier(fs->servername),
+						 quote_identifier(GetUserNameFromId(GetUserId(), false)))));
+
+	server = palloc0(sizeof(PssyncServer));
 	foreach(cell, options)
 	{
 		DefElem    *def = (DefElem *) lfirst(cell);

@@ -150,10 +150,10 @@ _PG_init(void)
 
 	DefineCustomBoolVariable("pssync.history",
 							 "Records every sync that is not a dry run in pssync.sync_run and pssync.sync_log.",
-							 NULL,
+							 "Only a superuser, or a role granted SET on the parameter, may turn it off: the history is an audit trail.",
 							 &pssync_history,
 							 true,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 

@@ -348,7 +348,7 @@ extern void check_update_privileges(PowerSchoolTables *tables, RecordGroup group
 									UserKinds kinds);
 extern void apply_changes(PowerSchoolTables *tables, RecordGroup group,
 						  List *results, int records, bool dry_run,
-						  Arena *arena);
+						  bool limited, Arena *arena);
 
 
 /* results.c: what a result row says, for the rows returned and the history */

@@ -210,7 +210,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	log_phase_time(&phase, "matching");
 
 	apply_changes(&tables, request->group, results, list_length(records),
-				  request->dry_run, arena);
+				  request->dry_run, request->dn == NULL, arena);
 	rows = rows_in_order(results);
 	log_phase_time(&phase, "applying the changes");
 
