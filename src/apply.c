@@ -6,8 +6,9 @@
  * A change (a username that differs from the directory's value) is
  * written only when the value can be stored and no other record holds it:
  *
- *	- a value that is empty, holds white space or control characters, or is
- *	  longer than the column allows becomes "invalid_uid";
+ *	- a value longer than the column allows becomes "invalid_uid" (one
+ *	  that is empty or holds white space, control or invisible characters
+ *	  became it when it was matched);
  *	- a value already held in the same column by another record of the
  *	  table (inside the selection or not, compared exactly), or wanted by
  *	  more than one record of this sync, becomes "conflict": no duplicate
@@ -113,37 +114,13 @@ column_max_length(PowerSchoolTable *table, const char *column)
 }
 
 /*
- * Can the directory's value be stored as a username: not empty, no white
- * space or control character, not too long for the column?
+ * Does the directory's value fit the column?  (Its characters were checked
+ * when it was matched: is_username_text.)
  */
 static bool
-is_storable_username(const char *value, int32 max_length)
+fits_column(const char *value, int32 max_length)
 {
-	const unsigned char *p = (const unsigned char *) value;
-	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
-
-	if (*p == '\0')
-		return false;
-	while (*p)
-	{
-		int			len = pg_mblen((const char *) p);
-		pg_wchar	c = *p;
-
-		if (utf8 && IS_HIGHBIT_SET(*p))
-			c = utf8_to_unicode(p);
-		else if (IS_HIGHBIT_SET(*p))
-			c = 0x100;			/* another encoding's character: printable */
-		if (c <= 0x20 || c == 0x7f ||
-			(c >= 0x80 && c <= 0xa0) ||		/* C1 controls, no-break space */
-			c == 0x1680 || (c >= 0x2000 && c <= 0x200b) ||
-			c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
-			c == 0x3000 || c == 0xfeff)
-			return false;
-		p += len;
-	}
-	if (max_length >= 0 && pg_mbstrlen(value) > max_length)
-		return false;
-	return true;
+	return max_length < 0 || pg_mbstrlen(value) <= max_length;
 }
 
 static int
@@ -460,7 +437,7 @@ check_column(PowerSchoolTables *tables, UsernameColumn column, List *results,
 
 	for (i = 0; i < n; i++)
 	{
-		if (!is_storable_username(pending[i].value, max_length))
+		if (!fits_column(pending[i].value, max_length))
 			pending[i].result->status = STATUS_INVALID_UID;
 	}
 	n = gather_pending(results, column, pending);

@@ -227,10 +227,16 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
 	bool		storable = false;
 	int			c;
 
+	/*
+	 * A value that cannot be a username (see is_username_text) is
+	 * invalid_uid, even where the record holds it already; it is shown when
+	 * it can be text at all.
+	 */
 	if (entry->uid.count == 1)
 	{
 		value = directory_value_text(entry->uid.values[0], entry->uid.lengths[0]);
-		storable = value != NULL;
+		storable = value != NULL &&
+			is_username_text(entry->uid.values[0], entry->uid.lengths[0]);
 		if (value && value != entry->uid.values[0])
 			value = arena_strdup(cxt->arena, value);
 	}

@@ -172,3 +172,96 @@ name_skeleton(const char *name, int length)
 	pfree(decomposed);
 	return buf.data;
 }
+
+
+/*
+ * The characters no username may hold, beyond the controls: Unicode's
+ * format characters (Cf) and separators (Zs, Zl, Zp).  They are invisible
+ * or look like a space, so a value holding one makes a look-alike login
+ * (jsmith and jsmith with a zero-width space).  From Unicode 15.0.
+ */
+static const struct
+{
+	pg_wchar	first;
+	pg_wchar	last;
+}			invisible_characters[] = {
+	{0x0020, 0x0020},			/* Zs: space */
+	{0x00A0, 0x00A0},			/* Zs: no-break space */
+	{0x00AD, 0x00AD},			/* Cf: soft hyphen */
+	{0x0600, 0x0605},			/* Cf: Arabic number signs */
+	{0x061C, 0x061C},			/* Cf: Arabic letter mark */
+	{0x06DD, 0x06DD},			/* Cf */
+	{0x070F, 0x070F},			/* Cf */
+	{0x0890, 0x0891},			/* Cf */
+	{0x08E2, 0x08E2},			/* Cf */
+	{0x1680, 0x1680},			/* Zs: Ogham space mark */
+	{0x180E, 0x180E},			/* Cf: Mongolian vowel separator */
+	{0x2000, 0x200A},			/* Zs: en quad ... hair space */
+	{0x200B, 0x200F},			/* Cf: zero-width space, joiners, marks */
+	{0x2028, 0x2028},			/* Zl: line separator */
+	{0x2029, 0x2029},			/* Zp: paragraph separator */
+	{0x202A, 0x202E},			/* Cf: bidirectional embeddings */
+	{0x202F, 0x202F},			/* Zs: narrow no-break space */
+	{0x205F, 0x205F},			/* Zs: medium mathematical space */
+	{0x2060, 0x2064},			/* Cf: word joiner, invisible operators */
+	{0x2066, 0x206F},			/* Cf: bidirectional isolates ... */
+	{0x3000, 0x3000},			/* Zs: ideographic space */
+	{0xFEFF, 0xFEFF},			/* Cf: zero-width no-break space (BOM) */
+	{0xFFF9, 0xFFFB},			/* Cf: interlinear annotation */
+	{0x110BD, 0x110BD},			/* Cf */
+	{0x110CD, 0x110CD},			/* Cf */
+	{0x13430, 0x1343F},			/* Cf: Egyptian hieroglyph format */
+	{0x1BCA0, 0x1BCA3},			/* Cf: shorthand format */
+	{0x1D173, 0x1D17A},			/* Cf: musical symbol format */
+	{0xE0001, 0xE0001},			/* Cf: language tag */
+	{0xE0020, 0xE007F},			/* Cf: tags */
+};
+
+static bool
+is_invisible(pg_wchar c)
+{
+	int			low = 0;
+	int			high = lengthof(invisible_characters) - 1;
+
+	while (low <= high)
+	{
+		int			mid = (low + high) / 2;
+
+		if (c < invisible_characters[mid].first)
+			high = mid - 1;
+		else if (c > invisible_characters[mid].last)
+			low = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Can a directory value (UTF-8, length bytes) be a username: not empty,
+ * valid UTF-8, and without a control character (C0, DEL, C1), white space,
+ * or an invisible character (see above)?
+ */
+bool
+is_username_text(const char *value, int length)
+{
+	int			i = 0;
+
+	if (length <= 0)
+		return false;
+	while (i < length)
+	{
+		const unsigned char *p = (const unsigned char *) value + i;
+		int			len = pg_utf_mblen(p);
+		pg_wchar	c;
+
+		if (len <= 0 || i + len > length || !pg_utf8_islegal(p, len))
+			return false;
+		c = utf8_to_unicode(p);
+		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || is_invisible(c))
+			return false;
+		i += len;
+	}
+	return true;
+}
+

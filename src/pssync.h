@@ -313,6 +313,7 @@ extern char *search_name(const char *name);
 extern bool is_plain_name(const char *name, int length);
 extern char *plain_name_key(const char *name, int length);
 extern char *name_skeleton(const char *name, int length);
+extern bool is_username_text(const char *value, int length);
 
 
 /* scan.c: the "scan" strategy's in-memory index of the directory */
