@@ -432,8 +432,6 @@ run_queries(PssyncDirectory *dir, Query *queries, int n, const char **attrs,
 	{
 		LDAPMessage *res;
 		LDAPMessage *msg;
-		Query	   *query = NULL;
-		int			slot = -1;
 
 		for (i = 0; i < SEARCHES_IN_FLIGHT && next < n; i++)
 		{
@@ -445,20 +443,30 @@ run_queries(PssyncDirectory *dir, Query *queries, int n, const char **attrs,
 			}
 		}
 
+		/*
+		 * The messages received, as a chain.  libldap 2.6 may chain the
+		 * answers of several searches together: each message goes to the
+		 * search of its own message id.
+		 */
 		res = directory_wait_result(dir, LDAP_RES_ANY, LDAP_MSG_RECEIVED, "search");
-		for (i = 0; i < SEARCHES_IN_FLIGHT && query == NULL; i++)
-		{
-			if (in_flight[i] && in_flight[i]->msgid == ldap_msgid(res))
-			{
-				query = in_flight[i];
-				slot = i;
-			}
-		}
-
-		for (msg = ldap_first_message(dir->ld, res); msg && query;
+		for (msg = ldap_first_message(dir->ld, res); msg;
 			 msg = ldap_next_message(dir->ld, msg))
 		{
 			int			type = ldap_msgtype(msg);
+			int			msgid = ldap_msgid(msg);
+			Query	   *query = NULL;
+			int			slot;
+
+			for (slot = 0; slot < SEARCHES_IN_FLIGHT; slot++)
+			{
+				if (in_flight[slot] && in_flight[slot]->msgid == msgid)
+				{
+					query = in_flight[slot];
+					break;
+				}
+			}
+			if (query == NULL)
+				continue;		/* not an answer to a search of ours */
 
 			if (type == LDAP_RES_SEARCH_ENTRY)
 				deliver_entry(dir, msg, attrs, nattrs, query->callback,
