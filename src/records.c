@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "parser/scansup.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -141,10 +142,17 @@ resolve_powerschool_tables(PowerSchoolTables *tables, RecordGroup group,
 void
 check_selection(Oid selection)
 {
-	char		relkind = get_rel_relkind(selection);
+	char		relkind;
 	AttrNumber	attnum;
 	Oid			type;
 
+	/*
+	 * Locked as the PowerSchool tables are, until the end of the
+	 * transaction, so that what is checked here is what is read: the
+	 * statements name it again later.
+	 */
+	LockRelationOid(selection, AccessShareLock);
+	relkind = get_rel_relkind(selection);
 	if (relkind == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
