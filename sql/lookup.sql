@@ -72,6 +72,19 @@ ALTER SERVER district_ldap OPTIONS (ADD filter '(employeeNumber=*)');
 SELECT pssync.ldap_assign('student', 1006, 'uid=kjones,ou=Students,dc=district,dc=org');
 ROLLBACK;
 
+-- With the server's scope "one", only the entries directly below the base
+-- DN are its entries: Grace Hopper's, in ou=Graduated below it, is not.
+BEGIN;
+ALTER SERVER district_ldap OPTIONS (ADD scope 'one');
+SELECT count(*) FROM pssync.ldap_lookup('Hopper');
+SELECT regress.full_error_of($$SELECT pssync.ldap_assign('student', 1018, 'uid=ghopper,ou=Graduated,ou=Students,dc=district,dc=org', dry_run => true)$$);
+SELECT status, dcid, new_username
+  FROM pssync.ldap_assign('student', 1006, 'uid=kjones,ou=Students,dc=district,dc=org', dry_run => true);
+ALTER SERVER district_ldap OPTIONS (SET scope 'sub');
+SELECT status, dcid, new_username
+  FROM pssync.ldap_assign('student', 1018, 'uid=ghopper,ou=Graduated,ou=Students,dc=district,dc=org', dry_run => true);
+ROLLBACK;
+
 -- An assignment resolves the exception in pssync.last_exceptions.
 BEGIN;
 SELECT count(*) FROM pssync.ldap_sync_district('students');

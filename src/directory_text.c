@@ -153,6 +153,57 @@ directory_name_filter(PssyncServer *server, const char *first,
 }
 
 /*
+ * Is a DN (server encoding) in the scope of a search of a base DN: the base
+ * or any entry under it (LDAP_SCOPE_SUBTREE), or an entry directly below
+ * it (LDAP_SCOPE_ONELEVEL)?  Compared RDN by RDN from the root, attribute
+ * types and values ignoring ASCII case.
+ */
+bool
+directory_dn_in_scope(const char *dn, const char *base, int scope)
+{
+	LDAPDN		parsed_dn = NULL;
+	LDAPDN		parsed_base = NULL;
+	int			n_dn = 0;
+	int			n_base = 0;
+	bool		under = false;
+	int			i;
+
+	if (ldap_str2dn(directory_to_utf8(dn), &parsed_dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+		ldap_str2dn(directory_to_utf8(base), &parsed_base, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+		parsed_dn && parsed_base)
+	{
+		while (parsed_dn[n_dn])
+			n_dn++;
+		while (parsed_base[n_base])
+			n_base++;
+		under = scope == LDAP_SCOPE_ONELEVEL ? n_dn == n_base + 1 : n_dn >= n_base;
+		for (i = 1; under && i <= n_base; i++)
+		{
+			LDAPRDN		a = parsed_dn[n_dn - i];
+			LDAPRDN		b = parsed_base[n_base - i];
+			int			k;
+
+			for (k = 0; under && (a[k] || b[k]); k++)
+			{
+				if (!a[k] || !b[k] ||
+					a[k]->la_attr.bv_len != b[k]->la_attr.bv_len ||
+					a[k]->la_value.bv_len != b[k]->la_value.bv_len ||
+					pg_strncasecmp(a[k]->la_attr.bv_val, b[k]->la_attr.bv_val,
+								   a[k]->la_attr.bv_len) != 0 ||
+					pg_strncasecmp(a[k]->la_value.bv_val, b[k]->la_value.bv_val,
+								   a[k]->la_value.bv_len) != 0)
+					under = false;
+			}
+		}
+	}
+	if (parsed_dn)
+		ldap_dnfree(parsed_dn);
+	if (parsed_base)
+		ldap_dnfree(parsed_base);
+	return under;
+}
+
+/*
  * A copy of a set of directory values, in the arena if one is given, else
  * in the current memory context.
  */

@@ -823,58 +823,9 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 }
 
 /*
- * Does a DN lie under (or at) a base DN?  Compared RDN by RDN, attribute
- * types and values ignoring case, from the root.
- */
-static bool
-dn_is_under(const char *dn, const char *base)
-{
-	LDAPDN		parsed_dn = NULL;
-	LDAPDN		parsed_base = NULL;
-	int			n_dn = 0;
-	int			n_base = 0;
-	bool		under = false;
-	int			i;
-
-	if (ldap_str2dn(directory_to_utf8(dn), &parsed_dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
-		ldap_str2dn(directory_to_utf8(base), &parsed_base, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
-		parsed_dn && parsed_base)
-	{
-		while (parsed_dn[n_dn])
-			n_dn++;
-		while (parsed_base[n_base])
-			n_base++;
-		under = n_dn >= n_base;
-		for (i = 1; under && i <= n_base; i++)
-		{
-			LDAPRDN		a = parsed_dn[n_dn - i];
-			LDAPRDN		b = parsed_base[n_base - i];
-			int			k;
-
-			for (k = 0; under && (a[k] || b[k]); k++)
-			{
-				if (!a[k] || !b[k] ||
-					a[k]->la_attr.bv_len != b[k]->la_attr.bv_len ||
-					a[k]->la_value.bv_len != b[k]->la_value.bv_len ||
-					pg_strncasecmp(a[k]->la_attr.bv_val, b[k]->la_attr.bv_val,
-								   a[k]->la_attr.bv_len) != 0 ||
-					pg_strncasecmp(a[k]->la_value.bv_val, b[k]->la_value.bv_val,
-								   a[k]->la_value.bv_len) != 0)
-					under = false;
-			}
-		}
-	}
-	if (parsed_dn)
-		ldap_dnfree(parsed_dn);
-	if (parsed_base)
-		ldap_dnfree(parsed_base);
-	return under;
-}
-
-/*
  * ldap_assign: the one entry a person chose for a record, decided as an
- * exact match.  The entry must lie under the group's base DN and pass the
- * server's filter.
+ * exact match.  The entry must lie in the server's scope of the group's
+ * base DN and pass the server's filter.
  */
 List *
 match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
@@ -886,8 +837,22 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 
 	init_context(&cxt, server, dir, group, uid_attr, arena);
 
-	if (!dn_is_under(dn, cxt.base_dn) ||
-		!directory_read_entry(dir, dn, directory_to_utf8(server->filter), attrs,
+	if (!is_distinguished_name(dn))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid DN \"%s\"", dn),
+				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
+	if (!directory_dn_in_scope(dn, cxt.base_dn, server->scope))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("entry \"%s\" is not in the scope of LDAP server \"%s\"",
+						dn, server->servername),
+				 server->scope == LDAP_SCOPE_ONELEVEL ?
+				 errdetail("The server's scope is \"one\": its entries are those directly below \"%s\".",
+						   cxt.base_dn) :
+				 errdetail("Its entries are those under \"%s\".", cxt.base_dn),
+				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
+	if (!directory_read_entry(dir, dn, directory_to_utf8(server->filter), attrs,
 							  collect_entry, &found) ||
 		found == NIL)
 		ereport(ERROR,

@@ -301,8 +301,8 @@ is_search_filter(const char *filter)
 	return parse_filter(&p, 0) && *p == '\0';
 }
 
-static bool
-is_dn(const char *value)
+bool
+is_distinguished_name(const char *value)
 {
 	LDAPDN		dn = NULL;
 
@@ -447,7 +447,7 @@ check_option_value(const PssyncOption *opt, const char *value, bool hide)
 				break;
 			}
 		case OPTION_DN:
-			if (!is_dn(value))
+			if (!is_distinguished_name(value))
 				invalid_option_value(opt, value, "It is not a distinguished name.",
 									 "Give a DN such as ou=Students,dc=district,dc=org.", hide);
 			break;

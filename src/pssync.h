@@ -169,6 +169,7 @@ typedef struct PssyncServer
 extern PssyncServer *pssync_get_server(void);
 extern List *split_uri_list(const char *uris);
 extern bool is_attribute_description(const char *name);
+extern bool is_distinguished_name(const char *value);
 extern void check_uid_attr_argument(const char *uid_attr);
 
 
@@ -220,6 +221,7 @@ extern char *directory_equality_filter(PssyncServer *server, const char *attr,
 									   const char *value);
 extern char *directory_name_filter(PssyncServer *server, const char *first,
 								   const char *last);
+extern bool directory_dn_in_scope(const char *dn, const char *base, int scope);
 extern void copy_directory_values(Arena *arena, DirectoryValues *to,
 								  DirectoryValues *from);
 
