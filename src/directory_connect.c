@@ -29,6 +29,7 @@
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
@@ -38,17 +39,43 @@
 static void directory_cleanup(void *arg);
 
 /*
- * Errors.  Each names the server; none ever contains a password.
+ * Errors.  Each names the server; none ever contains a password.  A
+ * failure is described first, so that one met while connecting to one URI
+ * can be kept and the next URI tried; directory_raise() makes it an ERROR.
  */
 void
-directory_report_timeout(PssyncDirectory *dir, const char *what)
+directory_raise(DirectoryFailure *failure)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg("LDAP server \"%s\" did not answer within %.1f seconds",
-					dir->server->servername, dir->server->timeout_ms / 1000.0),
-			 errdetail_internal("Waiting for: %s at %s.", what, dir->uri),
-			 errhint("Check that the directory is running, or raise the server's timeout option.")));
+			(errcode(failure->sqlerrcode),
+			 errmsg_internal("%s", failure->message),
+			 failure->detail ? errdetail_internal("%s", failure->detail) : 0,
+			 failure->hint ? errhint("%s", failure->hint) : 0));
+	pg_unreachable();
+}
+
+static void
+describe(DirectoryFailure *failure, int sqlerrcode, const char *hint,
+		 char *message, char *detail, char *reason)
+{
+	failure->sqlerrcode = sqlerrcode;
+	failure->message = message;
+	failure->detail = detail;
+	failure->hint = hint;
+	failure->reason = reason;
+}
+
+void
+directory_describe_timeout(PssyncDirectory *dir, const char *what,
+						   DirectoryFailure *failure)
+{
+	describe(failure, ERRCODE_CONNECTION_FAILURE,
+			 "Check that the directory is running, or raise the server's timeout option.",
+			 psprintf("LDAP server \"%s\" did not answer within %.1f seconds",
+					  dir->server->servername, dir->server->timeout_ms / 1000.0),
+			 psprintf("Waiting for: %s at %s.", what, dir->uri),
+			 psprintf("no answer to the %s within %.1f seconds", what,
+					  dir->server->timeout_ms / 1000.0));
 }
 
 char *
@@ -66,18 +93,34 @@ directory_diagnostic_message(PssyncDirectory *dir)
 	return copy;
 }
 
+/* "text" or "text: the server's diagnostic message" */
+static char *
+with_diagnostic(const char *text, const char *diag)
+{
+	return diag && diag[0] ? psprintf("%s: %s", text, diag) : pstrdup(text);
+}
+
+void
+directory_describe_lost_connection(PssyncDirectory *dir, int rc,
+								   const char *what, DirectoryFailure *failure)
+{
+	char	   *why = with_diagnostic(ldap_err2string(rc),
+									  directory_diagnostic_message(dir));
+
+	describe(failure, ERRCODE_CONNECTION_FAILURE, NULL,
+			 psprintf("lost the connection to LDAP server \"%s\"",
+					  dir->server->servername),
+			 psprintf("%s at %s: %s", what, dir->uri, why),
+			 psprintf("connection lost during the %s: %s", what, why));
+}
+
 void
 directory_report_lost_connection(PssyncDirectory *dir, int rc, const char *what)
 {
-	char	   *diag = directory_diagnostic_message(dir);
+	DirectoryFailure failure;
 
-	ereport(ERROR,
-			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg("lost the connection to LDAP server \"%s\"",
-					dir->server->servername),
-			 errdetail_internal("%s at %s: %s%s%s", what, dir->uri,
-								ldap_err2string(rc),
-								diag ? ": " : "", diag ? diag : "")));
+	directory_describe_lost_connection(dir, rc, what, &failure);
+	directory_raise(&failure);
 }
 
 /*
@@ -244,34 +287,78 @@ resolve_host(PssyncDirectory *dir, const char *host, int port,
 }
 
 /*
- * Open a TCP connection to host:port, trying each address, without
- * blocking.  Returns the socket, or PGINVALID_SOCKET with *failure saying
- * why.  The socket being connected is kept in dir->sock so that an error
- * (a cancel) closes it.
+ * A socket of our own, counted among the backend's external file
+ * descriptors as postgres_fdw counts its connections' sockets: when none is
+ * left the sync fails clearly, rather than PostgreSQL's own files later.
+ * The wait on the socket needs one more (an epoll set, which PostgreSQL
+ * counts too): that it is there is checked first.
  */
 static pgsocket
+open_socket(PssyncDirectory *dir, int family)
+{
+	pgsocket	sock;
+	bool		enough = AcquireExternalFD();
+
+	if (enough)
+	{
+		enough = AcquireExternalFD();
+		ReleaseExternalFD();	/* the wait set's, checked */
+		if (!enough)
+			ReleaseExternalFD();
+	}
+	if (!enough)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to LDAP server \"%s\"",
+						dir->server->servername),
+				 errdetail("There are too many open files on the local server."),
+				 errhint("Raise the server's max_files_per_process and/or \"ulimit -n\" limits.")));
+	sock = socket(family, SOCK_STREAM, 0);
+	if (sock == PGINVALID_SOCKET)
+		ReleaseExternalFD();
+	return sock;
+}
+
+/* Close the socket of a connection that libldap does not own (yet). */
+static void
+close_socket(PssyncDirectory *dir)
+{
+	if (dir->sock != PGINVALID_SOCKET)
+	{
+		closesocket(dir->sock);
+		ReleaseExternalFD();
+	}
+	dir->sock = PGINVALID_SOCKET;
+}
+
+/*
+ * Open a TCP connection to host:port, trying each address, without
+ * blocking.  Returns whether it was made (in dir->sock); if not, *failure
+ * says why.  The socket being connected is kept in dir->sock so that an
+ * error (a cancel) closes it.
+ */
+static bool
 connect_host(PssyncDirectory *dir, const char *host, int port,
 			 StringInfo failure)
 {
 	struct addrinfo *addrs;
 	struct addrinfo *ai;
 	int			rc;
-	volatile pgsocket result = PGINVALID_SOCKET;
 
 	addrs = resolve_host(dir, host, port, failure);
 	if (addrs == NULL)
-		return PGINVALID_SOCKET;
+		return false;
 
 	PG_TRY();
 	{
-		for (ai = addrs; ai != NULL && result == PGINVALID_SOCKET; ai = ai->ai_next)
+		for (ai = addrs; ai != NULL && dir->sock == PGINVALID_SOCKET; ai = ai->ai_next)
 		{
 			int			one = 1;
 			int			err = 0;
 			socklen_t	errlen = sizeof(err);
 			TimestampTz deadline;
 
-			dir->sock = socket(ai->ai_family, SOCK_STREAM, 0);
+			dir->sock = open_socket(dir, ai->ai_family);
 			if (dir->sock == PGINVALID_SOCKET)
 			{
 				appendStringInfo(failure, "could not create socket: %m");
@@ -282,8 +369,7 @@ connect_host(PssyncDirectory *dir, const char *host, int port,
 				fcntl(dir->sock, F_SETFD, FD_CLOEXEC) < 0)
 			{
 				appendStringInfo(failure, "could not set socket options: %m");
-				closesocket(dir->sock);
-				dir->sock = PGINVALID_SOCKET;
+				close_socket(dir);
 				continue;
 			}
 
@@ -325,9 +411,7 @@ connect_host(PssyncDirectory *dir, const char *host, int port,
 				}
 			}
 
-			if (err == 0)
-				result = dir->sock;
-			else
+			if (err != 0)
 			{
 				if (failure->len > 0)
 					appendStringInfoString(failure, "; ");
@@ -336,8 +420,7 @@ connect_host(PssyncDirectory *dir, const char *host, int port,
 									 dir->server->timeout_ms / 1000.0);
 				else
 					appendStringInfoString(failure, strerror(err));
-				closesocket(dir->sock);
-				dir->sock = PGINVALID_SOCKET;
+				close_socket(dir);
 			}
 		}
 	}
@@ -347,56 +430,7 @@ connect_host(PssyncDirectory *dir, const char *host, int port,
 	}
 	PG_END_TRY();
 
-	return result;
-}
-
-/*
- * Connect to the first URI of the uri option that can be reached.
- */
-static void
-connect_first_reachable(PssyncDirectory *dir, bool *ldaps)
-{
-	StringInfoData failures;
-	ListCell   *cell;
-
-	initStringInfo(&failures);
-	foreach(cell, split_uri_list(dir->server->uri))
-	{
-		char	   *uri = (char *) lfirst(cell);
-		LDAPURLDesc *lud = NULL;
-		StringInfoData failure;
-		char	   *host;
-		int			port;
-		bool		secure;
-
-		if (ldap_url_parse(uri, &lud) != LDAP_URL_SUCCESS)
-		{
-			appendStringInfo(&failures, "%s%s: not an LDAP URL",
-							 failures.len ? "\n" : "", uri);
-			continue;
-		}
-		host = pstrdup(lud->lud_host ? lud->lud_host : "localhost");
-		secure = pg_strcasecmp(lud->lud_scheme, "ldaps") == 0;
-		port = lud->lud_port ? lud->lud_port : (secure ? LDAPS_PORT : LDAP_PORT);
-		ldap_free_urldesc(lud);
-
-		initStringInfo(&failure);
-		if (connect_host(dir, host, port, &failure) != PGINVALID_SOCKET)
-		{
-			dir->uri = pstrdup(uri);
-			*ldaps = secure;
-			return;
-		}
-		appendStringInfo(&failures, "%s%s: %s", failures.len ? "\n" : "",
-						 uri, failure.data);
-	}
-
-	ereport(ERROR,
-			(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-			 errmsg("could not connect to LDAP server \"%s\"",
-					dir->server->servername),
-			 errdetail_internal("%s", failures.data),
-			 errhint("Check that the directory is running and the server's uri option.")));
+	return dir->sock != PGINVALID_SOCKET;
 }
 
 static void
@@ -407,15 +441,76 @@ set_ldap_option(PssyncDirectory *dir, int option, const void *value)
 }
 
 /*
- * Encrypt the connection: the TLS handshake, with the server's certificate
- * checked against ca_file (or libldap's default trust) and its host name.
+ * Hand the connected socket to libldap, with our options and I/O layers,
+ * and make the wait set of the connection.
  */
 static void
-start_tls_handshake(PssyncDirectory *dir)
+start_session(PssyncDirectory *dir)
+{
+	Sockbuf    *sb = NULL;
+	int			version = LDAP_VERSION3;
+	int			deref = LDAP_DEREF_NEVER;
+	int			zero = 0;
+	struct timeval network_timeout;
+	int			rc;
+
+	dir->wait_set = CreateWaitEventSet(dir->cxt, 3);
+	AddWaitEventToSet(dir->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(dir->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	dir->wait_sock_events = WL_SOCKET_READABLE;
+	dir->wait_sock_pos = AddWaitEventToSet(dir->wait_set, dir->wait_sock_events,
+										   dir->sock, NULL, NULL);
+
+	rc = ldap_init_fd(dir->sock, LDAP_PROTO_TCP, dir->uri, &dir->ld);
+	if (rc != LDAP_SUCCESS)
+	{
+		dir->ld = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not initialize LDAP connection to server \"%s\"",
+						dir->server->servername),
+				 errdetail_internal("%s: %s", dir->uri, ldap_err2string(rc))));
+	}
+
+	/*
+	 * Whatever ldap.conf or .ldaprc say, these are ours: LDAPv3, no
+	 * referral chasing by libldap (whose own connections would block; see
+	 * follow_reference), no alias dereferencing, no client-side limits.
+	 */
+	set_ldap_option(dir, LDAP_OPT_PROTOCOL_VERSION, &version);
+	set_ldap_option(dir, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	set_ldap_option(dir, LDAP_OPT_DEREF, &deref);
+	set_ldap_option(dir, LDAP_OPT_SIZELIMIT, &zero);
+	set_ldap_option(dir, LDAP_OPT_TIMELIMIT, &zero);
+	network_timeout.tv_sec = dir->server->timeout_ms / 1000;
+	network_timeout.tv_usec = (dir->server->timeout_ms % 1000) * 1000;
+	set_ldap_option(dir, LDAP_OPT_NETWORK_TIMEOUT, &network_timeout);
+
+	/*
+	 * Above the TCP layer: liblber's read-ahead buffer, so that an entry is
+	 * not two or three read() calls of its own, and our latch-aware layer.
+	 */
+	if (ldap_get_option(dir->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS ||
+		sb == NULL ||
+		ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead,
+						   LBER_SBIOD_LEVEL_PROVIDER, NULL) != 0 ||
+		ber_sockbuf_add_io(sb, &directory_latch_io, LBER_SBIOD_LEVEL_PROVIDER + 5, dir) != 0)
+		elog(ERROR, "could not install the pssync I/O layers on the LDAP connection");
+}
+
+/*
+ * Encrypt the connection: the TLS handshake, with the server's certificate
+ * checked against ca_file (or libldap's default trust) and its host name.
+ * A ca_file that cannot be used is an ERROR, as it would be for every URI;
+ * a handshake that fails or stalls is a failure of this URI.
+ */
+static bool
+tls_handshake(PssyncDirectory *dir, DirectoryFailure *failure)
 {
 	int			require = LDAP_OPT_X_TLS_DEMAND;
 	int			client = 0;
 	int			rc;
+	char	   *diag;
 
 	if (dir->server->ca_file && access(dir->server->ca_file, R_OK) != 0)
 		ereport(ERROR,
@@ -443,26 +538,28 @@ start_tls_handshake(PssyncDirectory *dir)
 
 	directory_io_begin(dir, true);
 	rc = ldap_install_tls(dir->ld);
-	directory_io_end(dir, "TLS handshake");
-	if (rc != LDAP_SUCCESS)
-	{
-		char	   *diag = directory_diagnostic_message(dir);
+	if (!directory_io_end(dir, "TLS handshake", failure))
+		return false;
+	if (rc == LDAP_SUCCESS)
+		return true;
 
-		/* libldap's GnuTLS layer explains little; say only what it knows */
-		if (diag && strcmp(diag, "(unknown error code)") == 0)
-			diag = NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not establish TLS with LDAP server \"%s\"",
-						dir->server->servername),
-				 errdetail_internal("%s: %s%s%s", dir->uri, ldap_err2string(rc),
-									diag ? ": " : "", diag ? diag : ""),
-				 errhint("The server's certificate must be signed by a CA in ca_file (or libldap's default trust) and name the host of the URI; a certificate naming a host is not valid for its IP address.")));
-	}
+	/* libldap's GnuTLS layer explains little; say only what it knows */
+	diag = directory_diagnostic_message(dir);
+	if (diag && strcmp(diag, "(unknown error code)") == 0)
+		diag = NULL;
+	describe(failure, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+			 "The server's certificate must be signed by a CA in ca_file (or libldap's default trust) and name the host of the URI; a certificate naming a host is not valid for its IP address.",
+			 psprintf("could not establish TLS with LDAP server \"%s\"",
+					  dir->server->servername),
+			 psprintf("%s: %s", dir->uri, with_diagnostic(ldap_err2string(rc), diag)),
+			 psprintf("TLS handshake failed: %s",
+					  with_diagnostic(ldap_err2string(rc), diag)));
+	return false;
 }
 
-static void
-start_tls_operation(PssyncDirectory *dir)
+/* StartTLS (RFC 4511, 4.14), then the handshake. */
+static bool
+start_tls(PssyncDirectory *dir, DirectoryFailure *failure)
 {
 	LDAPMessage *res;
 	char	   *diag;
@@ -471,31 +568,47 @@ start_tls_operation(PssyncDirectory *dir)
 
 	directory_io_begin(dir, false);
 	rc = ldap_start_tls(dir->ld, NULL, NULL, &msgid);
-	directory_io_end(dir, "StartTLS");
+	if (!directory_io_end(dir, "StartTLS", failure))
+		return false;
 	if (rc != LDAP_SUCCESS)
-		directory_report_lost_connection(dir, rc, "StartTLS");
+	{
+		directory_describe_lost_connection(dir, rc, "StartTLS", failure);
+		return false;
+	}
 	dir->requests++;
 
-	res = directory_wait_result(dir, msgid, LDAP_MSG_ALL, "StartTLS");
+	res = directory_wait_result(dir, msgid, LDAP_MSG_ALL, "StartTLS", failure);
+	if (res == NULL)
+		return false;
 	rc = directory_parse_result(dir, res, &diag, NULL, NULL);
 	directory_release_message(dir);
 	if (rc != LDAP_SUCCESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("LDAP server \"%s\" refused StartTLS",
-						dir->server->servername),
-				 errdetail_internal("%s: %s%s%s", dir->uri, ldap_err2string(rc),
-									diag ? ": " : "", diag ? diag : ""),
-				 errhint("Configure TLS on the directory, or set starttls 'false'.")));
-	start_tls_handshake(dir);
+	{
+		describe(failure, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				 "Configure TLS on the directory, or set starttls 'false'.",
+				 psprintf("LDAP server \"%s\" refused StartTLS",
+						  dir->server->servername),
+				 psprintf("%s: %s", dir->uri, with_diagnostic(ldap_err2string(rc), diag)),
+				 psprintf("StartTLS refused: %s",
+						  with_diagnostic(ldap_err2string(rc), diag)));
+		return false;
+	}
+	return tls_handshake(dir, failure);
 }
 
-static void
-bind_simple(PssyncDirectory *dir)
+/*
+ * The simple bind.  One the directory refuses (bad credentials, a disabled
+ * account, a bind that needs TLS) is an ERROR: another domain controller
+ * would refuse it too.  One that is not answered in time, or that a busy or
+ * unavailable server declines, is a failure of this URI.
+ */
+static bool
+bind_simple(PssyncDirectory *dir, DirectoryFailure *failure)
 {
 	struct berval cred;
 	LDAPMessage *res;
 	char	   *diag;
+	const char *hint;
 	int			msgid;
 	int			rc;
 
@@ -505,50 +618,150 @@ bind_simple(PssyncDirectory *dir)
 	directory_io_begin(dir, false);
 	rc = ldap_sasl_bind(dir->ld, directory_to_utf8(dir->server->bind_dn),
 						LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
-	directory_io_end(dir, "bind");
-	if (rc != LDAP_SUCCESS)
-		directory_report_lost_connection(dir, rc, "bind");
-	dir->requests++;
-
-	res = directory_wait_result(dir, msgid, LDAP_MSG_ALL, "bind");
-	rc = directory_parse_result(dir, res, &diag, NULL, NULL);
-	directory_release_message(dir);
+	if (!directory_io_end(dir, "bind", failure))
+		return false;
 	if (rc != LDAP_SUCCESS)
 	{
-		const char *hint = active_directory_bind_hint(diag);
-
-		if (hint == NULL &&
-			(rc == LDAP_STRONG_AUTH_REQUIRED || rc == LDAP_CONFIDENTIALITY_REQUIRED))
-			hint = "The directory accepts simple binds only over an encrypted connection: use ldaps:// URIs, or starttls 'true', with ca_file.";
-
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("could not bind to LDAP server \"%s\" as \"%s\"",
-						dir->server->servername, dir->server->bind_dn),
-				 errdetail_internal("%s%s%s", ldap_err2string(rc),
-									diag ? ": " : "", diag ? diag : ""),
-				 hint ? errhint("%s", hint) :
-				 errhint("Check bind_dn and password in the user mapping for server \"%s\".",
-						 dir->server->servername)));
+		directory_describe_lost_connection(dir, rc, "bind", failure);
+		return false;
 	}
+	dir->requests++;
+
+	res = directory_wait_result(dir, msgid, LDAP_MSG_ALL, "bind", failure);
+	if (res == NULL)
+		return false;
+	rc = directory_parse_result(dir, res, &diag, NULL, NULL);
+	directory_release_message(dir);
+	if (rc == LDAP_SUCCESS)
+		return true;
+	if (rc == LDAP_BUSY || rc == LDAP_UNAVAILABLE)
+	{
+		describe(failure, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				 "Check that the directory is running and the server's uri option.",
+				 psprintf("LDAP server \"%s\" is unavailable",
+						  dir->server->servername),
+				 psprintf("bind at %s: %s", dir->uri,
+						  with_diagnostic(ldap_err2string(rc), diag)),
+				 psprintf("the bind was declined: %s",
+						  with_diagnostic(ldap_err2string(rc), diag)));
+		return false;
+	}
+
+	hint = active_directory_bind_hint(diag);
+	if (hint == NULL &&
+		(rc == LDAP_STRONG_AUTH_REQUIRED || rc == LDAP_CONFIDENTIALITY_REQUIRED))
+		hint = "The directory accepts simple binds only over an encrypted connection: use ldaps:// URIs, or starttls 'true', with ca_file.";
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("could not bind to LDAP server \"%s\" as \"%s\"",
+					dir->server->servername, dir->server->bind_dn),
+			 errdetail_internal("%s", with_diagnostic(ldap_err2string(rc), diag)),
+			 hint ? errhint("%s", hint) :
+			 errhint("Check bind_dn and password in the user mapping for server \"%s\".",
+					 dir->server->servername)));
+	return false;				/* keep the compiler quiet */
 }
 
 /*
- * Connect, encrypt as configured, and bind.  The connection lives as long
- * as the current memory context, and is closed when that is reset or
- * deleted, by an error too.
+ * Connect to one URI, encrypt as configured, and bind.  Returns false, with
+ * *failure saying why, when this URI cannot be used but another might.
+ */
+static bool
+connect_uri(PssyncDirectory *dir, const char *uri, DirectoryFailure *failure)
+{
+	LDAPURLDesc *lud = NULL;
+	StringInfoData reason;
+	char	   *host;
+	int			port;
+	bool		secure;
+
+	dir->uri = pstrdup(uri);
+	if (ldap_url_parse(uri, &lud) != LDAP_URL_SUCCESS)
+	{
+		describe(failure, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				 "Check the server's uri option.",
+				 psprintf("could not connect to LDAP server \"%s\"",
+						  dir->server->servername),
+				 psprintf("%s: not an LDAP URL", uri),
+				 pstrdup("not an LDAP URL"));
+		return false;
+	}
+	host = pstrdup(lud->lud_host ? lud->lud_host : "localhost");
+	secure = pg_strcasecmp(lud->lud_scheme, "ldaps") == 0;
+	port = lud->lud_port ? lud->lud_port : (secure ? LDAPS_PORT : LDAP_PORT);
+	ldap_free_urldesc(lud);
+
+	initStringInfo(&reason);
+	if (!connect_host(dir, host, port, &reason))
+	{
+		describe(failure, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+				 "Check that the directory is running and the server's uri option.",
+				 psprintf("could not connect to LDAP server \"%s\"",
+						  dir->server->servername),
+				 psprintf("%s: %s", uri, reason.data),
+				 psprintf("could not connect: %s", reason.data));
+		return false;
+	}
+	start_session(dir);
+
+	if (secure && !tls_handshake(dir, failure))
+		return false;
+	if (!secure && dir->server->starttls && !start_tls(dir, failure))
+		return false;
+	if (dir->server->bind_dn && !bind_simple(dir, failure))
+		return false;
+	return true;
+}
+
+/*
+ * The ERROR after the last URI failed: that URI's own when there was one,
+ * else one that says what happened at each.
+ */
+static void
+report_failures(PssyncDirectory *dir, List *failures)
+{
+	DirectoryFailure *last = (DirectoryFailure *) llast(failures);
+	DirectoryFailure all;
+	StringInfoData detail;
+	ListCell   *cell;
+	bool		same_hint = true;
+
+	if (list_length(failures) == 1)
+		directory_raise(last);
+
+	initStringInfo(&detail);
+	foreach(cell, failures)
+	{
+		DirectoryFailure *f = (DirectoryFailure *) lfirst(cell);
+
+		appendStringInfo(&detail, "%s%s: %s", detail.len > 0 ? "\n" : "",
+						 f->uri, f->reason);
+		if (f->hint == NULL || last->hint == NULL || strcmp(f->hint, last->hint) != 0)
+			same_hint = false;
+	}
+	describe(&all, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+			 same_hint ? last->hint :
+			 "Check that the directory's servers are running, and the server's uri option.",
+			 psprintf("could not connect to LDAP server \"%s\" at any of its %d URIs",
+					  dir->server->servername, list_length(failures)),
+			 detail.data, NULL);
+	directory_raise(&all);
+}
+
+/*
+ * Connect, encrypt as configured, and bind, to the first URI of the uri
+ * option where that succeeds: a URI that cannot be reached, or whose
+ * server stalls or fails in the TLS handshake or does not answer the bind
+ * in time, sends pssync to the next, as libpq's host list does.  The
+ * connection lives as long as the current memory context, and is closed
+ * when that is reset or deleted, by an error too.
  */
 PssyncDirectory *
 directory_connect(PssyncServer *server)
 {
 	PssyncDirectory *dir = palloc0(sizeof(PssyncDirectory));
-	Sockbuf    *sb = NULL;
-	bool		ldaps = false;
-	int			version = LDAP_VERSION3;
-	int			deref = LDAP_DEREF_NEVER;
-	int			zero = 0;
-	struct timeval network_timeout;
-	int			rc;
+	List	   *failures = NIL;
+	ListCell   *cell;
 
 	if (server->bind_dn && server->password == NULL)
 		ereport(ERROR,
@@ -566,60 +779,19 @@ directory_connect(PssyncServer *server)
 	dir->cleanup.arg = dir;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &dir->cleanup);
 
-	connect_first_reachable(dir, &ldaps);
-
-	dir->wait_set = CreateWaitEventSet(dir->cxt, 3);
-	AddWaitEventToSet(dir->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(dir->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	dir->wait_sock_events = WL_SOCKET_READABLE;
-	dir->wait_sock_pos = AddWaitEventToSet(dir->wait_set, dir->wait_sock_events,
-										   dir->sock, NULL, NULL);
-
-	rc = ldap_init_fd(dir->sock, LDAP_PROTO_TCP, dir->uri, &dir->ld);
-	if (rc != LDAP_SUCCESS)
+	foreach(cell, split_uri_list(server->uri))
 	{
-		dir->ld = NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not initialize LDAP connection to server \"%s\"",
-						server->servername),
-				 errdetail_internal("%s: %s", dir->uri, ldap_err2string(rc))));
+		DirectoryFailure *failure = palloc0(sizeof(DirectoryFailure));
+
+		if (connect_uri(dir, (char *) lfirst(cell), failure))
+			return dir;
+		failure->uri = dir->uri;
+		failures = lappend(failures, failure);
+		directory_cleanup(dir);	/* and try the next */
+		dir->closing = false;
 	}
-
-	/*
-	 * Whatever ldap.conf or .ldaprc say, these are ours: LDAPv3, no
-	 * referral chasing by libldap (whose own connections would block; see
-	 * follow_reference), no alias dereferencing, no client-side limits.
-	 */
-	set_ldap_option(dir, LDAP_OPT_PROTOCOL_VERSION, &version);
-	set_ldap_option(dir, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-	set_ldap_option(dir, LDAP_OPT_DEREF, &deref);
-	set_ldap_option(dir, LDAP_OPT_SIZELIMIT, &zero);
-	set_ldap_option(dir, LDAP_OPT_TIMELIMIT, &zero);
-	network_timeout.tv_sec = server->timeout_ms / 1000;
-	network_timeout.tv_usec = (server->timeout_ms % 1000) * 1000;
-	set_ldap_option(dir, LDAP_OPT_NETWORK_TIMEOUT, &network_timeout);
-
-	/*
-	 * Above the TCP layer: liblber's read-ahead buffer, so that an entry is
-	 * not two or three read() calls of its own, and our latch-aware layer.
-	 */
-	if (ldap_get_option(dir->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS ||
-		sb == NULL ||
-		ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead,
-						   LBER_SBIOD_LEVEL_PROVIDER, NULL) != 0 ||
-		ber_sockbuf_add_io(sb, &directory_latch_io, LBER_SBIOD_LEVEL_PROVIDER + 5, dir) != 0)
-		elog(ERROR, "could not install the pssync I/O layers on the LDAP connection");
-
-	if (ldaps)
-		start_tls_handshake(dir);
-	else if (server->starttls)
-		start_tls_operation(dir);
-
-	if (server->bind_dn)
-		bind_simple(dir);
-
-	return dir;
+	report_failures(dir, failures);
+	return NULL;				/* keep the compiler quiet */
 }
 
 static void
@@ -639,9 +811,12 @@ directory_cleanup(void *arg)
 	if (dir->held_message)
 		ldap_msgfree(dir->held_message);
 	if (dir->ld)
+	{
 		ldap_unbind_ext(dir->ld, NULL, NULL);	/* closes the socket */
-	else if (dir->sock != PGINVALID_SOCKET)
-		closesocket(dir->sock);
+		ReleaseExternalFD();
+	}
+	else
+		close_socket(dir);
 	if (dir->wait_set)
 		FreeWaitEventSet(dir->wait_set);
 	dir->wait_set = NULL;
@@ -666,4 +841,3 @@ directory_requests_sent(PssyncDirectory *dir)
 {
 	return dir->requests;
 }
-

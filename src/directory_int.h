@@ -72,22 +72,43 @@ struct PssyncDirectory
 /* how many referrals may lead from one server to the next */
 #define MAX_REFERRAL_HOPS 5
 
+/*
+ * Why the directory could not be used, as the ERROR that says so: a
+ * failure to connect to one URI is kept, and the next URI tried.
+ */
+typedef struct DirectoryFailure
+{
+	int			sqlerrcode;
+	char	   *message;
+	char	   *detail;
+	const char *hint;
+	char	   *uri;			/* where */
+	char	   *reason;			/* what happened there, in a few words */
+} DirectoryFailure;
+
 
 /* directory_wait.c */
 extern Sockbuf_IO directory_latch_io;
 extern int	directory_wait_socket(PssyncDirectory *dir, uint32 event,
 								  long timeout);
 extern void directory_io_begin(PssyncDirectory *dir, bool wait_reads);
-extern void directory_io_end(PssyncDirectory *dir, const char *what);
+extern bool directory_io_end(PssyncDirectory *dir, const char *what,
+							 DirectoryFailure *failure);
 extern LDAPMessage *directory_wait_result(PssyncDirectory *dir, int msgid,
-										  int all, const char *what);
+										  int all, const char *what,
+										  DirectoryFailure *failure);
 extern void directory_release_message(PssyncDirectory *dir);
 extern int	directory_parse_result(PssyncDirectory *dir, LDAPMessage *msg,
 								   char **diag, LDAPControl ***controls,
 								   List **referrals);
 
 /* directory_connect.c */
-extern void directory_report_timeout(PssyncDirectory *dir, const char *what) pg_attribute_noreturn();
+extern void directory_describe_timeout(PssyncDirectory *dir, const char *what,
+									   DirectoryFailure *failure);
+extern void directory_describe_lost_connection(PssyncDirectory *dir, int rc,
+											   const char *what,
+											   DirectoryFailure *failure);
+extern void directory_raise(DirectoryFailure *failure) pg_attribute_noreturn();
 extern void directory_report_lost_connection(PssyncDirectory *dir, int rc,
 											 const char *what) pg_attribute_noreturn();
 extern char *directory_diagnostic_message(PssyncDirectory *dir);

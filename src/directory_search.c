@@ -312,7 +312,7 @@ send_page(PssyncDirectory *dir, Query *query, const char **request_attrs)
 						 NULL, NULL, 0, &query->msgid);
 	if (page)
 		ldap_control_free(page);
-	directory_io_end(dir, "search");
+	(void) directory_io_end(dir, "search", NULL);
 	if (rc != LDAP_SUCCESS)
 		report_search_error(dir, rc, NULL, query->base, query->filter);
 	dir->requests++;
@@ -448,7 +448,8 @@ run_queries(PssyncDirectory *dir, Query *queries, int n, const char **attrs,
 		 * answers of several searches together: each message goes to the
 		 * search of its own message id.
 		 */
-		res = directory_wait_result(dir, LDAP_RES_ANY, LDAP_MSG_RECEIVED, "search");
+		res = directory_wait_result(dir, LDAP_RES_ANY, LDAP_MSG_RECEIVED, "search",
+									NULL);
 		for (msg = ldap_first_message(dir->ld, res); msg;
 			 msg = ldap_next_message(dir->ld, msg))
 		{

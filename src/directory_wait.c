@@ -165,7 +165,9 @@ Sockbuf_IO directory_latch_io = {
 
 /*
  * Around every libldap call that may do I/O: arm the layer with a deadline,
- * and afterwards report a cancel or a timeout that happened inside.
+ * and afterwards report a cancel or a timeout that happened inside.  A
+ * cancel is always an ERROR.  A timeout is an ERROR too, unless failure is
+ * given: then it is described there, and false is returned.
  */
 void
 directory_io_begin(PssyncDirectory *dir, bool wait_reads)
@@ -177,8 +179,9 @@ directory_io_begin(PssyncDirectory *dir, bool wait_reads)
 	dir->io_timed_out = false;
 }
 
-void
-directory_io_end(PssyncDirectory *dir, const char *what)
+bool
+directory_io_end(PssyncDirectory *dir, const char *what,
+				 DirectoryFailure *failure)
 {
 	dir->io_wait_reads = false;
 	if (dir->io_interrupted)
@@ -190,7 +193,15 @@ directory_io_end(PssyncDirectory *dir, const char *what)
 						what, dir->server->servername)));
 	}
 	if (dir->io_timed_out)
-		directory_report_timeout(dir, what);
+	{
+		DirectoryFailure timeout;
+
+		directory_describe_timeout(dir, what, failure ? failure : &timeout);
+		if (failure == NULL)
+			directory_raise(&timeout);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -198,7 +209,9 @@ directory_io_end(PssyncDirectory *dir, const char *what)
  *
  * Returns the next message(s) for msgid, and holds them until
  * directory_release_message() (or an error) frees them.  Each wait is
- * bounded by the server's timeout; a cancel is processed while waiting.
+ * bounded by the server's timeout; a cancel is processed while waiting.  A
+ * timeout or a lost connection is an ERROR, unless failure is given: then
+ * it is described there, and NULL is returned.
  *
  * ldap_result() with a zero timeout may read a message and keep it for
  * later (a search entry, when all the messages received are asked for),
@@ -217,10 +230,12 @@ data_buffered(PssyncDirectory *dir)
 }
 
 LDAPMessage *
-directory_wait_result(PssyncDirectory *dir, int msgid, int all, const char *what)
+directory_wait_result(PssyncDirectory *dir, int msgid, int all,
+					  const char *what, DirectoryFailure *failure)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   dir->server->timeout_ms);
+	DirectoryFailure lost;
 
 	Assert(dir->held_message == NULL);
 	for (;;)
@@ -236,7 +251,8 @@ directory_wait_result(PssyncDirectory *dir, int msgid, int all, const char *what
 		rc = ldap_result(dir->ld, msgid, all, &zero, &res);
 		if (rc > 0)
 			dir->held_message = res;
-		directory_io_end(dir, what);
+		if (!directory_io_end(dir, what, failure))
+			return NULL;
 
 		if (rc > 0)
 			return res;
@@ -245,7 +261,11 @@ directory_wait_result(PssyncDirectory *dir, int msgid, int all, const char *what
 			int			err = LDAP_SERVER_DOWN;
 
 			(void) ldap_get_option(dir->ld, LDAP_OPT_RESULT_CODE, &err);
-			directory_report_lost_connection(dir, err, what);
+			directory_describe_lost_connection(dir, err, what,
+											   failure ? failure : &lost);
+			if (failure == NULL)
+				directory_raise(&lost);
+			return NULL;
 		}
 
 		CHECK_FOR_INTERRUPTS();
@@ -254,7 +274,12 @@ directory_wait_result(PssyncDirectory *dir, int msgid, int all, const char *what
 
 		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (remaining <= 0)
-			directory_report_timeout(dir, what);
+		{
+			directory_describe_timeout(dir, what, failure ? failure : &lost);
+			if (failure == NULL)
+				directory_raise(&lost);
+			return NULL;
+		}
 
 		rc = directory_wait_socket(dir, WL_SOCKET_READABLE, remaining);
 		if (rc & WL_LATCH_SET)
