@@ -5,18 +5,25 @@
  *
  * The directory decides whether two names are equal, by its own matching
  * rule (caseIgnoreMatch in OpenLDAP, its own collation in Active
- * Directory).  In memory, pssync only relies on what every directory
- * agrees on:
+ * Directory, RFC 4518's string preparation in others).  In memory, pssync
+ * only relies on what every directory agrees on:
  *
  *	- a "plain" name, made of printable ASCII with single spaces between
  *	  words, equals another plain name exactly when both are equal after
  *	  ASCII lower-casing;
+ *	- any name equals the same bytes;
  *
  * and for everything else it computes a "skeleton": a key that two names a
- * directory may consider equal always share (lower-cased ASCII letters of
- * the compatibility decomposition, the few letters whose case mapping is
- * ASCII, and white space collapsed).  Names with the same skeleton are only
- * candidates: the directory itself is asked about them.
+ * directory may consider equal always share.  It keeps the printable ASCII
+ * of the name's compatibility decomposition (NFKD), lower-cased, and drops
+ * everything else: white space and separators of every kind (which a
+ * directory may map to a space, U+0085, U+1680, U+2028, U+2029 among them),
+ * control and format characters (which RFC 4518 maps to nothing: "Ann\x01a"
+ * is "Anna" there), and letters outside ASCII.  The few letters whose case
+ * mapping or folding is ASCII are mapped first: dotless and dotted i, long
+ * s, the Kelvin sign, and sharp s, which full case folding makes "ss".
+ * Names with the same skeleton are only candidates: the directory itself
+ * is asked about them.
  *
  *-------------------------------------------------------------------------
  */
@@ -84,38 +91,9 @@ is_plain_name(const char *name, int length)
 }
 
 /*
- * The key of a plain name: lower-cased.
- */
-char *
-plain_name_key(const char *name, int length)
-{
-	char	   *key = palloc(length + 1);
-	int			i;
-
-	for (i = 0; i < length; i++)
-		key[i] = pg_ascii_tolower((unsigned char) name[i]);
-	key[length] = '\0';
-	return key;
-}
-
-static void
-append_skeleton_char(StringInfo buf, pg_wchar c)
-{
-	if (c >= 0x80)
-		return;					/* not ASCII: no part of the skeleton */
-	if (c < 0x20 || c == 0x7f || c == ' ')
-	{
-		/* white space and controls: at most one space between words */
-		if (buf->len > 0 && buf->data[buf->len - 1] != ' ')
-			appendStringInfoChar(buf, ' ');
-		return;
-	}
-	appendStringInfoChar(buf, pg_ascii_tolower((unsigned char) c));
-}
-
-/*
  * The skeleton of a name (UTF-8, possibly invalid): see the head of the
- * file.  For a plain name, it is its key.
+ * file.  A plain name's is its lower-cased letters, digits and
+ * punctuation.
  */
 char *
 name_skeleton(const char *name, int length)
@@ -126,53 +104,69 @@ name_skeleton(const char *name, int length)
 	int			n = 0;
 	int			i = 0;
 
+	initStringInfo(&buf);
 	if (is_plain_name(name, length))
-		return plain_name_key(name, length);
+	{
+		for (i = 0; i < length; i++)
+		{
+			if (name[i] != ' ')
+				appendStringInfoChar(&buf, pg_ascii_tolower((unsigned char) name[i]));
+		}
+		return buf.data;
+	}
 
-	/* decode, skipping bytes that are not UTF-8 */
-	chars = palloc(sizeof(pg_wchar) * (length + 1));
+	/* decode, skipping bytes that are not UTF-8; sharp s takes two */
+	chars = palloc(sizeof(pg_wchar) * (2 * length + 1));
 	while (i < length)
 	{
 		const unsigned char *p = (const unsigned char *) name + i;
 		int			len = pg_utf_mblen(p);
+		pg_wchar	c;
 
 		if (len <= 0 || i + len > length || !pg_utf8_islegal(p, len))
 		{
 			i++;
 			continue;
 		}
-		chars[n] = utf8_to_unicode(p);
-		switch (chars[n])
+		c = utf8_to_unicode(p);
+		i += len;
+		switch (c)
 		{
-				/* the letters whose simple case mapping is ASCII */
+				/* the letters whose case mapping or folding is ASCII */
 			case 0x0130:		/* LATIN CAPITAL LETTER I WITH DOT ABOVE */
 			case 0x0131:		/* LATIN SMALL LETTER DOTLESS I */
-				chars[n] = 'i';
+				c = 'i';
 				break;
 			case 0x017f:		/* LATIN SMALL LETTER LONG S */
-				chars[n] = 's';
+				c = 's';
 				break;
 			case 0x212a:		/* KELVIN SIGN */
-				chars[n] = 'k';
+				c = 'k';
+				break;
+			case 0x00df:		/* LATIN SMALL LETTER SHARP S */
+			case 0x1e9e:		/* LATIN CAPITAL LETTER SHARP S */
+				chars[n++] = 's';
+				c = 's';
 				break;
 		}
-		if (chars[n] != 0)
-			n++;
-		i += len;
+		if (c != 0)
+			chars[n++] = c;
 	}
 	chars[n] = 0;
 
 	decomposed = unicode_normalize(UNICODE_NFKD, chars);
-	initStringInfo(&buf);
 	for (i = 0; decomposed[i]; i++)
-		append_skeleton_char(&buf, decomposed[i]);
-	if (buf.len > 0 && buf.data[buf.len - 1] == ' ')
-		buf.data[--buf.len] = '\0';
+	{
+		pg_wchar	c = decomposed[i];
+
+		/* printable ASCII but the space; everything else is dropped */
+		if (c > 0x20 && c < 0x7f)
+			appendStringInfoChar(&buf, pg_ascii_tolower((unsigned char) c));
+	}
 	pfree(chars);
 	pfree(decomposed);
 	return buf.data;
 }
-
 
 /*
  * The characters no username may hold, beyond the controls: Unicode's

@@ -313,7 +313,6 @@ extern List *load_user_records(PowerSchoolTables *tables,
 /* names.c: names as they are searched for and compared in memory */
 extern char *search_name(const char *name);
 extern bool is_plain_name(const char *name, int length);
-extern char *plain_name_key(const char *name, int length);
 extern char *name_skeleton(const char *name, int length);
 extern bool is_username_text(const char *value, int length);
 

@@ -10,16 +10,22 @@
  * names the directory may consider equal always share a skeleton, so the
  * entries under a record's skeleton are all the entries the directory
  * could answer for it, and perhaps some more.  The index answers for the
- * directory when it is certain about each of them:
+ * directory when it is certain about each of them, one way or the other:
  *
- *	- a plain value (names.c) equals a plain name exactly when their
- *	  skeletons are equal, which here they are;
+ *	- a plain value (names.c) equals a plain name exactly when both are
+ *	  equal after ASCII lower-casing, and differs from it otherwise;
  *	- any value equals a name that is the same bytes: equality is
  *	  reflexive in every directory.
  *
  * When an entry under the skeleton is neither, the directory must be
  * asked (matching.c does).  In a district, that is the rare record whose
  * name has another case or accents in the directory.
+ *
+ * An entry the read returns without a name attribute may still have it:
+ * the bind account may be allowed to search an attribute without reading
+ * it.  Such entries are counted, and the directory is asked, once, which
+ * of them really lack the attribute (a search for "(!(sn=*))"); the others
+ * make every answer about their names uncertain.
  *
  * Everything the index keeps is in an arena of its own, a child of the
  * call's memory context: the result rows point to its entries' DNs and
@@ -37,15 +43,24 @@
 /* separates the first and last name in a full-name key */
 #define KEY_SEPARATOR '\001'
 
+/* What the index knows of a value against a name. */
+typedef enum Equality
+{
+	CERTAINLY_EQUAL,
+	CERTAINLY_NOT,
+	UNKNOWN
+} Equality;
+
 /*
  * One value (or first and last name pair) of an entry, under its key.
- * raw holds the values as the directory sent them, or NULL for a plain
- * value, which its key decides.
+ * raw holds a value as the directory sent it, or for a plain value without
+ * spaces the value's own key, which spells it in lower case.
  */
 typedef struct IndexRow
 {
 	const char *key;
 	const char *raw[2];
+	bool		plain[2];
 	int			entry;
 	uint32		hash;			/* of key */
 	int			next;			/* the next row in the key's bucket, or -1 */
@@ -65,6 +80,13 @@ typedef struct NameIndex
 	uint32		mask;			/* number of buckets - 1 */
 } NameIndex;
 
+/* The entries the read returned without an attribute, by DN. */
+typedef struct Missing
+{
+	List	   *entries;		/* of int: entry numbers */
+	List	   *last_keys;		/* of char *: their last names' keys */
+} Missing;
+
 struct DirectoryIndex
 {
 	Arena	   *arena;
@@ -75,20 +97,30 @@ struct DirectoryIndex
 	NameIndex	full;			/* first and last name */
 	NameIndex	last;			/* last name */
 	NameIndex	id;				/* ID, when matching by ID */
+	NameIndex	hidden_first;	/* last names of entries whose first name
+								 * may be hidden */
+	int			hidden_last;	/* entries whose last name may be hidden */
+	int			hidden_id;		/* entries whose ID may be hidden */
 	bool		complete;		/* the directory returned every entry */
 	bool		with_id;		/* entries carry an ID (values[3]) */
+
+	/* while reading: the entries without an attribute */
+	Missing		no_first;
+	Missing		no_last;
+	Missing		no_id;
 };
 
 /* A value of an entry: its key in the arena, and its raw form if needed. */
 typedef struct IndexValue
 {
 	const char *key;
-	const char *raw;			/* NULL: plain */
+	const char *raw;			/* NULL: plain without spaces */
+	bool		plain;
 } IndexValue;
 
 static void
 add_row(DirectoryIndex *index, NameIndex *names, const char *key,
-		const char *raw0, const char *raw1, int entry)
+		IndexValue *v0, IndexValue *v1, int entry)
 {
 	IndexRow   *row;
 
@@ -102,12 +134,14 @@ add_row(DirectoryIndex *index, NameIndex *names, const char *key,
 	}
 	row = &names->rows[names->count++];
 	row->key = key;
-	row->raw[0] = raw0;
-	row->raw[1] = raw1;
+	row->raw[0] = v0 ? (v0->raw ? v0->raw : v0->key) : NULL;
+	row->plain[0] = v0 ? v0->plain : false;
+	row->raw[1] = v1 ? (v1->raw ? v1->raw : v1->key) : NULL;
+	row->plain[1] = v1 ? v1->plain : false;
 	row->entry = entry;
 }
 
-/* The keys (and raw forms where not plain) of an attribute's values. */
+/* The keys (and raw forms where needed) of an attribute's values. */
 static IndexValue *
 index_values(DirectoryIndex *index, DirectoryValues *values)
 {
@@ -118,13 +152,25 @@ index_values(DirectoryIndex *index, DirectoryValues *values)
 	{
 		const char *v = values->values[i];
 		int			len = values->lengths[i];
-		bool		plain = is_plain_name(v, len);
 
-		result[i].key = arena_strdup(index->arena, plain ? plain_name_key(v, len) :
-									 name_skeleton(v, len));
-		result[i].raw = plain ? NULL : arena_strndup(index->arena, v, len);
+		result[i].plain = is_plain_name(v, len);
+		result[i].key = arena_strdup(index->arena, name_skeleton(v, len));
+		result[i].raw = result[i].plain && memchr(v, ' ', len) == NULL ? NULL :
+			arena_strndup(index->arena, v, len);
 	}
 	return result;
+}
+
+static void
+note_missing(DirectoryIndex *index, Missing *missing, int entry,
+			 const char *last_key)
+{
+	MemoryContext old = MemoryContextSwitchTo(arena_context(index->arena));
+
+	missing->entries = lappend_int(missing->entries, entry);
+	missing->last_keys = lappend(missing->last_keys,
+								 last_key ? pstrdup(last_key) : NULL);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -144,10 +190,6 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	int			entry = index->nentries;
 	int			f;
 	int			l;
-
-	/* an entry without a last name (or ID) can match no record */
-	if (last->count == 0 && (id == NULL || id->count == 0))
-		return;
 
 	if (index->nentries == index->allocated)
 	{
@@ -169,7 +211,7 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 		const char *last_key = last_values[l].key;
 		size_t		last_len = strlen(last_key);
 
-		add_row(index, &index->last, last_key, last_values[l].raw, NULL, entry);
+		add_row(index, &index->last, last_key, &last_values[l], NULL, entry);
 		for (f = 0; f < first->count; f++)
 		{
 			size_t		first_len = strlen(first_values[f].key);
@@ -178,17 +220,23 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 			memcpy(key, first_values[f].key, first_len);
 			key[first_len] = KEY_SEPARATOR;
 			memcpy(key + first_len + 1, last_key, last_len + 1);
-			add_row(index, &index->full, key, first_values[f].raw,
-					last_values[l].raw, entry);
+			add_row(index, &index->full, key, &first_values[f],
+					&last_values[l], entry);
 		}
+		if (first->count == 0)
+			note_missing(index, &index->no_first, entry, last_key);
 	}
+	if (last->count == 0)
+		note_missing(index, &index->no_last, entry, NULL);
 	if (id)
 	{
 		IndexValue *id_values = index_values(index, id);
 
 		for (f = 0; f < id->count; f++)
-			add_row(index, &index->id, id_values[f].key, id_values[f].raw,
-					NULL, entry);
+			add_row(index, &index->id, id_values[f].key, &id_values[f], NULL,
+					entry);
+		if (id->count == 0)
+			note_missing(index, &index->no_id, entry, NULL);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(index->scratch);
@@ -227,6 +275,82 @@ build_buckets(DirectoryIndex *index, NameIndex *names)
 	}
 }
 
+/* A search's DNs. */
+static void
+collect_dn(void *arg, const char *dn, DirectoryValues *values pg_attribute_unused())
+{
+	List	  **dns = (List **) arg;
+
+	*dns = lappend(*dns, pstrdup(dn));
+}
+
+static int
+compare_dns(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+static bool
+holds_dn(List *sorted, const char *dn)
+{
+	int			low = 0;
+	int			high = list_length(sorted) - 1;
+
+	while (low <= high)
+	{
+		int			mid = (low + high) / 2;
+		int			cmp = strcmp(dn, (const char *) list_nth(sorted, mid));
+
+		if (cmp == 0)
+			return true;
+		if (cmp < 0)
+			high = mid - 1;
+		else
+			low = mid + 1;
+	}
+	return false;
+}
+
+/*
+ * The entries the read returned without an attribute: ask the directory,
+ * once, which of them lack it (it answers "(!(attr=*))" with what it
+ * searches, read or not).  Returns how many may hold it hidden, and files
+ * the last names of those under hidden (when given).
+ */
+static int
+count_hidden(DirectoryIndex *index, PssyncDirectory *dir, PssyncServer *server,
+			 const char *base_dn, const char *attr, Missing *missing,
+			 NameIndex *hidden)
+{
+	const char *no_attrs[] = {NULL};
+	List	   *lacking = NIL;
+	ListCell   *entry_cell;
+	ListCell   *key_cell;
+	int			count = 0;
+
+	if (missing->entries == NIL)
+		return 0;
+	if (directory_search(dir, base_dn,
+						 psprintf("(&%s(!(%s=*)))", directory_to_utf8(server->filter), attr),
+						 no_attrs, collect_dn, &lacking))
+		list_sort(lacking, compare_dns);
+	else
+		lacking = NIL;			/* cut short: believe none of them */
+
+	forboth(entry_cell, missing->entries, key_cell, missing->last_keys)
+	{
+		int			entry = lfirst_int(entry_cell);
+
+		if (holds_dn(lacking, index->entries[entry].dn))
+			continue;
+		count++;
+		if (hidden && lfirst(key_cell))
+			add_row(index, hidden, (char *) lfirst(key_cell), NULL, NULL, entry);
+	}
+	list_free_deep(lacking);
+	return count;
+}
+
 /*
  * Read the group's entries and index them.
  */
@@ -248,10 +372,26 @@ directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 	index->complete = directory_search(dir, base_dn,
 									   directory_to_utf8(server->filter),
 									   attrs, index_entry, index);
+	if (index->complete)
+	{
+		index->hidden_last = count_hidden(index, dir, server, base_dn,
+										  server->last_name_attr,
+										  &index->no_last, NULL);
+		(void) count_hidden(index, dir, server, base_dn,
+							server->first_name_attr, &index->no_first,
+							&index->hidden_first);
+		if (id_attr)
+			index->hidden_id = count_hidden(index, dir, server, base_dn,
+											id_attr, &index->no_id, NULL);
+		if (index->hidden_last + index->hidden_first.count + index->hidden_id > 0)
+			elog(DEBUG1, "pssync: %d entries may hide their last name, %d their first name, %d their ID",
+				 index->hidden_last, index->hidden_first.count, index->hidden_id);
+	}
 
 	build_buckets(index, &index->full);
 	build_buckets(index, &index->last);
 	build_buckets(index, &index->id);
+	build_buckets(index, &index->hidden_first);
 	return index;
 }
 
@@ -268,86 +408,126 @@ directory_index_size(DirectoryIndex *index)
 }
 
 /*
- * A record's name as the index compares it: its key, and its UTF-8 form
- * unless it is plain.
+ * A record's name as the index compares it: its key, its UTF-8 form, and
+ * whether it is plain.
  */
 typedef struct RecordName
 {
 	char	   *key;
-	char	   *utf8;			/* NULL: plain */
+	char	   *utf8;
+	bool		plain;
 } RecordName;
 
 static void
 record_name(const char *name, RecordName *result)
 {
-	int			len = strlen(name);
-
-	if (is_plain_name(name, len))
-	{
-		result->key = plain_name_key(name, len);
-		result->utf8 = NULL;
-	}
-	else
-	{
-		result->utf8 = directory_to_utf8(name);
-		result->key = name_skeleton(result->utf8, strlen(result->utf8));
-	}
+	result->utf8 = directory_to_utf8(name);
+	result->plain = is_plain_name(result->utf8, strlen(result->utf8));
+	result->key = name_skeleton(result->utf8, strlen(result->utf8));
 }
 
-/* Does the directory certainly find a value equal to the name? */
-static bool
-certainly_equal(const char *raw, RecordName *name)
+/* What the index knows of one of a row's values against a name. */
+static Equality
+compare_value(IndexRow *row, int i, RecordName *name)
 {
-	if (raw == NULL)
-		return name->utf8 == NULL;	/* both plain, keys equal */
-	return name->utf8 != NULL && strcmp(raw, name->utf8) == 0;
+	const char *raw = row->raw[i];
+
+	if (row->plain[i] && name->plain)
+		return pg_strcasecmp(raw, name->utf8) == 0 ?
+			CERTAINLY_EQUAL : CERTAINLY_NOT;
+	/* a plain value is never the same bytes as a name that is not */
+	if (strcmp(raw, name->utf8) == 0)
+		return CERTAINLY_EQUAL;
+	return UNKNOWN;
+}
+
+static Equality
+compare_row(IndexRow *row, RecordName *name0, RecordName *name1)
+{
+	Equality	first = compare_value(row, 0, name0);
+	Equality	second;
+
+	if (name1 == NULL)
+		return first;
+	second = compare_value(row, 1, name1);
+	if (first == CERTAINLY_NOT || second == CERTAINLY_NOT)
+		return CERTAINLY_NOT;
+	if (first == CERTAINLY_EQUAL && second == CERTAINLY_EQUAL)
+		return CERTAINLY_EQUAL;
+	return UNKNOWN;
 }
 
 /*
- * The entries under key whose rows make the directory's answer certain:
- * returns false if any entry under the key is uncertain.  Without name1
- * a row's first value is compared with name0 alone.
+ * The entries under key that the directory would find for the names: one
+ * is found when any of its rows certainly equals them.  Returns false,
+ * with no entries, when only the directory can say: an entry under the
+ * key has no row that certainly equals and one that may.  Without name1 a
+ * row's first value is compared with name0 alone.
  */
 static bool
 lookup(DirectoryIndex *index, NameIndex *names, const char *key,
 	   RecordName *name0, RecordName *name1, List **entries)
 {
 	uint32		hash = key_hash(key);
-	int			previous = -1;
-	bool		certain = true;
+	int			current = -1;
+	Equality	state = CERTAINLY_NOT;
 	int			i;
 
 	*entries = NIL;
 	if (names->count == 0)
 		return true;
 
-	for (i = names->buckets[hash & names->mask]; i >= 0; i = names->rows[i].next)
+	/* an entry's rows under a key are next to each other (see NameIndex) */
+	for (i = names->buckets[hash & names->mask];; i = names->rows[i].next)
 	{
-		IndexRow   *row = &names->rows[i];
+		IndexRow   *row = i >= 0 ? &names->rows[i] : NULL;
 
-		if (row->hash != hash || strcmp(row->key, key) != 0)
+		if (row && (row->hash != hash || strcmp(row->key, key) != 0))
 			continue;
-
-		/* the first row of an entry: is the one before it certain? */
-		if (row->entry != previous)
+		if (row == NULL || row->entry != current)
 		{
-			if (!certain)
+			/* the entry before is decided */
+			if (state == UNKNOWN)
+			{
+				list_free(*entries);
+				*entries = NIL;
+				return false;
+			}
+			if (state == CERTAINLY_EQUAL)
+				*entries = lappend(*entries, &index->entries[current]);
+			if (row == NULL)
 				break;
-			certain = false;
-			previous = row->entry;
-			*entries = lappend(*entries, &index->entries[row->entry]);
+			current = row->entry;
+			state = CERTAINLY_NOT;
 		}
-		if (certainly_equal(row->raw[0], name0) &&
-			(name1 == NULL || certainly_equal(row->raw[1], name1)))
-			certain = true;
-	}
-	if (!certain)
-	{
-		list_free(*entries);
-		*entries = NIL;
-		return false;
+		if (state != CERTAINLY_EQUAL)
+		{
+			Equality	e = compare_row(row, name0, name1);
+
+			if (e != CERTAINLY_NOT)
+				state = e;
+		}
 	}
 	return true;
+}
+
+/* Are there entries that may hide their first name, under a last name? */
+static bool
+may_hide_first_name(DirectoryIndex *index, const char *last_key)
+{
+	NameIndex  *names = &index->hidden_first;
+	uint32		hash;
+	int			i;
+
+	if (names->count == 0)
+		return false;
+	hash = key_hash(last_key);
+	for (i = names->buckets[hash & names->mask]; i >= 0; i = names->rows[i].next)
+	{
+		if (names->rows[i].hash == hash && strcmp(names->rows[i].key, last_key) == 0)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -358,12 +538,15 @@ bool
 directory_index_exact(DirectoryIndex *index, const char *first,
 					  const char *last, List **entries)
 {
-	RecordName f;
-	RecordName l;
+	RecordName	f;
+	RecordName	l;
 	char	   *key;
 
 	record_name(first, &f);
 	record_name(last, &l);
+	*entries = NIL;
+	if (index->hidden_last > 0 || may_hide_first_name(index, l.key))
+		return false;
 	key = psprintf("%s%c%s", f.key, KEY_SEPARATOR, l.key);
 	return lookup(index, &index->full, key, &f, &l, entries);
 }
@@ -372,9 +555,12 @@ directory_index_exact(DirectoryIndex *index, const char *first,
 bool
 directory_index_partial(DirectoryIndex *index, const char *last, List **entries)
 {
-	RecordName l;
+	RecordName	l;
 
 	record_name(last, &l);
+	*entries = NIL;
+	if (index->hidden_last > 0)
+		return false;
 	return lookup(index, &index->last, l.key, &l, NULL, entries);
 }
 
@@ -382,9 +568,12 @@ directory_index_partial(DirectoryIndex *index, const char *last, List **entries)
 bool
 directory_index_id(DirectoryIndex *index, const char *id, List **entries)
 {
-	RecordName i;
+	RecordName	i;
 
 	record_name(id, &i);
+	*entries = NIL;
+	if (index->hidden_id > 0)
+		return false;
 	return lookup(index, &index->id, i.key, &i, NULL, entries);
 }
 

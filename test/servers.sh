@@ -203,6 +203,11 @@ limits dn.exact="cn=pssync-capped,ou=Services,dc=district,dc=org" size=1000
 access to attrs=userPassword
 	by anonymous auth
 	by * none
+# names that may be searched but not read (sql/stringprep.sql)
+access to dn.subtree="ou=NoFirst,ou=Hidden,dc=district,dc=org" attrs=givenName
+	by * search
+access to dn.subtree="ou=NoLast,ou=Hidden,dc=district,dc=org" attrs=sn
+	by * search
 access to *
 	by * read
 ${SLAPD_DATABASE_CONF:-}
