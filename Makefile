@@ -21,7 +21,8 @@ OBJS = \
 	src/results.o \
 	src/history.o \
 	src/sync.o
-DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.0--1.1.sql
+DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.2.sql \
+	pssync--1.0--1.1.sql pssync--1.1--1.2.sql
 PGFILEDESC = "pssync - LDAP directory synchronization of PowerSchool usernames"
 
 SHLIB_LINK = -lldap -llber -lanl

@@ -47,11 +47,49 @@ SELECT row_number, section, status, dcid, field, matched_by, candidate_count
  ORDER BY row_number;
 
 -- The exceptions of each selection's latest run, each with a statement
--- that resolves it: a lookup, an assignment when one candidate is left,
--- or the holder of a conflicting username.
+-- that resolves it: an assignment when one candidate is left, the lookup
+-- that lists every candidate, or the holder of a conflicting username in
+-- the table the run used.
 SELECT function, coalesce(scope, selection) AS selection, status, dcid, resolve_sql
   FROM pssync.last_exceptions
  ORDER BY function, dcid, field;
+
+-- Run as shown, the statement of each partial or ambiguous row lists
+-- every candidate the sync found, with its names and user ID; and a
+-- conflict's finds the record that holds the username.
+CREATE FUNCTION regress.resolve_rows(statement text)
+RETURNS TABLE (dn text, first_name text, last_name text, user_id text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY EXECUTE 'SELECT dn, first_name, last_name, user_id FROM (' || rtrim(statement, ';') || ') s';
+END $$;
+SELECT e.status, e.dcid, e.candidate_count,
+       (SELECT count(*) FROM regress.resolve_rows(e.resolve_sql)) AS listed,
+       (SELECT array_agg(dn ORDER BY dn) FROM regress.resolve_rows(e.resolve_sql)) @> e.candidates
+         AS lists_every_candidate,
+       (SELECT bool_and(first_name IS NOT NULL AND last_name IS NOT NULL)
+          FROM regress.resolve_rows(e.resolve_sql)) AS with_names
+  FROM pssync.last_exceptions e
+ WHERE e.status IN ('partial', 'ambiguous') AND e.candidate_count > 1
+ ORDER BY e.dcid;
+SELECT * FROM regress.resolve_rows(
+  (SELECT resolve_sql FROM pssync.last_exceptions WHERE status = 'partial' AND dcid = 1006))
+ ORDER BY dn;
+DO $$
+DECLARE
+  holder record;
+BEGIN
+  EXECUTE (SELECT resolve_sql FROM pssync.last_exceptions WHERE status = 'conflict' AND dcid = 1010)
+     INTO holder;
+  RAISE NOTICE 'mbrown is held by %', holder;
+END $$;
+DROP FUNCTION regress.resolve_rows(text);
+-- With more than one pssync server, each statement first chooses the
+-- server of the run.
+CREATE SERVER other_ldap FOREIGN DATA WRAPPER pssync
+  OPTIONS (uri 'ldap://127.0.0.1:1', base_dn 'dc=other,dc=org');
+SELECT resolve_sql FROM pssync.last_exceptions WHERE dcid = 1005;
+DROP SERVER other_ldap;
 
 -- A later run of the same selection replaces its exceptions.
 UPDATE students SET student_web_id = 'mbrown.old' WHERE dcid = 1011;

@@ -20,10 +20,10 @@ INSERT INTO students (dcid, first_name, last_name) VALUES (29999, 'Nobody', 'SMI
 CREATE TEMP TABLE crowd (dcid) AS VALUES (20042), (21500), (29999);
 
 -- A last-name search for a common surname: all 1,500 candidates arrive
--- (the row lists the first 100 in DN order).
+-- (the row lists the first 100 in DN order, and says how many there were).
 SET pssync.strategy = 'search';
 SELECT status, dcid, first_name, new_username, array_length(candidates, 1) AS listed,
-       candidates[1] AS first_candidate, candidates[100] AS last_listed
+       candidate_count, candidates[1] AS first_candidate, candidates[100] AS last_listed
   FROM pssync.ldap_sync_students('crowd', dry_run => true);
 
 -- Reading the whole OU: all 1,500 people are found.

@@ -1,27 +1,39 @@
 --
--- upgrade: version 1.0 updated to 1.1 keeps its servers, user mappings
--- and everything else, and ends up with the same objects as a fresh 1.1.
+-- upgrade: each version updated to the next keeps its servers, user
+-- mappings, history and everything else, and ends up with the same
+-- catalog as a fresh install of the newest: every object, and every
+-- definition of it (regress.extension_catalog()).
 --
-SELECT pg_describe_object(classid, objid, objsubid) AS object
-  INTO TEMP fresh_objects
-  FROM pg_depend
- WHERE refclassid = 'pg_extension'::regclass
-   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pssync')
-   AND deptype = 'e';
+\set ECHO none
+\i test/fixtures/extension_catalog.sql
+\set ECHO all
+SELECT extversion FROM pg_extension WHERE extname = 'pssync';
+CREATE TEMP TABLE fresh AS SELECT * FROM regress.extension_catalog();
+SELECT count(*) AS objects_and_definitions FROM fresh;
+
+\getenv ldap_uri PSSYNC_LDAP_URI
+\getenv ldap_password PSSYNC_LDAP_PASSWORD
+CREATE FUNCTION regress.compare_with_fresh() RETURNS TABLE (difference text, object text, definition text)
+LANGUAGE sql AS $$
+  (SELECT 'only in a fresh install', * FROM fresh
+   EXCEPT SELECT 'only in a fresh install', * FROM regress.extension_catalog())
+  UNION ALL
+  (SELECT 'only after the update', * FROM regress.extension_catalog()
+   EXCEPT SELECT 'only after the update', * FROM fresh)
+  ORDER BY 1, 2
+$$;
 
 BEGIN;
 -- Install 1.0 as it was, with a server and a user mapping.
 DROP EXTENSION pssync CASCADE;
 CREATE EXTENSION pssync VERSION '1.0';
-\getenv ldap_uri PSSYNC_LDAP_URI
-\getenv ldap_password PSSYNC_LDAP_PASSWORD
 CREATE SERVER district_ldap FOREIGN DATA WRAPPER pssync
   OPTIONS (uri :'ldap_uri', base_dn 'dc=district,dc=org',
            student_base_dn 'ou=Students,dc=district,dc=org',
            staff_base_dn 'ou=Staff,dc=district,dc=org');
 CREATE USER MAPPING FOR PUBLIC SERVER district_ldap
   OPTIONS (bind_dn 'cn=pssync,ou=Services,dc=district,dc=org', password :'ldap_password');
-CREATE VIEW tonight AS SELECT dcid FROM students WHERE dcid IN (1002, 1017);
+CREATE VIEW tonight AS SELECT dcid FROM students WHERE dcid IN (1002, 1010, 1017);
 SELECT extversion FROM pg_extension WHERE extname = 'pssync';
 
 -- 1.0 returns 11 columns and keeps no history.
@@ -30,34 +42,39 @@ SELECT count(*) FROM pssync.ldap_sync_students('tonight');
 
 ALTER EXTENSION pssync UPDATE TO '1.1';
 SELECT extversion FROM pg_extension WHERE extname = 'pssync';
-
 -- The server, its options and the user mapping are still there.
 SELECT srvname, array(SELECT split_part(o, '=', 1) FROM unnest(srvoptions) o) AS options
   FROM pg_foreign_server WHERE srvname = 'district_ldap';
 SELECT umuser = 0 AS for_public, umoptions IS NOT NULL AS has_options
   FROM pg_user_mapping JOIN pg_foreign_server s ON s.oid = umserver;
 -- so are the usernames the 1.0 sync wrote
-SELECT dcid, student_web_id FROM students WHERE dcid IN (1002, 1017) ORDER BY dcid;
-
--- 1.1 returns matched_by, and records its runs.
+SELECT dcid, student_web_id FROM students WHERE dcid IN (1002, 1010, 1017) ORDER BY dcid;
+-- 1.1 returns matched_by (with the library of a later version, too), and
+-- records its runs.
 SELECT * FROM pssync.ldap_sync_students('tonight');
-SELECT function, selection, records, unchanged FROM pssync.sync_run;
+SELECT function, selection, records, unchanged, conflict FROM pssync.sync_run;
 
--- The same objects as a fresh install.
-SELECT pg_describe_object(classid, objid, objsubid) AS object
-  INTO TEMP updated_objects
-  FROM pg_depend
- WHERE refclassid = 'pg_extension'::regclass
-   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pssync')
-   AND deptype = 'e';
-(SELECT 'only in a fresh install' AS difference, object FROM fresh_objects
- EXCEPT SELECT 'only in a fresh install', object FROM updated_objects)
-UNION ALL
-(SELECT 'only after the update', object FROM updated_objects
- EXCEPT SELECT 'only after the update', object FROM fresh_objects)
-ORDER BY 1, 2;
-SELECT count(*) AS objects FROM updated_objects;
--- and the same result type
-SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
- WHERE attrelid = 'pssync.sync_result'::regclass AND attnum > 0 ORDER BY attnum;
+ALTER EXTENSION pssync UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'pssync';
+-- 1.2 returns candidate_count, and keeps the history of 1.1.
+SELECT status, dcid, candidate_count FROM pssync.ldap_sync_students('tonight');
+SELECT function, selection, records, unchanged, conflict, powerschool_table
+  FROM pssync.sync_run ORDER BY run_id;
+SELECT status, dcid, resolve_sql FROM pssync.last_exceptions;
+
+-- The same catalog as a fresh install.
+SELECT * FROM regress.compare_with_fresh();
 ROLLBACK;
+
+-- The same from 1.1, the version districts run.
+BEGIN;
+DROP EXTENSION pssync CASCADE;
+CREATE EXTENSION pssync VERSION '1.1';
+ALTER EXTENSION pssync UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pssync';
+SELECT * FROM regress.compare_with_fresh();
+ROLLBACK;
+
+DROP FUNCTION regress.compare_with_fresh();
+DROP FUNCTION regress.extension_catalog();
+SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) AS as_before;

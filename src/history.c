@@ -93,57 +93,102 @@ candidates_literal(SyncResult *result)
 	return buf.data;
 }
 
+/* A column of sync_run, and its value. */
+typedef struct RunColumn
+{
+	const char *name;
+	Oid			type;
+	Datum		value;
+	char		null;			/* 'n' or ' ', as SPI takes it */
+} RunColumn;
+
+#define MAX_RUN_COLUMNS 32
+
+static void
+run_column(RunColumn *columns, int *n, const char *name, Oid type,
+		   Datum value, bool isnull)
+{
+	Assert(*n < MAX_RUN_COLUMNS);
+	columns[*n].name = name;
+	columns[*n].type = type;
+	columns[*n].value = value;
+	columns[*n].null = isnull ? 'n' : ' ';
+	(*n)++;
+}
+
+static void
+run_text(RunColumn *columns, int *n, const char *name, const char *text)
+{
+	run_column(columns, n, name, TEXTOID,
+			   text ? CStringGetTextDatum(text) : (Datum) 0, text == NULL);
+}
+
+/*
+ * Insert the run's row, with the columns the installed version of the
+ * extension has (a column added by a later version is left out until
+ * ALTER EXTENSION pssync UPDATE adds it).  Returns its run_id.
+ */
 static int64
 insert_run(Oid schema, HistoryRun *run, List *rows, const char *role)
 {
 	int			counts[STATUS_INVALID_UID + 1];
-	Datum		values[17];
-	Oid			types[17];
-	char		nulls[17];
-	const char *texts[6] = {run->function, run->scope, run->selection,
-	run->server, run->uid_attr, run->strategy};
+	RunColumn	columns[MAX_RUN_COLUMNS];
+	Datum		values[MAX_RUN_COLUMNS];
+	Oid			types[MAX_RUN_COLUMNS];
+	char		nulls[MAX_RUN_COLUMNS];
+	Oid			relid = get_relname_relid("sync_run", schema);
+	StringInfoData names;
+	StringInfoData params;
 	ListCell   *cell;
 	bool		isnull;
-	size_t		i;
+	int			ncolumns = 0;
 	int			n = 0;
+	int			c;
+	SyncStatus	status;
 
 	memset(counts, 0, sizeof(counts));
 	foreach(cell, rows)
 		counts[((SyncResult *) lfirst(cell))->status]++;
 
-	memset(nulls, ' ', sizeof(nulls));
-	types[n] = TIMESTAMPTZOID;
-	values[n++] = TimestampTzGetDatum(run->started_at);
-	types[n] = TEXTOID;
-	values[n++] = CStringGetTextDatum(role);
-	for (i = 0; i < lengthof(texts); i++)
+	run_column(columns, &ncolumns, "started_at", TIMESTAMPTZOID,
+			   TimestampTzGetDatum(run->started_at), false);
+	run_text(columns, &ncolumns, "role", role);
+	run_text(columns, &ncolumns, "function", run->function);
+	run_text(columns, &ncolumns, "scope", run->scope);
+	run_text(columns, &ncolumns, "selection", run->selection);
+	run_text(columns, &ncolumns, "server", run->server);
+	run_text(columns, &ncolumns, "uid_attr", run->uid_attr);
+	run_text(columns, &ncolumns, "strategy", run->strategy);
+	run_column(columns, &ncolumns, "records", INT4OID,
+			   Int32GetDatum(run->records), false);
+	for (status = STATUS_UNCHANGED; status <= STATUS_INVALID_UID; status++)
 	{
-		types[n] = TEXTOID;
-		if (texts[i])
-			values[n] = CStringGetTextDatum(texts[i]);
-		else
-			nulls[n] = 'n';
-		n++;
-	}
-	types[n] = INT4OID;
-	values[n++] = Int32GetDatum(run->records);
-	for (i = STATUS_UNCHANGED; i <= (size_t) STATUS_INVALID_UID; i++)
-	{
-		if (i == STATUS_WOULD_UPDATE)
+		if (status == STATUS_WOULD_UPDATE)
 			continue;			/* a dry run is not recorded */
-		types[n] = INT4OID;
-		values[n++] = Int32GetDatum(counts[i]);
+		run_column(columns, &ncolumns, sync_status_name(status), INT4OID,
+				   Int32GetDatum(counts[status]), false);
 	}
-	Assert(n == lengthof(values));
+	run_text(columns, &ncolumns, "powerschool_table", run->powerschool_table);
 
-	run_query_nulls(psprintf("INSERT INTO %s.sync_run"
-							 " (started_at, finished_at, role, function, scope, selection,"
-							 " server, uid_attr, strategy, records, unchanged, updated,"
-							 " partial, no_match, ambiguous, no_uid, conflict, invalid_uid)"
-							 " VALUES ($1, pg_catalog.clock_timestamp(), $2, $3, $4, $5,"
-							 " $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-							 " RETURNING run_id",
-							 quote_identifier(get_namespace_name(schema))),
+	initStringInfo(&names);
+	initStringInfo(&params);
+	appendStringInfoString(&names, "finished_at");
+	appendStringInfoString(&params, "pg_catalog.clock_timestamp()");
+	for (c = 0; c < ncolumns; c++)
+	{
+		if (get_attnum(relid, columns[c].name) == InvalidAttrNumber)
+			continue;
+		values[n] = columns[c].value;
+		types[n] = columns[c].type;
+		nulls[n] = columns[c].null;
+		n++;
+		appendStringInfo(&names, ", %s", quote_identifier(columns[c].name));
+		appendStringInfo(&params, ", $%d", n);
+	}
+
+	run_query_nulls(psprintf("INSERT INTO %s.sync_run (%s) VALUES (%s) RETURNING run_id",
+							 quote_identifier(get_namespace_name(schema)),
+							 names.data, params.data),
 					n, types, values, nulls, false, SPI_OK_INSERT_RETURNING);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));

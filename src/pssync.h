@@ -371,6 +371,7 @@ typedef struct HistoryRun
 	const char *server;
 	const char *uid_attr;
 	const char *strategy;
+	const char *powerschool_table;	/* the table whose usernames it checked */
 	int			records;
 } HistoryRun;
 

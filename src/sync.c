@@ -37,8 +37,12 @@ PG_FUNCTION_INFO_V1(pssync_ldap_user_id_attribute);
 PG_FUNCTION_INFO_V1(pssync_ldap_lookup);
 PG_FUNCTION_INFO_V1(pssync_ldap_assign);
 
-/* sync_result has 11 columns in 1.0, and matched_by besides from 1.1 */
-#define MAX_RESULT_COLUMNS 12
+/*
+ * sync_result has 11 columns in 1.0, matched_by besides from 1.1, and
+ * candidate_count from 1.2; the rows fill the columns the installed
+ * version has.
+ */
+#define MAX_RESULT_COLUMNS 13
 
 #define VALID_SCOPES \
 	"students, students_blank, teachers, teachers_blank, staff and staff_blank"
@@ -100,6 +104,11 @@ put_result_row(ReturnSetInfo *rsinfo, SyncResult *result)
 		{
 			nulls[i] = result->candidates == NULL;
 			values[i] = nulls[i] ? (Datum) 0 : candidates_array(result);
+		}
+		else if (i == 12)
+		{
+			nulls[i] = result->candidates == NULL;
+			values[i] = Int32GetDatum(result->candidate_count);
 		}
 		else
 		{
@@ -223,6 +232,8 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		run.uid_attr = uid_attr;
 		run.strategy = request->dn ? NULL :
 			(used == STRATEGY_SCAN ? "scan" : "search");
+		run.powerschool_table = request->group == GROUP_STUDENTS ?
+			tables.students.qualified_name : tables.users.qualified_name;
 		run.records = list_length(records);
 		record_run(&run, rows);
 		log_phase_time(&phase, "recording the run");
