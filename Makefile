@@ -31,7 +31,7 @@ PG_CFLAGS = -Wall -Wextra $(WERROR)
 
 REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
-	tls failover referrals hostile invisible stringprep security history lookup id_matching \
+	tls failover referrals interleave hostile invisible stringprep security history lookup id_matching \
 	max_changes upgrade
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
