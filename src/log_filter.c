@@ -183,16 +183,17 @@ skip_space(Lexer *lx)
 }
 
 /*
- * A quoted string whose opening quote is at lx->pos; it ends at the first
- * quote that is not doubled (nor, in an escaped string, after a
- * backslash).  An unterminated one runs to the end.
+ * A quoted string (quote ') or identifier (quote ") whose opening quote is
+ * at lx->pos; it ends at the first quote that is not doubled (nor, in an
+ * escaped string, after a backslash; in a bit string a quote always ends
+ * it).  An unterminated one runs to the end.
  */
 static void
-lex_quoted(Lexer *lx, Token *t, StringStyle style)
+lex_quoted(Lexer *lx, Token *t, char quote, StringStyle style)
 {
 	int			p = lx->pos + 1;
 
-	t->kind = TOKEN_STRING;
+	t->kind = quote == '"' ? TOKEN_QUOTED_WORD : TOKEN_STRING;
 	t->style = style;
 	t->content_start = p;
 	for (;;)
@@ -207,40 +208,9 @@ lex_quoted(Lexer *lx, Token *t, StringStyle style)
 			p += 2;
 			continue;
 		}
-		if (lx->s[p] == '\'')
+		if (lx->s[p] == quote)
 		{
-			if (style != STRING_BITS && at(lx, p + 1) == '\'')
-			{
-				p += 2;
-				continue;
-			}
-			t->content_end = p;
-			p++;
-			break;
-		}
-		p++;
-	}
-	lx->pos = Min(p, lx->len);
-}
-
-/* A quoted identifier whose opening double quote is at lx->pos. */
-static void
-lex_quoted_word(Lexer *lx, Token *t)
-{
-	int			p = lx->pos + 1;
-
-	t->kind = TOKEN_QUOTED_WORD;
-	t->content_start = p;
-	for (;;)
-	{
-		if (p >= lx->len)
-		{
-			t->content_end = p;
-			break;
-		}
-		if (lx->s[p] == '"')
-		{
-			if (at(lx, p + 1) == '"')
+			if (style != STRING_BITS && at(lx, p + 1) == quote)
 			{
 				p += 2;
 				continue;
@@ -320,21 +290,18 @@ next_token(Lexer *lx, Token *t)
 	if ((c == 'e' || c == 'E') && c1 == '\'')
 	{
 		lx->pos++;
-		lex_quoted(lx, t, STRING_ESCAPED);
+		lex_quoted(lx, t, '\'', STRING_ESCAPED);
 	}
 	else if ((c == 'b' || c == 'B' || c == 'x' || c == 'X') && c1 == '\'')
 	{
 		lx->pos++;
-		lex_quoted(lx, t, STRING_BITS);
+		lex_quoted(lx, t, '\'', STRING_BITS);
 	}
 	else if ((c == 'u' || c == 'U') && c1 == '&' &&
 			 (at(lx, lx->pos + 2) == '\'' || at(lx, lx->pos + 2) == '"'))
 	{
 		lx->pos += 2;
-		if (lx->s[lx->pos] == '\'')
-			lex_quoted(lx, t, STRING_STANDARD);
-		else
-			lex_quoted_word(lx, t);
+		lex_quoted(lx, t, lx->s[lx->pos], STRING_STANDARD);
 	}
 	else if ((c == 'n' || c == 'N') && c1 == '\'')
 	{
@@ -349,9 +316,9 @@ next_token(Lexer *lx, Token *t)
 			lx->pos++;
 	}
 	else if (c == '\'')
-		lex_quoted(lx, t, lx->standard_strings ? STRING_STANDARD : STRING_ESCAPED);
+		lex_quoted(lx, t, '\'', lx->standard_strings ? STRING_STANDARD : STRING_ESCAPED);
 	else if (c == '"')
-		lex_quoted_word(lx, t);
+		lex_quoted(lx, t, '"', STRING_STANDARD);
 	else if (c == '$')
 		lex_dollar(lx, t);
 	else if (c == '(' || c == ')' || c == ';')

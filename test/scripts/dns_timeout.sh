@@ -37,17 +37,8 @@ kill -0 "${_own_pids[-1]}" 2>/dev/null || { echo "dnshole could not listen on $N
 
 printf 'nameserver %s\noptions timeout:%s attempts:1\n' "$NAMESERVER" "$RESOLVER_S" >"$OUT/resolv.conf"
 PG_DIR=$OUT/pg
-mkdir -p "$PG_DIR/socket"
-chown -R postgres:postgres "$PG_DIR"
-INNER_PORT=$(free_port) || exit 1
-runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" --auth=trust --encoding=UTF8 \
-	--locale=C.UTF-8 --username=postgres >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log"; exit 1; }
-cat >>"$PG_DIR/data/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$PG_DIR/socket'
-port = $INNER_PORT
-fsync = off
-EOF
+init_own_cluster "$PG_DIR" || exit 1
+INNER_PORT=$OWN_PG_PORT
 
 stop_inner_cluster() {
 	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true

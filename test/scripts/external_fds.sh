@@ -11,21 +11,9 @@ source "$(dirname "$0")/lib.bash"
 
 OUT=$PSSYNC_WORK/$SCRIPT_NAME
 rm -rf "$OUT"
-mkdir -p "$OUT/socket"
-chown -R postgres:postgres "$OUT"
-port=$(free_port) || exit 1
-runuser -u postgres -- "$PG_BIN/initdb" -D "$OUT/data" --auth=trust --encoding=UTF8 \
-	--locale=C.UTF-8 --username=postgres >"$OUT/initdb.log" 2>&1 || { cat "$OUT/initdb.log"; exit 1; }
-cat >>"$OUT/data/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$OUT/socket'
-port = $port
-fsync = off
-max_files_per_process = 64
-EOF
-runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$OUT/data" -l "$OUT/server.log" -w -t 60 start >/dev/null ||
-	{ cat "$OUT/server.log"; exit 1; }
-track_own_pid "$(head -1 "$OUT/data/postmaster.pid")"
+init_own_cluster "$OUT" "max_files_per_process = 64" || exit 1
+start_own_cluster "$OUT" || exit 1
+port=$OWN_PG_PORT
 
 export PGHOST=$OUT/socket PGPORT=$port
 setup_database fds || exit 1

@@ -235,6 +235,37 @@ CREATE USER MAPPING FOR PUBLIC SERVER "$name"
 EOF
 }
 
+# --- clusters of a script's own -------------------------------------------
+
+# init_own_cluster DIR [CONF]: initdb a cluster of this script in DIR
+# (owned by postgres), listening on a Unix socket in DIR/socket only, on
+# a free port (OWN_PG_PORT), with the lines CONF added to its
+# postgresql.conf.  Start it with start_own_cluster, or as the script
+# needs (in a namespace of its own, say).
+init_own_cluster() {
+	local dir=$1 conf=${2:-}
+	mkdir -p "$dir/socket"
+	chown -R postgres:postgres "$dir"
+	OWN_PG_PORT=$(free_port) || return 1
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$dir/data" --auth=trust --encoding=UTF8 \
+		--locale=C.UTF-8 --username=postgres >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; return 1; }
+	cat >>"$dir/data/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$dir/socket'
+port = $OWN_PG_PORT
+fsync = off
+$conf
+EOF
+}
+
+# start_own_cluster DIR: start it, to be stopped (by its pid) on EXIT.
+start_own_cluster() {
+	local dir=$1
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+		{ cat "$dir/server.log"; return 1; }
+	track_own_pid "$(head -1 "$dir/data/postmaster.pid")"
+}
+
 # --- directories ----------------------------------------------------------
 
 # start_own_slapd NAME LDIF...: a slapd of this script, with the fixture

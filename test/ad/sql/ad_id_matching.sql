@@ -29,7 +29,9 @@ SELECT status, record_type, dcid, field, new_username, matched_by, candidates
  ORDER BY dcid, field;
 
 -- scan reads employeeID with the names and the user ID, and gives the
--- same rows.
+-- same rows.  Most entries have no employeeID: the scan asks, once, which
+-- entries really lack it (a search for no attributes, "1.1"), since the
+-- bind account might be allowed to search it without reading it.
 CREATE TEMP TABLE by_search AS
   SELECT * FROM pssync.ldap_sync_students('students', dry_run => true);
 SET LOCAL pssync.strategy = 'scan';
