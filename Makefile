@@ -17,12 +17,13 @@ OBJS = \
 	src/names.o \
 	src/scan.o \
 	src/matching.o \
+	src/links.o \
 	src/apply.o \
 	src/results.o \
 	src/history.o \
 	src/sync.o
-DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.2.sql \
-	pssync--1.0--1.1.sql pssync--1.1--1.2.sql
+DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.2.sql pssync--2.0.sql \
+	pssync--1.0--1.1.sql pssync--1.1--1.2.sql pssync--1.2--2.0.sql
 PGFILEDESC = "pssync - LDAP directory synchronization of PowerSchool usernames"
 
 SHLIB_LINK = -lldap -llber -lanl
@@ -32,7 +33,7 @@ PG_CFLAGS = -Wall -Wextra $(WERROR)
 REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
 	tls failover referrals interleave hostile invisible stringprep security history lookup id_matching \
-	max_changes upgrade
+	links max_changes upgrade
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

@@ -39,8 +39,12 @@ CREATE TEMP TABLE saved AS SELECT dcid, student_web_id FROM students;
 SELECT count(*) AS updated FROM pssync.ldap_sync_district('students') WHERE status = 'updated';
 SELECT count(*) AS usernames FROM students WHERE student_web_id IS NOT NULL;
 SELECT status, count(*) FROM pssync.ldap_sync_district('students') GROUP BY 1 ORDER BY 1;
+-- The second run matched the records through the links the first made.
+SELECT matched_by, count(*) FROM pssync.ldap_sync_district('students', dry_run => true)
+ WHERE section = 'match' GROUP BY 1 ORDER BY 1;
 UPDATE students s SET student_web_id = saved.student_web_id FROM saved WHERE saved.dcid = s.dcid;
 SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) AS as_before;
+DELETE FROM pssync.record_links;
 
 -- A dry run needs no UPDATE privilege; a real run does, and fails before
 -- anything is written.

@@ -62,14 +62,30 @@ SELECT function, selection, records, unchanged, conflict, powerschool_table
   FROM pssync.sync_run ORDER BY run_id;
 SELECT status, dcid, resolve_sql FROM pssync.last_exceptions;
 
+ALTER EXTENSION pssync UPDATE TO '2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pssync';
+-- 2.0 links the records its real runs match, and keeps the history.
+SELECT status, dcid, matched_by FROM pssync.ldap_sync_students('tonight');
+SELECT status, dcid, matched_by FROM pssync.ldap_sync_students('tonight');
+SELECT record_type, dcid, dn, linked_by, run_id = (SELECT max(run_id) FROM pssync.sync_run) AS latest
+  FROM pssync.links ORDER BY dcid;
+SELECT count(*) AS runs FROM pssync.sync_run;
+
 -- The same catalog as a fresh install.
 SELECT * FROM regress.compare_with_fresh();
 ROLLBACK;
 
--- The same from 1.1, the version districts run.
+-- The same from 1.1, and from 1.2.
 BEGIN;
 DROP EXTENSION pssync CASCADE;
 CREATE EXTENSION pssync VERSION '1.1';
+ALTER EXTENSION pssync UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pssync';
+SELECT * FROM regress.compare_with_fresh();
+ROLLBACK;
+BEGIN;
+DROP EXTENSION pssync CASCADE;
+CREATE EXTENSION pssync VERSION '1.2';
 ALTER EXTENSION pssync UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pssync';
 SELECT * FROM regress.compare_with_fresh();

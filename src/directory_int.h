@@ -53,6 +53,9 @@ struct PssyncDirectory
 	List	   *referral_dirs;	/* of PssyncDirectory */
 	int			hops;
 
+	/* the attribute of entries' permanent IDs, once known */
+	const char *entry_id_attr;
+
 	/* the directory's attribute types, read when a name must be resolved */
 	bool		schema_read;
 	List	   *attribute_types;	/* of List of the OID and the names */

@@ -206,3 +206,36 @@ directory_attribute_answers(PssyncDirectory *dir, const char *requested,
 	return same;
 }
 
+/*
+ * The attribute that holds entries' permanent IDs: the server's
+ * entry_id_attr, or by the directory's kind, from its root DSE: objectGUID
+ * for Active Directory (whose supportedCapabilities hold
+ * 1.2.840.113556.1.4.800, LDAP_CAP_ACTIVE_DIRECTORY_OID), entryUUID
+ * (RFC 4530) for the others, OpenLDAP and 389-DS among them.
+ */
+#define ACTIVE_DIRECTORY_CAPABILITY "1.2.840.113556.1.4.800"
+
+const char *
+directory_entry_id_attr(PssyncDirectory *dir)
+{
+	const char *root_attrs[] = {"supportedCapabilities", NULL};
+	List	   *capabilities = NIL;
+	ListCell   *cell;
+	int			rc;
+
+	if (dir->entry_id_attr)
+		return dir->entry_id_attr;
+	if (dir->server->entry_id_attr)
+		return dir->entry_id_attr = dir->server->entry_id_attr;
+
+	dir->entry_id_attr = "entryUUID";
+	directory_search_scope(dir, "", LDAP_SCOPE_BASE, "(objectClass=*)",
+						   root_attrs, collect_first_value, &capabilities, &rc);
+	foreach(cell, capabilities)
+	{
+		if (strcmp((char *) lfirst(cell), ACTIVE_DIRECTORY_CAPABILITY) == 0)
+			dir->entry_id_attr = "objectGUID";
+	}
+	return dir->entry_id_attr;
+}
+

@@ -153,6 +153,86 @@ directory_name_filter(PssyncServer *server, const char *first,
 }
 
 /*
+ * Permanent IDs of entries (2.0's links).
+ *
+ * Active Directory's objectGUID (and mS-DS-ConsistencyGuid, which Entra
+ * Connect copies it to) holds 16 binary bytes.  It is kept and shown in the
+ * form Windows tools show: lower case, 8-4-4-4-12, the first three groups
+ * byte-swapped (Microsoft's GUID layout stores Data1, Data2 and Data3 little
+ * endian), and searched with each byte escaped.  Any other ID attribute
+ * (entryUUID, or an ID of the district's) is text.
+ */
+bool
+directory_is_guid_attribute(const char *attr)
+{
+	return pg_strcasecmp(attr, "objectGUID") == 0 ||
+		pg_strcasecmp(attr, "mS-DS-ConsistencyGuid") == 0;
+}
+
+/* The order in which the GUID string form shows the 16 bytes. */
+static const int guid_byte_order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+
+/*
+ * An entry's permanent ID, as text, from the values of attr: its first
+ * value (an entry has one), or NULL when it has none, or a GUID attribute
+ * holds something other than 16 bytes.
+ */
+char *
+directory_entry_id(const char *attr, DirectoryValues *values)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (values->count < 1)
+		return NULL;
+	if (!directory_is_guid_attribute(attr))
+		return directory_text(values->values[0], values->lengths[0]);
+	if (values->lengths[0] != 16)
+		return NULL;
+	initStringInfo(&buf);
+	for (i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			appendStringInfoChar(&buf, '-');
+		appendStringInfo(&buf, "%02x",
+						 (unsigned char) values->values[0][guid_byte_order[i]]);
+	}
+	return buf.data;
+}
+
+/*
+ * An entry ID as a filter value, escaped: a GUID's 16 bytes each as \xx,
+ * anything else as text.  NULL when a GUID attribute's ID is not a GUID.
+ */
+char *
+directory_entry_id_filter_value(const char *attr, const char *entry_id)
+{
+	unsigned char bytes[16];
+	StringInfoData buf;
+	int			n = 0;
+	const char *p;
+	int			i;
+
+	if (!directory_is_guid_attribute(attr))
+		return directory_escape_filter_value(entry_id);
+	for (p = entry_id; *p && n < 16; p++)
+	{
+		if (*p == '-')
+			continue;
+		if (!isxdigit((unsigned char) p[0]) || !isxdigit((unsigned char) p[1]))
+			return NULL;
+		bytes[guid_byte_order[n++]] = (unsigned char) strtol(pnstrdup(p, 2), NULL, 16);
+		p++;
+	}
+	if (n != 16 || *p != '\0')
+		return NULL;
+	initStringInfo(&buf);
+	for (i = 0; i < 16; i++)
+		appendStringInfo(&buf, "\\%02x", bytes[i]);
+	return buf.data;
+}
+
+/*
  * Is a DN (server encoding) in the scope of a search of a base DN: the base
  * or any entry under it (LDAP_SCOPE_SUBTREE), or an entry directly below
  * it (LDAP_SCOPE_ONELEVEL)?  Compared RDN by RDN from the root, attribute

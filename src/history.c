@@ -131,7 +131,7 @@ run_text(RunColumn *columns, int *n, const char *name, const char *text)
 static int64
 insert_run(Oid schema, HistoryRun *run, List *rows, const char *role)
 {
-	int			counts[STATUS_INVALID_UID + 1];
+	int			counts[NUM_STATUSES];
 	RunColumn	columns[MAX_RUN_COLUMNS];
 	Datum		values[MAX_RUN_COLUMNS];
 	Oid			types[MAX_RUN_COLUMNS];
@@ -161,7 +161,7 @@ insert_run(Oid schema, HistoryRun *run, List *rows, const char *role)
 	run_text(columns, &ncolumns, "strategy", run->strategy);
 	run_column(columns, &ncolumns, "records", INT4OID,
 			   Int32GetDatum(run->records), false);
-	for (status = STATUS_UNCHANGED; status <= STATUS_INVALID_UID; status++)
+	for (status = STATUS_UNCHANGED; status < NUM_STATUSES; status++)
 	{
 		if (status == STATUS_WOULD_UPDATE)
 			continue;			/* a dry run is not recorded */
@@ -169,6 +169,7 @@ insert_run(Oid schema, HistoryRun *run, List *rows, const char *role)
 				   Int32GetDatum(counts[status]), false);
 	}
 	run_text(columns, &ncolumns, "powerschool_table", run->powerschool_table);
+	run_text(columns, &ncolumns, "links_confirmed", run->links_confirmed);
 
 	initStringInfo(&names);
 	initStringInfo(&params);
@@ -331,8 +332,9 @@ insert_rows(Oid schema, int64 run_id, List *rows)
 /*
  * Record a run and its result rows (in the order they are returned),
  * unless pssync.history is off or the installed version keeps none.
+ * Returns the run's run_id, or 0 when it was not recorded.
  */
-void
+int64
 record_run(HistoryRun *run, List *rows)
 {
 	Oid			schema;
@@ -343,7 +345,7 @@ record_run(HistoryRun *run, List *rows)
 	int64		run_id;
 
 	if (!pssync_history || !OidIsValid(schema = history_schema()))
-		return;
+		return 0;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	role = GetUserNameFromId(save_userid, false);
@@ -355,4 +357,5 @@ record_run(HistoryRun *run, List *rows)
 	run_id = insert_run(schema, run, rows, role);
 	insert_rows(schema, run_id, rows);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return run_id;
 }

@@ -75,9 +75,15 @@ typedef struct Candidates
 	char	   *dns[MAX_CANDIDATES];
 } Candidates;
 
-/* What the directory answered about one record, asked in advance (scan). */
+/*
+ * What the directory answered about one record, asked in advance: its
+ * linked entry (from the scan's index, or many at a time), and, for the
+ * scan, the questions its index could not answer.
+ */
 typedef struct Lookup
 {
+	bool		link_known;
+	DirectoryEntry *linked;		/* the linked entry, or NULL: not found */
 	bool		id_asked;
 	List	   *id_found;		/* DirectoryEntry */
 	bool		exact_asked;
@@ -94,6 +100,8 @@ typedef struct MatchContext
 	const char *base_dn;
 	const char *uid_attr;
 	const char *id_attr;		/* NULL: match by name only */
+	const char *entry_id_attr;	/* entries' permanent ID; NULL: no links */
+	const char *attrs[3];		/* what a search for entries asks for */
 	Arena	   *arena;			/* the rows and what they keep */
 	MemoryContext result_cxt;	/* the list of rows */
 	MemoryContext record_cxt;	/* one record's scratch, reset after it */
@@ -104,16 +112,36 @@ typedef struct MatchContext
 	int			cut_short;		/* searches stopped by a size limit */
 } MatchContext;
 
+/*
+ * The entries a search finds, with their user ID values (values[0]) and,
+ * when links are used, their permanent IDs (values[1]).
+ */
+typedef struct EntryList
+{
+	List	   *entries;		/* of DirectoryEntry */
+	const char *entry_id_attr;	/* NULL: no entry IDs asked for */
+} EntryList;
+
 static void
 collect_entry(void *arg, const char *dn, DirectoryValues *values)
 {
-	List	  **found = (List **) arg;
+	EntryList  *found = (EntryList *) arg;
 	DirectoryEntry *entry = palloc0(sizeof(DirectoryEntry));
 
 	entry->dn = pstrdup(dn);
-	if (values)
-		copy_directory_values(NULL, &entry->uid, &values[0]);
-	*found = lappend(*found, entry);
+	copy_directory_values(NULL, &entry->uid, &values[0]);
+	if (found->entry_id_attr)
+		entry->entry_id = directory_entry_id(found->entry_id_attr, &values[1]);
+	found->entries = lappend(found->entries, entry);
+}
+
+static EntryList *
+entry_list(MatchContext *cxt)
+{
+	EntryList  *list = palloc0(sizeof(EntryList));
+
+	list->entry_id_attr = cxt->entry_id_attr;
+	return list;
 }
 
 /*
@@ -159,7 +187,7 @@ collect_candidate(void *arg, const char *dn, DirectoryValues *values pg_attribut
 static void
 reset_entries(void *arg)
 {
-	*(List **) arg = NIL;
+	((EntryList *) arg)->entries = NIL;
 }
 
 static void
@@ -259,6 +287,31 @@ decide_exact(MatchContext *cxt, SyncRecord *rec, DirectoryEntry *entry,
 		result->dn = dn;
 		result->new_username = value;
 		result->matched_by = matched_by;
+		result->entry_id = entry->entry_id;
+	}
+}
+
+/*
+ * A record whose linked entry is not found (deleted, moved out of the base
+ * DN, filtered out): an exception, with what a name search finds now (the
+ * exact entries if any, else the partial candidates) for a person to
+ * choose from.  The link stays until a person relinks or unlinks.
+ */
+static void
+decide_link_broken(MatchContext *cxt, SyncRecord *rec, List *exact,
+				   Candidates *partial)
+{
+	SyncResult *result = add_result(cxt, rec, STATUS_LINK_BROKEN, -1);
+
+	if (exact != NIL)
+		set_candidates(cxt, result, candidates_of(exact), true);
+	else if (partial)
+		set_candidates(cxt, result, partial, false);
+	else
+	{
+		result->candidates = arena_alloc(cxt->arena, sizeof(char *));
+		result->ncandidates = 0;
+		result->candidate_count = 0;
 	}
 }
 
@@ -361,16 +414,15 @@ last_name(MatchContext *cxt, const char *name)
 static List *
 ask_for_entries(MatchContext *cxt, const char *filter)
 {
-	const char *attrs[] = {cxt->uid_attr, NULL};
 	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
-	List	   *found = NIL;
+	EntryList  *found = entry_list(cxt);
 
 	cxt->asking = true;
-	if (!directory_search(cxt->dir, cxt->base_dn, filter, attrs,
-						  collect_entry, &found))
+	if (!directory_search(cxt->dir, cxt->base_dn, filter, cxt->attrs,
+						  collect_entry, found))
 		cxt->cut_short++;
 	MemoryContextSwitchTo(old);
-	return found;
+	return found->entries;
 }
 
 static Candidates *
@@ -451,6 +503,26 @@ match_one(MatchContext *cxt, SyncRecord *rec, Lookup *lookup)
 
 	cxt->asking = lookup &&
 		(lookup->id_asked || lookup->exact_asked || lookup->partial_asked);
+
+	/*
+	 * A linked record is matched through its link first: the entry with its
+	 * ID, under the base DN and passing the filter, whatever either side's
+	 * names are now.  When it is gone, the link is broken.
+	 */
+	if (rec->link)
+	{
+		Assert(lookup->link_known);
+		if (lookup->linked)
+			decide_exact(cxt, rec, lookup->linked, "link");
+		else if (last == NULL)
+			decide_link_broken(cxt, rec, NIL, NULL);
+		else
+		{
+			find_by_name(cxt, lookup, first, last, &exact, &partial);
+			decide_link_broken(cxt, rec, exact, partial);
+		}
+		goto done;
+	}
 
 	/* An ID that finds exactly one entry is an exact match by ID. */
 	if (id != NULL)
@@ -546,7 +618,7 @@ run_questions(Questions *q, const char **attrs)
 		search->filter = question->filter;
 		if (question->entries)
 		{
-			search->arg = palloc0(sizeof(List *));
+			search->arg = entry_list(q->cxt);
 			search->callback = collect_entry;
 			search->reset = reset_entries;
 		}
@@ -571,7 +643,7 @@ run_questions(Questions *q, const char **attrs)
 				q->cxt->cut_short++;
 		}
 		if (question->entries)
-			*question->entries = *(List **) searches[nsearches].arg;
+			*question->entries = ((EntryList *) searches[nsearches].arg)->entries;
 		else
 			*question->candidates = (Candidates *) searches[nsearches].arg;
 	}
@@ -580,10 +652,103 @@ run_questions(Questions *q, const char **attrs)
 	MemoryContextSwitchTo(old);
 }
 
+/* how many entry IDs one search for linked entries asks for */
+#define LINKS_PER_SEARCH 50
+
+/*
+ * The linked entries of the records that have a link: from the scan's
+ * index, which knows whether an entry with the ID is among the group's
+ * entries, and otherwise from the directory, LINKS_PER_SEARCH IDs to a
+ * search ("(|(entryUUID=...)(entryUUID=...)...)" under the base DN, with
+ * the server's filter), many searches at a time.
+ */
+static void
+find_linked_entries(MatchContext *cxt, SyncRecord **records, int n,
+					Lookup *lookups)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
+	DirectorySearch *searches;
+	int		   *asking = palloc(sizeof(int) * Max(n, 1));
+	int			nasking = 0;
+	int			nsearches = 0;
+	int			i;
+	int			s;
+
+	for (i = 0; i < n; i++)
+	{
+		RecordLink *link = records[i]->link;
+
+		if (link == NULL)
+			continue;
+		if (cxt->index &&
+			directory_index_entry(cxt->index, link->entry_id, &lookups[i].linked))
+			lookups[i].link_known = true;
+		else
+			asking[nasking++] = i;
+	}
+
+	searches = palloc0(sizeof(DirectorySearch) *
+					   Max((nasking + LINKS_PER_SEARCH - 1) / LINKS_PER_SEARCH, 1));
+	for (i = 0; i < nasking; i += LINKS_PER_SEARCH)
+	{
+		StringInfoData filter;
+		int			k;
+
+		initStringInfo(&filter);
+		appendStringInfo(&filter, "(&%s(|", directory_to_utf8(cxt->server->filter));
+		for (k = i; k < Min(i + LINKS_PER_SEARCH, nasking); k++)
+		{
+			char	   *value = directory_entry_id_filter_value(cxt->entry_id_attr,
+																records[asking[k]]->link->entry_id);
+
+			/* an ID that cannot be one of the attribute finds nothing */
+			if (value)
+				appendStringInfo(&filter, "(%s=%s)", cxt->entry_id_attr, value);
+		}
+		appendStringInfoString(&filter, "))");
+		searches[nsearches].filter = filter.data;
+		searches[nsearches].arg = entry_list(cxt);
+		searches[nsearches].callback = collect_entry;
+		searches[nsearches].reset = reset_entries;
+		nsearches++;
+	}
+	if (nsearches > 0)
+	{
+		cxt->asking = true;
+		directory_search_batch(cxt->dir, cxt->base_dn, cxt->attrs, searches,
+							   nsearches);
+	}
+
+	/* each asked record's entry, among those of its search */
+	for (s = 0; s < nsearches; s++)
+	{
+		EntryList  *found = (EntryList *) searches[s].arg;
+
+		if (!searches[s].complete)
+			cxt->cut_short++;
+		for (i = s * LINKS_PER_SEARCH; i < Min((s + 1) * LINKS_PER_SEARCH, nasking); i++)
+		{
+			Lookup	   *lookup = &lookups[asking[i]];
+			const char *entry_id = records[asking[i]]->link->entry_id;
+			ListCell   *cell;
+
+			lookup->link_known = true;
+			foreach(cell, found->entries)
+			{
+				DirectoryEntry *entry = (DirectoryEntry *) lfirst(cell);
+
+				if (entry->entry_id && pg_strcasecmp(entry->entry_id, entry_id) == 0)
+					lookup->linked = entry;
+			}
+		}
+	}
+	pfree(asking);
+	MemoryContextSwitchTo(old);
+}
+
 static void
 ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 {
-	const char *uid_attrs[] = {cxt->uid_attr, NULL};
 	const char *no_attrs[] = {NULL};
 	Questions	q;
 	bool	   *by_id = palloc0(sizeof(bool) * Max(n, 1));
@@ -597,7 +762,7 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 									  ALLOCSET_DEFAULT_SIZES);
 	q.answers = cxt->result_cxt;	/* partial rows share candidates */
 
-	/* IDs */
+	/* IDs, of the records without a link */
 	if (cxt->id_attr)
 	{
 		for (i = 0; i < n; i++)
@@ -606,7 +771,7 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 			char	   *id = search_name(records[i]->id);
 			List	   *found;
 
-			if (id == NULL)
+			if (id == NULL || records[i]->link)
 				 /* nothing to look for */ ;
 			else if (directory_index_id(cxt->index, id, &found))
 				by_id[i] = list_length(found) == 1;
@@ -619,7 +784,7 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cxt->record_cxt);
 		}
-		run_questions(&q, uid_attrs);
+		run_questions(&q, cxt->attrs);
 		for (i = 0; i < n; i++)
 		{
 			if (lookups[i].id_asked && list_length(lookups[i].id_found) == 1)
@@ -635,7 +800,7 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 		char	   *last = search_name(records[i]->last_name);
 		List	   *exact;
 
-		if (by_id[i] || last == NULL)
+		if (by_id[i] || lookups[i].linked || last == NULL)
 			 /* decided without names */ ;
 		else if (first == NULL)
 			no_exact[i] = true;
@@ -651,7 +816,7 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 		MemoryContextReset(cxt->record_cxt);
 		CHECK_FOR_INTERRUPTS();
 	}
-	run_questions(&q, uid_attrs);
+	run_questions(&q, cxt->attrs);
 
 	/* last names, where both names found nothing */
 	for (i = 0; i < n; i++)
@@ -721,6 +886,10 @@ init_context(MatchContext *cxt, PssyncServer *server, PssyncDirectory *dir,
 	cxt->base_dn = server->base_dn[group];
 	cxt->uid_attr = uid_attr;
 	cxt->id_attr = server->id_attr[group];
+	cxt->entry_id_attr = links_in_use() ? directory_entry_id_attr(dir) : NULL;
+	cxt->attrs[0] = uid_attr;
+	cxt->attrs[1] = cxt->entry_id_attr;
+	cxt->attrs[2] = NULL;
 	cxt->result_cxt = CurrentMemoryContext;
 	cxt->record_cxt = AllocSetContextCreate(CurrentMemoryContext,
 											"pssync record",
@@ -760,7 +929,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	if (strategy == STRATEGY_SCAN && n > 0)
 	{
 		cxt.index = directory_index_build(server, dir, cxt.base_dn, uid_attr,
-										  cxt.id_attr);
+										  cxt.id_attr, cxt.entry_id_attr);
 		if (!directory_index_complete(cxt.index))
 		{
 			ereport(NOTICE,
@@ -781,15 +950,19 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	for (i = 0; i < n; i++)
 		array[i] = (SyncRecord *) list_nth(records, i);
 
+	advance_cxt = AllocSetContextCreate(CurrentMemoryContext,
+										"pssync answers asked in advance",
+										ALLOCSET_DEFAULT_SIZES);
+	lookups = MemoryContextAllocZero(advance_cxt, sizeof(Lookup) * Max(n, 1));
+	if (cxt.entry_id_attr)
+	{
+		find_linked_entries(&cxt, array, n, lookups);
+		log_phase_time(&phase, "finding the linked entries");
+	}
 	if (cxt.index)
 	{
-		MemoryContext old;
+		MemoryContext old = MemoryContextSwitchTo(advance_cxt);
 
-		advance_cxt = AllocSetContextCreate(CurrentMemoryContext,
-											"pssync answers asked in advance",
-											ALLOCSET_DEFAULT_SIZES);
-		old = MemoryContextSwitchTo(advance_cxt);
-		lookups = palloc0(sizeof(Lookup) * Max(n, 1));
 		ask_in_advance(&cxt, array, n, lookups);
 		MemoryContextSwitchTo(old);
 		log_phase_time(&phase, "searching for what the index cannot decide");
@@ -797,7 +970,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 
 	for (i = 0; i < n; i++)
 	{
-		match_one(&cxt, array[i], lookups ? &lookups[i] : NULL);
+		match_one(&cxt, array[i], &lookups[i]);
 		report_progress(&progress, i + 1);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -815,8 +988,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		 n, cxt.index ? "scan" : "search", cxt.asked, directory_requests_sent(dir));
 
 	/* the index stays: the rows point into it */
-	if (advance_cxt)
-		MemoryContextDelete(advance_cxt);
+	MemoryContextDelete(advance_cxt);
 	MemoryContextDelete(cxt.record_cxt);
 	pfree(array);
 	return cxt.results;
@@ -832,10 +1004,10 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			const char *uid_attr, SyncRecord *rec, const char *dn, Arena *arena)
 {
 	MatchContext cxt;
-	const char *attrs[] = {uid_attr, NULL};
-	List	   *found = NIL;
+	EntryList  *found;
 
 	init_context(&cxt, server, dir, group, uid_attr, arena);
+	found = entry_list(&cxt);
 
 	if (!is_distinguished_name(dn))
 		ereport(ERROR,
@@ -852,16 +1024,16 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 						   cxt.base_dn) :
 				 errdetail("Its entries are those under \"%s\".", cxt.base_dn),
 				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
-	if (!directory_read_entry(dir, dn, directory_to_utf8(server->filter), attrs,
-							  collect_entry, &found) ||
-		found == NIL)
+	if (!directory_read_entry(dir, dn, directory_to_utf8(server->filter),
+							  cxt.attrs, collect_entry, found) ||
+		found->entries == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no entry \"%s\" under \"%s\" on LDAP server \"%s\" passes the server's filter",
 						dn, cxt.base_dn, server->servername),
 				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
 
-	decide_exact(&cxt, rec, (DirectoryEntry *) linitial(found), NULL);
+	decide_exact(&cxt, rec, (DirectoryEntry *) linitial(found->entries), NULL);
 	MemoryContextDelete(cxt.record_cxt);
 	return cxt.results;
 }

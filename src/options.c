@@ -71,6 +71,7 @@ static const PssyncOption pssync_options[] = {
 	{"staff_uid_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"student_id_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"staff_id_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
+	{"entry_id_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"first_name_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"last_name_attr", ForeignServerRelationId, OPTION_ATTRIBUTE, false},
 	{"filter", ForeignServerRelationId, OPTION_FILTER, false},
@@ -849,6 +850,7 @@ pssync_get_server(void)
 	server->uid_attr[GROUP_STAFF] = option_value_or(options, "staff_uid_attr", uid_attr);
 	server->id_attr[GROUP_STUDENTS] = option_value(options, "student_id_attr");
 	server->id_attr[GROUP_STAFF] = option_value(options, "staff_id_attr");
+	server->entry_id_attr = option_value(options, "entry_id_attr");
 	server->first_name_attr = option_value_or(options, "first_name_attr",
 											  DEFAULT_FIRST_NAME_ATTR);
 	server->last_name_attr = option_value_or(options, "last_name_attr",

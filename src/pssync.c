@@ -24,6 +24,7 @@ char	   *pssync_student_id_column = NULL;
 char	   *pssync_staff_id_column = NULL;
 int			pssync_strategy = STRATEGY_AUTO;
 bool		pssync_history = true;
+bool		pssync_use_links = true;
 char	   *pssync_max_changes = NULL;
 bool		pssync_progress = true;
 int			pssync_progress_interval = 5000;
@@ -154,6 +155,15 @@ _PG_init(void)
 							 &pssync_history,
 							 true,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pssync.use_links",
+							 "Matches records through their links to directory entries, and makes links (pssync 2.0).",
+							 "Off: links are neither read nor written, and a sync behaves as in pssync 1.x.",
+							 &pssync_use_links,
+							 true,
+							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
 

@@ -51,6 +51,8 @@ typedef enum RecordGroup
 
 #define MAX_CHECKS_PER_RECORD 2
 
+typedef struct RecordLink RecordLink;	/* links.c */
+
 /*
  * One selected record, as read from the tables.  Strings are in the server
  * encoding; a NULL column stays NULL.
@@ -65,6 +67,7 @@ typedef struct SyncRecord
 	int			nchecks;		/* usernames checked for this record */
 	UsernameColumn columns[MAX_CHECKS_PER_RECORD];
 	char	   *old_usernames[MAX_CHECKS_PER_RECORD];
+	RecordLink *link;			/* its link to a directory entry, or NULL */
 } SyncRecord;
 
 /*
@@ -81,7 +84,9 @@ typedef enum SyncStatus
 	STATUS_AMBIGUOUS,
 	STATUS_NO_UID,
 	STATUS_CONFLICT,
-	STATUS_INVALID_UID
+	STATUS_INVALID_UID,
+	STATUS_LINK_BROKEN,			/* 2.0: the linked entry is not found */
+	NUM_STATUSES
 } SyncStatus;
 
 #define STATUS_IS_MATCH(s) ((s) <= STATUS_WOULD_UPDATE)
@@ -100,7 +105,11 @@ typedef struct SyncResult
 	int			ncandidates;
 	char	  **candidates;		/* sorted DNs, for partial and ambiguous */
 	int			candidate_count;	/* candidates found; at most 100 listed */
-	const char *matched_by;		/* "id" or "name" for an exact match */
+	const char *matched_by;		/* "link", "id" or "name" for an exact match */
+	const char *entry_id;		/* the exact match's permanent ID, when links
+								 * are used */
+	bool		linked_elsewhere;	/* conflict: the entry is linked to
+									 * another record */
 } SyncResult;
 
 
@@ -120,6 +129,7 @@ extern char *pssync_student_id_column;
 extern char *pssync_staff_id_column;
 extern int	pssync_strategy;		/* MatchStrategy */
 extern bool pssync_history;
+extern bool pssync_use_links;
 extern char *pssync_max_changes;
 extern bool pssync_progress;
 extern int	pssync_progress_interval;	/* milliseconds */
@@ -153,6 +163,8 @@ typedef struct PssyncServer
 	char	   *base_dn[2];		/* per RecordGroup */
 	char	   *uid_attr[2];	/* per RecordGroup */
 	char	   *id_attr[2];		/* per RecordGroup; NULL: match by name only */
+	char	   *entry_id_attr;	/* entries' permanent ID; NULL: by the
+								 * directory's kind */
 	char	   *first_name_attr;
 	char	   *last_name_attr;
 	char	   *filter;
@@ -188,11 +200,15 @@ typedef struct DirectoryValues
 	int		   *lengths;
 } DirectoryValues;
 
-/* An entry as matching sees it: its DN and its user ID values. */
+/*
+ * An entry as matching sees it: its DN, its user ID values and, when links
+ * are used, its permanent ID.
+ */
 typedef struct DirectoryEntry
 {
 	char	   *dn;				/* server encoding */
 	DirectoryValues uid;
+	char	   *entry_id;		/* text (see directory_entry_id), or NULL */
 } DirectoryEntry;
 
 /*
@@ -221,9 +237,16 @@ extern char *directory_equality_filter(PssyncServer *server, const char *attr,
 									   const char *value);
 extern char *directory_name_filter(PssyncServer *server, const char *first,
 								   const char *last);
+extern bool directory_is_guid_attribute(const char *attr);
+extern char *directory_entry_id(const char *attr, DirectoryValues *values);
+extern char *directory_entry_id_filter_value(const char *attr,
+											 const char *entry_id);
 extern bool directory_dn_in_scope(const char *dn, const char *base, int scope);
 extern void copy_directory_values(Arena *arena, DirectoryValues *to,
 								  DirectoryValues *from);
+
+/* directory_schema.c */
+extern const char *directory_entry_id_attr(PssyncDirectory *dir);
 
 /* directory_connect.c */
 extern PssyncDirectory *directory_connect(PssyncServer *server);
@@ -324,7 +347,8 @@ extern DirectoryIndex *directory_index_build(PssyncServer *server,
 											 PssyncDirectory *dir,
 											 const char *base_dn,
 											 const char *uid_attr,
-											 const char *id_attr);
+											 const char *id_attr,
+											 const char *entry_id_attr);
 extern bool directory_index_complete(DirectoryIndex *index);
 extern int	directory_index_size(DirectoryIndex *index);
 extern bool directory_index_exact(DirectoryIndex *index, const char *first,
@@ -333,6 +357,8 @@ extern bool directory_index_partial(DirectoryIndex *index, const char *last,
 									List **entries);
 extern bool directory_index_id(DirectoryIndex *index, const char *id,
 							   List **entries);
+extern bool directory_index_entry(DirectoryIndex *index, const char *entry_id,
+								  DirectoryEntry **entry);
 extern void directory_index_free(DirectoryIndex *index);
 
 
@@ -343,6 +369,42 @@ extern List *match_records(PssyncServer *server, PssyncDirectory *dir,
 extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
 						 RecordGroup group, const char *uid_attr,
 						 SyncRecord *rec, const char *dn, Arena *arena);
+
+
+/* links.c: each record's directory entry, remembered (2.0) */
+struct RecordLink
+{
+	int64		dcid;
+	RecordType	type;			/* as last matched */
+	char	   *entry_id;
+	char	   *dn;
+	char	   *user_id;
+	char	   *linked_by;		/* "name", "id" or "assign" */
+	bool		unconfirmed;	/* not matched through by the latest
+								 * district-wide run of its type */
+};
+
+/* What a run tells write_links(). */
+typedef struct LinkRun
+{
+	const char *server;
+	RecordGroup group;
+	PowerSchoolTable *table;	/* the group's table */
+	List	   *records;		/* the records the run loaded */
+	int64		run_id;			/* 0 when the run is not recorded */
+	const char *role;
+	bool		assign;			/* ldap_assign: links made are "assign" */
+	int			covered_type;	/* a RecordType the run covered whole, or -1 */
+	bool		district;		/* a district-wide run of the group */
+} LinkRun;
+
+extern bool links_in_use(void);
+extern void attach_links(const char *server, RecordGroup group, List *records,
+						 Arena *arena);
+extern void mark_linked_elsewhere(const char *server, RecordGroup group,
+								  List *results);
+extern void write_links(LinkRun *run, List *results);
+extern char *unlink_record(const char *server, RecordGroup group, int64 dcid);
 
 
 /* apply.c: checking and writing the changes */
@@ -372,9 +434,11 @@ typedef struct HistoryRun
 	const char *uid_attr;
 	const char *strategy;
 	const char *powerschool_table;	/* the table whose usernames it checked */
+	const char *links_confirmed;	/* the record type whose links it
+									 * confirmed, or NULL */
 	int			records;
 } HistoryRun;
 
-extern void record_run(HistoryRun *run, List *rows);
+extern int64 record_run(HistoryRun *run, List *rows);
 
 #endif							/* PSSYNC_H */

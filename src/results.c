@@ -22,8 +22,12 @@ static const char *const status_names[] = {
 	"ambiguous",
 	"no_uid",
 	"conflict",
-	"invalid_uid"
+	"invalid_uid",
+	"link_broken"
 };
+
+StaticAssertDecl(lengthof(status_names) == NUM_STATUSES,
+				 "a name for every status");
 
 static const char *const record_type_names[] = {
 	"student",

@@ -97,12 +97,16 @@ struct DirectoryIndex
 	NameIndex	full;			/* first and last name */
 	NameIndex	last;			/* last name */
 	NameIndex	id;				/* ID, when matching by ID */
+	NameIndex	entry_ids;		/* permanent IDs, when links are used */
 	NameIndex	hidden_first;	/* last names of entries whose first name
 								 * may be hidden */
 	int			hidden_last;	/* entries whose last name may be hidden */
 	int			hidden_id;		/* entries whose ID may be hidden */
+	int			without_entry_id;	/* entries read without a permanent ID */
 	bool		complete;		/* the directory returned every entry */
-	bool		with_id;		/* entries carry an ID (values[3]) */
+	int			id_value;		/* which values hold the ID, or -1 */
+	int			entry_id_value; /* which hold the permanent ID, or -1 */
+	const char *entry_id_attr;
 
 	/* while reading: the entries without an attribute */
 	Missing		no_first;
@@ -175,7 +179,8 @@ note_missing(DirectoryIndex *index, Missing *missing, int entry,
 
 /*
  * Called for each entry of the scan: values are first name, last name,
- * user ID and, when matching by ID, the ID, in that order.
+ * user ID and, when matching by ID, the ID, and when links are used the
+ * entry's permanent ID, in that order.
  */
 static void
 index_entry(void *arg, const char *dn, DirectoryValues *values)
@@ -184,7 +189,7 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	MemoryContext old;
 	DirectoryValues *first = &values[0];
 	DirectoryValues *last = &values[1];
-	DirectoryValues *id = index->with_id ? &values[3] : NULL;
+	DirectoryValues *id = index->id_value >= 0 ? &values[index->id_value] : NULL;
 	IndexValue *first_values;
 	IndexValue *last_values;
 	int			entry = index->nentries;
@@ -201,9 +206,24 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	}
 	index->entries[entry].dn = arena_strdup(index->arena, dn);
 	copy_directory_values(index->arena, &index->entries[entry].uid, &values[2]);
+	index->entries[entry].entry_id = NULL;
 	index->nentries++;
 
 	old = MemoryContextSwitchTo(index->scratch);
+	if (index->entry_id_value >= 0)
+	{
+		char	   *entry_id = directory_entry_id(index->entry_id_attr,
+												  &values[index->entry_id_value]);
+
+		if (entry_id)
+		{
+			index->entries[entry].entry_id = arena_strdup(index->arena, entry_id);
+			add_row(index, &index->entry_ids, index->entries[entry].entry_id,
+					NULL, NULL, entry);
+		}
+		else
+			index->without_entry_id++;
+	}
 	first_values = index_values(index, first);
 	last_values = index_values(index, last);
 	for (l = 0; l < last->count; l++)
@@ -357,15 +377,26 @@ count_hidden(DirectoryIndex *index, PssyncDirectory *dir, PssyncServer *server,
 DirectoryIndex *
 directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 					  const char *base_dn, const char *uid_attr,
-					  const char *id_attr)
+					  const char *id_attr, const char *entry_id_attr)
 {
 	Arena	   *arena = arena_create(CurrentMemoryContext, "pssync directory index");
 	DirectoryIndex *index = arena_alloc0(arena, sizeof(DirectoryIndex));
-	const char *attrs[] = {server->first_name_attr, server->last_name_attr,
-	uid_attr, id_attr, NULL};
+	const char *attrs[6];
+	int			nattrs = 0;
+
+	attrs[nattrs++] = server->first_name_attr;
+	attrs[nattrs++] = server->last_name_attr;
+	attrs[nattrs++] = uid_attr;
+	index->id_value = id_attr ? nattrs : -1;
+	if (id_attr)
+		attrs[nattrs++] = id_attr;
+	index->entry_id_value = entry_id_attr ? nattrs : -1;
+	if (entry_id_attr)
+		attrs[nattrs++] = entry_id_attr;
+	attrs[nattrs] = NULL;
 
 	index->arena = arena;
-	index->with_id = id_attr != NULL;
+	index->entry_id_attr = entry_id_attr;
 	index->scratch = AllocSetContextCreate(arena_context(arena),
 										   "pssync directory index entry",
 										   ALLOCSET_SMALL_SIZES);
@@ -392,6 +423,7 @@ directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 	build_buckets(index, &index->last);
 	build_buckets(index, &index->id);
 	build_buckets(index, &index->hidden_first);
+	build_buckets(index, &index->entry_ids);
 	return index;
 }
 
@@ -575,6 +607,33 @@ directory_index_id(DirectoryIndex *index, const char *id, List **entries)
 	if (index->hidden_id > 0)
 		return false;
 	return lookup(index, &index->id, i.key, &i, NULL, entries);
+}
+
+/*
+ * The entry with a permanent ID (a link's), or NULL; false when only the
+ * directory can say (some entries were read without one).
+ */
+bool
+directory_index_entry(DirectoryIndex *index, const char *entry_id,
+					  DirectoryEntry **entry)
+{
+	NameIndex  *names = &index->entry_ids;
+	uint32		hash = key_hash(entry_id);
+	int			i;
+
+	*entry = NULL;
+	if (names->count > 0)
+	{
+		for (i = names->buckets[hash & names->mask]; i >= 0; i = names->rows[i].next)
+		{
+			if (names->rows[i].hash == hash && strcmp(names->rows[i].key, entry_id) == 0)
+			{
+				*entry = &index->entries[names->rows[i].entry];
+				return true;
+			}
+		}
+	}
+	return index->without_entry_id == 0;
 }
 
 void

@@ -23,6 +23,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -36,6 +37,7 @@ PG_FUNCTION_INFO_V1(pssync_ldap_sync_district);
 PG_FUNCTION_INFO_V1(pssync_ldap_user_id_attribute);
 PG_FUNCTION_INFO_V1(pssync_ldap_lookup);
 PG_FUNCTION_INFO_V1(pssync_ldap_assign);
+PG_FUNCTION_INFO_V1(pssync_ldap_unlink);
 
 /*
  * sync_result has 11 columns in 1.0, matched_by besides from 1.1, and
@@ -59,6 +61,8 @@ typedef struct SyncRequest
 	const char *uid_attr;		/* NULL: the server's */
 	bool		dry_run;
 	const char *dn;				/* ldap_assign's entry */
+	int			covered_type;	/* the RecordType a district-wide scope
+								 * covers whole, or -1 */
 } SyncRequest;
 
 static Datum
@@ -161,6 +165,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	ListCell   *cell;
 	MatchStrategy used = STRATEGY_SEARCH;
 	HistoryRun run;
+	LinkRun		link_run;
 	Arena	   *arena;
 	instr_time	phase;
 
@@ -172,6 +177,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	oldcxt = MemoryContextSwitchTo(callcxt);
 	arena = arena_create(callcxt, "pssync records and rows");
 	memset(&run, 0, sizeof(run));
+	memset(&link_run, 0, sizeof(link_run));
 	run.started_at = GetCurrentTimestamp();
 
 	/* Everything that can be checked is checked before the directory. */
@@ -197,6 +203,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	else
 		records = load_user_records(&tables, &request->selection,
 									request->kinds, request->blank_only, arena);
+	attach_links(server->servername, request->group, records, arena);
 	log_phase_time(&phase, "loading the records");
 
 	if (request->dn && records == NIL)
@@ -216,6 +223,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		results = match_records(server, dir, request->group, uid_attr,
 								records, arena, &used);
 	directory_disconnect(dir);
+	mark_linked_elsewhere(server->servername, request->group, results);
 	log_phase_time(&phase, "matching");
 
 	apply_changes(&tables, request->group, results, list_length(records),
@@ -235,8 +243,22 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		run.powerschool_table = request->group == GROUP_STUDENTS ?
 			tables.students.qualified_name : tables.users.qualified_name;
 		run.records = list_length(records);
-		record_run(&run, rows);
+		if (request->covered_type >= 0 && links_in_use())
+			run.links_confirmed = record_type_name((RecordType) request->covered_type);
+		link_run.run_id = record_run(&run, rows);
 		log_phase_time(&phase, "recording the run");
+
+		link_run.server = server->servername;
+		link_run.group = request->group;
+		link_run.table = request->group == GROUP_STUDENTS ?
+			&tables.students : &tables.users;
+		link_run.records = records;
+		link_run.role = GetUserNameFromId(GetUserId(), false);
+		link_run.assign = request->dn != NULL;
+		link_run.covered_type = request->covered_type;
+		link_run.district = request->selection.kind == SELECT_ALL;
+		write_links(&link_run, results);
+		log_phase_time(&phase, "writing the links");
 	}
 
 	if (SPI_finish() != SPI_OK_FINISH)
@@ -310,6 +332,7 @@ pssync_ldap_sync_students(PG_FUNCTION_ARGS)
 
 	memset(&request, 0, sizeof(request));
 	request.function = "ldap_sync_students";
+	request.covered_type = -1;
 	request.group = GROUP_STUDENTS;
 	request.selection.kind = SELECT_RELATION;
 	request.selection.relation = selection_argument(fcinfo);
@@ -329,6 +352,7 @@ pssync_ldap_sync_staff(PG_FUNCTION_ARGS)
 
 	memset(&request, 0, sizeof(request));
 	request.function = "ldap_sync_staff";
+	request.covered_type = -1;
 	request.group = GROUP_STAFF;
 	request.kinds = USERS_ALL;
 	request.selection.kind = SELECT_RELATION;
@@ -351,13 +375,14 @@ pssync_ldap_sync_district(PG_FUNCTION_ARGS)
 		RecordGroup group;
 		UserKinds	kinds;
 		bool		blank_only;
+		int			covered_type;
 	}			scopes[] = {
-		{"students", GROUP_STUDENTS, USERS_ALL, false},
-		{"students_blank", GROUP_STUDENTS, USERS_ALL, true},
-		{"teachers", GROUP_STAFF, USERS_TEACHERS, false},
-		{"teachers_blank", GROUP_STAFF, USERS_TEACHERS, true},
-		{"staff", GROUP_STAFF, USERS_STAFF, false},
-		{"staff_blank", GROUP_STAFF, USERS_STAFF, true},
+		{"students", GROUP_STUDENTS, USERS_ALL, false, RECORD_STUDENT},
+		{"students_blank", GROUP_STUDENTS, USERS_ALL, true, -1},
+		{"teachers", GROUP_STAFF, USERS_TEACHERS, false, RECORD_TEACHER},
+		{"teachers_blank", GROUP_STAFF, USERS_TEACHERS, true, -1},
+		{"staff", GROUP_STAFF, USERS_STAFF, false, RECORD_STAFF},
+		{"staff_blank", GROUP_STAFF, USERS_STAFF, true, -1},
 	};
 	SyncRequest request;
 	char	   *scope;
@@ -387,6 +412,7 @@ pssync_ldap_sync_district(PG_FUNCTION_ARGS)
 	request.group = scopes[i].group;
 	request.kinds = scopes[i].kinds;
 	request.blank_only = scopes[i].blank_only;
+	request.covered_type = scopes[i].covered_type;
 	request.selection.kind = SELECT_ALL;
 	uid_attr_and_dry_run(fcinfo, 1, &request);
 	run_sync(fcinfo, &request);
@@ -411,6 +437,7 @@ pssync_ldap_assign(PG_FUNCTION_ARGS)
 
 	memset(&request, 0, sizeof(request));
 	request.function = "ldap_assign";
+	request.covered_type = -1;
 	request.group = record_type_group(PG_GETARG_TEXT_PP(0));
 	request.kinds = USERS_ALL;
 	request.selection.kind = SELECT_ONE;
@@ -419,6 +446,58 @@ pssync_ldap_assign(PG_FUNCTION_ARGS)
 	uid_attr_and_dry_run(fcinfo, 3, &request);
 	run_sync(fcinfo, &request);
 	return (Datum) 0;
+}
+
+/*
+ * ldap_unlink(record_type text, dcid bigint): remove the record's link on
+ * the server; true if it had one.  It takes what a real sync of the record
+ * takes (USAGE on the server, UPDATE on its username columns), and is
+ * recorded in the history.
+ */
+Datum
+pssync_ldap_unlink(PG_FUNCTION_ARGS)
+{
+	char	   *type;
+	RecordGroup group;
+	UserKinds	kinds = USERS_ALL;
+	int64		dcid;
+	PssyncServer *server;
+	PowerSchoolTables tables;
+	HistoryRun	run;
+	char	   *dn;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("record_type and dcid must not be NULL")));
+	type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	group = record_type_group(PG_GETARG_TEXT_PP(0));
+	if (strcmp(type, "teacher") == 0)
+		kinds = USERS_TEACHERS;
+	else if (strcmp(type, "staff") == 0)
+		kinds = USERS_STAFF;
+	dcid = PG_GETARG_INT64(1);
+
+	memset(&run, 0, sizeof(run));
+	run.started_at = GetCurrentTimestamp();
+	server = pssync_get_server();
+	resolve_powerschool_tables(&tables, group, false);
+	check_update_privileges(&tables, group, kinds);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	dn = unlink_record(server->servername, group, dcid);
+	run.function = "ldap_unlink";
+	run.selection = psprintf("dcid " INT64_FORMAT, dcid);
+	run.server = server->servername;
+	run.uid_attr = server->uid_attr[group];
+	run.powerschool_table = group == GROUP_STUDENTS ?
+		tables.students.qualified_name : tables.users.qualified_name;
+	run.records = dn ? 1 : 0;
+	(void) record_run(&run, NIL);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_BOOL(dn != NULL);
 }
 
 /*

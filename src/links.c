@@ -1,0 +1,725 @@
+/*-------------------------------------------------------------------------
+ *
+ * links.c
+ *		  Links: each record's directory entry, remembered by the entry's
+ *		  permanent ID (pssync 2.0).
+ *
+ * Once a record is matched to its entry (by ID attribute, by names, or by
+ * a person with ldap_assign), and its usernames end updated or unchanged,
+ * a real run links them: pssync.record_links keeps the entry's permanent
+ * ID (entryUUID, objectGUID), its DN and user ID.  Later runs match the
+ * record through the link first, whatever either side's names have
+ * become; a link whose entry is gone is "link_broken", and kept until a
+ * person relinks or unlinks the record.  One link per record and server;
+ * an entry is linked to at most one record of its group per server.
+ *
+ * Links are read and written as the owner of the extension's tables, in
+ * the caller's transaction, as the history is (history.c).  A link's
+ * run_id is the latest run that made it or matched through it.  A
+ * district-wide run of a record type matches through every link of that
+ * type but the few it says otherwise about; rather than write each of
+ * them every night, it records that it confirmed the type
+ * (sync_run.links_confirmed) and marks the links it did not match through
+ * (unconfirmed).  The pssync.links view works the run_id out from both.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "pssync.h"
+
+/* The extension's schema when the installed version keeps links, else InvalidOid. */
+static Oid
+links_schema(void)
+{
+	Oid			schema = get_namespace_oid("pssync", true);
+
+	if (!OidIsValid(schema) ||
+		!OidIsValid(get_relname_relid("record_links", schema)))
+		return InvalidOid;
+	return schema;
+}
+
+/* Are links read and written: pssync.use_links, and a version that has them? */
+bool
+links_in_use(void)
+{
+	return pssync_use_links && OidIsValid(links_schema());
+}
+
+static const char *
+group_name(RecordGroup group)
+{
+	return group == GROUP_STUDENTS ? "students" : "users";
+}
+
+static RecordType
+record_type_of(const char *name)
+{
+	if (strcmp(name, "teacher") == 0)
+		return RECORD_TEACHER;
+	if (strcmp(name, "staff") == 0)
+		return RECORD_STAFF;
+	return RECORD_STUDENT;
+}
+
+/*
+ * Run statements as the owner of the links table, as history.c runs its
+ * own; an error in between restores the caller's identity with the rest of
+ * the (sub)transaction.
+ */
+typedef struct AsOwner
+{
+	Oid			save_userid;
+	int			save_sec_context;
+} AsOwner;
+
+static void
+become_owner(AsOwner *as, Oid schema)
+{
+	GetUserIdAndSecContext(&as->save_userid, &as->save_sec_context);
+	SetUserIdAndSecContext(relation_owner(get_relname_relid("record_links", schema)),
+						   as->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+become_caller(AsOwner *as)
+{
+	SetUserIdAndSecContext(as->save_userid, as->save_sec_context);
+}
+
+static Datum
+int8_array(int64 *values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		datums[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(datums, n, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+text_array(const char **values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = values[i] == NULL;
+		datums[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+	}
+	return PointerGetDatum(construct_md_array(datums, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+
+/*
+ * Reading the links of the records of a sync.
+ */
+typedef struct RecordByDcid
+{
+	int64		dcid;
+	SyncRecord *record;
+} RecordByDcid;
+
+typedef struct AttachState
+{
+	HTAB	   *records;
+	Arena	   *arena;
+} AttachState;
+
+static void
+link_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	AttachState *state = (AttachState *) arg;
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	RecordByDcid *found = hash_search(state->records, &dcid, HASH_FIND, NULL);
+	RecordLink *link;
+	char	   *type;
+
+	if (found == NULL)
+		return;
+	link = arena_alloc0(state->arena, sizeof(RecordLink));
+	link->dcid = dcid;
+	type = row_text(tuple, desc, 2, state->arena);
+	link->type = record_type_of(type);
+	link->entry_id = row_text(tuple, desc, 3, state->arena);
+	link->dn = row_text(tuple, desc, 4, state->arena);
+	link->user_id = row_text(tuple, desc, 5, state->arena);
+	link->linked_by = row_text(tuple, desc, 6, state->arena);
+	link->unconfirmed = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+	found->record->link = link;
+}
+
+/*
+ * Attach to each record its link on the server, if it has one (and links
+ * are in use).
+ */
+void
+attach_links(const char *server, RecordGroup group, List *records, Arena *arena)
+{
+	Oid			schema = links_schema();
+	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[3];
+	AttachState state;
+	HASHCTL		ctl;
+	ListCell   *cell;
+	int64	   *dcids;
+	int			n = 0;
+	AsOwner		as;
+
+	if (!pssync_use_links || !OidIsValid(schema) || records == NIL)
+		return;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(RecordByDcid);
+	ctl.hcxt = CurrentMemoryContext;
+	state.records = hash_create("pssync records by dcid", list_length(records),
+								&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	state.arena = arena;
+	dcids = palloc(sizeof(int64) * list_length(records));
+	foreach(cell, records)
+	{
+		SyncRecord *rec = (SyncRecord *) lfirst(cell);
+		RecordByDcid *entry = hash_search(state.records, &rec->dcid, HASH_ENTER, NULL);
+
+		entry->record = rec;
+		dcids[n++] = rec->dcid;
+	}
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
+	values[1] = CStringGetTextDatum(group_name(group));
+	values[2] = int8_array(dcids, n);
+	become_owner(&as, schema);
+	for_each_row(psprintf("SELECT l.dcid, l.record_type, l.entry_id, l.dn, l.user_id,"
+						  " l.linked_by, l.unconfirmed FROM %s.record_links l"
+						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
+						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)",
+						  quote_identifier(get_namespace_name(schema))),
+				 3, types, values, false, link_row, &state);
+	become_caller(&as);
+	hash_destroy(state.records);
+	pfree(dcids);
+}
+
+
+/*
+ * An entry linked to another record: a match onto it is a conflict for
+ * this record, which never takes the entry from the other.
+ */
+typedef struct LinkedEntry
+{
+	char	   *entry_id;
+	int64		dcid;
+} LinkedEntry;
+
+static void
+linked_entry_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	List	  **found = (List **) arg;
+	LinkedEntry *entry = palloc(sizeof(LinkedEntry));
+	bool		isnull;
+	text	   *t = DatumGetTextPP(SPI_getbinval(tuple, desc, 1, &isnull));
+
+	entry->entry_id = text_to_cstring(t);
+	entry->dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	*found = lappend(*found, entry);
+}
+
+static int
+compare_linked_entries(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((LinkedEntry *) lfirst(a))->entry_id,
+				  ((LinkedEntry *) lfirst(b))->entry_id);
+}
+
+/* The record an entry is linked to, in a sorted list of them, or -1. */
+static int64
+linked_record(List *sorted, const char *entry_id)
+{
+	int			low = 0;
+	int			high = list_length(sorted) - 1;
+
+	while (low <= high)
+	{
+		int			mid = (low + high) / 2;
+		LinkedEntry *e = (LinkedEntry *) list_nth(sorted, mid);
+		int			cmp = strcmp(entry_id, e->entry_id);
+
+		if (cmp == 0)
+			return e->dcid;
+		if (cmp < 0)
+			high = mid - 1;
+		else
+			low = mid + 1;
+	}
+	return -1;
+}
+
+/*
+ * Rows whose exact entry (found by ID attribute, by names, or chosen with
+ * ldap_assign) is linked to another record of the group on the server
+ * become conflicts.  Called before the changes are checked and written.
+ */
+void
+mark_linked_elsewhere(const char *server, RecordGroup group, List *results)
+{
+	Oid			schema = links_schema();
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3];
+	const char **ids;
+	List	   *linked = NIL;
+	ListCell   *cell;
+	int			n = 0;
+	AsOwner		as;
+
+	if (!pssync_use_links || !OidIsValid(schema) || results == NIL)
+		return;
+
+	ids = palloc(sizeof(char *) * list_length(results));
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->entry_id && result->check <= 0 &&
+			(result->matched_by == NULL || strcmp(result->matched_by, "link") != 0))
+			ids[n++] = result->entry_id;
+	}
+	if (n == 0)
+		return;
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
+	values[1] = CStringGetTextDatum(group_name(group));
+	values[2] = text_array(ids, n);
+	become_owner(&as, schema);
+	for_each_row(psprintf("SELECT l.entry_id, l.dcid FROM %s.record_links l"
+						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
+						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
+						  quote_identifier(get_namespace_name(schema))),
+				 3, types, values, true, linked_entry_row, &linked);
+	become_caller(&as);
+	if (linked == NIL)
+		return;
+	list_sort(linked, compare_linked_entries);
+
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+		int64		holder;
+
+		if (result->entry_id == NULL || result->check < 0 ||
+			(result->matched_by && strcmp(result->matched_by, "link") == 0))
+			continue;
+		holder = linked_record(linked, result->entry_id);
+		if (holder >= 0 && holder != result->record->dcid)
+		{
+			result->status = STATUS_CONFLICT;
+			result->linked_elsewhere = true;
+		}
+	}
+}
+
+
+/*
+ * Writing the links of a run.
+ */
+typedef struct LinkBatch
+{
+	int			n;
+	int64	   *dcids;
+	const char **types;
+	const char **entry_ids;
+	const char **dns;
+	const char **user_ids;
+	const char **linked_by;
+} LinkBatch;
+
+static void
+batch_init(LinkBatch *b, int size)
+{
+	size = Max(size, 1);
+	b->n = 0;
+	b->dcids = palloc(sizeof(int64) * size);
+	b->types = palloc(sizeof(char *) * size);
+	b->entry_ids = palloc(sizeof(char *) * size);
+	b->dns = palloc(sizeof(char *) * size);
+	b->user_ids = palloc(sizeof(char *) * size);
+	b->linked_by = palloc(sizeof(char *) * size);
+}
+
+static void
+batch_add(LinkBatch *b, SyncResult *result, const char *linked_by)
+{
+	b->dcids[b->n] = result->record->dcid;
+	b->types[b->n] = record_type_name(result->record->type);
+	b->entry_ids[b->n] = result->entry_id;
+	b->dns[b->n] = result->dn;
+	b->user_ids[b->n] = result->status == STATUS_NO_UID ? NULL : result->new_username;
+	b->linked_by[b->n] = linked_by;
+	b->n++;
+}
+
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Is an entry ID in a sorted array of them more than once? */
+static bool
+wanted_twice(const char **sorted, int n, const char *entry_id)
+{
+	const char **found = bsearch(&entry_id, sorted, n, sizeof(char *), compare_strings);
+
+	if (found == NULL)
+		return false;
+	return (found > sorted && strcmp(found[-1], entry_id) == 0) ||
+		(found < sorted + n - 1 && strcmp(found[1], entry_id) == 0);
+}
+
+/* Did a record's usernames all end updated or unchanged? */
+static bool
+record_settled(ListCell *first, List *results)
+{
+	ListCell   *cell;
+	SyncRecord *rec = ((SyncResult *) lfirst(first))->record;
+
+	for_each_cell(cell, results, first)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->record != rec)
+			break;
+		if (result->status != STATUS_UPDATED && result->status != STATUS_UNCHANGED)
+			return false;
+	}
+	return true;
+}
+
+static void
+write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
+			int expected)
+{
+	Oid			types[10] = {NAMEOID, TEXTOID, INT8OID, NAMEOID, INT8ARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[10];
+	char		nulls[10];
+
+	if (b->n == 0)
+		return;
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
+	values[1] = CStringGetTextDatum(group_name(run->group));
+	values[2] = Int64GetDatum(run->run_id);
+	if (run->run_id == 0)
+		nulls[2] = 'n';
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(run->role));
+	values[4] = int8_array(b->dcids, b->n);
+	values[5] = text_array(b->types, b->n);
+	values[6] = text_array(b->entry_ids, b->n);
+	values[7] = text_array(b->dns, b->n);
+	values[8] = text_array(b->user_ids, b->n);
+	values[9] = text_array(b->linked_by, b->n);
+	run_query_nulls(psprintf(statement, quote_identifier(get_namespace_name(schema))),
+					10, types, values, nulls, false, expected);
+}
+
+/* What dead_link_row() collects. */
+typedef struct Dcids
+{
+	int64	   *dcids;
+	int			n;
+	int			allocated;
+} Dcids;
+
+static void
+dcid_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Dcids	   *d = (Dcids *) arg;
+	bool		isnull;
+
+	if (d->n == d->allocated)
+	{
+		d->allocated = Max(64, d->allocated * 2);
+		d->dcids = d->dcids ? repalloc(d->dcids, sizeof(int64) * d->allocated) :
+			palloc(sizeof(int64) * d->allocated);
+	}
+	d->dcids[d->n++] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+}
+
+/*
+ * A district-wide run removes the links of its group whose record is gone.
+ * Only the links of records it did not load can be: whether those exist is
+ * asked of the table as its owner (the caller may not see every row).
+ */
+static void
+remove_dead_links(Oid schema, LinkRun *run)
+{
+	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[3];
+	int64	   *loaded = palloc(sizeof(int64) * Max(list_length(run->records), 1));
+	Dcids		unloaded;
+	Dcids		dead;
+	ListCell   *cell;
+	int			n = 0;
+	AsOwner		as;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	foreach(cell, run->records)
+		loaded[n++] = ((SyncRecord *) lfirst(cell))->dcid;
+	memset(&unloaded, 0, sizeof(unloaded));
+	memset(&dead, 0, sizeof(dead));
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
+	values[1] = CStringGetTextDatum(group_name(run->group));
+	values[2] = int8_array(loaded, n);
+	become_owner(&as, schema);
+	for_each_row(psprintf("SELECT l.dcid FROM %s.record_links l"
+						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
+						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND NOT l.dcid OPERATOR(pg_catalog.=) ANY ($3)",
+						  quote_identifier(get_namespace_name(schema))),
+				 3, types, values, false, dcid_row, &unloaded);
+	become_caller(&as);
+	if (unloaded.n == 0)
+		return;
+
+	/* gone from the table: asked as its owner, as conflicts are (apply.c) */
+	values[0] = int8_array(unloaded.dcids, unloaded.n);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(relation_owner(run->table->relid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	for_each_row(psprintf("SELECT d.dcid FROM pg_catalog.unnest($1) AS d(dcid)"
+						  " WHERE NOT EXISTS (SELECT 1 FROM %s t"
+						  " WHERE t.dcid OPERATOR(pg_catalog.=) d.dcid)",
+						  run->table->qualified_name),
+				 1, &types[2], values, true, dcid_row, &dead);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (dead.n == 0)
+		return;
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
+	values[1] = CStringGetTextDatum(group_name(run->group));
+	values[2] = int8_array(dead.dcids, dead.n);
+	become_owner(&as, schema);
+	run_query(psprintf("DELETE FROM %s.record_links l"
+					   " WHERE l.server OPERATOR(pg_catalog.=) $1"
+					   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+					   " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)",
+					   quote_identifier(get_namespace_name(schema))),
+			  3, types, values, false, SPI_OK_DELETE);
+	become_caller(&as);
+}
+
+#define LINK_ARRAYS \
+	" FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)," \
+	" pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10))" \
+	" AS v(dcid, record_type, entry_id, dn, user_id, linked_by)"
+
+/*
+ * Write what a real run learned: the links it made, the links it matched
+ * through whose entry moved or changed its user ID, and, for a
+ * district-wide run, the links of the type it did not match through and
+ * those whose record is gone.  results are the run's rows after the
+ * changes were checked and written.
+ */
+void
+write_links(LinkRun *run, List *results)
+{
+	Oid			schema = links_schema();
+	LinkBatch	made;
+	LinkBatch	touched;
+	LinkBatch	replaced;
+	int64	   *through;
+	int			nthrough = 0;
+	const char **wanted;
+	int			nwanted = 0;
+	ListCell   *cell;
+	SyncRecord *previous = NULL;
+	AsOwner		as;
+
+	if (!pssync_use_links || !OidIsValid(schema))
+		return;
+
+	batch_init(&made, list_length(results));
+	batch_init(&touched, list_length(results));
+	batch_init(&replaced, list_length(results));
+	through = palloc(sizeof(int64) * Max(list_length(results), 1));
+
+	/* the entries a name or ID match found for more than one record */
+	wanted = palloc(sizeof(char *) * Max(list_length(results), 1));
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->record != previous && result->entry_id &&
+			result->record->link == NULL)
+			wanted[nwanted++] = result->entry_id;
+		previous = result->record;
+	}
+	qsort(wanted, nwanted, sizeof(char *), compare_strings);
+
+	previous = NULL;
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+		SyncRecord *rec = result->record;
+		RecordLink *link = rec->link;
+
+		if (rec == previous)
+			continue;			/* a record's first row decides */
+		previous = rec;
+
+		if (result->matched_by && strcmp(result->matched_by, "link") == 0)
+		{
+			const char *user_id = result->status == STATUS_NO_UID ? NULL :
+				result->new_username;
+
+			through[nthrough++] = rec->dcid;
+			if (run->covered_type != (int) rec->type || link->unconfirmed ||
+				link->type != rec->type || strcmp(link->dn, result->dn) != 0 ||
+				(link->user_id == NULL) != (user_id == NULL) ||
+				(user_id && strcmp(link->user_id, user_id) != 0))
+				batch_add(&touched, result, link->linked_by);
+			continue;
+		}
+		if (result->entry_id == NULL || !record_settled(cell, results))
+			continue;
+		if (run->assign)
+		{
+			if (link && strcmp(link->entry_id, result->entry_id) == 0)
+				batch_add(&touched, result, link->linked_by);
+			else
+			{
+				if (link)
+					batch_add(&replaced, result, NULL);
+				batch_add(&made, result, "assign");
+			}
+			continue;
+		}
+		if (link == NULL && !wanted_twice(wanted, nwanted, result->entry_id))
+			batch_add(&made, result, result->matched_by);
+	}
+
+	become_owner(&as, schema);
+	write_batch(schema, run, &touched,
+				"UPDATE %s.record_links l SET record_type = v.record_type, dn = v.dn,"
+				" user_id = v.user_id, run_id = $3, role = $4, unconfirmed = false"
+				LINK_ARRAYS
+				" WHERE l.server OPERATOR(pg_catalog.=) $1"
+				" AND l.record_group OPERATOR(pg_catalog.=) $2"
+				" AND l.dcid OPERATOR(pg_catalog.=) v.dcid",
+				SPI_OK_UPDATE);
+	/* (the statements need not use every parameter: their types are given) */
+	write_batch(schema, run, &replaced,
+				"DELETE FROM %s.record_links l"
+				" WHERE l.server OPERATOR(pg_catalog.=) $1"
+				" AND l.record_group OPERATOR(pg_catalog.=) $2"
+				" AND l.dcid OPERATOR(pg_catalog.=) ANY ($5)",
+				SPI_OK_DELETE);
+	/* a concurrent run may have linked the entry first: it keeps it */
+	write_batch(schema, run, &made,
+				"INSERT INTO %s.record_links (server, record_group, dcid, record_type,"
+				" entry_id, dn, user_id, linked_by, linked_at, run_id, role)"
+				" SELECT $1, $2, v.dcid, v.record_type, v.entry_id, v.dn, v.user_id,"
+				" v.linked_by, pg_catalog.now(), $3, $4"
+				LINK_ARRAYS
+				" ON CONFLICT DO NOTHING",
+				SPI_OK_INSERT);
+
+	/*
+	 * A district-wide run of a type matched through every link of the type
+	 * but those it marks here; the view takes their run_id from the run.
+	 */
+	if (run->covered_type >= 0 && run->run_id != 0)
+	{
+		Oid			types[5] = {NAMEOID, TEXTOID, TEXTOID, INT8OID, INT8ARRAYOID};
+		Datum		values[5];
+
+		values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
+		values[1] = CStringGetTextDatum(group_name(run->group));
+		values[2] = CStringGetTextDatum(record_type_name((RecordType) run->covered_type));
+		values[3] = Int64GetDatum(run->run_id);
+		values[4] = int8_array(through, nthrough);
+		run_query(psprintf("UPDATE %1$s.record_links l SET unconfirmed = true,"
+						   " run_id = GREATEST(l.run_id,"
+						   " (SELECT pg_catalog.max(r.run_id) FROM %1$s.sync_run r"
+						   " WHERE r.server OPERATOR(pg_catalog.=) $1"
+						   " AND r.links_confirmed OPERATOR(pg_catalog.=) $3"
+						   " AND r.run_id OPERATOR(pg_catalog.<) $4))"
+						   " WHERE l.server OPERATOR(pg_catalog.=) $1"
+						   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+						   " AND l.record_type OPERATOR(pg_catalog.=) $3"
+						   " AND NOT l.unconfirmed"
+						   " AND NOT l.dcid OPERATOR(pg_catalog.=) ANY ($5)",
+						   quote_identifier(get_namespace_name(schema))),
+				  5, types, values, false, SPI_OK_UPDATE);
+	}
+	become_caller(&as);
+
+	if (run->district)
+		remove_dead_links(schema, run);
+}
+
+/*
+ * Remove a record's link on the server (ldap_unlink); returns its DN, or
+ * NULL when the record had none.
+ */
+char *
+unlink_record(const char *server, RecordGroup group, int64 dcid)
+{
+	Oid			schema = links_schema();
+	Oid			types[3] = {NAMEOID, TEXTOID, INT8OID};
+	Datum		values[3];
+	char	   *dn = NULL;
+	AsOwner		as;
+
+	if (!OidIsValid(schema))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the installed version of pssync keeps no links"),
+				 errhint("ALTER EXTENSION pssync UPDATE;")));
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
+	values[1] = CStringGetTextDatum(group_name(group));
+	values[2] = Int64GetDatum(dcid);
+	become_owner(&as, schema);
+	run_query(psprintf("DELETE FROM %s.record_links l"
+					   " WHERE l.server OPERATOR(pg_catalog.=) $1"
+					   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+					   " AND l.dcid OPERATOR(pg_catalog.=) $3 RETURNING l.dn",
+					   quote_identifier(get_namespace_name(schema))),
+			  3, types, values, false, SPI_OK_DELETE_RETURNING);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		dn = isnull ? NULL : TextDatumGetCString(d);
+	}
+	become_caller(&as);
+	return dn;
+}
+
