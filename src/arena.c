@@ -93,3 +93,22 @@ arena_strdup(Arena *arena, const char *s)
 {
 	return arena_strndup(arena, s, strlen(s));
 }
+
+/*
+ * A copy of len bytes, which may hold NUL bytes (a binary directory value),
+ * NUL-terminated, in the arena or, without one, in the current memory
+ * context.  (pnstrdup() would stop at the first NUL.)
+ */
+char *
+copy_bytes(Arena *arena, const char *s, Size len)
+{
+	char	   *copy;
+
+	if (arena)
+		return arena_strndup(arena, s, len);
+	copy = palloc(len + 1);
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	return copy;
+}
+

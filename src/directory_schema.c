@@ -52,7 +52,7 @@ collect_first_value(void *arg, const char *dn pg_attribute_unused(),
 	int			i;
 
 	for (i = 0; i < values[0].count; i++)
-		*found = lappend(*found, pnstrdup(values[0].values[i], values[0].lengths[i]));
+		*found = lappend(*found, copy_bytes(NULL, values[0].values[i], values[0].lengths[i]));
 }
 
 /*

@@ -63,7 +63,7 @@ append_values(DirectoryValues *v, struct berval *values)
 		palloc(v->count * sizeof(int));
 	for (n = 0; old + n < v->count; n++)
 	{
-		v->values[old + n] = pnstrdup(values[n].bv_val, values[n].bv_len);
+		v->values[old + n] = copy_bytes(NULL, values[n].bv_val, values[n].bv_len);
 		v->lengths[old + n] = values[n].bv_len;
 	}
 }

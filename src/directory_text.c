@@ -217,11 +217,16 @@ directory_entry_id_filter_value(const char *attr, const char *entry_id)
 		return directory_escape_filter_value(entry_id);
 	for (p = entry_id; *p && n < 16; p++)
 	{
+		char		hex[3];
+
 		if (*p == '-')
 			continue;
 		if (!isxdigit((unsigned char) p[0]) || !isxdigit((unsigned char) p[1]))
 			return NULL;
-		bytes[guid_byte_order[n++]] = (unsigned char) strtol(pnstrdup(p, 2), NULL, 16);
+		hex[0] = p[0];
+		hex[1] = p[1];
+		hex[2] = '\0';
+		bytes[guid_byte_order[n++]] = (unsigned char) strtol(hex, NULL, 16);
 		p++;
 	}
 	if (n != 16 || *p != '\0')
@@ -306,9 +311,7 @@ copy_directory_values(Arena *arena, DirectoryValues *to, DirectoryValues *from)
 	}
 	for (i = 0; i < from->count; i++)
 	{
-		to->values[i] = arena ?
-			arena_strndup(arena, from->values[i], from->lengths[i]) :
-			pnstrdup(from->values[i], from->lengths[i]);
+		to->values[i] = copy_bytes(arena, from->values[i], from->lengths[i]);
 		to->lengths[i] = from->lengths[i];
 	}
 }

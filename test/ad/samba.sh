@@ -99,12 +99,14 @@ start_samba() {
 	fi
 	export PSSYNC_AD_PASSWORD
 
-	# 1. A new domain.  The administrator's password is random and unused:
-	# the tests bind as the service accounts of test/ad/district.py.
+	# 1. A new domain.  The tests bind as the service accounts of
+	# test/ad/district.py; the administrator, whose password is theirs,
+	# changes the directory between runs (ad_links).
 	t0=$(_ad_now)
 	t=$t0
 	if ! TDB_NO_FSYNC=1 samba-tool domain provision \
 		--realm="$AD_REALM" --domain="$AD_DOMAIN" --server-role=dc \
+		--adminpass="$PSSYNC_AD_PASSWORD" \
 		--host-name="$AD_HOST_SHORT" --host-ip=127.0.0.1 \
 		--dns-backend=SAMBA_INTERNAL \
 		--option="interfaces=lo" --option="bind interfaces only=yes" \
