@@ -144,6 +144,7 @@ typedef struct AttachState
 {
 	HTAB	   *records;
 	Arena	   *arena;
+	List	   *unloaded;		/* the links of records not loaded */
 } AttachState;
 
 static void
@@ -153,29 +154,35 @@ link_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	bool		isnull;
 	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	RecordByDcid *found = hash_search(state->records, &dcid, HASH_FIND, NULL);
-	RecordLink *link;
-	char	   *type;
+	RecordLink *link = arena_alloc0(state->arena, sizeof(RecordLink));
+	text	   *type = DatumGetTextPP(SPI_getbinval(tuple, desc, 2, &isnull));
 
-	if (found == NULL)
-		return;
-	link = arena_alloc0(state->arena, sizeof(RecordLink));
 	link->dcid = dcid;
-	type = row_text(tuple, desc, 2, state->arena);
-	link->type = record_type_of(type);
+	link->type = record_type_of(text_to_cstring(type));
+	link->unconfirmed = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
+	if (found == NULL)
+	{
+		/* what the run needs of it: its record, type and confirmation */
+		state->unloaded = lappend(state->unloaded, link);
+		return;
+	}
 	link->entry_id = row_text(tuple, desc, 3, state->arena);
 	link->dn = row_text(tuple, desc, 4, state->arena);
 	link->user_id = row_text(tuple, desc, 5, state->arena);
 	link->linked_by = row_text(tuple, desc, 6, state->arena);
-	link->unconfirmed = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
 	found->record->link = link;
 }
 
 /*
  * Attach to each record its link on the server, if it has one (and links
- * are in use).
+ * are in use).  With every_link (a district-wide run, which loads most of
+ * the group's records), every link of the group is read at once, rather
+ * than looked up by dcid; the links of the records that were not loaded
+ * are returned (with their dcid, type and confirmation), for write_links.
  */
-void
-attach_links(const char *server, RecordGroup group, List *records, Arena *arena)
+List *
+attach_links(const char *server, RecordGroup group, List *records,
+			 bool every_link, Arena *arena)
 {
 	Oid			schema = links_schema();
 	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
@@ -187,8 +194,9 @@ attach_links(const char *server, RecordGroup group, List *records, Arena *arena)
 	int			n = 0;
 	AsOwner		as;
 
-	if (!pssync_use_links || !OidIsValid(schema) || records == NIL)
-		return;
+	if (!pssync_use_links || !OidIsValid(schema) ||
+		(records == NIL && !every_link))
+		return NIL;
 
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(RecordByDcid);
@@ -196,7 +204,8 @@ attach_links(const char *server, RecordGroup group, List *records, Arena *arena)
 	state.records = hash_create("pssync records by dcid", list_length(records),
 								&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	state.arena = arena;
-	dcids = palloc(sizeof(int64) * list_length(records));
+	state.unloaded = NIL;
+	dcids = palloc(sizeof(int64) * Max(list_length(records), 1));
 	foreach(cell, records)
 	{
 		SyncRecord *rec = (SyncRecord *) lfirst(cell);
@@ -213,13 +222,14 @@ attach_links(const char *server, RecordGroup group, List *records, Arena *arena)
 	for_each_row(psprintf("SELECT l.dcid, l.record_type, l.entry_id, l.dn, l.user_id,"
 						  " l.linked_by, l.unconfirmed FROM %s.record_links l"
 						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
-						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
-						  " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)",
-						  quote_identifier(get_namespace_name(schema))),
+						  " AND l.record_group OPERATOR(pg_catalog.=) $2%s",
+						  quote_identifier(get_namespace_name(schema)),
+						  every_link ? "" : " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)"),
 				 3, types, values, false, link_row, &state);
 	become_caller(&as);
 	hash_destroy(state.records);
 	pfree(dcids);
+	return state.unloaded;
 }
 
 
@@ -478,8 +488,7 @@ remove_dead_links(Oid schema, LinkRun *run)
 {
 	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
 	Datum		values[3];
-	int64	   *loaded = palloc(sizeof(int64) * Max(list_length(run->records), 1));
-	Dcids		unloaded;
+	int64	   *unloaded = palloc(sizeof(int64) * Max(list_length(run->unloaded), 1));
 	Dcids		dead;
 	ListCell   *cell;
 	int			n = 0;
@@ -487,27 +496,14 @@ remove_dead_links(Oid schema, LinkRun *run)
 	Oid			save_userid;
 	int			save_sec_context;
 
-	foreach(cell, run->records)
-		loaded[n++] = ((SyncRecord *) lfirst(cell))->dcid;
-	memset(&unloaded, 0, sizeof(unloaded));
+	foreach(cell, run->unloaded)
+		unloaded[n++] = ((RecordLink *) lfirst(cell))->dcid;
+	if (n == 0)
+		return;
 	memset(&dead, 0, sizeof(dead));
 
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
-	values[1] = CStringGetTextDatum(group_name(run->group));
-	values[2] = int8_array(loaded, n);
-	become_owner(&as, schema);
-	for_each_row(psprintf("SELECT l.dcid FROM %s.record_links l"
-						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
-						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
-						  " AND NOT l.dcid OPERATOR(pg_catalog.=) ANY ($3)",
-						  quote_identifier(get_namespace_name(schema))),
-				 3, types, values, false, dcid_row, &unloaded);
-	become_caller(&as);
-	if (unloaded.n == 0)
-		return;
-
 	/* gone from the table: asked as its owner, as conflicts are (apply.c) */
-	values[0] = int8_array(unloaded.dcids, unloaded.n);
+	values[0] = int8_array(unloaded, n);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(relation_owner(run->table->relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
@@ -553,8 +549,6 @@ write_links(LinkRun *run, List *results)
 	LinkBatch	made;
 	LinkBatch	touched;
 	LinkBatch	replaced;
-	int64	   *through;
-	int			nthrough = 0;
 	const char **wanted;
 	int			nwanted = 0;
 	ListCell   *cell;
@@ -567,7 +561,6 @@ write_links(LinkRun *run, List *results)
 	batch_init(&made, list_length(results));
 	batch_init(&touched, list_length(results));
 	batch_init(&replaced, list_length(results));
-	through = palloc(sizeof(int64) * Max(list_length(results), 1));
 
 	/* the entries a name or ID match found for more than one record */
 	wanted = palloc(sizeof(char *) * Max(list_length(results), 1));
@@ -598,7 +591,6 @@ write_links(LinkRun *run, List *results)
 			const char *user_id = result->status == STATUS_NO_UID ? NULL :
 				result->new_username;
 
-			through[nthrough++] = rec->dcid;
 			if (run->covered_type != (int) rec->type || link->unconfirmed ||
 				link->type != rec->type || strcmp(link->dn, result->dn) != 0 ||
 				(link->user_id == NULL) != (user_id == NULL) ||
@@ -624,6 +616,8 @@ write_links(LinkRun *run, List *results)
 			batch_add(&made, result, result->matched_by);
 	}
 
+	elog(DEBUG1, "pssync: links: %d made, %d replaced, %d brought up to date",
+		 made.n, replaced.n, touched.n);
 	become_owner(&as, schema);
 	write_batch(schema, run, &touched,
 				"UPDATE %s.record_links l SET record_type = v.record_type, dn = v.dn,"
@@ -652,31 +646,57 @@ write_links(LinkRun *run, List *results)
 
 	/*
 	 * A district-wide run of a type matched through every link of the type
-	 * but those it marks here; the view takes their run_id from the run.
+	 * but those it marks here: of the records it loaded, those it did not
+	 * match through their link (broken), and the links of records it did
+	 * not load.  The view takes the others' run_id from the run.
 	 */
 	if (run->covered_type >= 0 && run->run_id != 0)
 	{
 		Oid			types[5] = {NAMEOID, TEXTOID, TEXTOID, INT8OID, INT8ARRAYOID};
 		Datum		values[5];
+		int64	   *unmatched = palloc(sizeof(int64) *
+									   Max(list_length(results) + list_length(run->unloaded), 1));
+		int			nunmatched = 0;
 
-		values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
-		values[1] = CStringGetTextDatum(group_name(run->group));
-		values[2] = CStringGetTextDatum(record_type_name((RecordType) run->covered_type));
-		values[3] = Int64GetDatum(run->run_id);
-		values[4] = int8_array(through, nthrough);
-		run_query(psprintf("UPDATE %1$s.record_links l SET unconfirmed = true,"
-						   " run_id = GREATEST(l.run_id,"
-						   " (SELECT pg_catalog.max(r.run_id) FROM %1$s.sync_run r"
-						   " WHERE r.server OPERATOR(pg_catalog.=) $1"
-						   " AND r.links_confirmed OPERATOR(pg_catalog.=) $3"
-						   " AND r.run_id OPERATOR(pg_catalog.<) $4))"
-						   " WHERE l.server OPERATOR(pg_catalog.=) $1"
-						   " AND l.record_group OPERATOR(pg_catalog.=) $2"
-						   " AND l.record_type OPERATOR(pg_catalog.=) $3"
-						   " AND NOT l.unconfirmed"
-						   " AND NOT l.dcid OPERATOR(pg_catalog.=) ANY ($5)",
-						   quote_identifier(get_namespace_name(schema))),
-				  5, types, values, false, SPI_OK_UPDATE);
+		previous = NULL;
+		foreach(cell, results)
+		{
+			SyncResult *result = (SyncResult *) lfirst(cell);
+			RecordLink *link = result->record->link;
+
+			if (result->record == previous)
+				continue;
+			previous = result->record;
+			if (link && !link->unconfirmed && (int) link->type == run->covered_type &&
+				!(result->matched_by && strcmp(result->matched_by, "link") == 0))
+				unmatched[nunmatched++] = link->dcid;
+		}
+		foreach(cell, run->unloaded)
+		{
+			RecordLink *link = (RecordLink *) lfirst(cell);
+
+			if (!link->unconfirmed && (int) link->type == run->covered_type)
+				unmatched[nunmatched++] = link->dcid;
+		}
+		if (nunmatched > 0)
+		{
+			values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
+			values[1] = CStringGetTextDatum(group_name(run->group));
+			values[2] = CStringGetTextDatum(record_type_name((RecordType) run->covered_type));
+			values[3] = Int64GetDatum(run->run_id);
+			values[4] = int8_array(unmatched, nunmatched);
+			run_query(psprintf("UPDATE %1$s.record_links l SET unconfirmed = true,"
+							   " run_id = GREATEST(l.run_id,"
+							   " (SELECT pg_catalog.max(r.run_id) FROM %1$s.sync_run r"
+							   " WHERE r.server OPERATOR(pg_catalog.=) $1"
+							   " AND r.links_confirmed OPERATOR(pg_catalog.=) $3"
+							   " AND r.run_id OPERATOR(pg_catalog.<) $4))"
+							   " WHERE l.server OPERATOR(pg_catalog.=) $1"
+							   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+							   " AND l.dcid OPERATOR(pg_catalog.=) ANY ($5)",
+							   quote_identifier(get_namespace_name(schema))),
+					  5, types, values, false, SPI_OK_UPDATE);
+		}
 	}
 	become_caller(&as);
 

@@ -391,7 +391,8 @@ typedef struct LinkRun
 	const char *server;
 	RecordGroup group;
 	PowerSchoolTable *table;	/* the group's table */
-	List	   *records;		/* the records the run loaded */
+	List	   *unloaded;		/* the links of the group's records the run
+								 * did not load (attach_links) */
 	int64		run_id;			/* 0 when the run is not recorded */
 	const char *role;
 	bool		assign;			/* ldap_assign: links made are "assign" */
@@ -400,8 +401,8 @@ typedef struct LinkRun
 } LinkRun;
 
 extern bool links_in_use(void);
-extern void attach_links(const char *server, RecordGroup group, List *records,
-						 Arena *arena);
+extern List *attach_links(const char *server, RecordGroup group,
+						  List *records, bool every_link, Arena *arena);
 extern void mark_linked_elsewhere(const char *server, RecordGroup group,
 								  List *results);
 extern void write_links(LinkRun *run, List *results);

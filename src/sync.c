@@ -203,7 +203,9 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	else
 		records = load_user_records(&tables, &request->selection,
 									request->kinds, request->blank_only, arena);
-	attach_links(server->servername, request->group, records, arena);
+	link_run.unloaded = attach_links(server->servername, request->group, records,
+									 request->selection.kind == SELECT_ALL,
+									 arena);
 	log_phase_time(&phase, "loading the records");
 
 	if (request->dn && records == NIL)
@@ -252,7 +254,6 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		link_run.group = request->group;
 		link_run.table = request->group == GROUP_STUDENTS ?
 			&tables.students : &tables.users;
-		link_run.records = records;
 		link_run.role = GetUserNameFromId(GetUserId(), false);
 		link_run.assign = request->dn != NULL;
 		link_run.covered_type = request->covered_type;
