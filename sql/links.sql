@@ -156,9 +156,17 @@ SELECT (SELECT count(*) FROM by_search) AS rows,
 -- broken one keeps its own.  A link whose record is gone is removed.
 BEGIN;
 DELETE FROM students WHERE dcid = 7004;
+DELETE FROM pssync.record_links WHERE dcid = 7005;  -- made again by this run
 SELECT count(*) FROM pssync.ldap_sync_district('students');
 SELECT dcid, run_id = (SELECT max(run_id) FROM pssync.sync_run) AS this_run
   FROM pssync.links ORDER BY dcid;
+-- ... and the next district-wide run confirms them all again, without
+-- writing them.
+SELECT count(*) FROM pssync.ldap_sync_district('students');
+SELECT dcid, run_id = (SELECT max(run_id) FROM pssync.sync_run) AS this_run
+  FROM pssync.links ORDER BY dcid;
+SELECT count(*) FILTER (WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run)) AS written_by_it
+  FROM pssync.record_links;
 ROLLBACK;
 
 -- The history counts the broken links, and says how each match was made.
