@@ -40,7 +40,7 @@ PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
 
 include $(PGXS)
 
-$(OBJS): src/pssync.h
+$(OBJS): src/pssync.h src/compat.h
 else
 # On a fresh machine, without PostgreSQL's build files, only demo, test
 # and bench work: they install what is missing first.

@@ -104,7 +104,7 @@ static int	parse_result_referrals(PssyncDirectory *dir, LDAPMessage *msg,
 								   List **referrals);
 static void io_begin(PssyncDirectory *dir, bool wait_reads);
 static void io_end(PssyncDirectory *dir, const char *what);
-static void report_timeout(PssyncDirectory *dir, const char *what) pg_attribute_noreturn();
+pg_noreturn static void report_timeout(PssyncDirectory *dir, const char *what);
 
 
 /*
@@ -990,7 +990,7 @@ directory_connect(PssyncServer *server)
 
 	connect_first_reachable(dir, &ldaps);
 
-	dir->wait_set = CreateWaitEventSet(dir->cxt, 3);
+	dir->wait_set = pssync_create_wait_event_set(dir->cxt, 3);
 	AddWaitEventToSet(dir->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(dir->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	dir->wait_sock_events = WL_SOCKET_READABLE;
