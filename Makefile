@@ -40,6 +40,12 @@ PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
 
 include $(PGXS)
 
+ifdef VPATH
+# pg_buildext (debian/rules) builds in build-N/, with VPATH pointing here:
+# the objects go to build-N/src/.
+$(shell mkdir -p src)
+endif
+
 $(OBJS): src/pssync.h src/compat.h
 else
 # On a fresh machine, without PostgreSQL's build files, only demo, test
