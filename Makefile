@@ -55,6 +55,17 @@ all install installcheck:
 	@exit 1
 endif
 
+# The release archive PGXN takes: HEAD as git archive makes it, in
+# pssync-VERSION/, VERSION being pssync.control's default_version as
+# semver (1.1 is 1.1.0), as META.json says it.
+EXTVERSION := $(shell sed -nE "s/^[[:space:]]*default_version[[:space:]]*=[[:space:]]*'([^']*)'.*/\1/p" pssync.control)
+DISTVERSION := $(shell echo '$(EXTVERSION)' | sed -E 's/^([0-9]+\.[0-9]+)$$/\1.0/')
+.PHONY: dist
+dist:
+	bash test/check_versions.sh >/dev/null || { bash test/check_versions.sh; exit 1; }
+	git archive --format=zip --prefix=pssync-$(DISTVERSION)/ -o pssync-$(DISTVERSION).zip HEAD
+	@echo "pssync-$(DISTVERSION).zip"
+
 # From a fresh machine: install what is missing, build, start a throwaway
 # cluster and slapd with the sample district, sync it, print the results.
 .PHONY: demo test bench
