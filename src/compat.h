@@ -4,11 +4,23 @@
  * is written once against the oldest and a call site names no version.
  *
  * Macros only: each expands where it is used, against the headers that
- * call site includes (storage/latch.h, miscadmin.h, utils/regproc.h), so
- * this file needs nothing but postgres.h before it.
+ * call site includes (storage/latch.h, miscadmin.h, utils/regproc.h,
+ * utils/acl.h and catalog/pg_foreign_server.h), so this file needs only
+ * postgres.h before it, and pssync.h can include it: it includes no
+ * header itself (utils/acl.h would bring parsenodes.h's struct Query into
+ * every file).
  */
 #ifndef PSSYNC_COMPAT_H
 #define PSSYNC_COMPAT_H
+
+/* 16 folded the per-catalog ACL checks into object_aclcheck() */
+#if PG_VERSION_NUM >= 160000
+#define pssync_foreign_server_aclcheck(server, role, mode) \
+	object_aclcheck(ForeignServerRelationId, (server), (role), (mode))
+#else
+#define pssync_foreign_server_aclcheck(server, role, mode) \
+	pg_foreign_server_aclcheck((server), (role), (mode))
+#endif
 
 /*
  * A function that does not return.  18 removed pg_attribute_noreturn(),
