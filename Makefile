@@ -49,7 +49,13 @@ PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server)
 
 include $(PGXS)
 
-$(OBJS): src/pssync.h src/directory_int.h
+ifdef VPATH
+# pg_buildext (debian/rules) builds in build-N/, with VPATH pointing here:
+# the objects go to build-N/src/.
+$(shell mkdir -p src)
+endif
+
+$(OBJS): src/pssync.h src/directory_int.h src/compat.h
 else
 # On a fresh machine, without PostgreSQL's build files, only demo, test
 # and bench work: they install what is missing first.
@@ -57,6 +63,17 @@ all install installcheck:
 	@echo "PostgreSQL's build files are missing: run make demo or make test, which install them, or apt-get install postgresql-server-dev-15 libldap-dev" >&2
 	@exit 1
 endif
+
+# The release archive PGXN takes: HEAD as git archive makes it, in
+# pssync-VERSION/, VERSION being pssync.control's default_version as
+# semver (1.1 is 1.1.0), as META.json says it.
+EXTVERSION := $(shell sed -nE "s/^[[:space:]]*default_version[[:space:]]*=[[:space:]]*'([^']*)'.*/\1/p" pssync.control)
+DISTVERSION := $(shell echo '$(EXTVERSION)' | sed -E 's/^([0-9]+\.[0-9]+)$$/\1.0/')
+.PHONY: dist
+dist:
+	bash test/check_versions.sh >/dev/null || { bash test/check_versions.sh; exit 1; }
+	git archive --format=zip --prefix=pssync-$(DISTVERSION)/ -o pssync-$(DISTVERSION).zip HEAD
+	@echo "pssync-$(DISTVERSION).zip"
 
 # From a fresh machine: install what is missing, build, start a throwaway
 # cluster and slapd with the sample district, sync it, print the results.

@@ -454,7 +454,7 @@ start_session(PssyncDirectory *dir)
 	struct timeval network_timeout;
 	int			rc;
 
-	dir->wait_set = CreateWaitEventSet(dir->cxt, 3);
+	dir->wait_set = pssync_create_wait_event_set(dir->cxt, 3);
 	AddWaitEventToSet(dir->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(dir->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	dir->wait_sock_events = WL_SOCKET_READABLE;

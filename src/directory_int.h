@@ -111,9 +111,10 @@ extern void directory_describe_timeout(PssyncDirectory *dir, const char *what,
 extern void directory_describe_lost_connection(PssyncDirectory *dir, int rc,
 											   const char *what,
 											   DirectoryFailure *failure);
-extern void directory_raise(DirectoryFailure *failure) pg_attribute_noreturn();
-extern void directory_report_lost_connection(PssyncDirectory *dir, int rc,
-											 const char *what) pg_attribute_noreturn();
+pg_noreturn extern void directory_raise(DirectoryFailure *failure);
+pg_noreturn extern void directory_report_lost_connection(PssyncDirectory *dir,
+														 int rc,
+														 const char *what);
 extern char *directory_diagnostic_message(PssyncDirectory *dir);
 
 /* directory_schema.c */

@@ -870,7 +870,7 @@ report_progress(Progress *progress, int done)
 		return;
 	progress->last_report = now;
 	seconds = (now - progress->started) / 1000000.0;
-	ereport(IsBackgroundWorker ? LOG : NOTICE,
+	ereport(pssync_am_background_worker() ? LOG : NOTICE,
 			(errmsg("pssync: %d of %d records matched (%.0f records/s)",
 					done, progress->total, seconds > 0 ? done / seconds : 0.0)));
 }

@@ -28,11 +28,11 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/syscache.h"
 
-#include "compat.h"
 #include "pssync.h"
 
 PG_FUNCTION_INFO_V1(pssync_validator);

@@ -24,6 +24,8 @@
 #include "portability/instr_time.h"
 #include "utils/palloc.h"
 
+#include "compat.h"
+
 /*
  * The kinds of PowerSchool records, and the username columns they have.
  */

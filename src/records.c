@@ -75,7 +75,7 @@ resolve_table(PowerSchoolTable *table, const char *setting, const char *value,
 	List	   *names;
 	Oid			relid;
 
-	names = stringToQualifiedNameList(value);
+	names = pssync_string_to_qualified_name_list(value);
 	relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, true);
 	if (!OidIsValid(relid))
 		ereport(ERROR,

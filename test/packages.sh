@@ -35,3 +35,9 @@ ensure_packages() {
 
 # What building and testing pssync needs.
 PSSYNC_PACKAGES="gcc make openssl postgresql-15 postgresql-15-cron postgresql-server-dev-15 libldap-dev slapd ldap-utils"
+
+# What the chroots of other Debian releases need on this machine
+# (test/chroot/suite.sh), and what building the Debian package needs
+# besides PSSYNC_PACKAGES (test/chroot/package.sh).
+PSSYNC_CHROOT_PACKAGES="debootstrap"
+PSSYNC_PACKAGE_PACKAGES="debootstrap debhelper dpkg-dev postgresql-server-dev-all libldap-dev"

@@ -15,7 +15,11 @@
 umask 022
 
 PSSYNC_TOP=${PSSYNC_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# The PostgreSQL to run: PG_BIN, or that of major version PG_MAJOR (15,
+# this machine's, unless said otherwise; a chroot of another release sets
+# its own).
+PG_MAJOR=${PG_MAJOR:-15}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 SLAPD=${SLAPD:-/usr/sbin/slapd}
 SLAPADD=${SLAPADD:-/usr/sbin/slapadd}
 
@@ -126,6 +130,23 @@ make_test_certs() {
 	chmod 644 "$dir"/*.pem
 }
 
+# Whether a slapd answers on 127.0.0.1:PORT: a search of the root DSE, or,
+# where ldap-utils is not installed (the package test's chroot has only
+# postgresql and slapd), an LDAP bind of version 3 with an empty name
+# sent by bash, whose answer is a bindResponse (0x61) with resultCode 0.
+_slapd_answers() {
+	local port=$1
+	if command -v ldapsearch >/dev/null 2>&1; then
+		timeout 5 ldapsearch -x -o nettimeout=2 -H "ldap://127.0.0.1:$port" -b "" -s base >/dev/null 2>&1
+		return
+	fi
+	timeout 5 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00" >&3
+		head -c 14 <&3 | od -An -tx1 | tr -d " \n" | grep -q "^300c02010161070a010004000400$"
+	' _ "$port" 2>/dev/null
+}
+
 # run_slapd DIR URLS PORT: start the slapd of DIR/slapd.conf on URLS and
 # wait until it answers on PORT; sets SLAPD_STARTED_PID.  slapd runs in the
 # foreground with debug level "none", which keeps its startup errors (a port
@@ -143,7 +164,7 @@ run_slapd() {
 			return 1
 		fi
 		# bounded: if slapd lost the port, what holds it may never answer
-		if timeout 5 ldapsearch -x -o nettimeout=2 -H "ldap://127.0.0.1:$port" -b "" -s base >/dev/null 2>&1; then
+		if _slapd_answers "$port"; then
 			SLAPD_STARTED_PID=$pid
 			return 0
 		fi
