@@ -11,7 +11,10 @@
 \set ECHO all
 
 CREATE EXTENSION pssync;
-\dx pssync
+SELECT e.extname, e.extversion, n.nspname AS schema, x.comment
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+  JOIN pg_available_extensions x ON x.name = e.extname
+ WHERE e.extname = 'pssync';
 
 \getenv ldap_uri PSSYNC_LDAP_URI
 \getenv ldap_password PSSYNC_LDAP_PASSWORD

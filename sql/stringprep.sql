@@ -48,8 +48,17 @@ CREATE TEMP TABLE stringprep AS SELECT dcid FROM students WHERE dcid BETWEEN 940
 ALTER SERVER district_ldap OPTIONS (SET student_base_dn 'ou=Stringprep,dc=district,dc=org');
 
 SELECT * FROM regress.compare_strategies('stringprep');
+-- each character outside printable ASCII shown as <U+XXXX>, so that the
+-- output reads the same whatever width a terminal gives it
+CREATE FUNCTION regress.visible(name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT string_agg(CASE WHEN ascii(c) BETWEEN 32 AND 126 THEN c
+                         ELSE format('<U+%s>', upper(lpad(to_hex(ascii(c)), 4, '0'))) END,
+                    '' ORDER BY n)
+    FROM regexp_split_to_table(name, '') WITH ORDINALITY AS chars(c, n)
+$$;
 -- the directory's answers, as both strategies give them
-SELECT status, dcid, to_json(first_name) AS first_name, last_name, new_username,
+SELECT status, dcid, regress.visible(first_name) AS first_name, last_name, new_username,
        array_length(candidates, 1) AS candidates
   FROM pssync.ldap_sync_students('stringprep', dry_run => true)
  ORDER BY dcid;

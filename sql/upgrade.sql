@@ -9,7 +9,7 @@
 \set ECHO all
 SELECT extversion FROM pg_extension WHERE extname = 'pssync';
 CREATE TEMP TABLE fresh AS SELECT * FROM regress.extension_catalog();
-SELECT count(*) AS objects_and_definitions FROM fresh;
+SELECT count(*) > 100 AS catalog_read FROM fresh;
 
 \getenv ldap_uri PSSYNC_LDAP_URI
 \getenv ldap_password PSSYNC_LDAP_PASSWORD
