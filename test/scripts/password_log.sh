@@ -56,6 +56,30 @@ run "SELECT set_pw(pw, 'junk') FROM secrets WHERE n = 10"
 # without standard_conforming_strings, a backslash escapes the quote
 run_with "-c log_statement=all -c standard_conforming_strings=off" \
 	"$alter OPTIONS (SET bind_dn 'cn=no-scs', SET password 'a\\'$(secret 11)')"
+# the statement string itself turns standard_conforming_strings off: its
+# later lines still read the string as it was parsed (on: the backslash is
+# a character, the quote after it ends the value)
+run_with "-c log_min_duration_statement=0" \
+	"SET standard_conforming_strings = off; $alter OPTIONS (SET password '$(secret 13)\\'); SELECT 'visible-after-set' --'"
+# a continued escaped string whose second part holds an escaped quote: the
+# statements after it are not part of the value
+run "$alter OPTIONS (SET bind_dn 'cn=x', SET password E'$(secret 14)'
+'\\''); UPDATE id_mapping SET password_hash = 'visible-after-continuation'"
+# a quote inside a string literal starts nothing
+run "SELECT '\" CREATE USER MAPPING FOR x SERVER y OPTIONS (password '; SELECT 'visible-after-quote'"
+# a leading comment in the statement EXECUTE runs; an option name in
+# Unicode escapes; nesting four levels deep; a keyword spelled with an
+# escape in an escaped string
+run "DO \$\$BEGIN EXECUTE '/* rotate */ $mapping OPTIONS (bind_dn ''a'', password ''$(secret 15)'')'; END\$\$"
+run "$alter OPTIONS (SET bind_dn 'a', U&\"passw\\006Frd\" '$(secret 16)')"
+run "DO \$a\$ BEGIN EXECUTE \$b\$ DO \$c\$ BEGIN EXECUTE \$d\$ DO \$e\$ BEGIN EXECUTE \$f\$ $alter OPTIONS (SET password '$(secret 17)') \$f\$; END \$e\$ \$d\$; END \$c\$ \$b\$; END \$a\$"
+run "DO \$\$BEGIN EXECUTE E'ALTER USER \\u006Dapping FOR regress_logged SERVER logged_ldap OPTIONS (SET password ''$(secret 18)'')'; END\$\$"
+# a syntax error that quotes the rest of the statement from the password on
+run "$alter OPTIONS (SET password '$(secret 19)"
+# a password typed without quotes: a syntax error at it
+run "$alter OPTIONS (SET password PwSecretBare20)"
+# many would-be starts in one literal: read once, not once per quote
+run "SELECT '$(printf '"create %.0s' $(seq 1 10000))''mapping'''::int"
 # statements that only mention the words are logged as they are
 run "DROP TABLE IF EXISTS students_nowhere; -- mapping password"
 run "UPDATE id_mapping SET password_hash = 'visible-hash' WHERE id = 1"
@@ -66,9 +90,10 @@ sleep 0.3
 log=$(pg_log_since_mark)
 
 leaked=""
-for n in 1 2 3 4 5 6a 6b 7 8 9 10 11 12; do
+for n in 1 2 3 4 5 6a 6b 7 8 9 10 11 12 13 14 15 16 17 18 19; do
 	grep -qF -- "Pw-Secret-$n" <<<"$log" && leaked="$leaked $n"
 done
+grep -qF -- "PwSecretBare20" <<<"$log" && leaked="$leaked 20"
 [ -z "$leaked" ] || detail="leaked:$leaked"
 check "no password reaches the server log" [ -z "$leaked" ]
 
@@ -77,8 +102,8 @@ check "log_statement shows the statement, its password masked" \
 	has "statement: $mapping OPTIONS (bind_dn 'cn=pssync', password '<hidden by pssync>')"
 check "log_min_duration_statement's line is masked too" \
 	grep -qE "duration: [0-9.]+ ms  statement: $alter OPTIONS \(SET bind_dn 'cn=timed', SET password '<hidden by pssync>'\)" <<<"$log"
-check "core PostgreSQL's error is logged, without the STATEMENT line" \
-	bash -c '[ "$(grep -c "ERROR:  user mapping for \"regress_logged\" already exists" <<<"$1")" -ge 1 ] && ! grep -q "STATEMENT:  CREATE USER MAPPING" <<<"$1"' _ "$log"
+check "core PostgreSQL's error is logged, its STATEMENT line masked" \
+	has "STATEMENT:  $mapping OPTIONS (bind_dn 'cn=pssync', password '<hidden by pssync>')"
 check "an escaped string value is masked" has "SET password E'<hidden by pssync>')"
 check "a dollar-quoted value is masked" has "SET password \$q\$<hidden by pssync>\$q\$)"
 check "the statements around it are logged as they are" \
@@ -98,6 +123,26 @@ check "the STATEMENT of an error that holds no password is still logged" \
 	has "STATEMENT:  SELECT set_pw(pw, '') FROM secrets WHERE n = 9"
 check "standard_conforming_strings off: the escaped quote stays inside the value" \
 	has "statement: $alter OPTIONS (SET bind_dn 'cn=no-scs', SET password '<hidden by pssync>')"
+check "a string's quoting is read as it was parsed, whatever the statement set since" \
+	grep -qE "duration: [0-9.]+ ms  statement: SET standard_conforming_strings = off; $alter OPTIONS \(SET password '<hidden by pssync>'\); SELECT 'visible-after-set' --'" <<<"$log"
+check "a continued escaped string ends where PostgreSQL ends it" \
+	has "'<hidden by pssync>'); UPDATE id_mapping SET password_hash = 'visible-after-continuation'"
+check "a quote in a literal starts no statement" \
+	has "statement: SELECT '\" CREATE USER MAPPING FOR x SERVER y OPTIONS (password '; SELECT 'visible-after-quote'"
+check "the CONTEXT line of a statement with a leading comment is masked" \
+	has "CONTEXT:  SQL statement \"/* rotate */ $mapping OPTIONS (bind_dn 'a', password '<hidden by pssync>')\""
+check "an option name in Unicode escapes is taken for a password" \
+	has "U&\"passw\\006Frd\" '<hidden by pssync>')"
+check "a password four levels deep is masked" \
+	has "OPTIONS (SET password '<hidden by pssync>') \$f\$; END"
+check "a keyword spelled with an escape is read" \
+	has "OPTIONS (SET password ''<hidden by pssync>'')'; END"
+check "an unterminated string's error does not repeat the password" \
+	has "ERROR:  unterminated quoted string at or near \"'<hidden by pssync>\""
+check "an unquoted password's syntax error does not repeat it" \
+	has "ERROR:  syntax error at or near \"<hidden by pssync>\""
+check "a literal full of would-be statements is logged as it is" \
+	grep -qF "ERROR:  invalid input syntax for type integer: \"\"create \"create" <<<"$log"
 check "a comment that names the words hides nothing" \
 	has "statement: DROP TABLE IF EXISTS students_nowhere; -- mapping password"
 check "an UPDATE of a password_hash column is logged" \
