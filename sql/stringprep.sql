@@ -43,7 +43,8 @@ INSERT INTO students (dcid, first_name, last_name) VALUES
   (9415, 'Jörg', 'Weiss'),
   (9416, 'Lea', 'Fuss'),
   (9417, 'Max', 'GROSS'),
-  (9418, 'Max', 'Groß');
+  (9418, 'Max', 'Groß'),
+  (9419, 'Nula', 'Prep');
 CREATE TEMP TABLE stringprep AS SELECT dcid FROM students WHERE dcid BETWEEN 9401 AND 9499;
 ALTER SERVER district_ldap OPTIONS (SET student_base_dn 'ou=Stringprep,dc=district,dc=org');
 

@@ -120,6 +120,7 @@ typedef struct IndexValue
 	const char *key;
 	const char *raw;			/* NULL: plain without spaces */
 	bool		plain;
+	bool		opaque;			/* holds a NUL: only the directory can say */
 } IndexValue;
 
 static void
@@ -138,9 +139,9 @@ add_row(DirectoryIndex *index, NameIndex *names, const char *key,
 	}
 	row = &names->rows[names->count++];
 	row->key = key;
-	row->raw[0] = v0 ? (v0->raw ? v0->raw : v0->key) : NULL;
+	row->raw[0] = v0 && !v0->opaque ? (v0->raw ? v0->raw : v0->key) : NULL;
 	row->plain[0] = v0 ? v0->plain : false;
-	row->raw[1] = v1 ? (v1->raw ? v1->raw : v1->key) : NULL;
+	row->raw[1] = v1 && !v1->opaque ? (v1->raw ? v1->raw : v1->key) : NULL;
 	row->plain[1] = v1 ? v1->plain : false;
 	row->entry = entry;
 }
@@ -157,9 +158,16 @@ index_values(DirectoryIndex *index, DirectoryValues *values)
 		const char *v = values->values[i];
 		int			len = values->lengths[i];
 
-		result[i].plain = is_plain_name(v, len);
+		/*
+		 * A value with a NUL in it has no C string to compare: its key is
+		 * made of what precedes and follows the NUL, and only the
+		 * directory can say whether it equals a name.
+		 */
+		result[i].opaque = memchr(v, '\0', len) != NULL;
+		result[i].plain = !result[i].opaque && is_plain_name(v, len);
 		result[i].key = arena_strdup(index->arena, name_skeleton(v, len));
-		result[i].raw = result[i].plain && memchr(v, ' ', len) == NULL ? NULL :
+		result[i].raw = result[i].opaque ||
+			(result[i].plain && memchr(v, ' ', len) == NULL) ? NULL :
 			arena_strndup(index->arena, v, len);
 	}
 	return result;
@@ -464,6 +472,8 @@ compare_value(IndexRow *row, int i, RecordName *name)
 {
 	const char *raw = row->raw[i];
 
+	if (raw == NULL)
+		return UNKNOWN;			/* a value with a NUL in it */
 	if (row->plain[i] && name->plain)
 		return pg_strcasecmp(raw, name->utf8) == 0 ?
 			CERTAINLY_EQUAL : CERTAINLY_NOT;
