@@ -21,7 +21,9 @@
  * control and format characters (which RFC 4518 maps to nothing: "Ann\x01a"
  * is "Anna" there), and letters outside ASCII.  The few letters whose case
  * mapping or folding is ASCII are mapped first: dotless and dotted i, long
- * s, the Kelvin sign, and sharp s, which full case folding makes "ss".
+ * s, the Kelvin sign, and sharp s, which full case folding makes "ss";
+ * and the Latin letters without a decomposition that a collation may take
+ * for ASCII ones (æ as "ae", ł as "l", ø as "o", ...).
  * Names with the same skeleton are only candidates: the directory itself
  * is asked about them.
  *
@@ -147,6 +149,61 @@ name_skeleton(const char *name, int length)
 			case 0x1e9e:		/* LATIN CAPITAL LETTER SHARP S */
 				chars[n++] = 's';
 				c = 's';
+				break;
+
+				/*
+				 * Letters without a decomposition that a directory's
+				 * collation may still take for ASCII ones (Active
+				 * Directory's does): kept as those, the names are only
+				 * candidates, and the directory says.
+				 */
+			case 0x00c6:		/* LATIN CAPITAL LETTER AE */
+			case 0x00e6:		/* LATIN SMALL LETTER AE */
+				chars[n++] = 'a';
+				c = 'e';
+				break;
+			case 0x0152:		/* LATIN CAPITAL LIGATURE OE */
+			case 0x0153:		/* LATIN SMALL LIGATURE OE */
+				chars[n++] = 'o';
+				c = 'e';
+				break;
+			case 0x00de:		/* LATIN CAPITAL LETTER THORN */
+			case 0x00fe:		/* LATIN SMALL LETTER THORN */
+				chars[n++] = 't';
+				c = 'h';
+				break;
+			case 0x00d0:		/* LATIN CAPITAL LETTER ETH */
+			case 0x00f0:		/* LATIN SMALL LETTER ETH */
+			case 0x0110:		/* LATIN CAPITAL LETTER D WITH STROKE */
+			case 0x0111:		/* LATIN SMALL LETTER D WITH STROKE */
+				c = 'd';
+				break;
+			case 0x0126:		/* LATIN CAPITAL LETTER H WITH STROKE */
+			case 0x0127:		/* LATIN SMALL LETTER H WITH STROKE */
+				c = 'h';
+				break;
+			case 0x0141:		/* LATIN CAPITAL LETTER L WITH STROKE */
+			case 0x0142:		/* LATIN SMALL LETTER L WITH STROKE */
+				c = 'l';
+				break;
+			case 0x00d8:		/* LATIN CAPITAL LETTER O WITH STROKE */
+			case 0x00f8:		/* LATIN SMALL LETTER O WITH STROKE */
+				c = 'o';
+				break;
+			case 0x0166:		/* LATIN CAPITAL LETTER T WITH STROKE */
+			case 0x0167:		/* LATIN SMALL LETTER T WITH STROKE */
+				c = 't';
+				break;
+			case 0x014a:		/* LATIN CAPITAL LETTER ENG */
+			case 0x014b:		/* LATIN SMALL LETTER ENG */
+				c = 'n';
+				break;
+			case 0x0138:		/* LATIN SMALL LETTER KRA */
+				c = 'k';
+				break;
+			case 0x0191:		/* LATIN CAPITAL LETTER F WITH HOOK */
+			case 0x0192:		/* LATIN SMALL LETTER F WITH HOOK */
+				c = 'f';
 				break;
 		}
 		if (c != 0)
