@@ -301,10 +301,14 @@ open_socket(PssyncDirectory *dir, int family)
 
 	if (enough)
 	{
-		enough = AcquireExternalFD();
-		ReleaseExternalFD();	/* the wait set's, checked */
-		if (!enough)
+		/* room for the wait set's too, checked and given back */
+		if (AcquireExternalFD())
 			ReleaseExternalFD();
+		else
+		{
+			ReleaseExternalFD();	/* the socket's */
+			enough = false;
+		}
 	}
 	if (!enough)
 		ereport(ERROR,

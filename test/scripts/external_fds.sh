@@ -36,8 +36,25 @@ EXCEPTION WHEN OTHERS THEN
   RAISE NOTICE 'dblink connections: %', n;
 END $$;
 SELECT 'starved: ' || count(*) FROM pssync.ldap_sync_district('students', dry_run => true);
--- a socket, and the epoll set that waits on it
-SELECT dblink_disconnect('c0'), dblink_disconnect('c1');
+-- one descriptor back: not enough for a socket and the epoll set that
+-- waits on it; the refused sync keeps none, and takes none back twice:
+-- there is room for exactly one more dblink connection after it
+SELECT dblink_disconnect('c0');
+SELECT 'one short: ' || count(*) FROM pssync.ldap_sync_district('students', dry_run => true);
+DO $$
+DECLARE
+  n int := 0;
+BEGIN
+  LOOP
+    PERFORM dblink_connect('d' || n, current_setting('regress.conn'));
+    n := n + 1;
+    EXIT WHEN n > 10;
+  END LOOP;
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE 'room after the refusal: %', n;
+END $$;
+-- two back
+SELECT dblink_disconnect('d0'), dblink_disconnect('c1');
 SELECT 'after: ' || count(*) FROM pssync.ldap_sync_district('students', dry_run => true);
 SQL
 )
@@ -47,5 +64,8 @@ check "dblink took every external descriptor" grep -qE "dblink connections: [0-9
 check "the starved sync is refused: too many open files" \
 	grep -q "There are too many open files on the local server" <<<"$result"
 check "the starved sync returned no rows" bash -c '! grep -q "^starved:" <<<"$1"' _ "$result"
+check "one descriptor short, the sync is refused" bash -c '! grep -q "^one short:" <<<"$1"' _ "$result"
+check "the refused sync leaves the count of descriptors as it was" \
+	grep -q "room after the refusal: 1$" <<<"$result"
 check "with two descriptors back, the sync runs" grep -q "^after: [1-9]" <<<"$result"
 finish
