@@ -27,6 +27,20 @@ BEGIN;
 SELECT count(*) AS updated FROM pssync.ldap_sync_district('students') WHERE status = 'updated';
 ROLLBACK;
 
+-- Counted in integers, to a ten-thousandth of a percent: 1.12% of 625
+-- records allows 7 changes (in floating point it is 7.000000000000001,
+-- which would have allowed 8).
+BEGIN;
+INSERT INTO students (dcid, first_name, last_name)
+SELECT 50000 + g, 'Nobody', 'Number ' || g FROM generate_series(1, 617) g;
+CREATE TEMP TABLE six_hundred_25 AS
+SELECT dcid FROM pssync.ldap_sync_district('students', dry_run => true)
+ WHERE status = 'would_update' ORDER BY dcid LIMIT 8;
+INSERT INTO six_hundred_25 SELECT 50000 + g FROM generate_series(1, 617) g;
+SET LOCAL pssync.max_changes = '1.12%';
+SELECT count(*) FROM pssync.ldap_sync_students('six_hundred_25');
+ROLLBACK;
+
 -- A teacher whose two usernames change counts once: Alice Teacher, given
 -- admin access, has both changed.
 SET pssync.max_changes = 5;

@@ -484,9 +484,17 @@ check_max_changes(List *results, int records, bool dry_run)
 
 	/*
 	 * A percentage allows a part of a record at least: 5% of 10 records is
-	 * one change, not none.
+	 * one change, not none.  In integers, to a ten-thousandth of a percent:
+	 * in floating point, 1.12% of 625 records is 7.000000000000001.
 	 */
-	allowed = percent ? (int) ceil(records * limit / 100.0) : (int) limit;
+	if (percent)
+	{
+		int64		per_million = (int64) llround(limit * 10000.0);
+
+		allowed = (int) (((int64) records * per_million + 999999) / 1000000);
+	}
+	else
+		allowed = (int) limit;
 
 	/* the records with a change; a record's rows are next to each other */
 	foreach(cell, results)
