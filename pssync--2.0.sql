@@ -171,7 +171,7 @@ CREATE POLICY readable_rows ON sync_log FOR SELECT
 -- used.  Where there is more than one pssync server, it first chooses the
 -- run's.
 CREATE FUNCTION resolve_statement(server text, powerschool_table text,
-                                  status text, record_type text, dcid bigint,
+                                  uid_attr text, status text, record_type text, dcid bigint,
                                   first_name text, last_name text, field text,
                                   new_username text, candidates text[],
                                   candidate_count integer)
@@ -179,17 +179,19 @@ RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog
 AS $$
-  SELECT CASE WHEN (SELECT count(*)
-                      FROM pg_catalog.pg_foreign_server s
-                      JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-                     WHERE w.fdwname = 'pssync') > 1
-              THEN pg_catalog.format('SET pssync.server = %L; ', server)
-              ELSE ''
+  SELECT CASE WHEN servers > 1
+              THEN pg_catalog.format('BEGIN; SET LOCAL pssync.server = %L; %s COMMIT;',
+                                     server, statement)
+              ELSE statement
          END
-      || CASE
+    FROM (SELECT (SELECT count(*)
+                    FROM pg_catalog.pg_foreign_server s
+                    JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+                   WHERE w.fdwname = 'pssync') AS servers,
+         CASE
            WHEN status IN ('partial', 'ambiguous', 'link_broken') AND candidate_count = 1 THEN
-             pg_catalog.format('SELECT * FROM pssync.ldap_assign(%L, %s, %L);',
-                               record_type, dcid, candidates[1])
+             pg_catalog.format('SELECT * FROM pssync.ldap_assign(%L, %s, %L, uid_attr => %L);',
+                               record_type, dcid, candidates[1], uid_attr)
            WHEN status IN ('partial', 'no_match', 'link_broken') THEN
              pg_catalog.format('SELECT * FROM pssync.ldap_lookup(%L, NULL, %L);',
                                last_name, record_type)
@@ -202,9 +204,9 @@ AS $$
            ELSE
              pg_catalog.format('SELECT * FROM pssync.ldap_lookup(%L, %L, %L);',
                                last_name, first_name, record_type)
-         END
+         END AS statement) s
 $$;
-COMMENT ON FUNCTION resolve_statement(text, text, text, text, bigint, text, text, text, text, text[], integer) IS
+COMMENT ON FUNCTION resolve_statement(text, text, text, text, text, bigint, text, text, text, text, text[], integer) IS
   'the statement that resolves an exception of pssync.last_exceptions';
 
 -- The exception rows of each selection's latest run, with a ready
@@ -214,7 +216,7 @@ CREATE VIEW last_exceptions WITH (security_invoker = true) AS
 WITH latest AS (
   SELECT DISTINCT ON (r.function, r.scope, r.selection, r.server)
          r.run_id, r.started_at, r.function, r.scope, r.selection, r.server,
-         r.powerschool_table
+         r.powerschool_table, r.uid_attr
     FROM @extschema@.sync_run r
    WHERE r.function NOT IN ('ldap_assign', 'ldap_unlink')
    ORDER BY r.function, r.scope, r.selection, r.server, r.run_id DESC
@@ -222,7 +224,7 @@ WITH latest AS (
 SELECT r.run_id, r.started_at, r.function, r.scope, r.selection,
        l.status, l.record_type, l.dcid, l.first_name, l.last_name, l.field,
        l.old_username, l.new_username, l.dn, l.candidates, l.candidate_count,
-       @extschema@.resolve_statement(r.server::text, r.powerschool_table, l.status,
+       @extschema@.resolve_statement(r.server::text, r.powerschool_table, r.uid_attr, l.status,
                                      l.record_type, l.dcid, l.first_name,
                                      l.last_name, l.field, l.new_username,
                                      l.candidates, l.candidate_count)
