@@ -22,6 +22,8 @@
 #include "lib/stringinfo.h"
 #include "parser/scansup.h"
 #include "storage/lmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -68,6 +70,52 @@ require_column(PowerSchoolTable *table, const char *column, const char *setting)
 				 errhint("Point %s at PowerSchool's table.", setting)));
 }
 
+/*
+ * Refuse a relation the user may not read before it is locked, as LOCK
+ * TABLE does: a role cannot hold a lock, for the rest of its transaction,
+ * on a table it cannot see.  SELECT on any of its columns will do (a sync
+ * reads only a few).
+ */
+static void
+require_read_privilege(Oid relid)
+{
+	Oid			user = GetUserId();
+	const char *kind;
+
+	if (pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK ||
+		pg_attribute_aclcheck_all(relid, user, ACL_SELECT, ACLMASK_ANY) == ACLCHECK_OK)
+		return;
+	switch (get_rel_relkind(relid))
+	{
+		case RELKIND_VIEW:
+			kind = gettext_noop("permission denied for view %s");
+			break;
+		case RELKIND_MATVIEW:
+			kind = gettext_noop("permission denied for materialized view %s");
+			break;
+		case RELKIND_FOREIGN_TABLE:
+			kind = gettext_noop("permission denied for foreign table %s");
+			break;
+		default:
+			kind = gettext_noop("permission denied for table %s");
+			break;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg(kind, relation_display_name(relid)),
+			 errdetail("A sync reads it."),
+			 errhint("Grant SELECT on it, or on the columns the sync reads.")));
+}
+
+static void
+check_read_privilege_before_lock(const RangeVar *relation pg_attribute_unused(),
+								 Oid relid, Oid old_relid pg_attribute_unused(),
+								 void *arg pg_attribute_unused())
+{
+	if (OidIsValid(relid))
+		require_read_privilege(relid);
+}
+
 static void
 resolve_table(PowerSchoolTable *table, const char *setting, const char *value,
 			  const char *const *columns)
@@ -76,7 +124,9 @@ resolve_table(PowerSchoolTable *table, const char *setting, const char *value,
 	Oid			relid;
 
 	names = pssync_string_to_qualified_name_list(value);
-	relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, true);
+	relid = RangeVarGetRelidExtended(makeRangeVarFromNameList(names), AccessShareLock,
+									 RVR_MISSING_OK, check_read_privilege_before_lock,
+									 NULL);
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -149,8 +199,14 @@ check_selection(Oid selection)
 	/*
 	 * Locked as the PowerSchool tables are, until the end of the
 	 * transaction, so that what is checked here is what is read: the
-	 * statements name it again later.
+	 * statements name it again later; and not before the user's privilege
+	 * to read it is checked.
 	 */
+	if (get_rel_relkind(selection) == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", selection)));
+	require_read_privilege(selection);
 	LockRelationOid(selection, AccessShareLock);
 	relkind = get_rel_relkind(selection);
 	if (relkind == '\0')
