@@ -227,9 +227,12 @@ name_skeleton(const char *name, int length)
 
 /*
  * The characters no username may hold, beyond the controls: Unicode's
- * format characters (Cf) and separators (Zs, Zl, Zp).  They are invisible
- * or look like a space, so a value holding one makes a look-alike login
- * (jsmith and jsmith with a zero-width space).  From Unicode 15.0.
+ * format characters (Cf) and separators (Zs, Zl, Zp), and the other
+ * Default_Ignorable_Code_Points that render as nothing (variation
+ * selectors, the combining grapheme joiner, the Hangul fillers, Khmer's
+ * inherent vowels).  They are invisible or look like a space, so a value
+ * holding one makes a look-alike login (jsmith and jsmith with a
+ * zero-width space).  From Unicode 15.0.
  */
 static const struct
 {
@@ -239,13 +242,17 @@ static const struct
 	{0x0020, 0x0020},			/* Zs: space */
 	{0x00A0, 0x00A0},			/* Zs: no-break space */
 	{0x00AD, 0x00AD},			/* Cf: soft hyphen */
+	{0x034F, 0x034F},			/* Mn: combining grapheme joiner */
 	{0x0600, 0x0605},			/* Cf: Arabic number signs */
 	{0x061C, 0x061C},			/* Cf: Arabic letter mark */
 	{0x06DD, 0x06DD},			/* Cf */
 	{0x070F, 0x070F},			/* Cf */
 	{0x0890, 0x0891},			/* Cf */
 	{0x08E2, 0x08E2},			/* Cf */
+	{0x115F, 0x1160},			/* Lo: Hangul choseong and jungseong fillers */
 	{0x1680, 0x1680},			/* Zs: Ogham space mark */
+	{0x17B4, 0x17B5},			/* Mn: Khmer inherent vowels */
+	{0x180B, 0x180D},			/* Mn: Mongolian variation selectors */
 	{0x180E, 0x180E},			/* Cf: Mongolian vowel separator */
 	{0x2000, 0x200A},			/* Zs: en quad ... hair space */
 	{0x200B, 0x200F},			/* Cf: zero-width space, joiners, marks */
@@ -257,7 +264,10 @@ static const struct
 	{0x2060, 0x2064},			/* Cf: word joiner, invisible operators */
 	{0x2066, 0x206F},			/* Cf: bidirectional isolates ... */
 	{0x3000, 0x3000},			/* Zs: ideographic space */
+	{0x3164, 0x3164},			/* Lo: Hangul filler */
+	{0xFE00, 0xFE0F},			/* Mn: variation selectors */
 	{0xFEFF, 0xFEFF},			/* Cf: zero-width no-break space (BOM) */
+	{0xFFA0, 0xFFA0},			/* Lo: halfwidth Hangul filler */
 	{0xFFF9, 0xFFFB},			/* Cf: interlinear annotation */
 	{0x110BD, 0x110BD},			/* Cf */
 	{0x110CD, 0x110CD},			/* Cf */
@@ -266,6 +276,7 @@ static const struct
 	{0x1D173, 0x1D17A},			/* Cf: musical symbol format */
 	{0xE0001, 0xE0001},			/* Cf: language tag */
 	{0xE0020, 0xE007F},			/* Cf: tags */
+	{0xE0100, 0xE01EF},			/* Mn: variation selectors supplement */
 };
 
 static bool
