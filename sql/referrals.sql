@@ -53,5 +53,15 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 ROLLBACK;
 
+-- ldap_assign takes only an entry in the server's scope, whatever DN it
+-- was asked for: uid=pointer,ou=Students is a referral to an entry of the
+-- second slapd under ou=Elsewhere.
+BEGIN;
+INSERT INTO students (dcid, first_name, last_name) VALUES (8002, 'Pia', 'Pointed');
+ALTER SERVER district_ldap OPTIONS (ADD referrals 'true');
+SELECT status, dcid, new_username, dn
+  FROM pssync.ldap_assign('student', 8002, 'uid=pointer,ou=Students,dc=district,dc=org');
+ROLLBACK;
+
 -- A boolean, checked by the validator.
 ALTER SERVER district_ldap OPTIONS (ADD referrals 'sometimes');

@@ -1005,6 +1005,7 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 {
 	MatchContext cxt;
 	EntryList  *found;
+	DirectoryEntry *entry;
 
 	init_context(&cxt, server, dir, group, uid_attr, arena);
 	found = entry_list(&cxt);
@@ -1033,7 +1034,26 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 						dn, cxt.base_dn, server->servername),
 				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
 
-	decide_exact(&cxt, rec, (DirectoryEntry *) linitial(found->entries), NULL);
+	/*
+	 * A read of one DN returns that entry; a directory (or a referral it
+	 * chased) that returns more, or one outside the scope, is not taken at
+	 * its word.
+	 */
+	if (list_length(found->entries) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("LDAP server \"%s\" returned %d entries for the DN \"%s\"",
+						server->servername, list_length(found->entries), dn),
+				 errdetail("A read of one DN returns one entry; nothing was changed.")));
+	entry = (DirectoryEntry *) linitial(found->entries);
+	if (!directory_dn_in_scope(entry->dn, cxt.base_dn, server->scope))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("LDAP server \"%s\" returned the entry \"%s\" for the DN \"%s\", outside its scope",
+						server->servername, entry->dn, dn),
+				 errdetail("Its entries are those under \"%s\"; nothing was changed.", cxt.base_dn)));
+
+	decide_exact(&cxt, rec, entry, NULL);
 	MemoryContextDelete(cxt.record_cxt);
 	return cxt.results;
 }

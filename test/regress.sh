@@ -23,6 +23,34 @@ build_test_tools() {
 	return $status
 }
 
+# The main directory's referrals (sql/referrals.sql): ou=Remote,ou=Students
+# to the second slapd; uid=pointer,ou=Students to an entry of the second
+# slapd outside ou=Students; ou=Hung,ou=Staff to a server that never
+# answers.
+referral_ldif() {
+	local remote_port=$1 hung_port=$2
+	cat <<EOF
+dn: ou=Remote,ou=Students,dc=district,dc=org
+objectClass: referral
+objectClass: extensibleObject
+ou: Remote
+ref: ldap://127.0.0.1:$remote_port/ou=Remote,ou=Students,dc=district,dc=org
+
+dn: uid=pointer,ou=Students,dc=district,dc=org
+objectClass: referral
+objectClass: extensibleObject
+uid: pointer
+ref: ldap://127.0.0.1:$remote_port/uid=rpointed,ou=Elsewhere,dc=district,dc=org
+
+dn: ou=Hung,ou=Staff,dc=district,dc=org
+objectClass: referral
+objectClass: extensibleObject
+ou: Hung
+ref: ldap://127.0.0.1:$hung_port/ou=Hung,ou=Staff,dc=district,dc=org
+
+EOF
+}
+
 start_regress_servers() {
 	REGRESS_FAILED=
 	start_postgres || { REGRESS_FAILED="start PostgreSQL"; return 1; }
@@ -45,8 +73,7 @@ start_regress_servers() {
 	"$PSSYNC_TOP/test/tools/bin/blackhole" "$hung_port" &
 	track_pid $!
 	export PSSYNC_HUNG_PORT="$hung_port"
-	printf 'dn: ou=Remote,ou=Students,dc=district,dc=org\nobjectClass: referral\nobjectClass: extensibleObject\nou: Remote\nref: ldap://127.0.0.1:%s/ou=Remote,ou=Students,dc=district,dc=org\n\ndn: ou=Hung,ou=Staff,dc=district,dc=org\nobjectClass: referral\nobjectClass: extensibleObject\nou: Hung\nref: ldap://127.0.0.1:%s/ou=Hung,ou=Staff,dc=district,dc=org\n' \
-		"$PSSYNC_SLAPD_PORT_remote" "$hung_port" >"$PSSYNC_WORK/referral.ldif"
+	referral_ldif "$PSSYNC_SLAPD_PORT_remote" "$hung_port" >"$PSSYNC_WORK/referral.ldif"
 	SLAPD_TLS_DIR="$PSSYNC_WORK/tls" start_slapd main "$PSSYNC_TOP/test/fixtures/directory.ldif" \
 		"$PSSYNC_WORK/awkward.ldif" "$PSSYNC_WORK/crowd.ldif" "$PSSYNC_WORK/referral.ldif" ||
 		{ REGRESS_FAILED="start slapd"; return 1; }
