@@ -39,6 +39,32 @@ SET LOCAL pssync.staff_id_column = 'no_such_column';
 SELECT regress.error_of($$SELECT pssync.ldap_sync_staff('users', dry_run => true)$$);
 ROLLBACK;
 
+-- An ID attribute has its own matching rule: labeledURI's is
+-- caseExactMatch, so "caseexact-id-7" is not John Smith's "CaseExact-ID-7".
+-- scan, which cannot know the rule, is certain only of the same bytes and
+-- asks the directory about the rest: both strategies fall back to the
+-- names for Jon Smyth, and find John Smith by his ID.
+BEGIN;
+ALTER SERVER district_ldap OPTIONS (ADD student_id_attr 'labeledURI');
+ALTER TABLE students ADD COLUMN state_id text;
+INSERT INTO students (dcid, first_name, last_name, state_id)
+  VALUES (6104, 'Jon', 'Smyth', 'caseexact-id-7');
+UPDATE students SET state_id = 'CaseExact-ID-7' WHERE dcid = 1001;
+CREATE TEMP TABLE by_state_id (dcid) AS VALUES (1001), (6104);
+SET LOCAL pssync.student_id_column = 'state_id';
+SET LOCAL pssync.strategy = 'search';
+CREATE TEMP TABLE id_search AS
+SELECT status, dcid, new_username, matched_by
+  FROM pssync.ldap_sync_students('by_state_id', dry_run => true);
+SET LOCAL pssync.strategy = 'scan';
+CREATE TEMP TABLE id_scan AS
+SELECT status, dcid, new_username, matched_by
+  FROM pssync.ldap_sync_students('by_state_id', dry_run => true);
+SELECT * FROM id_scan ORDER BY dcid;
+SELECT (SELECT count(*) FROM (TABLE id_search EXCEPT ALL TABLE id_scan) d) AS only_search,
+       (SELECT count(*) FROM (TABLE id_scan EXCEPT ALL TABLE id_search) d) AS only_scan;
+ROLLBACK;
+
 -- Without the options, matching is by name only.
 SELECT DISTINCT matched_by FROM pssync.ldap_sync_students('students', dry_run => true)
  ORDER BY 1;

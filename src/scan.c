@@ -173,6 +173,53 @@ index_values(DirectoryIndex *index, DirectoryValues *values)
 	return result;
 }
 
+/*
+ * The key of an ID: the letters and digits of its skeleton.  An ID
+ * attribute may be matched by any rule (caseExactMatch, numericStringMatch
+ * ignoring spaces, telephoneNumberMatch ignoring hyphens): IDs that any of
+ * them may take for the same share a key.
+ */
+static char *
+id_key(const char *id, int len)
+{
+	char	   *key = name_skeleton(id, len);
+	char	   *from;
+	char	   *to = key;
+
+	for (from = key; *from; from++)
+	{
+		if ((*from >= 'a' && *from <= 'z') || (*from >= '0' && *from <= '9'))
+			*to++ = *from;
+	}
+	*to = '\0';
+	return key;
+}
+
+/*
+ * The keys and raw forms of an ID attribute's values.  None is plain: an
+ * ID is certainly a record's only when it is the same bytes, and for the
+ * rest only the directory, which knows the attribute's matching rule, can
+ * say.
+ */
+static IndexValue *
+index_id_values(DirectoryIndex *index, DirectoryValues *values)
+{
+	IndexValue *result = palloc(sizeof(IndexValue) * Max(values->count, 1));
+	int			i;
+
+	for (i = 0; i < values->count; i++)
+	{
+		const char *v = values->values[i];
+		int			len = values->lengths[i];
+
+		result[i].opaque = memchr(v, '\0', len) != NULL;
+		result[i].plain = false;
+		result[i].key = arena_strdup(index->arena, id_key(v, len));
+		result[i].raw = result[i].opaque ? NULL : arena_strndup(index->arena, v, len);
+	}
+	return result;
+}
+
 static void
 note_missing(DirectoryIndex *index, Missing *missing, int entry,
 			 const char *last_key)
@@ -258,7 +305,7 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 		note_missing(index, &index->no_last, entry, NULL);
 	if (id)
 	{
-		IndexValue *id_values = index_values(index, id);
+		IndexValue *id_values = index_id_values(index, id);
 
 		for (f = 0; f < id->count; f++)
 			add_row(index, &index->id, id_values[f].key, &id_values[f], NULL,
@@ -613,6 +660,8 @@ directory_index_id(DirectoryIndex *index, const char *id, List **entries)
 	RecordName	i;
 
 	record_name(id, &i);
+	i.plain = false;			/* see index_id_values */
+	i.key = id_key(i.utf8, strlen(i.utf8));
 	*entries = NIL;
 	if (index->hidden_id > 0)
 		return false;
