@@ -22,8 +22,8 @@ OBJS = \
 	src/results.o \
 	src/history.o \
 	src/sync.o
-DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.2.sql pssync--2.0.sql \
-	pssync--1.0--1.1.sql pssync--1.1--1.2.sql pssync--1.2--2.0.sql
+DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.2.sql pssync--2.0.sql pssync--2.1.sql \
+	pssync--1.0--1.1.sql pssync--1.1--1.2.sql pssync--1.2--2.0.sql pssync--2.0--2.1.sql
 PGFILEDESC = "pssync - LDAP directory synchronization of PowerSchool usernames"
 
 SHLIB_LINK = -lldap -llber -lanl
