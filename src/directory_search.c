@@ -182,56 +182,87 @@ report_search_error(PssyncDirectory *dir, int rc, const char *diag,
  * it returned everything.
  */
 bool
-directory_search(PssyncDirectory *dir, const char *base_dn,
+directory_search(PssyncDirectory *dir, List *base_dns,
 				 const char *filter, const char **attrs,
 				 DirectoryEntryCallback callback, void *arg)
 {
-	return directory_search_scope(dir, base_dn, dir->server->scope, filter,
-								  attrs, callback, arg, NULL);
+	bool		complete = true;
+	ListCell   *cell;
+
+	/* a group's entries are the union over its base DNs */
+	foreach(cell, base_dns)
+	{
+		if (!directory_search_scope(dir, (const char *) lfirst(cell),
+									dir->server->scope, filter, attrs,
+									callback, arg, NULL))
+			complete = false;
+	}
+	return complete;
 }
 
 /*
- * Many searches of one base DN, asking for the same attributes, run
+ * Many searches of a group's base DNs, asking for the same attributes, run
  * SEARCHES_IN_FLIGHT at a time on the connection, so that each costs the
  * directory's time rather than a round trip.  Each search's entries go to
  * its own callback; search->complete says whether it was cut short.
  */
 void
-directory_search_batch(PssyncDirectory *dir, const char *base_dn,
+directory_search_batch(PssyncDirectory *dir, List *base_dns,
 					   const char **attrs, DirectorySearch *searches, int n)
 {
+	int			ndns = list_length(base_dns);
 	Query	   *queries;
 	int			i;
+	int			d;
 
-	if (n == 0)
+	if (n == 0 || ndns == 0)
 		return;
-	queries = palloc0(sizeof(Query) * n);
+
+	/* each search once per base DN: query i * ndns + d */
+	queries = palloc0(sizeof(Query) * n * ndns);
 	for (i = 0; i < n; i++)
 	{
-		queries[i].base = base_dn;
-		queries[i].scope = dir->server->scope;
-		queries[i].filter = searches[i].filter;
-		queries[i].callback = searches[i].callback;
-		queries[i].arg = searches[i].arg;
+		for (d = 0; d < ndns; d++)
+		{
+			Query	   *q = &queries[i * ndns + d];
+
+			q->base = (const char *) list_nth(base_dns, d);
+			q->scope = dir->server->scope;
+			q->filter = searches[i].filter;
+			q->callback = searches[i].callback;
+			q->arg = searches[i].arg;
+		}
 	}
-	run_queries(dir, queries, n, attrs, false);
+	run_queries(dir, queries, n * ndns, attrs, false);
 
 	/*
 	 * A directory runs one paged search at a time on a connection (OpenLDAP
 	 * does), so the searches of a batch go unpaged; one that a size limit
-	 * cut short is run again, alone and paged.
+	 * cut short is run again, alone and paged, under each of its base DNs.
 	 */
 	for (i = 0; i < n; i++)
 	{
-		if (!queries[i].complete)
+		bool		complete = true;
+
+		for (d = 0; d < ndns; d++)
+			complete = complete && queries[i * ndns + d].complete;
+		if (!complete)
 		{
 			if (searches[i].reset)
 				searches[i].reset(searches[i].arg);
-			queries[i].paged = true;
-			queries[i].references = NIL;
-			run_queries(dir, &queries[i], 1, attrs, false);
+			complete = true;
+			for (d = 0; d < ndns; d++)
+			{
+				Query	   *q = &queries[i * ndns + d];
+
+				q->complete = false;
+				q->paged = true;
+				q->references = NIL;
+				run_queries(dir, q, 1, attrs, false);
+				complete = complete && q->complete;
+			}
 		}
-		searches[i].complete = queries[i].complete;
+		searches[i].complete = complete;
 	}
 	pfree(queries);
 }

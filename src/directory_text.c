@@ -239,8 +239,8 @@ directory_entry_id_filter_value(const char *attr, const char *entry_id)
 
 /*
  * Is a DN (server encoding) in the scope of a search of a base DN: the base
- * or any entry under it (LDAP_SCOPE_SUBTREE), or an entry directly below
- * it (LDAP_SCOPE_ONELEVEL)?  Compared RDN by RDN from the root, attribute
+ * or any entry under it (LDAP_SCOPE_SUBTREE), an entry directly below it
+ * (LDAP_SCOPE_ONELEVEL), or the base itself (LDAP_SCOPE_BASE)?  Compared RDN by RDN from the root, attribute
  * types and values ignoring ASCII case.
  */
 bool
@@ -261,7 +261,8 @@ directory_dn_in_scope(const char *dn, const char *base, int scope)
 			n_dn++;
 		while (parsed_base[n_base])
 			n_base++;
-		under = scope == LDAP_SCOPE_ONELEVEL ? n_dn == n_base + 1 : n_dn >= n_base;
+		under = scope == LDAP_SCOPE_ONELEVEL ? n_dn == n_base + 1 :
+			scope == LDAP_SCOPE_BASE ? n_dn == n_base : n_dn >= n_base;
 		for (i = 1; under && i <= n_base; i++)
 		{
 			LDAPRDN		a = parsed_dn[n_dn - i];

@@ -97,7 +97,8 @@ typedef struct MatchContext
 	PssyncServer *server;
 	PssyncDirectory *dir;
 	DirectoryIndex *index;		/* NULL: search every record */
-	const char *base_dn;
+	List	   *base_dns;		/* the group's base DNs */
+	const char *base_dn_text;	/* as messages show them */
 	const char *uid_attr;
 	const char *id_attr;		/* NULL: match by name only */
 	const char *entry_id_attr;	/* entries' permanent ID; NULL: no links */
@@ -418,7 +419,7 @@ ask_for_entries(MatchContext *cxt, const char *filter)
 	EntryList  *found = entry_list(cxt);
 
 	cxt->asking = true;
-	if (!directory_search(cxt->dir, cxt->base_dn, filter, cxt->attrs,
+	if (!directory_search(cxt->dir, cxt->base_dns, filter, cxt->attrs,
 						  collect_entry, found))
 		cxt->cut_short++;
 	MemoryContextSwitchTo(old);
@@ -432,7 +433,7 @@ ask_for_candidates(MatchContext *cxt, const char *last)
 	Candidates *partial = MemoryContextAllocZero(cxt->result_cxt, sizeof(Candidates));
 
 	cxt->asking = true;
-	if (!directory_search(cxt->dir, cxt->base_dn,
+	if (!directory_search(cxt->dir, cxt->base_dns,
 						  directory_name_filter(cxt->server, NULL, last),
 						  attrs, collect_candidate, partial))
 		cxt->cut_short++;
@@ -630,7 +631,7 @@ run_questions(Questions *q, const char **attrs)
 		}
 	}
 
-	directory_search_batch(q->cxt->dir, q->cxt->base_dn, attrs, searches, nsearches);
+	directory_search_batch(q->cxt->dir, q->cxt->base_dns, attrs, searches, nsearches);
 
 	for (i = 0, nsearches = -1; i < q->count; i++)
 	{
@@ -715,7 +716,7 @@ find_linked_entries(MatchContext *cxt, SyncRecord **records, int n,
 	if (nsearches > 0)
 	{
 		cxt->asking = true;
-		directory_search_batch(cxt->dir, cxt->base_dn, cxt->attrs, searches,
+		directory_search_batch(cxt->dir, cxt->base_dns, cxt->attrs, searches,
 							   nsearches);
 	}
 
@@ -883,7 +884,8 @@ init_context(MatchContext *cxt, PssyncServer *server, PssyncDirectory *dir,
 	cxt->arena = arena;
 	cxt->server = server;
 	cxt->dir = dir;
-	cxt->base_dn = server->base_dn[group];
+	cxt->base_dns = server->base_dns[group];
+	cxt->base_dn_text = dn_list_text(cxt->base_dns);
 	cxt->uid_attr = uid_attr;
 	cxt->id_attr = server->id_attr[group];
 	cxt->entry_id_attr = links_in_use() ? directory_entry_id_attr(dir) : NULL;
@@ -928,14 +930,14 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 
 	if (strategy == STRATEGY_SCAN && n > 0)
 	{
-		cxt.index = directory_index_build(server, dir, cxt.base_dn, uid_attr,
+		cxt.index = directory_index_build(server, dir, cxt.base_dns, uid_attr,
 										  cxt.id_attr, cxt.entry_id_attr);
 		if (!directory_index_complete(cxt.index))
 		{
 			ereport(NOTICE,
 					(errmsg("LDAP server \"%s\" returned only %d entries of \"%s\" before a size limit",
 							server->servername,
-							directory_index_size(cxt.index), cxt.base_dn),
+							directory_index_size(cxt.index), cxt.base_dn_text),
 					 errdetail("Each record is searched for instead."),
 					 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
 			directory_index_free(cxt.index);
@@ -994,10 +996,25 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	return cxt.results;
 }
 
+/* Is a DN in the scope of one of the group's base DNs? */
+static bool
+dn_in_group_scope(MatchContext *cxt, const char *dn)
+{
+	ListCell   *cell;
+
+	foreach(cell, cxt->base_dns)
+	{
+		if (directory_dn_in_scope(dn, (const char *) lfirst(cell),
+								  cxt->server->scope))
+			return true;
+	}
+	return false;
+}
+
 /*
  * ldap_assign: the one entry a person chose for a record, decided as an
- * exact match.  The entry must lie in the server's scope of the group's
- * base DN and pass the server's filter.
+ * exact match.  The entry must lie in the server's scope of one of the
+ * group's base DNs and pass the server's filter.
  */
 List *
 match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
@@ -1015,15 +1032,15 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid DN \"%s\"", dn),
 				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
-	if (!directory_dn_in_scope(dn, cxt.base_dn, server->scope))
+	if (!dn_in_group_scope(&cxt, dn))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("entry \"%s\" is not in the scope of LDAP server \"%s\"",
 						dn, server->servername),
 				 server->scope == LDAP_SCOPE_ONELEVEL ?
 				 errdetail("The server's scope is \"one\": its entries are those directly below \"%s\".",
-						   cxt.base_dn) :
-				 errdetail("Its entries are those under \"%s\".", cxt.base_dn),
+						   cxt.base_dn_text) :
+				 errdetail("Its entries are those under \"%s\".", cxt.base_dn_text),
 				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
 	if (!directory_read_entry(dir, dn, directory_to_utf8(server->filter),
 							  cxt.attrs, collect_entry, found) ||
@@ -1031,7 +1048,7 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no entry \"%s\" under \"%s\" on LDAP server \"%s\" passes the server's filter",
-						dn, cxt.base_dn, server->servername),
+						dn, cxt.base_dn_text, server->servername),
 				 errhint("Choose a DN that pssync.ldap_lookup() shows.")));
 
 	/*
@@ -1046,12 +1063,12 @@ match_entry(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 						server->servername, list_length(found->entries), dn),
 				 errdetail("A read of one DN returns one entry; nothing was changed.")));
 	entry = (DirectoryEntry *) linitial(found->entries);
-	if (!directory_dn_in_scope(entry->dn, cxt.base_dn, server->scope))
+	if (!dn_in_group_scope(&cxt, entry->dn))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("LDAP server \"%s\" returned the entry \"%s\" for the DN \"%s\", outside its scope",
 						server->servername, entry->dn, dn),
-				 errdetail("Its entries are those under \"%s\"; nothing was changed.", cxt.base_dn)));
+				 errdetail("Its entries are those under \"%s\"; nothing was changed.", cxt.base_dn_text)));
 
 	decide_exact(&cxt, rec, entry, NULL);
 	MemoryContextDelete(cxt.record_cxt);

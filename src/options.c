@@ -27,6 +27,7 @@
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "parser/scansup.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -368,6 +369,68 @@ split_uri_list(const char *uris)
 	return result;
 }
 
+/*
+ * The DNs of a base DN option, in order: it separates them by ";".  A
+ * backslash escapes the character after it (RFC 4514 writes a ";" in a
+ * value as "\;"), and the escape stays in the DN.  White space around each
+ * DN goes; an empty DN stays in the list, for the validator to refuse.
+ */
+List *
+split_dn_list(const char *value)
+{
+	List	   *result = NIL;
+	StringInfoData dn;
+	const char *p;
+
+	initStringInfo(&dn);
+	for (p = value;; p++)
+	{
+		if (*p == '\\' && p[1] != '\0')
+		{
+			appendStringInfoChar(&dn, *p++);
+			appendStringInfoChar(&dn, *p);
+			continue;
+		}
+		if (*p == ';' || *p == '\0')
+		{
+			int			start = 0;
+			int			end = dn.len;
+
+			while (start < end && scanner_isspace(dn.data[start]))
+				start++;
+			/* a trailing space escaped by a backslash is part of the DN */
+			while (end > start && scanner_isspace(dn.data[end - 1]) &&
+				   !(end - 2 >= start && dn.data[end - 2] == '\\'))
+				end--;
+			result = lappend(result, pnstrdup(dn.data + start, end - start));
+			resetStringInfo(&dn);
+			if (*p == '\0')
+				break;
+			continue;
+		}
+		appendStringInfoChar(&dn, *p);
+	}
+	pfree(dn.data);
+	return result;
+}
+
+/* A list of DNs as messages show it. */
+char *
+dn_list_text(List *dns)
+{
+	StringInfoData buf;
+	ListCell   *cell;
+
+	initStringInfo(&buf);
+	foreach(cell, dns)
+	{
+		if (buf.len > 0)
+			appendStringInfoString(&buf, "; ");
+		appendStringInfoString(&buf, (char *) lfirst(cell));
+	}
+	return buf.data;
+}
+
 /* Does a list of URIs hold one of the scheme ("ldaps:" or "ldap:")? */
 static bool
 uri_has_scheme(const char *uris, const char *scheme)
@@ -411,6 +474,66 @@ invalid_option_value(const PssyncOption *opt, const char *value,
 }
 
 /*
+ * A base DN option: one DN, or several separated by ";".  Each must be a
+ * DN, none twice, and none under another of the list (its entries would
+ * count twice).
+ */
+static void
+check_dn_list(const PssyncOption *opt, const char *value, bool hide)
+{
+	List	   *dns = split_dn_list(value);
+	ListCell   *a;
+	ListCell   *b;
+
+	foreach(a, dns)
+	{
+		char	   *dn = (char *) lfirst(a);
+
+		if (dn[0] == '\0')
+			invalid_option_value(opt, value,
+								 list_length(dns) > 1 ? "One of its DNs is empty." :
+								 "It is not a distinguished name.",
+								 "Give a DN such as ou=Students,dc=district,dc=org, or several separated by \";\".", hide);
+		if (!is_distinguished_name(dn))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"%s\": \"%s\"", opt->name,
+							hide ? "..." : dn),
+					 errdetail("It is not a distinguished name."),
+					 errhint("Give a DN such as ou=Students,dc=district,dc=org, or several separated by \";\" (a \";\" inside a DN is written \"\\;\")."),
+					 errhidestmt(hide)));
+	}
+	foreach(a, dns)
+	{
+		char	   *dn = (char *) lfirst(a);
+
+		for_each_cell(b, dns, lnext(dns, a))
+		{
+			char	   *other = (char *) lfirst(b);
+
+			if (directory_dn_in_scope(dn, other, LDAP_SCOPE_BASE))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": the DN \"%s\" is listed twice",
+								opt->name, dn),
+						 errhint("List each DN once."),
+						 errhidestmt(hide)));
+			if (directory_dn_in_scope(dn, other, LDAP_SCOPE_SUBTREE) ||
+				directory_dn_in_scope(other, dn, LDAP_SCOPE_SUBTREE))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": the DN \"%s\" lies under \"%s\"",
+								opt->name,
+								directory_dn_in_scope(dn, other, LDAP_SCOPE_SUBTREE) ? dn : other,
+								directory_dn_in_scope(dn, other, LDAP_SCOPE_SUBTREE) ? other : dn),
+						 errdetail("Its entries would be counted twice."),
+						 errhint("List only the higher of the two DNs."),
+						 errhidestmt(hide)));
+		}
+	}
+}
+
+/*
  * Check the value of one option; error out, naming the option, when it is
  * not valid.  Shared by the validator and by pssync_get_server().
  */
@@ -448,9 +571,7 @@ check_option_value(const PssyncOption *opt, const char *value, bool hide)
 				break;
 			}
 		case OPTION_DN:
-			if (!is_distinguished_name(value))
-				invalid_option_value(opt, value, "It is not a distinguished name.",
-									 "Give a DN such as ou=Students,dc=district,dc=org.", hide);
+			check_dn_list(opt, value, hide);
 			break;
 		case OPTION_ATTRIBUTE:
 			if (!is_attribute_description(value))
@@ -845,6 +966,8 @@ pssync_get_server(void)
 
 	server->base_dn[GROUP_STUDENTS] = option_value_or(options, "student_base_dn", base_dn);
 	server->base_dn[GROUP_STAFF] = option_value_or(options, "staff_base_dn", base_dn);
+	server->base_dns[GROUP_STUDENTS] = split_dn_list(server->base_dn[GROUP_STUDENTS]);
+	server->base_dns[GROUP_STAFF] = split_dn_list(server->base_dn[GROUP_STAFF]);
 	uid_attr = option_value_or(options, "uid_attr", DEFAULT_UID_ATTR);
 	server->uid_attr[GROUP_STUDENTS] = option_value_or(options, "student_uid_attr", uid_attr);
 	server->uid_attr[GROUP_STAFF] = option_value_or(options, "staff_uid_attr", uid_attr);

@@ -163,7 +163,8 @@ typedef struct PssyncServer
 	Oid			serverid;
 	char	   *servername;
 	char	   *uri;			/* one or more space-separated URIs */
-	char	   *base_dn[2];		/* per RecordGroup */
+	char	   *base_dn[2];		/* per RecordGroup, as the option gives it */
+	List	   *base_dns[2];	/* per RecordGroup: its DNs (split_dn_list) */
 	char	   *uid_attr[2];	/* per RecordGroup */
 	char	   *id_attr[2];		/* per RecordGroup; NULL: match by name only */
 	char	   *entry_id_attr;	/* entries' permanent ID; NULL: by the
@@ -183,6 +184,8 @@ typedef struct PssyncServer
 
 extern PssyncServer *pssync_get_server(void);
 extern List *split_uri_list(const char *uris);
+extern List *split_dn_list(const char *value);
+extern char *dn_list_text(List *dns);
 extern bool is_attribute_description(const char *name);
 extern bool is_distinguished_name(const char *value);
 extern void check_uid_attr_argument(const char *uid_attr);
@@ -257,10 +260,10 @@ extern void directory_disconnect(PssyncDirectory *dir);
 extern int	directory_requests_sent(PssyncDirectory *dir);
 
 /* directory_search.c */
-extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
+extern bool directory_search(PssyncDirectory *dir, List *base_dns,
 							 const char *filter, const char **attrs,
 							 DirectoryEntryCallback callback, void *arg);
-extern void directory_search_batch(PssyncDirectory *dir, const char *base_dn,
+extern void directory_search_batch(PssyncDirectory *dir, List *base_dns,
 								   const char **attrs,
 								   DirectorySearch *searches, int n);
 extern bool directory_read_entry(PssyncDirectory *dir, const char *dn,
@@ -348,7 +351,7 @@ typedef struct DirectoryIndex DirectoryIndex;
 
 extern DirectoryIndex *directory_index_build(PssyncServer *server,
 											 PssyncDirectory *dir,
-											 const char *base_dn,
+											 List *base_dns,
 											 const char *uid_attr,
 											 const char *id_attr,
 											 const char *entry_id_attr);

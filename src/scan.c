@@ -394,7 +394,7 @@ holds_dn(List *sorted, const char *dn)
  */
 static int
 count_hidden(DirectoryIndex *index, PssyncDirectory *dir, PssyncServer *server,
-			 const char *base_dn, const char *attr, Missing *missing,
+			 List *base_dns, const char *attr, Missing *missing,
 			 NameIndex *hidden)
 {
 	const char *no_attrs[] = {NULL};
@@ -405,7 +405,7 @@ count_hidden(DirectoryIndex *index, PssyncDirectory *dir, PssyncServer *server,
 
 	if (missing->entries == NIL)
 		return 0;
-	if (directory_search(dir, base_dn,
+	if (directory_search(dir, base_dns,
 						 psprintf("(&%s(!(%s=*)))", directory_to_utf8(server->filter), attr),
 						 no_attrs, collect_dn, &lacking))
 		list_sort(lacking, compare_dns);
@@ -431,7 +431,7 @@ count_hidden(DirectoryIndex *index, PssyncDirectory *dir, PssyncServer *server,
  */
 DirectoryIndex *
 directory_index_build(PssyncServer *server, PssyncDirectory *dir,
-					  const char *base_dn, const char *uid_attr,
+					  List *base_dns, const char *uid_attr,
 					  const char *id_attr, const char *entry_id_attr)
 {
 	Arena	   *arena = arena_create(CurrentMemoryContext, "pssync directory index");
@@ -455,19 +455,19 @@ directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 	index->scratch = AllocSetContextCreate(arena_context(arena),
 										   "pssync directory index entry",
 										   ALLOCSET_SMALL_SIZES);
-	index->complete = directory_search(dir, base_dn,
+	index->complete = directory_search(dir, base_dns,
 									   directory_to_utf8(server->filter),
 									   attrs, index_entry, index);
 	if (index->complete)
 	{
-		index->hidden_last = count_hidden(index, dir, server, base_dn,
+		index->hidden_last = count_hidden(index, dir, server, base_dns,
 										  server->last_name_attr,
 										  &index->no_last, NULL);
-		(void) count_hidden(index, dir, server, base_dn,
+		(void) count_hidden(index, dir, server, base_dns,
 							server->first_name_attr, &index->no_first,
 							&index->hidden_first);
 		if (id_attr)
-			index->hidden_id = count_hidden(index, dir, server, base_dn,
+			index->hidden_id = count_hidden(index, dir, server, base_dns,
 											id_attr, &index->no_id, NULL);
 		if (index->hidden_last + index->hidden_first.count + index->hidden_id > 0)
 			elog(DEBUG1, "pssync: %d entries may hide their last name, %d their first name, %d their ID",

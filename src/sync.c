@@ -622,7 +622,7 @@ pssync_ldap_lookup(PG_FUNCTION_ARGS)
 		filter = directory_name_filter(server, first, last);
 
 		dir = directory_connect(server);
-		if (!directory_search(dir, server->base_dn[group], filter, attrs,
+		if (!directory_search(dir, server->base_dns[group], filter, attrs,
 							  collect_lookup_row, &rows))
 			ereport(NOTICE,
 					(errmsg("LDAP server \"%s\" stopped the lookup at a size limit after %d entries",
