@@ -516,6 +516,7 @@ check_dn_list(const PssyncOption *opt, const char *value, bool hide)
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"%s\": the DN \"%s\" is listed twice",
 								opt->name, dn),
+						 errdetail("Its entries would be counted twice."),
 						 errhint("List each DN once."),
 						 errhidestmt(hide)));
 			if (directory_dn_in_scope(dn, other, LDAP_SCOPE_SUBTREE) ||
