@@ -177,7 +177,7 @@ lock_table_for_sync(PowerSchoolTable *table)
 {
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2] = {Int32GetDatum(PSSYNC_LOCK_KEY),
-	Int32GetDatum((int32) table->relid)};
+	Int32GetDatum((int32) table->base_relid)};
 
 	run_query("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
 				  2, types, values, false, SPI_OK_SELECT);
@@ -351,15 +351,17 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	values[0] = value_array(pending, n);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT t.dcid::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
+					 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
 					 " WHERE t.%s::pg_catalog.text COLLATE pg_catalog.\"C\""
 					 " OPERATOR(pg_catalog.=) ANY ($1)",
-					 quote_identifier(column), table->qualified_name,
-					 quote_identifier(column));
+					 quote_identifier(base_column_name(table, "dcid")),
+					 quote_identifier(base_column_name(table, column)),
+					 table->base_qualified_name,
+					 quote_identifier(base_column_name(table, column)));
 	h.pending = pending;
 	h.n = n;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(relation_owner(table->relid),
+	SetUserIdAndSecContext(relation_owner(table->base_relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	for_each_row(sql.data, 1, types, values, true, holder_row, &h);

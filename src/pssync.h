@@ -293,6 +293,16 @@ typedef struct PowerSchoolTable
 	Oid			relid;
 	char	   *qualified_name;	/* for statements: quoted, schema-qualified */
 	char	   *display_name;	/* for messages: as the caller would write it */
+
+	/*
+	 * The table whose rows hold the usernames: the table itself, or the base
+	 * table of an automatically updatable view, where conflicts are looked
+	 * for (a row outside the view holds its usernames all the same).
+	 */
+	Oid			base_relid;
+	char	   *base_qualified_name;
+	List	   *view_columns;	/* for a view: the columns the sync uses, */
+	List	   *base_columns;	/* and what they are in the base table */
 } PowerSchoolTable;
 
 typedef struct PowerSchoolTables
@@ -330,6 +340,7 @@ extern const char *username_column_name(UsernameColumn column);
 extern void resolve_powerschool_tables(PowerSchoolTables *tables,
 									   RecordGroup group, bool with_id);
 extern void check_selection(Oid selection);
+extern const char *base_column_name(PowerSchoolTable *table, const char *column);
 extern char *selection_name(RecordSelection *selection);
 extern List *load_student_records(PowerSchoolTables *tables,
 								  RecordSelection *selection,

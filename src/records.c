@@ -15,18 +15,22 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
-#include "parser/scansup.h"
-#include "storage/lmgr.h"
 #include "miscadmin.h"
+#include "parser/parsetree.h"
+#include "parser/scansup.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/rel.h"
 #include "utils/varlena.h"
 
 #include "pssync.h"
@@ -116,6 +120,104 @@ check_read_privilege_before_lock(const RangeVar *relation pg_attribute_unused(),
 		require_read_privilege(relid);
 }
 
+/*
+ * A view as a PowerSchool table ("active_students": the enrolled rows of
+ * students): it must be automatically updatable, so that updates go
+ * through it and its WITH CHECK OPTION and the base table's row security
+ * apply; and the columns a sync uses must be columns of its base table,
+ * where conflicts are looked for.  A view of a view is followed down to
+ * the table.
+ */
+static void
+resolve_view(PowerSchoolTable *table, const char *setting)
+{
+	Oid			relid = table->relid;
+	List	   *names = NIL;
+	const char *const all_columns[] = {
+		"dcid", "student_web_id", "loginid", "teacherloginid", NULL
+	};
+	const char *const *c;
+
+	for (c = all_columns; *c; c++)
+	{
+		if (get_attnum(relid, *c) != InvalidAttrNumber)
+		{
+			table->view_columns = lappend(table->view_columns, pstrdup(*c));
+			names = lappend(names, pstrdup(*c));
+		}
+	}
+
+	while (get_rel_relkind(relid) == RELKIND_VIEW)
+	{
+		Relation	rel = relation_open(relid, AccessShareLock);
+		Query	   *query = get_view_query(rel);
+		const char *why = view_query_is_auto_updatable(query, false);
+		RangeTblRef *rtr;
+		RangeTblEntry *rte;
+		ListCell   *cell;
+
+		if (why)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("PowerSchool table \"%s\" is a view that is not automatically updatable",
+							table->display_name),
+					 errdetail_internal("%s", _(why)),
+					 errhint("Point %s at the table, or at a view that selects some of its rows (WHERE enroll_status = 0, say).",
+							 setting)));
+		rtr = linitial_node(RangeTblRef, query->jointree->fromlist);
+		rte = rt_fetch(rtr->rtindex, query->rtable);
+		foreach(cell, names)
+		{
+			const char *name = (const char *) lfirst(cell);
+			TargetEntry *tle = NULL;
+			ListCell   *t;
+			Var		   *var;
+
+			foreach(t, query->targetList)
+			{
+				TargetEntry *candidate = lfirst_node(TargetEntry, t);
+
+				if (!candidate->resjunk && candidate->resname &&
+					strcmp(candidate->resname, name) == 0)
+					tle = candidate;
+			}
+			var = tle && IsA(tle->expr, Var) ? (Var *) tle->expr : NULL;
+			if (var == NULL || var->varno != rtr->rtindex || var->varattno <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("column \"%s\" of view \"%s\" is not a column of its base table",
+								name, relation_display_name(relid)),
+						 errdetail("Conflicts are looked for in the base table's column, and updates go to it."),
+						 errhint("A view as %s must show the table's dcid and username columns as they are.",
+								 setting)));
+			lfirst(cell) = get_attname(rte->relid, var->varattno, false);
+		}
+		relation_close(rel, AccessShareLock);
+		relid = rte->relid;
+	}
+	table->base_relid = relid;
+	table->base_qualified_name = qualified_relation_name(relid);
+	table->base_columns = names;
+}
+
+/*
+ * The name in the base table of a column the sync uses (the same name for
+ * a table).
+ */
+const char *
+base_column_name(PowerSchoolTable *table, const char *column)
+{
+	ListCell   *v;
+	ListCell   *b;
+
+	forboth(v, table->view_columns, b, table->base_columns)
+	{
+		if (strcmp((const char *) lfirst(v), column) == 0)
+			return (const char *) lfirst(b);
+	}
+	return column;
+}
+
 static void
 resolve_table(PowerSchoolTable *table, const char *setting, const char *value,
 			  const char *const *columns)
@@ -136,8 +238,13 @@ resolve_table(PowerSchoolTable *table, const char *setting, const char *value,
 	table->relid = relid;
 	table->qualified_name = qualified_relation_name(relid);
 	table->display_name = relation_display_name(relid);
+	table->base_relid = relid;
+	table->base_qualified_name = table->qualified_name;
+	table->view_columns = table->base_columns = NIL;
 	for (; *columns; columns++)
 		require_column(table, *columns, setting);
+	if (get_rel_relkind(relid) == RELKIND_VIEW)
+		resolve_view(table, setting);
 }
 
 /*

@@ -243,7 +243,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		run.strategy = request->dn ? NULL :
 			(used == STRATEGY_SCAN ? "scan" : "search");
 		run.powerschool_table = request->group == GROUP_STUDENTS ?
-			tables.students.qualified_name : tables.users.qualified_name;
+			tables.students.base_qualified_name : tables.users.base_qualified_name;
 		run.records = list_length(records);
 		if (request->covered_type >= 0 && links_in_use())
 			run.links_confirmed = record_type_name((RecordType) request->covered_type);
@@ -493,7 +493,7 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 	run.server = server->servername;
 	run.uid_attr = server->uid_attr[group];
 	run.powerschool_table = group == GROUP_STUDENTS ?
-		tables.students.qualified_name : tables.users.qualified_name;
+		tables.students.base_qualified_name : tables.users.base_qualified_name;
 	run.records = dn ? 1 : 0;
 	(void) record_run(&run, NIL);
 	if (SPI_finish() != SPI_OK_FINISH)
