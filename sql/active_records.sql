@@ -30,6 +30,18 @@ SELECT powerschool_table FROM pssync.sync_run ORDER BY run_id DESC LIMIT 1;
 SELECT dcid, resolve_sql FROM pssync.last_exceptions WHERE status = 'conflict';
 ROLLBACK;
 
+-- The links of records outside the view stay: Grace Hopper graduated,
+-- and a district-wide run through the view does not take her record for
+-- one that is gone.
+BEGIN;
+CREATE VIEW active_students AS SELECT * FROM students WHERE enroll_status = 0;
+SELECT count(*) > 0 AS linked FROM pssync.ldap_sync_district('students')
+ WHERE dcid = 1018 AND section = 'match';
+SET LOCAL pssync.students_table = 'active_students';
+SELECT count(*) > 0 AS ran FROM pssync.ldap_sync_district('students');
+SELECT dcid, dn FROM pssync.links WHERE dcid = 1018;
+ROLLBACK;
+
 -- A view of a view of the table is followed down to the table.
 BEGIN;
 CREATE VIEW active_students AS SELECT * FROM students WHERE enroll_status = 0;

@@ -505,13 +505,19 @@ remove_dead_links(Oid schema, LinkRun *run)
 	/* gone from the table: asked as its owner, as conflicts are (apply.c) */
 	values[0] = int8_array(unloaded, n);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(relation_owner(run->table->relid),
+	SetUserIdAndSecContext(relation_owner(run->table->base_relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+
+	/*
+	 * In the base table: a record outside a view of active records
+	 * (records.c) is not gone.
+	 */
 	for_each_row(psprintf("SELECT d.dcid FROM pg_catalog.unnest($1) AS d(dcid)"
 						  " WHERE NOT EXISTS (SELECT 1 FROM %s t"
-						  " WHERE t.dcid OPERATOR(pg_catalog.=) d.dcid)",
-						  run->table->qualified_name),
+						  " WHERE t.%s OPERATOR(pg_catalog.=) d.dcid)",
+						  run->table->base_qualified_name,
+						  quote_identifier(base_column_name(run->table, "dcid"))),
 				 1, &types[2], values, true, dcid_row, &dead);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (dead.n == 0)
