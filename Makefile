@@ -18,6 +18,7 @@ OBJS = \
 	src/scan.o \
 	src/matching.o \
 	src/links.o \
+	src/exclusions.o \
 	src/apply.o \
 	src/results.o \
 	src/history.o \
@@ -33,7 +34,7 @@ PG_CFLAGS = -Wall -Wextra $(WERROR)
 REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
 	tls failover referrals interleave hostile invisible stringprep security history lookup id_matching \
-	links max_changes base_dns active_records upgrade
+	links max_changes base_dns active_records exclusions upgrade
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

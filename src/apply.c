@@ -68,7 +68,7 @@ column_table(PowerSchoolTables *tables, UsernameColumn column)
  */
 void
 check_update_privileges(PowerSchoolTables *tables, RecordGroup group,
-						UserKinds kinds)
+						UserKinds kinds, const char *function)
 {
 	UsernameColumn first = COLUMN_STUDENT_WEB_ID;
 	UsernameColumn last = COLUMN_STUDENT_WEB_ID;
@@ -89,8 +89,13 @@ check_update_privileges(PowerSchoolTables *tables, RecordGroup group,
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for table %s", table->display_name),
+					 function ?
+					 errdetail("%s takes what a sync that is not a dry run takes: UPDATE on column \"%s\".",
+							   function, username_column_name(column)) :
 					 errdetail("A sync that is not a dry run updates column \"%s\".",
 							   username_column_name(column)),
+					 function ?
+					 errhint("Grant UPDATE on the column.") :
 					 errhint("Grant UPDATE on the column, or run with dry_run => true.")));
 	}
 }

@@ -170,6 +170,9 @@ insert_run(Oid schema, HistoryRun *run, List *rows, const char *role)
 	}
 	run_text(columns, &ncolumns, "powerschool_table", run->powerschool_table);
 	run_text(columns, &ncolumns, "links_confirmed", run->links_confirmed);
+	run_column(columns, &ncolumns, "excluded", INT4OID,
+			   Int32GetDatum(run->excluded), false);
+	run_text(columns, &ncolumns, "detail", run->detail);
 
 	initStringInfo(&names);
 	initStringInfo(&params);

@@ -271,6 +271,14 @@ extern bool directory_read_entry(PssyncDirectory *dir, const char *dn,
 								 DirectoryEntryCallback callback, void *arg);
 
 
+/* exclusions.c: the records every sync skips (pssync.exclusions) */
+extern char *exclusion_test(RecordGroup group);
+extern void refuse_excluded_record(RecordGroup group, int64 dcid);
+extern bool exclude_record(RecordGroup group, const char *record_type,
+						   int64 dcid, const char *reason, char **old_reason);
+extern bool include_record(RecordGroup group, int64 dcid, char **old_reason);
+
+
 /* queries.c: statements through SPI, and the names of relations in them */
 typedef void (*RowCallback) (HeapTuple tuple, TupleDesc desc, void *arg);
 
@@ -344,10 +352,10 @@ extern const char *base_column_name(PowerSchoolTable *table, const char *column)
 extern char *selection_name(RecordSelection *selection);
 extern List *load_student_records(PowerSchoolTables *tables,
 								  RecordSelection *selection,
-								  bool blank_only, Arena *arena);
+								  bool blank_only, Arena *arena, int *excluded);
 extern List *load_user_records(PowerSchoolTables *tables,
 							   RecordSelection *selection, UserKinds kinds,
-							   bool blank_only, Arena *arena);
+							   bool blank_only, Arena *arena, int *excluded);
 
 
 /* names.c: names as they are searched for and compared in memory */
@@ -427,7 +435,7 @@ extern char *unlink_record(const char *server, RecordGroup group, int64 dcid);
 
 /* apply.c: checking and writing the changes */
 extern void check_update_privileges(PowerSchoolTables *tables, RecordGroup group,
-									UserKinds kinds);
+									UserKinds kinds, const char *function);
 extern void apply_changes(PowerSchoolTables *tables, RecordGroup group,
 						  List *results, int records, bool dry_run,
 						  bool limited, Arena *arena);
@@ -455,6 +463,8 @@ typedef struct HistoryRun
 	const char *links_confirmed;	/* the record type whose links it
 									 * confirmed, or NULL */
 	int			records;
+	int			excluded;		/* records of its scope it skipped */
+	const char *detail;			/* ldap_exclude's reason, ... */
 } HistoryRun;
 
 extern int64 record_run(HistoryRun *run, List *rows);

@@ -407,6 +407,7 @@ typedef struct LoadState
 	List	   *records;
 	UserKinds	kinds;
 	bool		blank_only;
+	int			excluded;		/* records of the scope left out */
 } LoadState;
 
 /*
@@ -430,12 +431,17 @@ student_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	rec->id = row_text(tuple, desc, 5, state->arena);
 	if (state->blank_only && !is_blank(rec->old_usernames[0]))
 		return;
+	if (DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull)))
+	{
+		state->excluded++;		/* in the scope, and skipped */
+		return;
+	}
 	state->records = lappend(state->records, rec);
 }
 
 List *
 load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
-					 bool blank_only, Arena *arena)
+					 bool blank_only, Arena *arena, int *excluded)
 {
 	StringInfoData sql;
 	LoadState	state;
@@ -445,6 +451,7 @@ load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
 						   "SELECT t.dcid::pg_catalog.int8, t.first_name::pg_catalog.text,"
 						   " t.last_name::pg_catalog.text, t.student_web_id::pg_catalog.text");
 	append_id_column(&sql, tables);
+	appendStringInfo(&sql, ", %s", exclusion_test(GROUP_STUDENTS));
 	appendStringInfo(&sql, " FROM %s t", tables->students.qualified_name);
 	append_selection(&sql, selection);
 	append_order(&sql);
@@ -453,6 +460,7 @@ load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
 	state.arena = arena;
 	state.blank_only = blank_only;
 	for_each_row(sql.data, 0, NULL, NULL, false, student_row, &state);
+	*excluded = state.excluded;
 	return state.records;
 }
 
@@ -509,12 +517,17 @@ user_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		blank |= is_blank(rec->old_usernames[c]);
 	if (state->blank_only && !blank)
 		return;
+	if (DatumGetBool(SPI_getbinval(tuple, desc, 9, &isnull)))
+	{
+		state->excluded++;		/* in the scope, and skipped */
+		return;
+	}
 	state->records = lappend(state->records, rec);
 }
 
 List *
 load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
-				  UserKinds kinds, bool blank_only, Arena *arena)
+				  UserKinds kinds, bool blank_only, Arena *arena, int *excluded)
 {
 	StringInfoData sql;
 	LoadState	state;
@@ -531,6 +544,7 @@ load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
 					 " AND ss.staffstatus::pg_catalog.int4 OPERATOR(pg_catalog.=) 1)",
 					 tables->schoolstaff.qualified_name);
 	append_id_column(&sql, tables);
+	appendStringInfo(&sql, ", %s", exclusion_test(GROUP_STAFF));
 	appendStringInfo(&sql, " FROM %s t", tables->users.qualified_name);
 	append_selection(&sql, selection);
 	append_order(&sql);
@@ -540,5 +554,6 @@ load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
 	state.kinds = kinds;
 	state.blank_only = blank_only;
 	for_each_row(sql.data, 0, NULL, NULL, false, user_row, &state);
+	*excluded = state.excluded;
 	return state.records;
 }

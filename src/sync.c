@@ -37,6 +37,8 @@ PG_FUNCTION_INFO_V1(pssync_ldap_sync_district);
 PG_FUNCTION_INFO_V1(pssync_ldap_user_id_attribute);
 PG_FUNCTION_INFO_V1(pssync_ldap_lookup);
 PG_FUNCTION_INFO_V1(pssync_ldap_assign);
+PG_FUNCTION_INFO_V1(pssync_ldap_exclude);
+PG_FUNCTION_INFO_V1(pssync_ldap_include);
 PG_FUNCTION_INFO_V1(pssync_ldap_unlink);
 
 /*
@@ -164,6 +166,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	List	   *rows;
 	ListCell   *cell;
 	MatchStrategy used = STRATEGY_SEARCH;
+	int			excluded = 0;
 	HistoryRun run;
 	LinkRun		link_run;
 	Arena	   *arena;
@@ -191,7 +194,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	if (request->selection.kind == SELECT_RELATION)
 		check_selection(request->selection.relation);
 	if (!request->dry_run)
-		check_update_privileges(&tables, request->group, request->kinds);
+		check_update_privileges(&tables, request->group, request->kinds, NULL);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -199,10 +202,13 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 
 	if (request->group == GROUP_STUDENTS)
 		records = load_student_records(&tables, &request->selection,
-									   request->blank_only, arena);
+									   request->blank_only, arena, &excluded);
 	else
 		records = load_user_records(&tables, &request->selection,
-									request->kinds, request->blank_only, arena);
+									request->kinds, request->blank_only, arena,
+									&excluded);
+	if (request->dn && records == NIL && excluded > 0)
+		refuse_excluded_record(request->group, request->selection.dcid);
 	link_run.unloaded = attach_links(server->servername, request->group, records,
 									 request->selection.kind == SELECT_ALL,
 									 arena);
@@ -245,6 +251,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		run.powerschool_table = request->group == GROUP_STUDENTS ?
 			tables.students.base_qualified_name : tables.users.base_qualified_name;
 		run.records = list_length(records);
+		run.excluded = excluded;
 		if (request->covered_type >= 0 && links_in_use())
 			run.links_confirmed = record_type_name((RecordType) request->covered_type);
 		link_run.run_id = record_run(&run, rows);
@@ -483,7 +490,7 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 	run.started_at = GetCurrentTimestamp();
 	server = pssync_get_server();
 	resolve_powerschool_tables(&tables, group, false);
-	check_update_privileges(&tables, group, kinds);
+	check_update_privileges(&tables, group, kinds, NULL);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -499,6 +506,137 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 	PG_RETURN_BOOL(dn != NULL);
+}
+
+/*
+ * The record of ldap_exclude and ldap_include: its group and the user
+ * kinds a real sync of it updates, after checking the caller may, and that
+ * it exists.  Called inside SPI.
+ */
+static RecordGroup
+exclusion_record(text *type_text, int64 dcid, PowerSchoolTables *tables)
+{
+	char	   *type = text_to_cstring(type_text);
+	RecordGroup group = record_type_group(type_text);
+	UserKinds	kinds = USERS_ALL;
+	RecordSelection one;
+	Arena	   *arena = arena_create(CurrentMemoryContext, "pssync exclusion");
+	int			excluded;
+	List	   *records;
+
+	if (strcmp(type, "teacher") == 0)
+		kinds = USERS_TEACHERS;
+	else if (strcmp(type, "staff") == 0)
+		kinds = USERS_STAFF;
+	resolve_powerschool_tables(tables, group, false);
+	check_update_privileges(tables, group, kinds, "managing the exclusions");
+
+	memset(&one, 0, sizeof(one));
+	one.kind = SELECT_ONE;
+	one.dcid = dcid;
+	records = group == GROUP_STUDENTS ?
+		load_student_records(tables, &one, false, arena, &excluded) :
+		load_user_records(tables, &one, USERS_ALL, false, arena, &excluded);
+	if (records == NIL && excluded == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no %s with dcid " INT64_FORMAT " exists",
+						group == GROUP_STUDENTS ? "student" : "user", dcid),
+				 errhint("A record_type of \"student\" looks in the students table, \"teacher\" and \"staff\" in the users table.")));
+	return group;
+}
+
+/* The history's row of a change to the exclusions. */
+static void
+record_exclusion_change(const char *function, RecordGroup group, int64 dcid,
+						PowerSchoolTables *tables, bool changed,
+						const char *detail, TimestampTz started_at)
+{
+	HistoryRun	run;
+
+	memset(&run, 0, sizeof(run));
+	run.started_at = started_at;
+	run.function = function;
+	run.selection = psprintf("dcid " INT64_FORMAT, dcid);
+	run.powerschool_table = group == GROUP_STUDENTS ?
+		tables->students.base_qualified_name : tables->users.base_qualified_name;
+	run.records = changed ? 1 : 0;
+	run.detail = detail;
+	(void) record_run(&run, NIL);
+}
+
+/*
+ * ldap_exclude(record_type text, dcid bigint, reason text): make every sync
+ * skip a record; true if it was not excluded yet (an exclusion already
+ * there takes the new reason).  It takes the UPDATE privileges a real sync
+ * of the record takes, and is recorded in the history.
+ */
+Datum
+pssync_ldap_exclude(PG_FUNCTION_ARGS)
+{
+	TimestampTz started_at = GetCurrentTimestamp();
+	PowerSchoolTables tables;
+	RecordGroup group;
+	int64		dcid;
+	char	   *reason;
+	char	   *old_reason;
+	bool		added;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("record_type and dcid must not be NULL")));
+	reason = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (reason == NULL || search_name(reason) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an exclusion needs a reason"),
+				 errhint("Say why syncs must leave the record alone: it is kept with the exclusion and in the history.")));
+	dcid = PG_GETARG_INT64(1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	group = exclusion_record(PG_GETARG_TEXT_PP(0), dcid, &tables);
+	added = exclude_record(group, text_to_cstring(PG_GETARG_TEXT_PP(0)), dcid,
+						   reason, &old_reason);
+	record_exclusion_change("ldap_exclude", group, dcid, &tables, true,
+							old_reason ? psprintf("%s (was: %s)", reason, old_reason) : reason,
+							started_at);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_BOOL(added);
+}
+
+/*
+ * ldap_include(record_type text, dcid bigint): let syncs take an excluded
+ * record again; true if it was excluded.  Privileges and history as for
+ * ldap_exclude.
+ */
+Datum
+pssync_ldap_include(PG_FUNCTION_ARGS)
+{
+	TimestampTz started_at = GetCurrentTimestamp();
+	PowerSchoolTables tables;
+	RecordGroup group;
+	int64		dcid;
+	char	   *old_reason;
+	bool		removed;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("record_type and dcid must not be NULL")));
+	dcid = PG_GETARG_INT64(1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	group = exclusion_record(PG_GETARG_TEXT_PP(0), dcid, &tables);
+	removed = include_record(group, dcid, &old_reason);
+	record_exclusion_change("ldap_include", group, dcid, &tables, removed,
+							old_reason, started_at);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	PG_RETURN_BOOL(removed);
 }
 
 /*
