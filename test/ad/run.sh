@@ -21,7 +21,7 @@
 # /etc/hosts with that line is bind-mounted over it.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-ALL_TESTS="ad_sync ad_filter ad_uid_attr ad_id_matching ad_strategies ad_paging ad_requests ad_referrals ad_bind ad_tls ad_attribute_names ad_links"
+ALL_TESTS="ad_sync ad_filter ad_uid_attr ad_id_matching ad_strategies ad_paging ad_requests ad_referrals ad_bind ad_tls ad_attribute_names ad_links ad_global_catalog"
 
 #
 # Where another server already holds one of AD's ports on this machine (a
@@ -142,6 +142,9 @@ fi
 : >"$PSSYNC_AD_TAP_LOG"
 PSSYNC_AD_URI="ldap://127.0.0.1:$TAP_PORT"
 export PSSYNC_AD_URI PSSYNC_AD_TAP_LOG
+# the Global Catalog, directly (sql/ad_global_catalog.sql)
+PSSYNC_AD_GC_URI="ldap://127.0.0.1:3268"
+export PSSYNC_AD_GC_URI
 
 T=$(now)
 if ! start_postgres; then
