@@ -34,7 +34,7 @@ PG_CFLAGS = -Wall -Wextra $(WERROR)
 REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
 	tls failover referrals interleave hostile invisible stringprep security history lookup id_matching \
-	links max_changes base_dns active_records exclusions upgrade
+	links max_changes base_dns active_records exclusions wait_event upgrade
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

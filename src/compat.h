@@ -72,4 +72,15 @@
 	stringToQualifiedNameList(string)
 #endif
 
+/*
+ * The wait event of the backend's waits for the directory: from 17 on a
+ * named one, which pg_stat_activity.wait_event shows ("PssyncDirectory");
+ * before, "Extension".
+ */
+#if PG_VERSION_NUM >= 170000
+#define pssync_directory_wait_event() WaitEventExtensionNew("PssyncDirectory")
+#else
+#define pssync_directory_wait_event() PG_WAIT_EXTENSION
+#endif
+
 #endif							/* PSSYNC_COMPAT_H */

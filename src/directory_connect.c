@@ -253,7 +253,7 @@ resolve_host(PssyncDirectory *dir, const char *host, int port,
 				break;
 			/* most lookups take microseconds: poll soon, then every 20 ms */
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 Min(poll_ms, remaining), PG_WAIT_EXTENSION);
+							 Min(poll_ms, remaining), dir->wait_event);
 			ResetLatch(MyLatch);
 			poll_ms = Min(poll_ms * 2, 20);
 		}
@@ -399,7 +399,7 @@ connect_host(PssyncDirectory *dir, const char *host, int port,
 						rc = WaitLatchOrSocket(MyLatch,
 											   WL_LATCH_SET | WL_SOCKET_CONNECTED |
 											   WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-											   dir->sock, remaining, PG_WAIT_EXTENSION);
+											   dir->sock, remaining, dir->wait_event);
 						if (rc & WL_LATCH_SET)
 						{
 							ResetLatch(MyLatch);
@@ -753,6 +753,20 @@ report_failures(PssyncDirectory *dir, List *failures)
 }
 
 /*
+ * The wait event of the backend's waits for the directory (compat.h),
+ * registered once per backend.
+ */
+static uint32
+directory_wait_event(void)
+{
+	static uint32 event = 0;
+
+	if (event == 0)
+		event = pssync_directory_wait_event();
+	return event;
+}
+
+/*
  * Connect, encrypt as configured, and bind, to the first URI of the uri
  * option where that succeeds: a URI that cannot be reached, or whose
  * server stalls or fails in the TLS handshake or does not answer the bind
@@ -779,6 +793,7 @@ directory_connect(PssyncServer *server)
 	dir->cxt = CurrentMemoryContext;
 	dir->server = server;
 	dir->sock = PGINVALID_SOCKET;
+	dir->wait_event = directory_wait_event();
 	dir->cleanup.func = directory_cleanup;
 	dir->cleanup.arg = dir;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &dir->cleanup);

@@ -41,6 +41,7 @@ struct PssyncDirectory
 	WaitEventSet *wait_set;		/* the latch, postmaster death, sock */
 	int			wait_sock_pos;	/* sock's event in wait_set */
 	uint32		wait_sock_events;	/* what it is waited for now */
+	uint32		wait_event;		/* what pg_stat_activity shows meanwhile */
 	char	   *uri;			/* the URI connected to */
 	int			requests;		/* LDAP requests sent */
 

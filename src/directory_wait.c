@@ -46,7 +46,7 @@ directory_wait_socket(PssyncDirectory *dir, uint32 event, long timeout)
 		dir->wait_sock_events = event;
 	}
 	if (WaitEventSetWait(dir->wait_set, timeout, &occurred, 1,
-						 PG_WAIT_EXTENSION) == 0)
+						 dir->wait_event) == 0)
 		return 0;
 	return occurred.events;
 }
