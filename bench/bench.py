@@ -368,23 +368,31 @@ class Bench:
             return enumvals.split(",")
         return ["search", "scan", "auto"]       # a string setting: tried when set
 
-    def reset(self):
-        """The students table as generated, outside any timing."""
+    def reset(self, keep_links=False):
+        """The students table as generated, outside any timing; and no
+        links, unless kept (a real run of pssync 2.0 links what it
+        matches, and the runs of the main table are runs of a district
+        without links)."""
         self.db.must("""TRUNCATE students;
             INSERT INTO students SELECT * FROM bench.students_saved;
             VACUUM ANALYZE students;
             CHECKPOINT""")
+        if not keep_links and self.has_links():
+            self.db.must("TRUNCATE pssync.record_links")
         self.dirty = False
+
+    def has_links(self):
+        return self.db.value("SELECT to_regclass('pssync.record_links') IS NOT NULL") == "t"
 
     def use_uri(self, uri):
         self.db.must("ALTER SERVER district_ldap OPTIONS (SET uri %s)" % sql_literal(uri))
 
     # ---- measurements
 
-    def timed_sync(self, strategy, sql, available):
-        """One statement in a fresh session with the strategy set: its
-        time, status counts, LDAP requests and memory (a dict), or
-        {"error": ...}."""
+    def timed_sync(self, strategy, sql, available, settings=()):
+        """One statement in a fresh session with the strategy set (and any
+        settings): its time, status counts, LDAP requests and memory (a
+        dict), or {"error": ...}."""
         if available is None and strategy != "search":
             return {"error": "not available"}
         if available is not None and strategy not in available:
@@ -396,6 +404,8 @@ class Bench:
                 _, msgs = s.run("SET pssync.strategy = %s" % sql_literal(strategy))
                 if any("ERROR" in m for m in msgs):
                     return {"error": "not available: " + " ".join(msgs)[:80]}
+            for setting in settings:
+                s.must(setting)
             s.must("SET client_min_messages = debug1")
             pid = int(s.value("SELECT pg_backend_pid()"))
             idle = rss_anon_kb(pid)
@@ -599,6 +609,122 @@ class Bench:
         if "relay" in outputs:
             self.relay_identical = files_equal(outputs["direct"], outputs["relay"])
         self.use_uri(args.direct_uri)
+        if args.links and self.has_links():
+            try:
+                self.measure_links(available)
+            except Exception as e:
+                self.links = {"error": "failed: %s" % str(e).splitlines()[0][:100]}
+
+    # ---- links (pssync 2.0)
+
+    def links_run(self, strategy, sql, available, linked, dry):
+        """A run with links used or not: the median of --repeat runs."""
+        settings = () if linked else ("SET pssync.use_links = off",)
+        runs = []
+        for _ in range(self.args.repeat):
+            if self.dirty:
+                self.reset(keep_links=True)
+            m = self.timed_sync(strategy, sql, available, settings)
+            if not dry:
+                self.dirty = True
+            if "error" in m:
+                return m
+            runs.append(m)
+        row = {}
+        summarize_runs(row, runs)
+        return row
+
+    def measure_links(self, available):
+        """Every student linked (a real scan run first, untimed), then the
+        same runs with links used and with pssync.use_links = off: scan's
+        time, and search's LDAP requests on the sample."""
+        print("  links: linking every student that matches (a real scan run) ...",
+              file=sys.stderr, flush=True)
+        self.reset()
+        s = Psql()
+        s.must("LOAD 'pssync'")
+        s.must("SET pssync.strategy = 'scan'")
+        s.must("SELECT count(*) FROM pssync.ldap_sync_district('students')")
+        s.close()
+        self.dirty = True
+        links = {"linked": int(self.db.value("SELECT count(*) FROM pssync.record_links")),
+                 "students": self.counts["students"]}
+        full = ("SELECT status, count(*) FROM pssync.ldap_sync_district('students', "
+                "dry_run => %s) GROUP BY 1")
+        for run, dry in (("dry run", True), ("real run", False)):
+            for linked in (False, True):
+                key = "scan %s %s" % (run, "linked" if linked else "unlinked")
+                links[key] = self.links_run("scan", full % ("true" if dry else "false"),
+                                            available, linked, dry)
+                self.links_progress(key, links[key])
+        sample = self.args.links_search_sample
+        if sample:
+            self.ensure_sample_view(sample)
+            sql = ("SELECT status, count(*) FROM pssync.ldap_sync_students("
+                   "'bench.sample_%d'::regclass, dry_run => true) GROUP BY 1" % sample)
+            for linked in (False, True):
+                key = "search dry run linked" if linked else "search dry run unlinked"
+                links[key] = self.links_run("search", sql, available, linked, True)
+                self.links_progress(key, links[key])
+            links["search_sample"] = sample
+        self.links = links
+
+    def links_progress(self, key, m):
+        if "error" in m:
+            msg = m["error"]
+        else:
+            msg = "%.2f s, %d LDAP requests, peak +%.1f MB" % (
+                m["seconds"], m["ldap_requests"], m["peak_above_idle_kb"] / 1024.0)
+        print("  links: %-28s %s" % (key, msg), file=sys.stderr, flush=True)
+
+    def links_lines(self):
+        l = getattr(self, "links", None)
+        if not l:
+            return []
+        if "error" in l:
+            return ["", "Links: %s" % l["error"]]
+        out = ["", "Links (pssync 2.0), direct: %d of %d students linked by a real scan run; "
+               "the same runs with links used, and with pssync.use_links = off:" %
+               (l["linked"], l["students"]), ""]
+        rows = [["run", "unlinked s", "linked s", "linked / unlinked", "unlinked LDAP reqs",
+                 "linked LDAP reqs", "linked peak MB"]]
+        for run in ("scan dry run", "scan real run", "search dry run"):
+            u = l.get(run + " unlinked")
+            k = l.get(run + " linked")
+            if not u or not k:
+                continue
+            if "error" in u or "error" in k:
+                rows.append([run, u.get("error", ""), k.get("error", ""), "", "", "", ""])
+                continue
+            label = run if not run.startswith("search") else \
+                "%s (%d students)" % (run, l.get("search_sample", 0))
+            rows.append([label, "%.2f" % u["seconds"], "%.2f" % k["seconds"],
+                         "%.2f" % (k["seconds"] / u["seconds"]), str(u["ldap_requests"]),
+                         str(k["ldap_requests"]), "%.1f" % (k["peak_above_idle_kb"] / 1024.0)])
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out.append("| " + " | ".join(h.ljust(w) for h, w in zip(rows[0], widths)) + " |")
+        out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        for r in rows[1:]:
+            out.append("| " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) + " |")
+        return out
+
+    def links_targets(self):
+        l = getattr(self, "links", None)
+        out = []
+        if not l or "error" in l:
+            return out
+        for run in ("scan dry run", "scan real run"):
+            u, k = l.get(run + " unlinked"), l.get(run + " linked")
+            if u and k and "seconds" in u and "seconds" in k:
+                extra = k["seconds"] / u["seconds"] - 1
+                out.append("target linked scan at most 10%% over unlinked (%s): %+.0f%% %s" %
+                           (run[5:], 100 * extra, "met" if extra <= 0.10 else "NOT met"))
+        u, k = l.get("search dry run unlinked"), l.get("search dry run linked")
+        if u and k and "ldap_requests" in u and "ldap_requests" in k:
+            ratio = u["ldap_requests"] / max(k["ldap_requests"], 1)
+            out.append("target linked search 20x fewer LDAP requests than unlinked (%d students): "
+                       "%.0fx %s" % (l["search_sample"], ratio, "met" if ratio >= 20 else "NOT met"))
+        return out
 
     def ensure_sample_view(self, n):
         self.db.must("CREATE OR REPLACE VIEW bench.sample_%d AS "
@@ -705,7 +831,8 @@ class Bench:
             lines.append("relay check: the floor's ldapsearch output through the relay is %s direct." %
                          ("identical to" if self.relay_identical else "DIFFERENT from"))
         lines[notes_start:] = ["- " + l for l in lines[notes_start:]]
-        targets = self.targets()
+        lines.extend(self.links_lines())
+        targets = self.targets() + self.links_targets()
         if targets:
             lines.append("")
             lines.append("Targets at %d students:" % self.counts["students"])
@@ -801,6 +928,11 @@ def main():
                     help="... as long as one run takes less than this many seconds (default 10)")
     ap.add_argument("--no-index-row", dest="index_row", action="store_false",
                     help="leave out the scan strategy's one-record run")
+    ap.add_argument("--no-links", dest="links", action="store_false",
+                    help="leave out the runs with every student linked")
+    ap.add_argument("--links-search-sample", type=int, default=10000,
+                    help="count search's LDAP requests, linked and not, on this many students "
+                         "(default 10000; 0: leave out)")
     ap.add_argument("--work", required=True, help="a scratch directory")
     ap.add_argument("--results", default="", help="write the table here (Markdown) and JSON beside it")
     ap.add_argument("--load-at-start", default="")
@@ -823,6 +955,7 @@ def main():
             f.write(text + "\n")
         with open(os.path.splitext(args.results)[0] + ".json", "w") as f:
             json.dump({"rows": b.rows, "floors": b.floors, "update_seconds": b.update_seconds,
+                       "links": getattr(b, "links", None),
                        "update_times": b.update_times,
                        "counts": b.counts, "rtt_us": b.rtt, "summary": b.summary,
                        "load_seconds": b.load_seconds,
