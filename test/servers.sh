@@ -214,6 +214,8 @@ directory $dir/data
 maxsize 4294967296
 index objectClass eq
 index givenName,sn,uid,employeeNumber eq
+# links find entries by their entryUUID (as syncrepl does)
+index entryUUID eq
 # the sync's service account may read everything, as a district sets it
 # up; anonymous searches keep slapd's default limit of 500 entries
 limits dn.exact="cn=pssync,ou=Services,dc=district,dc=org" size=unlimited
