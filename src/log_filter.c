@@ -51,7 +51,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "tcop/tcopprot.h"
@@ -67,8 +69,21 @@
 /* how deep string constants are read as statements: DO, EXECUTE, ... */
 #define MAX_DEPTH 8
 
-/* how many statements quoted by one CONTEXT are read; past that, it goes */
-#define MAX_CONTEXT_STATEMENTS 32
+/*
+ * What a text whose quotes read differently under the two settings of
+ * standard_conforming_strings reads in the log, when only one reading sets
+ * a password: neither a secret nor the statement can be told apart.
+ */
+#define AMBIGUOUS "<hidden by pssync: its quoting depends on standard_conforming_strings>"
+
+/* the most spans one part of a report may have masked; past it, all of it */
+#define MAX_SPANS 65536
+
+/* the most secret values looked for where a report may repeat them */
+#define MAX_SECRET_ECHOES 64
+
+/* ... and the least length of one (a shorter value is not looked for) */
+#define MIN_SECRET_ECHO 6
 
 /* PostgreSQL 16 made the vertical tab white space */
 #if PG_VERSION_NUM >= 160000
@@ -76,6 +91,18 @@
 #else
 #define VERTICAL_TAB_IS_SPACE false
 #endif
+
+/*
+ * How a text's quotes are read: under standard_conforming_strings on, off,
+ * or both (when which one PostgreSQL used, or will use, is not known: the
+ * body of a function or DO block is parsed when it runs).
+ */
+typedef enum Quoting
+{
+	QUOTING_STANDARD,
+	QUOTING_ESCAPED,
+	QUOTING_EITHER
+} Quoting;
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
@@ -97,6 +124,26 @@ static struct
 }			parsed_statement;
 
 /*
+ * The same by content, for a statement run from a copy of the text it was
+ * parsed from (the extended protocol's Execute of a prepared statement):
+ * the settings each text was analysed under (1: on, 2: off), in a table
+ * of fixed size, which is emptied when three quarters full (a text it no
+ * longer knows is then read both ways).
+ */
+#define PARSED_TEXTS 1024
+
+typedef struct ParsedText
+{
+	uint64		hash;
+	Size		len;			/* 0: an empty slot */
+	uint8		settings;
+} ParsedText;
+
+static ParsedText parsed_texts[PARSED_TEXTS];
+static int	parsed_text_count = 0;
+static bool parsed_texts_forgotten = false;
+
+/*
  * The statement being run, when it sets a password: our copy of it as sent
  * and the masked copy debug_query_string points to, both in MessageContext
  * (forgotten when it is reset).
@@ -105,7 +152,7 @@ static struct
 {
 	char	   *original;
 	char	   *shown;
-	bool		standard_strings;
+	Quoting		quoting;
 	bool		callback_registered;
 }			masked_statement;
 static MemoryContextCallback masked_statement_callback;
@@ -153,13 +200,31 @@ typedef struct Lexer
 	bool		standard_strings;	/* standard_conforming_strings */
 } Lexer;
 
-/* The spans of a text to mask, in the coordinates of the outermost text. */
+/* What a span of text masked reads in the log. */
+typedef enum SpanKind
+{
+	SPAN_SECRET,				/* a secret's value: MASK */
+	SPAN_AMBIGUOUS				/* a text whose quoting depends on
+								 * standard_conforming_strings: AMBIGUOUS */
+} SpanKind;
+
+typedef struct Span
+{
+	int			start;			/* [start, end), in the outermost text */
+	int			end;
+	SpanKind	kind;
+} Span;
+
+/*
+ * The spans of a text to mask.  Past MAX_SPANS the part is masked whole
+ * (overflow): masking is bounded, whatever the text.
+ */
 typedef struct Spans
 {
 	int			count;
 	int			allocated;
-	int		   *starts;
-	int		   *ends;
+	Span	   *spans;
+	bool		overflow;
 } Spans;
 
 /* Where the bytes of a text being read came from in the outermost one. */
@@ -170,7 +235,7 @@ typedef struct Origin
 } Origin;
 
 static void find_secrets(const char *s, int len, Origin origin,
-						 bool standard_strings, int depth, Spans *spans);
+						 Quoting quoting, int depth, Spans *spans);
 
 
 /*
@@ -566,13 +631,13 @@ is_keyword(const Lexer *lx, const Token *t, const char *keyword)
 
 /*
  * Does an option name say its value is a secret?  Any name with password,
- * passwd, passphrase or secret in it, ignoring ASCII case, and any name
- * written with Unicode escapes.
+ * passwd, passphrase, secret or pwd in it (odbc_fdw's odbc_PWD), ignoring
+ * ASCII case, and any name written with Unicode escapes.
  */
 static bool
 names_a_secret(const Lexer *lx, const Token *t)
 {
-	static const char *const words[] = {"password", "passwd", "passphrase", "secret"};
+	static const char *const words[] = {"password", "passwd", "passphrase", "secret", "pwd"};
 	const char *name;
 	int			len;
 	int			i;
@@ -604,32 +669,96 @@ names_a_secret(const Lexer *lx, const Token *t)
  * Spans, and the contents of string constants as statements.
  */
 static void
-add_span(Spans *spans, int start, int end)
+add_span_kind(Spans *spans, int start, int end, SpanKind kind)
 {
-	if (start >= end)
+	if (start >= end || spans->overflow)
 		return;
+	if (spans->count >= MAX_SPANS)
+	{
+		spans->overflow = true;
+		return;
+	}
 	if (spans->count == spans->allocated)
 	{
-		int			allocated = Max(8, spans->allocated * 2);
-		int		   *starts = filter_alloc(sizeof(int) * allocated);
-		int		   *ends = filter_alloc(sizeof(int) * allocated);
+		int			allocated = Min(Max(8, spans->allocated * 2), MAX_SPANS);
+		Span	   *more = filter_alloc(sizeof(Span) * allocated);
 
-		if (starts == NULL || ends == NULL)
+		if (more == NULL)
 			return;
 		if (spans->count > 0)
 		{
-			memcpy(starts, spans->starts, sizeof(int) * spans->count);
-			memcpy(ends, spans->ends, sizeof(int) * spans->count);
-			pfree(spans->starts);
-			pfree(spans->ends);
+			memcpy(more, spans->spans, sizeof(Span) * spans->count);
+			pfree(spans->spans);
 		}
-		spans->starts = starts;
-		spans->ends = ends;
+		spans->spans = more;
 		spans->allocated = allocated;
 	}
-	spans->starts[spans->count] = start;
-	spans->ends[spans->count] = end;
+	spans->spans[spans->count].start = start;
+	spans->spans[spans->count].end = end;
+	spans->spans[spans->count].kind = kind;
 	spans->count++;
+}
+
+static void
+add_span(Spans *spans, int start, int end)
+{
+	add_span_kind(spans, start, end, SPAN_SECRET);
+}
+
+/* Add every span of one set to another. */
+static void
+add_spans(Spans *to, const Spans *from)
+{
+	int			i;
+
+	to->overflow |= from->overflow;
+	for (i = 0; i < from->count; i++)
+		add_span_kind(to, from->spans[i].start, from->spans[i].end, from->spans[i].kind);
+}
+
+static int
+compare_spans(const void *a, const void *b)
+{
+	const Span *x = (const Span *) a;
+	const Span *y = (const Span *) b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	if (x->end != y->end)
+		return x->end < y->end ? -1 : 1;
+	return (int) x->kind - (int) y->kind;
+}
+
+static void
+sort_spans(Spans *spans)
+{
+	if (spans->count > 1)
+		qsort(spans->spans, spans->count, sizeof(Span), compare_spans);
+}
+
+static bool
+same_spans(Spans *a, Spans *b)
+{
+	int			i;
+
+	if (a->count != b->count || a->overflow != b->overflow)
+		return false;
+	sort_spans(a);
+	sort_spans(b);
+	for (i = 0; i < a->count; i++)
+	{
+		if (compare_spans(&a->spans[i], &b->spans[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
+static void
+free_spans(Spans *spans)
+{
+	if (spans->spans)
+		pfree(spans->spans);
+	memset(spans, 0, sizeof(Spans));
 }
 
 /* Where byte i of a text came from in the outermost one. */
@@ -886,6 +1015,26 @@ may_hold_secrets(const char *s, int len)
 		contains_word(s, len, "u&");
 }
 
+/*
+ * Can a text read differently under the two settings of
+ * standard_conforming_strings?  Only where a backslash comes before a
+ * quote (in '...', "\'" ends the string or not).
+ */
+static bool
+quoting_matters(const char *s, int len)
+{
+	const char *p = s;
+	const char *end = s + len;
+
+	while (p < end && (p = memchr(p, '\\', end - p)) != NULL)
+	{
+		if (p + 1 < end && p[1] == '\'')
+			return true;
+		p++;
+	}
+	return false;
+}
+
 /* Read a string constant's value as statements, one level deeper. */
 static void
 find_secrets_in_string(const Lexer *lx, const Token *t, Origin origin,
@@ -905,21 +1054,27 @@ find_secrets_in_string(const Lexer *lx, const Token *t, Origin origin,
 		return;
 	inner.map = map;
 	inner.offset = 0;
+
+	/*
+	 * The value is parsed when it runs (a DO block, EXECUTE, a function's
+	 * body), under whatever standard_conforming_strings is then: read it
+	 * both ways.
+	 */
 	if (may_hold_secrets(value, len))
-		find_secrets(value, len, inner, lx->standard_strings, depth + 1, spans);
+		find_secrets(value, len, inner, QUOTING_EITHER, depth + 1, spans);
 	pfree(value);
 	pfree(map);
 }
 
 /*
  * Find the secret values of the user mapping statements in text s (len
- * bytes), and add their spans.  The keywords may start anywhere: a log
- * line quotes a statement after words of its own ("cron job 1 starting:
- * ...").
+ * bytes) read with one setting of standard_conforming_strings, and add
+ * their spans.  The keywords may start anywhere: a log line quotes a
+ * statement after words of its own ("cron job 1 starting: ...").
  */
 static void
-find_secrets(const char *s, int len, Origin origin, bool standard_strings,
-			 int depth, Spans *spans)
+find_secrets_read(const char *s, int len, Origin origin, bool standard_strings,
+				  int depth, Spans *spans)
 {
 	Lexer		lx;
 	Token		t;
@@ -940,7 +1095,7 @@ find_secrets(const char *s, int len, Origin origin, bool standard_strings,
 	lx.pos = 0;
 	lx.standard_strings = standard_strings;
 
-	while (!out_of_memory)
+	while (!out_of_memory && !spans->overflow)
 	{
 		next_token(&lx, &t);
 		if (t.kind == TOKEN_END)
@@ -951,12 +1106,13 @@ find_secrets(const char *s, int len, Origin origin, bool standard_strings,
 			if (in_secret)
 			{
 				/*
-				 * A secret's value: a string, and in a statement sent as it
-				 * is, everything up to the next , or ) (a password typed
-				 * without quotes is a syntax error, logged with the
-				 * statement).  Within a string, a statement may be a
-				 * template: format()'s %L stays.
+				 * A secret's value: a string (one token, over all its
+				 * segments).  In a statement sent as it is, a password typed
+				 * without quotes (a syntax error, logged with the
+				 * statement) is one token too.  Within a string, a statement
+				 * may be a template: format()'s %L stays.
 				 */
+				in_secret = false;
 				if (t.kind == TOKEN_STRING ||
 					(depth == 0 && t.kind != TOKEN_COMMA && t.kind != TOKEN_CLOSE &&
 					 t.kind != TOKEN_OPEN && t.kind != TOKEN_SEMICOLON))
@@ -964,7 +1120,6 @@ find_secrets(const char *s, int len, Origin origin, bool standard_strings,
 					mask_token(&lx, &t, origin, spans);
 					continue;
 				}
-				in_secret = false;
 			}
 			if (t.kind == TOKEN_OPEN)
 				parens++;
@@ -1016,9 +1171,42 @@ find_secrets(const char *s, int len, Origin origin, bool standard_strings,
 	}
 }
 
+/*
+ * The secrets of a text under a quoting.  Read both ways, the two readings
+ * must agree: where only one of them finds a secret, or they find
+ * different ones, the text's tokens depend on the setting, and the whole
+ * text is masked as ambiguous (visibly, never as a password): so a string
+ * crafted to read as a password value under one setting cannot hide the
+ * statements that follow it under the other, and no password is shown
+ * either.
+ */
+static void
+find_secrets(const char *s, int len, Origin origin, Quoting quoting,
+			 int depth, Spans *spans)
+{
+	Spans		standard;
+	Spans		escaped;
+
+	if (quoting != QUOTING_EITHER || !quoting_matters(s, len))
+	{
+		find_secrets_read(s, len, origin, quoting != QUOTING_ESCAPED, depth, spans);
+		return;
+	}
+	memset(&standard, 0, sizeof(standard));
+	memset(&escaped, 0, sizeof(escaped));
+	find_secrets_read(s, len, origin, true, depth, &standard);
+	find_secrets_read(s, len, origin, false, depth, &escaped);
+	if (same_spans(&standard, &escaped))
+		add_spans(spans, &standard);
+	else
+		add_span_kind(spans, outer(origin, 0), outer(origin, len), SPAN_AMBIGUOUS);
+	free_spans(&standard);
+	free_spans(&escaped);
+}
+
 /* The secrets of a whole text, read from its start. */
 static void
-find_secrets_in_text(const char *s, int len, int offset, bool standard_strings,
+find_secrets_in_text(const char *s, int len, int offset, Quoting quoting,
 					 Spans *spans)
 {
 	Origin		origin;
@@ -1027,7 +1215,126 @@ find_secrets_in_text(const char *s, int len, int offset, bool standard_strings,
 		return;
 	origin.map = NULL;
 	origin.offset = offset;
-	find_secrets(s, len, origin, standard_strings, 0, spans);
+	find_secrets(s, len, origin, quoting, 0, spans);
+}
+
+
+/*
+ * The statement being run, read once: its secrets are looked for at its
+ * first report and kept, with how it was read, for the rest of the
+ * message (a statement that reports thousands of times is not read
+ * thousands of times).  Forgotten when MessageContext is reset, and when
+ * another statement is run.
+ */
+typedef struct StatementSecrets
+{
+	const char *text;			/* compared, never read after the message */
+	TimestampTz started;
+	Size		len;
+	Quoting		quoting;
+	Spans		spans;			/* in statement_cxt */
+} StatementSecrets;
+
+static StatementSecrets statement_secrets;
+static MemoryContext statement_cxt = NULL;
+
+static ParsedText *
+parsed_text(const char *text, Size len, bool add)
+{
+	uint64		hash = hash_bytes_extended((const unsigned char *) text, len, 0);
+	int			i = (int) (hash % PARSED_TEXTS);
+
+	if (add && parsed_text_count >= PARSED_TEXTS * 3 / 4)
+	{
+		memset(parsed_texts, 0, sizeof(parsed_texts));
+		parsed_text_count = 0;
+		parsed_texts_forgotten = true;
+	}
+	for (;;)
+	{
+		ParsedText *slot = &parsed_texts[i];
+
+		if (slot->len == 0)
+		{
+			if (!add)
+				return NULL;
+			slot->hash = hash;
+			slot->len = len;
+			parsed_text_count++;
+			return slot;
+		}
+		if (slot->hash == hash && slot->len == len)
+			return slot;
+		i = (i + 1) % PARSED_TEXTS;
+	}
+}
+
+/*
+ * How the statement being run was parsed.  Before the analysis of its
+ * first statement nothing in a query string has run, so a text never
+ * analysed (the reports of log_statement and of parse errors come then)
+ * was parsed with the setting in force now.
+ */
+static Quoting
+parse_time_quoting(const char *statement, Size len)
+{
+	ParsedText *parsed;
+
+	if (statement == parsed_statement.text &&
+		parsed_statement.started == GetCurrentStatementStartTimestamp())
+		return parsed_statement.standard_strings ? QUOTING_STANDARD : QUOTING_ESCAPED;
+	parsed = parsed_text(statement, len, false);
+	if (parsed == NULL)
+	{
+		if (parsed_texts_forgotten)
+			return QUOTING_EITHER;
+		return standard_conforming_strings ? QUOTING_STANDARD : QUOTING_ESCAPED;
+	}
+	if (parsed->settings == 1)
+		return QUOTING_STANDARD;
+	if (parsed->settings == 2)
+		return QUOTING_ESCAPED;
+	return QUOTING_EITHER;
+}
+
+/*
+ * The secrets of the statement being run, and how it was parsed (quoting
+ * NULL: as parse_time_quoting() says).
+ */
+static Spans *
+statement_spans(const char *statement, Quoting *quoting)
+{
+	TimestampTz started = GetCurrentStatementStartTimestamp();
+	Size		len = strlen(statement);
+	MemoryContext old;
+
+	if (statement_secrets.text == statement && statement_secrets.started == started &&
+		statement_secrets.len == len)
+	{
+		*quoting = statement_secrets.quoting;
+		return &statement_secrets.spans;
+	}
+
+	MemoryContextReset(statement_cxt);
+	memset(&statement_secrets, 0, sizeof(statement_secrets));
+	if (*quoting == QUOTING_EITHER)
+		*quoting = parse_time_quoting(statement, len);
+	old = MemoryContextSwitchTo(statement_cxt);
+	find_secrets_in_text(statement, len, 0, *quoting, &statement_secrets.spans);
+	MemoryContextSwitchTo(old);
+	if (out_of_memory)
+	{
+		/* not kept: read again at the next report */
+		memset(&statement_secrets, 0, sizeof(statement_secrets));
+		statement_secrets.spans.overflow = true;
+		return &statement_secrets.spans;
+	}
+	sort_spans(&statement_secrets.spans);
+	statement_secrets.text = statement;
+	statement_secrets.started = started;
+	statement_secrets.len = len;
+	statement_secrets.quoting = *quoting;
+	return &statement_secrets.spans;
 }
 
 
@@ -1035,30 +1342,36 @@ find_secrets_in_text(const char *s, int len, int offset, bool standard_strings,
  * Where reports quote statements.
  */
 
-/* The spans of a statement text, shifted to each place a part repeats it. */
-static bool
+/*
+ * The spans of a statement text, shifted to each place a part repeats it;
+ * those places are marked in *repeated (a bitmap-free list of [start,
+ * end) ranges: the repeats themselves, as spans of a Spans).
+ */
+static void
 mask_occurrences(const char *part, int part_len, const char *text, int text_len,
-				 const Spans *text_spans, Spans *spans)
+				 const Spans *text_spans, Spans *spans, Spans *repeats)
 {
 	const char *p = part;
-	bool		found = false;
 
 	if (text_len == 0)
-		return false;
-	while (p + text_len <= part + part_len)
+		return;
+	while (p + text_len <= part + part_len && !spans->overflow)
 	{
 		const char *hit = memmem(p, part + part_len - p, text, text_len);
 		int			i;
 
 		if (hit == NULL)
 			break;
-		found = true;
+		if (text_spans->overflow)
+			add_span(spans, hit - part, (hit - part) + text_len);
 		for (i = 0; i < text_spans->count; i++)
-			add_span(spans, (hit - part) + text_spans->starts[i],
-					 (hit - part) + text_spans->ends[i]);
+			add_span_kind(spans, (hit - part) + text_spans->spans[i].start,
+						  (hit - part) + text_spans->spans[i].end,
+						  text_spans->spans[i].kind);
+		if (repeats)
+			add_span(repeats, hit - part, (hit - part) + text_len);
 		p = hit + text_len;
 	}
-	return found;
 }
 
 /*
@@ -1110,7 +1423,7 @@ audit_statement_field(const char *s, int len, int *start, int *end, bool *quoted
 /* The secrets of pgaudit's statement field, its "" read as ". */
 static void
 find_secrets_in_audit_line(const char *s, int len, const char *statement,
-						   bool statement_standard_strings, Spans *spans)
+						   Quoting statement_quoting, Spans *spans)
 {
 	int			start;
 	int			end;
@@ -1120,7 +1433,7 @@ find_secrets_in_audit_line(const char *s, int len, const char *statement,
 	int			k = 0;
 	int			p;
 	Origin		origin;
-	bool		standard_strings = standard_conforming_strings;
+	Quoting		quoting = QUOTING_EITHER;
 
 	if (!audit_statement_field(s, len, &start, &end, &quoted))
 		return;
@@ -1137,146 +1450,233 @@ find_secrets_in_audit_line(const char *s, int len, const char *statement,
 	}
 	map[k] = end;
 	value[k] = '\0';
+	/* the statement being run, or one it ran (a DO block's, a function's) */
 	if (statement != NULL && strcmp(value, statement) == 0)
-		standard_strings = statement_standard_strings;
+		quoting = statement_quoting;
 	origin.map = map;
 	origin.offset = 0;
 	if (may_hold_secrets(value, k))
-		find_secrets(value, k, origin, standard_strings, 0, spans);
+		find_secrets(value, k, origin, quoting, 0, spans);
 }
 
 /*
- * A report part that quotes a statement: the statement being run, which
- * it may repeat (log_statement, log_min_duration_statement, ...); else a
- * pgaudit line; else a statement anywhere in it.
+ * A part of a report: where it repeats the statement being run
+ * (log_statement, log_min_duration_statement, ...), that statement's
+ * spans; a pgaudit line's statement field; and the rest of it read from
+ * its start, the repeats left out (so that what precedes a repeat cannot
+ * shift how the repeat is read).
  */
 static void
 find_secrets_in_part(const char *part, const char *statement,
-					 const Spans *statement_spans, bool statement_standard_strings,
+					 const Spans *statement_spans, Quoting statement_quoting,
 					 Spans *spans)
 {
 	int			len = strlen(part);
+	Spans		repeats;
+	char	   *rest;
+	int		   *map;
+	int			k = 0;
+	int			p = 0;
+	int			i;
+	Origin		origin;
 
 	if (!may_hold_secrets(part, len))
 		return;
 	if (strncmp(part, "AUDIT: ", 7) == 0)
-		find_secrets_in_audit_line(part, len, statement,
-								   statement_standard_strings, spans);
-	else if (statement != NULL &&
-			 mask_occurrences(part, len, statement, strlen(statement),
-							  statement_spans, spans))
+	{
+		find_secrets_in_audit_line(part, len, statement, statement_quoting, spans);
 		return;
-	else
-		find_secrets_in_text(part, len, 0, standard_conforming_strings, spans);
+	}
+	memset(&repeats, 0, sizeof(repeats));
+	if (statement != NULL)
+		mask_occurrences(part, len, statement, strlen(statement), statement_spans,
+						 spans, &repeats);
+	if (repeats.count == 0)
+	{
+		find_secrets_in_text(part, len, 0, QUOTING_EITHER, spans);
+		return;
+	}
+
+	/* the rest, each repeat a space */
+	rest = filter_alloc(len + 1);
+	map = filter_alloc(sizeof(int) * (len + 1));
+	if (rest == NULL || map == NULL)
+		return;
+	for (i = 0; i <= repeats.count; i++)
+	{
+		int			until = i < repeats.count ? repeats.spans[i].start : len;
+
+		for (; p < until; p++)
+		{
+			map[k] = p;
+			rest[k++] = part[p];
+		}
+		if (i < repeats.count)
+		{
+			map[k] = p;
+			rest[k++] = ' ';
+			p = repeats.spans[i].end;
+		}
+	}
+	map[k] = len;
+	rest[k] = '\0';
+	origin.map = map;
+	origin.offset = 0;
+	if (may_hold_secrets(rest, k))
+		find_secrets(rest, k, origin, QUOTING_EITHER, 0, spans);
 }
 
 /*
  * An error about a statement that holds secrets may quote it from the
  * error's position on ("unterminated quoted string at or near ..."): when
- * the position (in characters, from 1) falls on a secret, mask what the
- * part repeats of it.
+ * the position (in characters, from 1) falls on a secret, or on the quote
+ * that opens it, what the part repeats of the statement from there to the
+ * secret's end is masked (its first repeat only).
  */
 static void
 mask_secret_at_position(const char *part, const char *statement,
 						const Spans *statement_spans, int position, Spans *spans)
 {
-	int			len = strlen(statement);
+	int			len;
 	int			byte = 0;
 	int			chars;
 	int			i;
 
 	if (position <= 0 || statement_spans->count == 0)
 		return;
+	len = strlen(statement);
 	for (chars = 1; chars < position && byte < len; chars++)
 		byte += pg_mblen(statement + byte);
 	for (i = 0; i < statement_spans->count; i++)
 	{
-		int			start = statement_spans->starts[i];
-		int			end = statement_spans->ends[i];
-		Spans		secret;
+		const Span *secret = &statement_spans->spans[i];
+		const char *hit;
 
 		/* the secret, or the quote (E', U&', $tag$) that opens it */
-		if (byte > end || start - byte > NAMEDATALEN + 2)
+		if (byte > secret->end || secret->start - byte > NAMEDATALEN + 2)
 			continue;
-		memset(&secret, 0, sizeof(secret));
-		add_span(&secret, 0, end - start);
-		mask_occurrences(part, strlen(part), statement + start, end - start,
-						 &secret, spans);
+		hit = memmem(part, strlen(part), statement + byte, secret->end - byte);
+		if (hit)
+			add_span(spans, hit - part + Max(secret->start - byte, 0),
+					 hit - part + (secret->end - byte));
+		break;
 	}
 }
 
 /*
- * A CONTEXT quotes the statements SPI ran, a line each: SQL statement
- * "...", and the like.  Each is read from where it starts, under both
- * settings of standard_conforming_strings (each level may have its own).
- * Returns false when there are too many of them to read.
+ * Where a report repeats a secret of the statement being run in a form no
+ * lexer reads (debug_print_parse's dump of the parse tree, a message that
+ * echoes a value): each secret of at least MIN_SECRET_ECHO bytes, up to
+ * MAX_SECRET_ECHOES of them, is masked wherever the part holds it.
  */
-static bool
-find_secrets_in_context(const char *context, Spans *spans)
+static void
+mask_secret_echoes(const char *part, const char *statement,
+				   const Spans *statement_spans, Spans *spans)
 {
-	static const char *const markers[] = {
-		"SQL statement \"", "SQL expression \"",
-		"PL/pgSQL expression \"", "PL/pgSQL assignment \""
-	};
-	int			len = strlen(context);
-	int			read = 0;
-	int			p;
+	int			len = strlen(part);
+	int			looked = 0;
+	int			i;
 
-	if (!may_hold_secrets(context, len))
-		return true;
-	for (p = 0; p < len; p++)
+	for (i = 0; i < statement_spans->count && looked < MAX_SECRET_ECHOES; i++)
 	{
-		int			i;
+		const Span *secret = &statement_spans->spans[i];
+		int			n = secret->end - secret->start;
+		const char *p = part;
 
-		if (p > 0 && context[p - 1] != '\n')
+		if (secret->kind != SPAN_SECRET || n < MIN_SECRET_ECHO)
 			continue;
-		for (i = 0; i < (int) lengthof(markers); i++)
+		looked++;
+		while (!spans->overflow &&
+			   (p = memmem(p, part + len - p, statement + secret->start, n)) != NULL)
 		{
-			int			n = strlen(markers[i]);
-
-			if (strncmp(context + p, markers[i], n) != 0)
-				continue;
-			if (++read > MAX_CONTEXT_STATEMENTS)
-				return false;
-			find_secrets_in_text(context + p + n, len - p - n, p + n, true, spans);
-			find_secrets_in_text(context + p + n, len - p - n, p + n, false, spans);
+			add_span(spans, p - part, p - part + n);
+			p += n;
 		}
 	}
-	return true;
+}
+
+/*
+ * The formats of the CONTEXT lines that quote a statement SPI ran, in the
+ * language of the server's messages (lc_messages): "SQL statement \"%s\""
+ * and the like.  Each line is read from just after its opening quote.
+ */
+static const char *const context_formats[] = {
+	gettext_noop("SQL statement \"%s\""),
+	gettext_noop("SQL expression \"%s\""),
+	gettext_noop("PL/pgSQL expression \"%s\""),
+	gettext_noop("PL/pgSQL assignment \"%s\"")
+};
+
+/*
+ * The context's lines that quote a statement: each read from where it
+ * starts to where the next such line starts (each read once), under both
+ * settings of standard_conforming_strings (each level of a nest of
+ * functions may have its own).
+ */
+static void
+find_secrets_in_context(const char *context, Spans *spans)
+{
+	const char *markers[lengthof(context_formats)];
+	int			marker_lengths[lengthof(context_formats)];
+	int			len = strlen(context);
+	int			previous = -1;
+	int			p;
+	int			i;
+
+	if (!may_hold_secrets(context, len))
+		return;
+	for (i = 0; i < (int) lengthof(context_formats); i++)
+	{
+		const char *format = dgettext(PG_TEXTDOMAIN("postgres"), context_formats[i]);
+		const char *hole = strstr(format, "%s");
+
+		markers[i] = format;
+		marker_lengths[i] = (int) (hole ? (size_t) (hole - format) : strlen(format));
+	}
+	for (p = 0; p <= len && !spans->overflow; p++)
+	{
+		int			start = -1;
+
+		if (p < len && p > 0 && context[p - 1] != '\n')
+			continue;
+		for (i = 0; p < len && i < (int) lengthof(context_formats); i++)
+		{
+			if (marker_lengths[i] > 0 &&
+				strncmp(context + p, markers[i], marker_lengths[i]) == 0)
+			{
+				start = p + marker_lengths[i];
+				break;
+			}
+		}
+		if (start < 0 && p < len)
+			continue;
+		/* the statement before this line: up to here */
+		if (previous >= 0)
+			find_secrets_in_text(context + previous, p - previous, previous,
+								 QUOTING_EITHER, spans);
+		previous = start;
+	}
 }
 
 
 /*
  * Masking.
  */
-static int
-compare_ints(const void *a, const void *b)
-{
-	return (*(const int *) a > *(const int *) b) - (*(const int *) a < *(const int *) b);
-}
 
 /*
  * Text with the spans masked, allocated in cxt, or NULL when memory runs
- * out.  The spans may repeat or overlap: what any of them covers is
- * masked, once.
+ * out or the text would grow past what a log line may hold.  The spans may
+ * repeat or overlap: what any of them covers is masked once, as ambiguous
+ * if any of those spans is.
  */
 static char *
 masked_text(const char *text, Spans *spans, MemoryContext cxt)
 {
 	int			len = strlen(text);
-	Size		size = 0;
-	char	   *out;
+	char	   *out = NULL;
 	int			pass;
 
-	/*
-	 * Sorting the starts and the ends apart pairs them anew, but covers the
-	 * same places: as many spans start before any point as before.
-	 */
-	qsort(spans->starts, spans->count, sizeof(int), compare_ints);
-	qsort(spans->ends, spans->count, sizeof(int), compare_ints);
-
-	/* the length first, then the text */
-	out = NULL;
+	sort_spans(spans);
 	for (pass = 0; pass < 2; pass++)
 	{
 		Size		n = 0;
@@ -1285,22 +1685,28 @@ masked_text(const char *text, Spans *spans, MemoryContext cxt)
 
 		while (i < spans->count)
 		{
-			int			start = spans->starts[i];
-			int			end = spans->ends[i];
+			int			start = spans->spans[i].start;
+			int			end = spans->spans[i].end;
+			SpanKind	kind = spans->spans[i].kind;
+			const char *mask;
 
 			/* merge the spans that overlap or touch this one */
-			for (i++; i < spans->count && spans->starts[i] <= end; i++)
-				end = Max(end, spans->ends[i]);
+			for (i++; i < spans->count && spans->spans[i].start <= end; i++)
+			{
+				end = Max(end, spans->spans[i].end);
+				kind = Max(kind, spans->spans[i].kind);
+			}
 			start = Max(start, pos);
 			end = Min(end, len);
 			if (start >= end)
 				continue;
+			mask = kind == SPAN_AMBIGUOUS ? AMBIGUOUS : MASK;
 			if (out)
 			{
 				memcpy(out + n, text + pos, start - pos);
-				memcpy(out + n + (start - pos), MASK, strlen(MASK));
+				memcpy(out + n + (start - pos), mask, strlen(mask));
 			}
-			n += (start - pos) + strlen(MASK);
+			n += (start - pos) + strlen(mask);
 			pos = end;
 		}
 		if (out)
@@ -1309,9 +1715,10 @@ masked_text(const char *text, Spans *spans, MemoryContext cxt)
 			out[n + (len - pos)] = '\0';
 			return out;
 		}
-		size = n + (len - pos) + 1;
-		out = MemoryContextAllocExtended(cxt, size,
-										 MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		n += (len - pos) + 1;
+		if (n > MaxAllocSize / 4)
+			return NULL;		/* masked whole instead */
+		out = MemoryContextAllocExtended(cxt, n, MCXT_ALLOC_NO_OOM);
 		if (out == NULL)
 		{
 			out_of_memory = true;
@@ -1322,8 +1729,9 @@ masked_text(const char *text, Spans *spans, MemoryContext cxt)
 }
 
 /*
- * When memory ran out: the part overwritten in place, as far as the mask
- * fits in it, if it could hold a secret.
+ * A part masked whole, in place, as far as the mask fits in it, if it
+ * could hold a secret: when memory ran out, when it had too many spans, or
+ * inside a critical section (where nothing may be allocated).
  */
 static void
 mask_wholesale(char *text)
@@ -1343,16 +1751,25 @@ apply_spans(char *text, Spans *spans, MemoryContext cxt)
 {
 	char	   *masked;
 
+	if (spans->overflow)
+	{
+		mask_wholesale(text);
+		return text;
+	}
 	if (spans->count == 0 || out_of_memory)
 		return text;
 	masked = masked_text(text, spans, cxt);
-	return masked ? masked : text;
+	if (masked == NULL)
+	{
+		mask_wholesale(text);
+		return text;
+	}
+	return masked;
 }
 
 
 /*
- * The statement being run: its secrets, and debug_query_string pointed at a
- * masked copy.
+ * The statement being run: debug_query_string pointed at a masked copy.
  */
 static void
 forget_masked_statement(void *arg pg_attribute_unused())
@@ -1360,6 +1777,7 @@ forget_masked_statement(void *arg pg_attribute_unused())
 	masked_statement.original = NULL;
 	masked_statement.shown = NULL;
 	masked_statement.callback_registered = false;
+	memset(&statement_secrets, 0, sizeof(statement_secrets));
 }
 
 /*
@@ -1368,12 +1786,12 @@ forget_masked_statement(void *arg pg_attribute_unused())
  * cannot be (no MessageContext outside a client's backend, or no memory).
  */
 static bool
-show_masked_statement(const char *statement, Spans *spans, bool standard_strings)
+show_masked_statement(const char *statement, Spans *spans, Quoting quoting)
 {
 	char	   *original;
 	char	   *shown;
 
-	if (MessageContext == NULL)
+	if (MessageContext == NULL || spans->overflow)
 		return false;
 	original = MemoryContextAllocExtended(MessageContext, strlen(statement) + 1,
 										  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
@@ -1395,80 +1813,109 @@ show_masked_statement(const char *statement, Spans *spans, bool standard_strings
 	}
 	masked_statement.original = original;
 	masked_statement.shown = shown;
-	masked_statement.standard_strings = standard_strings;
+	masked_statement.quoting = quoting;
 	debug_query_string = shown;
 	return true;
 }
 
 /*
+ * Inside a critical section nothing may be allocated: every part that
+ * could hold a secret is masked whole in place, and the STATEMENT line is
+ * left out if the statement could hold one.
+ */
+static void
+hide_passwords_in_critical_section(ErrorData *edata)
+{
+	const char *statement = debug_query_string;
+
+	if (statement && statement != masked_statement.shown &&
+		may_hold_secrets(statement, strlen(statement)))
+		edata->hide_stmt = true;
+	mask_wholesale(edata->message);
+	mask_wholesale(edata->detail);
+	mask_wholesale(edata->detail_log);
+	mask_wholesale(edata->hint);
+	mask_wholesale(edata->context);
+	mask_wholesale(edata->internalquery);
+}
+
+/*
  * The hook.  The report's parts are replaced by masked copies in its own
  * memory context (which frees them with the report); everything else is
- * allocated in filter_cxt, reset before returning.
+ * allocated in filter_cxt, reset before returning, but the statement's
+ * secrets, kept in statement_cxt for its next reports.
  */
 static void
 hide_passwords(ErrorData *edata)
 {
 	MemoryContext report_cxt = CurrentMemoryContext;
-	MemoryContext old = MemoryContextSwitchTo(filter_cxt);
+	MemoryContext old;
 	const char *statement = debug_query_string;
-	bool		statement_standard_strings = standard_conforming_strings;
-	Spans		statement_spans;
+	Quoting		statement_quoting = QUOTING_EITHER;
+	Spans		none;
+	Spans	   *secrets = &none;
 	Spans		internal_spans;
 	Spans		spans[5];
 	char	  **parts[5];
 	int			i;
 
+	if (CritSectionCount > 0)
+	{
+		hide_passwords_in_critical_section(edata);
+		if (prev_emit_log_hook)
+			prev_emit_log_hook(edata);
+		return;
+	}
+
+	old = MemoryContextSwitchTo(filter_cxt);
 	out_of_memory = false;
-	memset(&statement_spans, 0, sizeof(statement_spans));
+	memset(&none, 0, sizeof(none));
 	memset(&internal_spans, 0, sizeof(internal_spans));
 
 	/* the statement being run, as it was sent and parsed */
 	if (statement != NULL && statement == masked_statement.shown)
 	{
 		statement = masked_statement.original;
-		statement_standard_strings = masked_statement.standard_strings;
+		statement_quoting = masked_statement.quoting;
 	}
-	else if (statement != NULL && statement == parsed_statement.text &&
-			 parsed_statement.started == GetCurrentStatementStartTimestamp())
-		statement_standard_strings = parsed_statement.standard_strings;
 	if (statement != NULL)
-		find_secrets_in_text(statement, strlen(statement), 0,
-							 statement_standard_strings, &statement_spans);
-	if (statement_spans.count > 0 && debug_query_string != masked_statement.shown &&
-		!show_masked_statement(statement, &statement_spans, statement_standard_strings))
+		secrets = statement_spans(statement, &statement_quoting);
+	if ((secrets->count > 0 || secrets->overflow) &&
+		debug_query_string != masked_statement.shown &&
+		!show_masked_statement(statement, secrets, statement_quoting))
 		edata->hide_stmt = true;
 
-	/* the internal query, read under the setting it was parsed with */
+	/* the internal query, being parsed under the setting in force */
 	if (edata->internalquery)
 		find_secrets_in_text(edata->internalquery, strlen(edata->internalquery), 0,
-							 standard_conforming_strings, &internal_spans);
+							 standard_conforming_strings ? QUOTING_STANDARD : QUOTING_ESCAPED,
+							 &internal_spans);
 
-	/* message, details, hint: where they repeat a statement */
+	/* message, details, hint */
 	parts[0] = &edata->message;
 	parts[1] = &edata->detail;
 	parts[2] = &edata->detail_log;
 	parts[3] = &edata->hint;
-	for (i = 0; i < 4; i++)
+	parts[4] = &edata->context;
+	for (i = 0; i < 5; i++)
 	{
 		memset(&spans[i], 0, sizeof(Spans));
 		if (*parts[i] == NULL)
 			continue;
-		find_secrets_in_part(*parts[i], statement, &statement_spans,
-							 statement_standard_strings, &spans[i]);
+		if (i == 4)
+			find_secrets_in_context(*parts[i], &spans[i]);
+		else
+			find_secrets_in_part(*parts[i], statement, secrets, statement_quoting,
+								 &spans[i]);
 		if (statement != NULL)
-			mask_secret_at_position(*parts[i], statement, &statement_spans,
-									edata->cursorpos, &spans[i]);
+		{
+			mask_secret_at_position(*parts[i], statement, secrets, edata->cursorpos,
+									&spans[i]);
+			mask_secret_echoes(*parts[i], statement, secrets, &spans[i]);
+		}
 		if (edata->internalquery)
 			mask_secret_at_position(*parts[i], edata->internalquery,
 									&internal_spans, edata->internalpos, &spans[i]);
-	}
-	parts[4] = &edata->context;
-	memset(&spans[4], 0, sizeof(Spans));
-	if (edata->context && !find_secrets_in_context(edata->context, &spans[4]))
-	{
-		/* too many statements to read: the context goes whole */
-		mask_wholesale(edata->context);
-		spans[4].count = 0;
 	}
 
 	if (!out_of_memory)
@@ -1478,7 +1925,7 @@ hide_passwords(ErrorData *edata)
 			if (*parts[i] != NULL)
 				*parts[i] = apply_spans(*parts[i], &spans[i], report_cxt);
 		}
-		if (internal_spans.count > 0)
+		if (internal_spans.count > 0 || internal_spans.overflow)
 		{
 			edata->internalquery = apply_spans(edata->internalquery,
 											   &internal_spans, report_cxt);
@@ -1517,9 +1964,12 @@ remember_standard_strings(ParseState *pstate, Query *query, JumbleState *jstate)
 		!(parsed_statement.text == debug_query_string &&
 		  parsed_statement.started == GetCurrentStatementStartTimestamp()))
 	{
+		ParsedText *parsed = parsed_text(debug_query_string, strlen(debug_query_string), true);
+
 		parsed_statement.text = debug_query_string;
 		parsed_statement.started = GetCurrentStatementStartTimestamp();
 		parsed_statement.standard_strings = standard_conforming_strings;
+		parsed->settings |= standard_conforming_strings ? 1 : 2;
 	}
 }
 
@@ -1535,6 +1985,9 @@ install_password_log_filter(void)
 	filter_cxt = AllocSetContextCreate(TopMemoryContext,
 									   "pssync log filter",
 									   ALLOCSET_SMALL_SIZES);
+	statement_cxt = AllocSetContextCreate(TopMemoryContext,
+										  "pssync log filter statement",
+										  ALLOCSET_SMALL_SIZES);
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = hide_passwords;
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;

@@ -735,6 +735,18 @@ pssync_validator(PG_FUNCTION_ARGS)
 			bind_dn = value;
 	}
 
+	/*
+	 * Without shared_preload_libraries, the backend that runs this
+	 * statement loaded pssync (and its log filter) only now: the statement
+	 * may have been logged already.
+	 */
+	if (catalog == UserMappingRelationId && has_secret && !pssync_preloaded)
+		ereport(WARNING,
+				(errmsg("pssync is not in shared_preload_libraries: this statement may have been written to the server log with its password"),
+				 errdetail("pssync's log filter masks passwords only in the backends that load it before their first statement."),
+				 errhint("Add pssync to shared_preload_libraries and restart the server; then change this password."),
+				 errhidestmt(true)));
+
 	if (catalog == ForeignServerRelationId)
 	{
 		for (opt = pssync_options; opt->name; opt++)

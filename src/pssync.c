@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "pssync.h"
@@ -90,9 +91,13 @@ parse_max_changes(const char *value, double *limit, bool *percent)
 	return true;
 }
 
+/* loaded by shared_preload_libraries: every backend has the log filter */
+bool		pssync_preloaded = false;
+
 void
 _PG_init(void)
 {
+	pssync_preloaded = process_shared_preload_libraries_in_progress;
 	install_password_log_filter();
 
 	DefineCustomStringVariable("pssync.server",

@@ -141,6 +141,9 @@ extern bool parse_max_changes(const char *value, double *limit, bool *percent);
 extern void log_phase_time(instr_time *phase, const char *what);
 
 
+/* pssync.c */
+extern bool pssync_preloaded;
+
 /* log_filter.c: user mapping passwords kept out of the server log */
 extern void install_password_log_filter(void);
 

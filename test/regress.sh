@@ -17,7 +17,12 @@ build_test_tools() {
 	local tool status=0
 	mkdir -p "$PSSYNC_TOP/test/tools/bin"
 	for tool in "$PSSYNC_TOP"/test/tools/*.c; do
-		gcc -O2 -Wall -Wextra -o "$PSSYNC_TOP/test/tools/bin/$(basename "$tool" .c)" "$tool" ||
+		local libs=()
+		# a client of PostgreSQL's (extended_query.c): libpq
+		grep -q "libpq-fe.h" "$tool" &&
+			libs=(-I"$("$PG_BIN/pg_config" --includedir)" -I/usr/include/postgresql
+				-L"$("$PG_BIN/pg_config" --libdir)" -lpq)
+		gcc -O2 -Wall -Wextra -o "$PSSYNC_TOP/test/tools/bin/$(basename "$tool" .c)" "$tool" "${libs[@]}" ||
 			{ fail "build $tool"; status=1; }
 	done
 	return $status
@@ -53,7 +58,9 @@ EOF
 
 start_regress_servers() {
 	REGRESS_FAILED=
-	start_postgres || { REGRESS_FAILED="start PostgreSQL"; return 1; }
+	# as the README recommends: every backend has the log filter
+	PSSYNC_PG_CONF="shared_preload_libraries = 'pssync'${PSSYNC_PG_CONF:+
+$PSSYNC_PG_CONF}" start_postgres || { REGRESS_FAILED="start PostgreSQL"; return 1; }
 	# the generated district of sql/strategies.sql, same seed
 	psql -X -q -v seed=0.42 -v people=2000 -v ldif="$PSSYNC_WORK/awkward.ldif" \
 		-f "$PSSYNC_TOP/test/fixtures/awkward_district.sql" ||

@@ -21,7 +21,7 @@ CREATE TABLE secrets (n int, pw text);
 CREATE TABLE id_mapping (id int, password_hash text);
 SQL
 # the functions' passwords come from a table, not from the statement
-psql -X -q -d "$db" -c "INSERT INTO secrets VALUES (9, '$(secret 9)'), (10, '$(secret 10)')" >/dev/null
+psql -X -q -d "$db" -c "INSERT INTO secrets VALUES (9, '$(secret 9)'), (10, '$(secret 10)'), (21, '$(secret 21)')" >/dev/null
 
 pg_log_mark
 run_with() {
@@ -80,6 +80,30 @@ run "$alter OPTIONS (SET password '$(secret 19)"
 run "$alter OPTIONS (SET password PwSecretBare20)"
 # many would-be starts in one literal: read once, not once per quote
 run "SELECT '$(printf '"create %.0s' $(seq 1 10000))''mapping'''::int"
+# A DO block's body is parsed when it runs, under the setting then in
+# force: with standard_conforming_strings off, 'a\' does not end a string,
+# and what reads as a password value under on is a statement under off.
+# The body reads differently under the two: it is masked as ambiguous,
+# visibly, never as a password (so the statements in it are not quietly
+# hidden), and the filter does not guess.
+run_with "-c log_statement=all -c standard_conforming_strings=off -c escape_string_warning=off" \
+	"DO \$\$BEGIN PERFORM 'a\\' ALTER USER MAPPING FOR x SERVER y OPTIONS (password '; UPDATE id_mapping SET password_hash = 'evidence-1'; PERFORM '\\''; END\$\$"
+# A statement prepared (extended protocol) with the setting on, run after
+# it was turned off: read as it was parsed.
+PGDATABASE=$db PGOPTIONS="-c log_statement=all" extended_query \
+	"UPDATE id_mapping SET password_hash = 'x\\' /* ' ALTER USER MAPPING FOR a SERVER b OPTIONS (password ' */ || \$\$visible-prepared\$\$ WHERE id = 1 -- '" \
+	"SET standard_conforming_strings = off" >/dev/null 2>&1
+# An error that echoes many one-letter would-be passwords: bounded, and
+# the message stays readable.
+run "SELECT \$q\$alter user mapping for a server b options (password 'a' $(printf "'a' %.0s" $(seq 1 3000)))\$q\$::int"
+# A message that quotes the statement being run and another statement.
+run "DO \$\$BEGIN RAISE LOG 'running [%], and [%]', current_query(),
+  format('ALTER USER MAPPING FOR x SERVER y OPTIONS (password %L)', (SELECT pw FROM secrets WHERE n = 21)); END\$\$"
+# debug_print_parse dumps the parse tree (on PostgreSQL 16 and later,
+# option values and all): a secret of the statement being run is masked
+# wherever a report repeats it.
+run_with "-c debug_print_parse=on -c log_min_messages=log" \
+	"$alter OPTIONS (SET password '$(secret 22)')"
 # statements that only mention the words are logged as they are
 run "DROP TABLE IF EXISTS students_nowhere; -- mapping password"
 run "UPDATE id_mapping SET password_hash = 'visible-hash' WHERE id = 1"
@@ -90,8 +114,8 @@ sleep 0.3
 log=$(pg_log_since_mark)
 
 leaked=""
-for n in 1 2 3 4 5 6a 6b 7 8 9 10 11 12 13 14 15 16 17 18 19; do
-	grep -qF -- "Pw-Secret-$n" <<<"$log" && leaked="$leaked $n"
+for n in 1 2 3 4 5 6a 6b 7 8 9 10 11 12 13 14 15 16 17 18 19 21 22; do
+	grep -qE -- "Pw-Secret-$n([^0-9]|\$)" <<<"$log" && leaked="$leaked $n"
 done
 grep -qF -- "PwSecretBare20" <<<"$log" && leaked="$leaked 20"
 [ -z "$leaked" ] || detail="leaked:$leaked"
@@ -143,6 +167,14 @@ check "an unquoted password's syntax error does not repeat it" \
 	has "ERROR:  syntax error at or near \"<hidden by pssync>\""
 check "a literal full of would-be statements is logged as it is" \
 	grep -qF "ERROR:  invalid input syntax for type integer: \"\"create \"create" <<<"$log"
+check "a body whose quoting depends on the setting is masked as ambiguous, not as a password" \
+	has "DO \$\$<hidden by pssync: its quoting depends on standard_conforming_strings>\$\$"
+check "a prepared statement is read as it was parsed, not under the setting of its execution" \
+	has "LOG:  execute prepared: UPDATE id_mapping SET password_hash = 'x\\' /* ' ALTER USER MAPPING FOR a SERVER b OPTIONS (password ' */ || \$\$visible-prepared\$\$ WHERE id = 1 -- '"
+check "many short would-be passwords leave the message readable" \
+	has "ERROR:  invalid input syntax for type integer: \"alter user mapping for a server b options (password 'a' 'a' 'a' 'a'"
+check "a statement quoted after the statement being run is read too" \
+	has "], and [ALTER USER MAPPING FOR x SERVER y OPTIONS (password '<hidden by pssync>')]"
 check "a comment that names the words hides nothing" \
 	has "statement: DROP TABLE IF EXISTS students_nowhere; -- mapping password"
 check "an UPDATE of a password_hash column is logged" \
