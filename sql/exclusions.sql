@@ -91,4 +91,18 @@ SELECT pssync.ldap_exclude('student', 1003, 'mine');
 SELECT regress.full_error_of($$DELETE FROM pssync.exclusions$$);
 SELECT pssync.ldap_include('student', 1003);
 RESET ROLE;
+-- A user is one record, and a sync may update either of its usernames:
+-- UPDATE on loginid alone does not let a role include a teacher's record
+-- by calling it staff.
+SELECT pssync.ldap_exclude('teacher', 2001, 'the superintendent');
+CREATE ROLE regress_staff_clerk;
+GRANT USAGE ON SCHEMA pssync, regress TO regress_staff_clerk;
+GRANT SELECT ON users, schoolstaff TO regress_staff_clerk;
+GRANT UPDATE (loginid) ON users TO regress_staff_clerk;
+GRANT USAGE ON FOREIGN SERVER district_ldap TO regress_staff_clerk;
+SET ROLE regress_staff_clerk;
+SELECT regress.error_of($$SELECT pssync.ldap_include('staff', 2001)$$);
+SELECT regress.error_of($$SELECT pssync.ldap_unlink('staff', 2001)$$);
+RESET ROLE;
+SELECT count(*) AS still_excluded FROM pssync.exclusions WHERE dcid = 2001;
 ROLLBACK;

@@ -81,6 +81,17 @@ exclusion_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	row->excluded_at = SPI_getvalue(tuple, desc, 3);
 }
 
+/* An exclusion another session made at the same time, taken over. */
+static void
+taken_over_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	ExclusionRow *row = (ExclusionRow *) arg;
+	bool		isnull;
+
+	if (DatumGetBool(SPI_getbinval(tuple, desc, 1, &isnull)))
+		row->found = true;
+}
+
 /*
  * Refuse a record that is excluded (ldap_assign), saying why and by whom.
  * Called inside SPI.
@@ -165,7 +176,12 @@ exclude_record(RecordGroup group, const char *record_type, int64 dcid,
 	values[3] = DirectFunctionCall1(namein,
 									CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 
-	/* a user is excluded under one type: the other's row goes */
+	/*
+	 * What was there goes (a user is excluded under one type: the other
+	 * type's row goes too), and the new row comes.  A session excluding the
+	 * same record at the same time inserts first or waits for the other's
+	 * row and takes it over (ON CONFLICT): then the record was excluded.
+	 */
 	as_list_owner(psprintf("DELETE FROM pssync.exclusions e"
 						   " WHERE e.dcid OPERATOR(pg_catalog.=) $1"
 						   " AND e.record_type OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.text[])"
@@ -173,10 +189,14 @@ exclude_record(RecordGroup group, const char *record_type, int64 dcid,
 						   group_types(group)),
 				  1, &types[1], &values[1], SPI_OK_DELETE_RETURNING,
 				  exclusion_row, &row);
-	as_list_owner("INSERT INTO pssync.exclusions"
+	as_list_owner("INSERT INTO pssync.exclusions AS e"
 				  " (record_type, dcid, reason, excluded_by, excluded_at)"
-				  " VALUES ($1, $2, $3, $4, pg_catalog.now())",
-				  4, types, values, SPI_OK_INSERT, NULL, NULL);
+				  " VALUES ($1, $2, $3, $4, pg_catalog.now())"
+				  " ON CONFLICT (record_type, dcid) DO UPDATE"
+				  " SET reason = excluded.reason, excluded_by = excluded.excluded_by,"
+				  " excluded_at = excluded.excluded_at"
+				  " RETURNING e.xmax OPERATOR(pg_catalog.<>) '0'::pg_catalog.xid",
+				  4, types, values, SPI_OK_INSERT_RETURNING, taken_over_row, &row);
 	*old_reason = row.found ? row.reason : NULL;
 	return !row.found;
 }

@@ -41,6 +41,9 @@ PG_FUNCTION_INFO_V1(pssync_ldap_exclude);
 PG_FUNCTION_INFO_V1(pssync_ldap_include);
 PG_FUNCTION_INFO_V1(pssync_ldap_unlink);
 
+static RecordGroup one_record(text *type_text, int64 dcid,
+							  PowerSchoolTables *tables, const char *what);
+
 /*
  * sync_result has 11 columns in 1.0, matched_by besides from 1.1, and
  * candidate_count from 1.2; the rows fill the columns the installed
@@ -465,9 +468,7 @@ pssync_ldap_assign(PG_FUNCTION_ARGS)
 Datum
 pssync_ldap_unlink(PG_FUNCTION_ARGS)
 {
-	char	   *type;
 	RecordGroup group;
-	UserKinds	kinds = USERS_ALL;
 	int64		dcid;
 	PssyncServer *server;
 	PowerSchoolTables tables;
@@ -478,22 +479,15 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("record_type and dcid must not be NULL")));
-	type = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	group = record_type_group(PG_GETARG_TEXT_PP(0));
-	if (strcmp(type, "teacher") == 0)
-		kinds = USERS_TEACHERS;
-	else if (strcmp(type, "staff") == 0)
-		kinds = USERS_STAFF;
 	dcid = PG_GETARG_INT64(1);
 
 	memset(&run, 0, sizeof(run));
 	run.started_at = GetCurrentTimestamp();
 	server = pssync_get_server();
-	resolve_powerschool_tables(&tables, group, false);
-	check_update_privileges(&tables, group, kinds, NULL);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "ldap_unlink");
 	dn = unlink_record(server->servername, group, dcid);
 	run.function = "ldap_unlink";
 	run.selection = psprintf("dcid " INT64_FORMAT, dcid);
@@ -509,27 +503,26 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 }
 
 /*
- * The record of ldap_exclude and ldap_include: its group and the user
- * kinds a real sync of it updates, after checking the caller may, and that
- * it exists.  Called inside SPI.
+ * The record of ldap_exclude, ldap_include or ldap_unlink: its group,
+ * after checking that the caller has the UPDATE privileges a real sync of
+ * it takes, and that it exists and the caller can see it (row security).
+ * Called inside SPI.
  */
 static RecordGroup
-exclusion_record(text *type_text, int64 dcid, PowerSchoolTables *tables)
+one_record(text *type_text, int64 dcid, PowerSchoolTables *tables, const char *what)
 {
-	char	   *type = text_to_cstring(type_text);
 	RecordGroup group = record_type_group(type_text);
-	UserKinds	kinds = USERS_ALL;
 	RecordSelection one;
 	Arena	   *arena = arena_create(CurrentMemoryContext, "pssync exclusion");
 	int			excluded;
 	List	   *records;
 
-	if (strcmp(type, "teacher") == 0)
-		kinds = USERS_TEACHERS;
-	else if (strcmp(type, "staff") == 0)
-		kinds = USERS_STAFF;
+	/*
+	 * A user is one record whichever type names it, and a sync may update
+	 * either of its usernames: both take UPDATE.
+	 */
 	resolve_powerschool_tables(tables, group, false);
-	check_update_privileges(tables, group, kinds, "managing the exclusions");
+	check_update_privileges(tables, group, USERS_ALL, what);
 
 	memset(&one, 0, sizeof(one));
 	one.kind = SELECT_ONE;
@@ -596,7 +589,7 @@ pssync_ldap_exclude(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	group = exclusion_record(PG_GETARG_TEXT_PP(0), dcid, &tables);
+	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "managing the exclusions");
 	added = exclude_record(group, text_to_cstring(PG_GETARG_TEXT_PP(0)), dcid,
 						   reason, &old_reason);
 	record_exclusion_change("ldap_exclude", group, dcid, &tables, true,
@@ -630,7 +623,7 @@ pssync_ldap_include(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	group = exclusion_record(PG_GETARG_TEXT_PP(0), dcid, &tables);
+	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "managing the exclusions");
 	removed = include_record(group, dcid, &old_reason);
 	record_exclusion_change("ldap_include", group, dcid, &tables, removed,
 							old_reason, started_at);
