@@ -174,10 +174,11 @@ index_values(DirectoryIndex *index, DirectoryValues *values)
 }
 
 /*
- * The key of an ID: the letters and digits of its skeleton.  An ID
- * attribute may be matched by any rule (caseExactMatch, numericStringMatch
- * ignoring spaces, telephoneNumberMatch ignoring hyphens): IDs that any of
- * them may take for the same share a key.
+ * The key of an ID: the letters and digits of its skeleton, each run of
+ * digits without its leading zeros.  An ID attribute may be matched by any
+ * rule (caseExactMatch, numericStringMatch ignoring spaces,
+ * telephoneNumberMatch ignoring hyphens, integerMatch taking 007 for 7):
+ * IDs that any of them may take for the same share a key.
  */
 static char *
 id_key(const char *id, int len)
@@ -188,7 +189,13 @@ id_key(const char *id, int len)
 
 	for (from = key; *from; from++)
 	{
-		if ((*from >= 'a' && *from <= 'z') || (*from >= '0' && *from <= '9'))
+		bool		digit = *from >= '0' && *from <= '9';
+
+		/* integerMatch takes 007 for 7: a run of digits keeps no leading 0 */
+		if (*from == '0' && (to == key || !(to[-1] >= '0' && to[-1] <= '9')) &&
+			from[1] >= '0' && from[1] <= '9')
+			continue;
+		if ((*from >= 'a' && *from <= 'z') || digit)
 			*to++ = *from;
 	}
 	*to = '\0';
