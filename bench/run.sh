@@ -108,7 +108,7 @@ database monitor
 access to * by * read'
 echo "== starting PostgreSQL and slapd (slapadd of the directory)"
 t=$(date +%s.%N)
-start_postgres
+PSSYNC_PG_CONF="shared_preload_libraries = 'pssync'" start_postgres
 start_slapd main "$OUT/district/directory.ldif"
 echo "   $(python3 -c "print('%.1f s' % ($(date +%s.%N) - $t))")"
 

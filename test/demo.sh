@@ -15,7 +15,7 @@ make -s install >/dev/null
 source test/servers.sh
 trap stop_servers EXIT
 echo "== starting a throwaway PostgreSQL cluster and slapd"
-start_postgres
+PSSYNC_PG_CONF="shared_preload_libraries = 'pssync'" start_postgres
 start_slapd main test/fixtures/directory.ldif
 
 createdb district

@@ -147,7 +147,7 @@ PSSYNC_AD_GC_URI="ldap://127.0.0.1:3268"
 export PSSYNC_AD_GC_URI
 
 T=$(now)
-if ! start_postgres; then
+if ! PSSYNC_PG_CONF="shared_preload_libraries = 'pssync'" start_postgres; then
 	fail "start PostgreSQL"
 	summary
 	exit 1

@@ -19,7 +19,8 @@ check() {
 
 source test/servers.sh
 trap stop_servers EXIT
-start_postgres || { echo "FAIL  package: start PostgreSQL"; exit 1; }
+PSSYNC_PG_CONF="shared_preload_libraries = 'pssync'" start_postgres ||
+	{ echo "FAIL  package: start PostgreSQL"; exit 1; }
 start_slapd main test/fixtures/directory.ldif || { echo "FAIL  package: start slapd"; exit 1; }
 
 q() { psql -X -q -At -d district -c "$1"; }

@@ -14,7 +14,7 @@ ensure_packages postgresql-15-cron || exit 1
 unset PSSYNC_WORK PGHOST PGPORT PGDATABASE
 source test/servers.sh
 trap stop_servers EXIT
-PSSYNC_PG_CONF="shared_preload_libraries = 'pg_cron'
+PSSYNC_PG_CONF="shared_preload_libraries = 'pg_cron, pssync'
 cron.database_name = 'district'
 cron.use_background_workers = on
 max_worker_processes = 16" start_postgres || exit 1
