@@ -282,6 +282,8 @@ extern bool include_record(RecordGroup group, int64 dcid, char **old_reason);
 /* queries.c: statements through SPI, and the names of relations in them */
 typedef void (*RowCallback) (HeapTuple tuple, TupleDesc desc, void *arg);
 
+extern int	begin_statements(void);
+extern void end_statements(int nestlevel);
 extern char *qualified_relation_name(Oid relid);
 extern char *relation_display_name(Oid relid);
 extern Oid	relation_owner(Oid relid);
