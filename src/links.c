@@ -145,6 +145,7 @@ typedef struct AttachState
 	HTAB	   *records;
 	Arena	   *arena;
 	List	   *unloaded;		/* the links of records not loaded */
+	MemoryContext list_cxt;		/* where that list lives */
 } AttachState;
 
 static void
@@ -163,7 +164,10 @@ link_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	if (found == NULL)
 	{
 		/* what the run needs of it: its record, type and confirmation */
+		MemoryContext old = MemoryContextSwitchTo(state->list_cxt);
+
 		state->unloaded = lappend(state->unloaded, link);
+		MemoryContextSwitchTo(old);
 		return;
 	}
 	link->entry_id = row_text(tuple, desc, 3, state->arena);
@@ -193,14 +197,21 @@ attach_links(const char *server, RecordGroup group, List *records,
 	int64	   *dcids;
 	int			n = 0;
 	AsOwner		as;
+	MemoryContext temp;
+	MemoryContext old;
 
 	if (!pssync_use_links || !OidIsValid(schema) ||
 		(records == NIL && !every_link))
 		return NIL;
 
+	/* the list of unloaded links in the caller's context, the rest in temp */
+	state.list_cxt = CurrentMemoryContext;
+	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync reading links",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(temp);
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(RecordByDcid);
-	ctl.hcxt = CurrentMemoryContext;
+	ctl.hcxt = temp;
 	state.records = hash_create("pssync records by dcid", list_length(records),
 								&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	state.arena = arena;
@@ -227,8 +238,8 @@ attach_links(const char *server, RecordGroup group, List *records,
 						  every_link ? "" : " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)"),
 				 3, types, values, false, link_row, &state);
 	become_caller(&as);
-	hash_destroy(state.records);
-	pfree(dcids);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(temp);
 	return state.unloaded;
 }
 
@@ -286,6 +297,10 @@ linked_record(List *sorted, const char *entry_id)
 	return -1;
 }
 
+static void find_linked_elsewhere(Oid schema, const char *server,
+								  RecordGroup group, List *results,
+								  const char **ids, int n);
+
 /*
  * Rows whose exact entry (found by ID attribute, by names, or chosen with
  * ldap_assign) is linked to another record of the group on the server
@@ -295,17 +310,19 @@ void
 mark_linked_elsewhere(const char *server, RecordGroup group, List *results)
 {
 	Oid			schema = links_schema();
-	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
-	Datum		values[3];
 	const char **ids;
-	List	   *linked = NIL;
 	ListCell   *cell;
 	int			n = 0;
-	AsOwner		as;
+	MemoryContext temp;
+	MemoryContext old;
 
 	if (!pssync_use_links || !OidIsValid(schema) || results == NIL)
 		return;
 
+	/* what is read and built here is dropped at the end */
+	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync linked entries",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(temp);
 	ids = palloc(sizeof(char *) * list_length(results));
 	foreach(cell, results)
 	{
@@ -315,8 +332,22 @@ mark_linked_elsewhere(const char *server, RecordGroup group, List *results)
 			(result->matched_by == NULL || strcmp(result->matched_by, "link") != 0))
 			ids[n++] = result->entry_id;
 	}
-	if (n == 0)
-		return;
+	if (n > 0)
+		find_linked_elsewhere(schema, server, group, results, ids, n);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(temp);
+}
+
+/* The part of mark_linked_elsewhere() that asks the table. */
+static void
+find_linked_elsewhere(Oid schema, const char *server, RecordGroup group,
+					  List *results, const char **ids, int n)
+{
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3];
+	List	   *linked = NIL;
+	ListCell   *cell;
+	AsOwner		as;
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
 	values[1] = CStringGetTextDatum(group_name(group));
@@ -354,38 +385,33 @@ mark_linked_elsewhere(const char *server, RecordGroup group, List *results)
 /*
  * Writing the links of a run.
  */
+/*
+ * The links a run makes or changes, of one kind: each with its row (a
+ * record's first) and how it is linked.  Only pointers are kept: the
+ * statements' arrays are made a chunk at a time (write_batch).
+ */
 typedef struct LinkBatch
 {
 	int			n;
-	int64	   *dcids;
-	const char **types;
-	const char **entry_ids;
-	const char **dns;
-	const char **user_ids;
+	int			allocated;
+	SyncResult **results;
 	const char **linked_by;
 } LinkBatch;
 
 static void
-batch_init(LinkBatch *b, int size)
-{
-	size = Max(size, 1);
-	b->n = 0;
-	b->dcids = palloc(sizeof(int64) * size);
-	b->types = palloc(sizeof(char *) * size);
-	b->entry_ids = palloc(sizeof(char *) * size);
-	b->dns = palloc(sizeof(char *) * size);
-	b->user_ids = palloc(sizeof(char *) * size);
-	b->linked_by = palloc(sizeof(char *) * size);
-}
-
-static void
 batch_add(LinkBatch *b, SyncResult *result, const char *linked_by)
 {
-	b->dcids[b->n] = result->record->dcid;
-	b->types[b->n] = record_type_name(result->record->type);
-	b->entry_ids[b->n] = result->entry_id;
-	b->dns[b->n] = result->dn;
-	b->user_ids[b->n] = result->status == STATUS_NO_UID ? NULL : result->new_username;
+	if (b->n == b->allocated)
+	{
+		b->allocated = Max(256, b->allocated * 2);
+		b->results = b->results ?
+			repalloc_huge(b->results, sizeof(SyncResult *) * b->allocated) :
+			palloc_extended(sizeof(SyncResult *) * b->allocated, MCXT_ALLOC_HUGE);
+		b->linked_by = b->linked_by ?
+			repalloc_huge(b->linked_by, sizeof(char *) * b->allocated) :
+			palloc_extended(sizeof(char *) * b->allocated, MCXT_ALLOC_HUGE);
+	}
+	b->results[b->n] = result;
 	b->linked_by[b->n] = linked_by;
 	b->n++;
 }
@@ -427,6 +453,14 @@ record_settled(ListCell *first, List *results)
 	return true;
 }
 
+/* the links one statement writes */
+#define LINKS_PER_STATEMENT 10000
+
+/*
+ * Run a statement over a batch of links, LINKS_PER_STATEMENT at a time:
+ * each statement takes the links' columns as arrays ($5 to $10), made in a
+ * memory context of their own and dropped after it.
+ */
 static void
 write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 			int expected)
@@ -435,6 +469,10 @@ write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[10];
 	char		nulls[10];
+	char	   *sql;
+	MemoryContext chunk_cxt;
+	MemoryContext old;
+	int			start;
 
 	if (b->n == 0)
 		return;
@@ -445,14 +483,41 @@ write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 	if (run->run_id == 0)
 		nulls[2] = 'n';
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(run->role));
-	values[4] = int8_array(b->dcids, b->n);
-	values[5] = text_array(b->types, b->n);
-	values[6] = text_array(b->entry_ids, b->n);
-	values[7] = text_array(b->dns, b->n);
-	values[8] = text_array(b->user_ids, b->n);
-	values[9] = text_array(b->linked_by, b->n);
-	run_query_nulls(psprintf(statement, quote_identifier(get_namespace_name(schema))),
-					10, types, values, nulls, false, expected);
+	sql = psprintf(statement, quote_identifier(get_namespace_name(schema)));
+
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync links written",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (start = 0; start < b->n; start += LINKS_PER_STATEMENT)
+	{
+		int			count = Min(LINKS_PER_STATEMENT, b->n - start);
+		int64	   *dcids;
+		const char **columns[5];
+		int			i;
+		int			c;
+
+		old = MemoryContextSwitchTo(chunk_cxt);
+		dcids = palloc(sizeof(int64) * count);
+		for (c = 0; c < 5; c++)
+			columns[c] = palloc(sizeof(char *) * count);
+		for (i = 0; i < count; i++)
+		{
+			SyncResult *result = b->results[start + i];
+
+			dcids[i] = result->record->dcid;
+			columns[0][i] = record_type_name(result->record->type);
+			columns[1][i] = result->entry_id;
+			columns[2][i] = result->dn;
+			columns[3][i] = result->status == STATUS_NO_UID ? NULL : result->new_username;
+			columns[4][i] = b->linked_by[start + i];
+		}
+		values[4] = int8_array(dcids, count);
+		for (c = 0; c < 5; c++)
+			values[5 + c] = text_array(columns[c], count);
+		run_query_nulls(sql, 10, types, values, nulls, false, expected);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
+	MemoryContextDelete(chunk_cxt);
 }
 
 /* What dead_link_row() collects. */
@@ -536,10 +601,11 @@ remove_dead_links(Oid schema, LinkRun *run)
 	become_caller(&as);
 }
 
+/* unnest() in the target list: the arrays in step, cheaper than ROWS FROM */
 #define LINK_ARRAYS \
-	" FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)," \
-	" pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10))" \
-	" AS v(dcid, record_type, entry_id, dn, user_id, linked_by)"
+	" FROM (SELECT pg_catalog.unnest($5) AS dcid, pg_catalog.unnest($6) AS record_type," \
+	" pg_catalog.unnest($7) AS entry_id, pg_catalog.unnest($8) AS dn," \
+	" pg_catalog.unnest($9) AS user_id, pg_catalog.unnest($10) AS linked_by) AS v"
 
 /*
  * Write what a real run learned: the links it made, the links it matched
@@ -560,13 +626,19 @@ write_links(LinkRun *run, List *results)
 	ListCell   *cell;
 	SyncRecord *previous = NULL;
 	AsOwner		as;
+	MemoryContext temp;
+	MemoryContext old;
 
 	if (!pssync_use_links || !OidIsValid(schema))
 		return;
 
-	batch_init(&made, list_length(results));
-	batch_init(&touched, list_length(results));
-	batch_init(&replaced, list_length(results));
+	/* what is built here to write the links is dropped at the end */
+	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync writing links",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(temp);
+	memset(&made, 0, sizeof(made));
+	memset(&touched, 0, sizeof(touched));
+	memset(&replaced, 0, sizeof(replaced));
 
 	/* the entries a name or ID match found for more than one record */
 	wanted = palloc(sizeof(char *) * Max(list_length(results), 1));
@@ -708,6 +780,8 @@ write_links(LinkRun *run, List *results)
 
 	if (run->district)
 		remove_dead_links(schema, run);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(temp);
 }
 
 /*
