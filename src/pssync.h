@@ -152,6 +152,7 @@ extern Arena *arena_create(MemoryContext parent, const char *name);
 extern MemoryContext arena_context(Arena *arena);
 extern void *arena_alloc(Arena *arena, Size size);
 extern void *arena_alloc0(Arena *arena, Size size);
+extern char *arena_alloc_bytes(Arena *arena, Size size);
 extern char *arena_strdup(Arena *arena, const char *s);
 extern char *arena_strndup(Arena *arena, const char *s, Size len);
 extern char *copy_bytes(Arena *arena, const char *s, Size len);
