@@ -82,15 +82,15 @@ typedef struct Candidates
  */
 typedef struct Lookup
 {
-	bool		link_known;
 	DirectoryEntry *linked;		/* the linked entry, or NULL: not found */
-	bool		id_asked;
 	List	   *id_found;		/* DirectoryEntry */
-	bool		exact_asked;
 	List	   *exact;			/* DirectoryEntry */
-	bool		partial_asked;
 	Candidates *partial;
-} Lookup;
+	bool		link_known;
+	bool		id_asked;
+	bool		exact_asked;
+	bool		partial_asked;
+} Lookup;						/* (one per record: pointers first, packed) */
 
 typedef struct MatchContext
 {
@@ -931,7 +931,8 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	if (strategy == STRATEGY_SCAN && n > 0)
 	{
 		cxt.index = directory_index_build(server, dir, cxt.base_dns, uid_attr,
-										  cxt.id_attr, cxt.entry_id_attr);
+										  cxt.id_attr, cxt.entry_id_attr,
+										  arena);
 		if (!directory_index_complete(cxt.index))
 		{
 			ereport(NOTICE,
@@ -989,8 +990,10 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	elog(DEBUG1, "pssync: %d records matched by %s, %d of them searched for, %d LDAP requests",
 		 n, cxt.index ? "scan" : "search", cxt.asked, directory_requests_sent(dir));
 
-	/* the index stays: the rows point into it */
+	/* the rows point to the entries' strings, which are in the rows' arena */
 	MemoryContextDelete(advance_cxt);
+	if (cxt.index)
+		directory_index_free(cxt.index);
 	MemoryContextDelete(cxt.record_cxt);
 	pfree(array);
 	return cxt.results;

@@ -376,7 +376,8 @@ extern DirectoryIndex *directory_index_build(PssyncServer *server,
 											 List *base_dns,
 											 const char *uid_attr,
 											 const char *id_attr,
-											 const char *entry_id_attr);
+											 const char *entry_id_attr,
+											 Arena *strings);
 extern bool directory_index_complete(DirectoryIndex *index);
 extern int	directory_index_size(DirectoryIndex *index);
 extern bool directory_index_exact(DirectoryIndex *index, const char *first,
