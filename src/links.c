@@ -58,6 +58,9 @@ links_in_use(void)
 	return pssync_use_links && OidIsValid(links_schema());
 }
 
+/* the links (or entry IDs) one statement writes (or asks about) */
+#define LINKS_PER_STATEMENT 10000
+
 static const char *
 group_name(RecordGroup group)
 {
@@ -348,18 +351,33 @@ find_linked_elsewhere(Oid schema, const char *server, RecordGroup group,
 	List	   *linked = NIL;
 	ListCell   *cell;
 	AsOwner		as;
+	char	   *sql;
+	MemoryContext chunk_cxt;
+	int			start;
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
 	values[1] = CStringGetTextDatum(group_name(group));
-	values[2] = text_array(ids, n);
+	sql = psprintf("SELECT l.entry_id, l.dcid FROM %s.record_links l"
+				   " WHERE l.server OPERATOR(pg_catalog.=) $1"
+				   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+				   " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
+				   quote_identifier(get_namespace_name(schema)));
+
+	/* LINKS_PER_STATEMENT IDs at a time, each array dropped after its query */
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync entry IDs asked",
+									  ALLOCSET_DEFAULT_SIZES);
 	become_owner(&as, schema);
-	for_each_row(psprintf("SELECT l.entry_id, l.dcid FROM %s.record_links l"
-						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
-						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
-						  " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
-						  quote_identifier(get_namespace_name(schema))),
-				 3, types, values, true, linked_entry_row, &linked);
+	for (start = 0; start < n; start += LINKS_PER_STATEMENT)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		values[2] = text_array(ids + start, Min(LINKS_PER_STATEMENT, n - start));
+		MemoryContextSwitchTo(old);
+		for_each_row(sql, 3, types, values, true, linked_entry_row, &linked);
+		MemoryContextReset(chunk_cxt);
+	}
 	become_caller(&as);
+	MemoryContextDelete(chunk_cxt);
 	if (linked == NIL)
 		return;
 	list_sort(linked, compare_linked_entries);
@@ -453,8 +471,6 @@ record_settled(ListCell *first, List *results)
 	return true;
 }
 
-/* the links one statement writes */
-#define LINKS_PER_STATEMENT 10000
 
 /*
  * Run a statement over a batch of links, LINKS_PER_STATEMENT at a time:
