@@ -27,6 +27,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -135,6 +136,37 @@ text_array(const char **values, int n)
 
 
 /*
+ * What a link keeps of its entry's DN and user ID as last seen, to tell
+ * whether they changed: a 64-bit hash of both (a NULL user ID differs from
+ * every other).
+ */
+static uint64
+seen_hash(const char *dn, int dn_len, const char *user_id, int user_id_len)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) dn, dn_len, 0);
+
+	return hash_combine64(h, user_id ?
+						  hash_bytes_extended((const unsigned char *) user_id,
+											  user_id_len, 1) :
+						  UINT64CONST(0x9e3779b97f4a7c15));
+}
+
+/* How a link was made, as one of the names the table holds. */
+static const char *
+linked_by_name(const char *name, Arena *arena)
+{
+	static const char *const names[] = {"name", "id", "assign"};
+	size_t		i;
+
+	for (i = 0; i < lengthof(names); i++)
+	{
+		if (strcmp(name, names[i]) == 0)
+			return names[i];
+	}
+	return arena_strdup(arena, name);
+}
+
+/*
  * Reading the links of the records of a sync.
  */
 typedef struct RecordByDcid
@@ -174,9 +206,16 @@ link_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		return;
 	}
 	link->entry_id = row_text(tuple, desc, 3, state->arena);
-	link->dn = row_text(tuple, desc, 4, state->arena);
-	link->user_id = row_text(tuple, desc, 5, state->arena);
-	link->linked_by = row_text(tuple, desc, 6, state->arena);
+	{
+		text	   *dn = DatumGetTextPP(SPI_getbinval(tuple, desc, 4, &isnull));
+		Datum		user_id = SPI_getbinval(tuple, desc, 5, &isnull);
+
+		link->seen = seen_hash(VARDATA_ANY(dn), VARSIZE_ANY_EXHDR(dn),
+							   isnull ? NULL : VARDATA_ANY(DatumGetTextPP(user_id)),
+							   isnull ? 0 : VARSIZE_ANY_EXHDR(DatumGetTextPP(user_id)));
+	}
+	link->linked_by = linked_by_name(TextDatumGetCString(SPI_getbinval(tuple, desc, 6, &isnull)),
+									 state->arena);
 	found->record->link = link;
 }
 
@@ -686,9 +725,9 @@ write_links(LinkRun *run, List *results)
 				result->new_username;
 
 			if (run->covered_type != (int) rec->type || link->unconfirmed ||
-				link->type != rec->type || strcmp(link->dn, result->dn) != 0 ||
-				(link->user_id == NULL) != (user_id == NULL) ||
-				(user_id && strcmp(link->user_id, user_id) != 0))
+				link->type != rec->type ||
+				link->seen != seen_hash(result->dn, strlen(result->dn),
+										user_id, user_id ? strlen(user_id) : 0))
 				batch_add(&touched, result, link->linked_by);
 			continue;
 		}

@@ -406,9 +406,10 @@ struct RecordLink
 	int64		dcid;
 	RecordType	type;			/* as last matched */
 	char	   *entry_id;
-	char	   *dn;
-	char	   *user_id;
-	char	   *linked_by;		/* "name", "id" or "assign" */
+	uint64		seen;			/* the DN and user ID as last seen, hashed
+								 * (a district's 93,000 links would keep
+								 * 6 MB of them) */
+	const char *linked_by;		/* "name", "id" or "assign" */
 	bool		unconfirmed;	/* not matched through by the latest
 								 * district-wide run of its type */
 };
