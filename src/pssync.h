@@ -99,20 +99,20 @@ typedef enum SyncStatus
  */
 typedef struct SyncResult
 {
-	SyncStatus	status;
 	SyncRecord *record;
-	int			check;
 	char	   *new_username;	/* the directory's value, or NULL */
 	char	   *dn;				/* the exact match's DN, or NULL */
-	int			ncandidates;
 	char	  **candidates;		/* sorted DNs, for partial and ambiguous */
-	int			candidate_count;	/* candidates found; at most 100 listed */
 	const char *matched_by;		/* "link", "id" or "name" for an exact match */
 	const char *entry_id;		/* the exact match's permanent ID, when links
 								 * are used */
+	SyncStatus	status;
+	int			check;
+	int			ncandidates;
+	int			candidate_count;	/* candidates found; at most 100 listed */
 	bool		linked_elsewhere;	/* conflict: the entry is linked to
 									 * another record */
-} SyncResult;
+} SyncResult;					/* (a district has 100,000: pointers first) */
 
 
 /* pssync.c: module load and configuration variables */
