@@ -149,6 +149,7 @@ extern void install_password_log_filter(void);
 typedef struct Arena Arena;
 
 extern Arena *arena_create(MemoryContext parent, const char *name);
+extern Arena *arena_create_large(MemoryContext parent, const char *name);
 extern MemoryContext arena_context(Arena *arena);
 extern void *arena_alloc(Arena *arena, Size size);
 extern void *arena_alloc0(Arena *arena, Size size);

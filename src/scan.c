@@ -179,7 +179,7 @@ add_row(DirectoryIndex *index, NameIndex *names, const char *v0,
 			names->chunks = repalloc(names->chunks,
 									 sizeof(IndexRow *) * names->nchunks * 2);
 		names->chunks[names->nchunks++] =
-			MemoryContextAlloc(cxt, sizeof(IndexRow) * ROWS_PER_CHUNK);
+			arena_alloc(index->arena, sizeof(IndexRow) * ROWS_PER_CHUNK);
 	}
 	row = row_at(names, names->count++);
 	row->value[0] = v0;
@@ -329,7 +329,7 @@ new_entry(DirectoryIndex *index)
 				MemoryContextAlloc(cxt, sizeof(DirectoryEntry *) * index->allocated_chunks);
 		}
 		index->entry_chunks[chunk] =
-			MemoryContextAlloc(cxt, sizeof(DirectoryEntry) * ENTRIES_PER_CHUNK);
+			arena_alloc(index->arena, sizeof(DirectoryEntry) * ENTRIES_PER_CHUNK);
 	}
 	return entry_at(index, index->nentries++);
 }
@@ -436,8 +436,7 @@ build_buckets(DirectoryIndex *index, NameIndex *names)
 	while (nbuckets < (uint32) names->count * 2 && nbuckets < (1U << 30))
 		nbuckets <<= 1;
 	names->mask = nbuckets - 1;
-	names->buckets = MemoryContextAllocHuge(arena_context(index->arena),
-											sizeof(int) * nbuckets);
+	names->buckets = arena_alloc(index->arena, sizeof(int) * nbuckets);
 	memset(names->buckets, -1, sizeof(int) * nbuckets);
 
 	/* the last row first, so that each chain is in the order of the rows */
@@ -537,7 +536,7 @@ directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 					  const char *id_attr, const char *entry_id_attr,
 					  Arena *strings)
 {
-	Arena	   *arena = arena_create(CurrentMemoryContext, "pssync directory index");
+	Arena	   *arena = arena_create_large(CurrentMemoryContext, "pssync directory index");
 	DirectoryIndex *index = arena_alloc0(arena, sizeof(DirectoryIndex));
 	const char *attrs[6];
 	int			nattrs = 0;
