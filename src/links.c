@@ -758,6 +758,8 @@ write_links(LinkRun *run, List *results)
 				LINK_ARRAYS
 				" WHERE l.server OPERATOR(pg_catalog.=) $1"
 				" AND l.record_group OPERATOR(pg_catalog.=) $2"
+				/* the chunk's links by their key, not a hash of the table */
+				" AND l.dcid OPERATOR(pg_catalog.=) ANY ($5)"
 				" AND l.dcid OPERATOR(pg_catalog.=) v.dcid",
 				SPI_OK_UPDATE);
 	/* (the statements need not use every parameter: their types are given) */
