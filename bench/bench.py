@@ -875,11 +875,17 @@ class Bench:
                 out.append("target scan 20x faster than search at %.1f ms round trip (%s): %.0fx %s" %
                            (2 * self.args.delay_us / 1000.0, run, speedup,
                             "met" if speedup >= 20 else "NOT met"))
-        peaks = [r["peak_above_idle_kb"] for r in self.rows
-                 if "peak_above_idle_kb" in r and not r["sample"]]
+        # issue 11: at most 64 MB above an idle backend during any run of
+        # the benchmark (the sampled ones and the links section's too)
+        peaks = [(r["peak_above_idle_kb"], "%s %s %s" % (r["network"], r["strategy"], r["run"]))
+                 for r in self.rows if "peak_above_idle_kb" in r]
+        links = getattr(self, "links", None) or {}
+        peaks += [(m["peak_above_idle_kb"], "links: " + k) for k, m in links.items()
+                  if isinstance(m, dict) and "peak_above_idle_kb" in m]
         if peaks:
-            out.append("target backend peak under 100 MB above idle (full-size runs): max %.1f MB %s" %
-                       (max(peaks) / 1024.0, "met" if max(peaks) < 100 * 1024 else "NOT met"))
+            kb, run = max(peaks)
+            out.append("target backend peak at most 64 MB above idle (every run): max %.1f MB (%s) %s" %
+                       (kb / 1024.0, run, "met" if kb <= 64 * 1024 else "NOT met"))
         return out
 
 

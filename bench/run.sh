@@ -72,9 +72,18 @@ source test/packages.sh
 ensure_packages $PSSYNC_PACKAGES python3
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PATH="$PG_BIN:$PATH"
-echo "== building and installing pssync from this tree"
-make -s >/dev/null
-make -s install >/dev/null
+# pssync is built for and installed into the PostgreSQL that runs: PG_BIN's,
+# unless PG_CONFIG says otherwise
+if [ -z "${PG_CONFIG:-}" ] && [ -x "$PG_BIN/pg_config" ]; then
+	PG_CONFIG=$PG_BIN/pg_config
+fi
+make_pg=()
+if [ -n "${PG_CONFIG:-}" ]; then
+	make_pg=(PG_CONFIG="$PG_CONFIG")
+fi
+echo "== building and installing pssync from this tree${PG_CONFIG:+ (into $("$PG_CONFIG" --pkglibdir))}"
+make -s "${make_pg[@]}" >/dev/null
+make -s "${make_pg[@]}" install >/dev/null
 
 mkdir -p "$OUT"
 echo "== building the relay"

@@ -69,3 +69,16 @@ REVOKE ALL ON students, users, schoolstaff FROM regress_reader;
 REVOKE ALL ON SCHEMA pssync, regress FROM regress_reader;
 REVOKE ALL ON FOREIGN SERVER district_ldap FROM regress_reader;
 DROP ROLE regress_reader;
+
+-- A sync runs its own statements without JIT (a district's statements
+-- are simple, and compiling them costs more than it saves), and the
+-- caller's setting is as it was afterwards, after an error too.
+SET jit = on;
+BEGIN;
+SELECT count(*) > 0 AS synced FROM pssync.ldap_sync_students('students', dry_run => true);
+SHOW jit;
+SET LOCAL pssync.max_changes = 0;
+SELECT regress.error_of($$SELECT pssync.ldap_sync_students('students')$$);
+SHOW jit;
+COMMIT;
+RESET jit;

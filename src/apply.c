@@ -188,6 +188,14 @@ lock_table_for_sync(PowerSchoolTable *table)
 				  2, types, values, false, SPI_OK_SELECT);
 }
 
+/*
+ * The rows one statement locks, or the values it looks for holders of:
+ * the statement's array, its copies in the plan and the executor's hash of
+ * it take about 200 bytes a value, which for a district's 65,000 changes
+ * would be 13 MB at once.
+ */
+#define CONFLICT_VALUES_PER_STATEMENT 16384
+
 /* What refresh_row() walks: the changes in dcid order. */
 typedef struct Refresh
 {
@@ -235,10 +243,11 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 	Oid			types[1] = {INT8ARRAYOID};
 	Datum		values[1];
 	Refresh		r;
+	MemoryContext chunk_cxt;
+	int			start;
 	int			i;
 
 	qsort(pending, n, sizeof(PendingChange), compare_pending_dcids);
-	values[0] = dcid_array(pending, n);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT t.dcid::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
@@ -250,7 +259,21 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 	r.next = 0;
 	r.locked = palloc0(sizeof(bool) * n);
 	r.arena = arena;
-	for_each_row(sql.data, 1, types, values, false, refresh_row, &r);
+
+	/* in dcid order, CONFLICT_VALUES_PER_STATEMENT rows at a time */
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync rows locked",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (start = 0; start < n; start += CONFLICT_VALUES_PER_STATEMENT)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		values[0] = dcid_array(pending + start,
+							   Min(CONFLICT_VALUES_PER_STATEMENT, n - start));
+		MemoryContextSwitchTo(old);
+		for_each_row(sql.data, 1, types, values, false, refresh_row, &r);
+		MemoryContextReset(chunk_cxt);
+	}
+	MemoryContextDelete(chunk_cxt);
 
 	for (i = 0; i < n; i++)
 	{
@@ -326,6 +349,8 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	Oid			save_userid;
 	int			save_sec_context;
 	Holders		h;
+	MemoryContext chunk_cxt;
+	int			start;
 	int			i;
 
 	qsort(pending, n, sizeof(PendingChange), compare_pending_values);
@@ -353,7 +378,6 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	 * concurrent sync that stored a value after this transaction's snapshot
 	 * (REPEATABLE READ) holds it all the same.
 	 */
-	values[0] = value_array(pending, n);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
@@ -369,7 +393,21 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	SetUserIdAndSecContext(relation_owner(table->base_relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	for_each_row(sql.data, 1, types, values, true, holder_row, &h);
+
+	/* CONFLICT_VALUES_PER_STATEMENT values at a time */
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync values asked",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (start = 0; start < n; start += CONFLICT_VALUES_PER_STATEMENT)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		values[0] = value_array(pending + start,
+								Min(CONFLICT_VALUES_PER_STATEMENT, n - start));
+		MemoryContextSwitchTo(old);
+		for_each_row(sql.data, 1, types, values, true, holder_row, &h);
+		MemoryContextReset(chunk_cxt);
+	}
+	MemoryContextDelete(chunk_cxt);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 

@@ -20,12 +20,21 @@
 
 #define ARENA_BLOCK_SIZE (256 * 1024)
 
+/*
+ * A large arena's blocks: allocations of 32 MB and more are always mapped
+ * by the C library on their own (glibc's mmap threshold is at most that),
+ * so that they go back to the system when they are freed, and touch only
+ * the pages used.
+ */
+#define ARENA_LARGE_BLOCK_SIZE (32 * 1024 * 1024)
+
 struct Arena
 {
 	MemoryContext cxt;
 	char	   *block;
 	Size		used;
 	Size		size;
+	Size		block_size;
 };
 
 /*
@@ -41,6 +50,22 @@ arena_create(MemoryContext parent, const char *name)
 	Arena	   *arena = MemoryContextAllocZero(cxt, sizeof(Arena));
 
 	arena->cxt = cxt;
+	arena->block_size = ARENA_BLOCK_SIZE;
+	return arena;
+}
+
+/*
+ * An arena for many megabytes that are freed long before the call ends
+ * (the scan's index): its memory is given back to the system when it is
+ * freed, rather than left between the blocks of what lives on, where the
+ * larger allocations that follow would not fit.
+ */
+Arena *
+arena_create_large(MemoryContext parent, const char *name)
+{
+	Arena	   *arena = arena_create(parent, name);
+
+	arena->block_size = ARENA_LARGE_BLOCK_SIZE;
 	return arena;
 }
 
@@ -50,23 +75,41 @@ arena_context(Arena *arena)
 	return arena->cxt;
 }
 
-void *
-arena_alloc(Arena *arena, Size size)
+/*
+ * size bytes, MAXALIGNed when aligned (strings need no alignment: packed
+ * one after another, they take a third less room than aligned).
+ */
+static void *
+arena_alloc_internal(Arena *arena, Size size, bool aligned)
 {
 	void	   *p;
 
-	size = MAXALIGN(size);
-	if (size > ARENA_BLOCK_SIZE / 4)
+	if (size > arena->block_size / 4)
 		return MemoryContextAllocHuge(arena->cxt, size);
+	if (aligned)
+		arena->used = MAXALIGN(arena->used);
 	if (arena->block == NULL || arena->used + size > arena->size)
 	{
-		arena->block = MemoryContextAlloc(arena->cxt, ARENA_BLOCK_SIZE);
-		arena->size = ARENA_BLOCK_SIZE;
+		arena->block = MemoryContextAllocHuge(arena->cxt, arena->block_size);
+		arena->size = arena->block_size;
 		arena->used = 0;
 	}
 	p = arena->block + arena->used;
 	arena->used += size;
 	return p;
+}
+
+void *
+arena_alloc(Arena *arena, Size size)
+{
+	return arena_alloc_internal(arena, size, true);
+}
+
+/* size bytes, unaligned: for strings and other bytes */
+char *
+arena_alloc_bytes(Arena *arena, Size size)
+{
+	return arena_alloc_internal(arena, size, false);
 }
 
 void *
@@ -81,7 +124,7 @@ arena_alloc0(Arena *arena, Size size)
 char *
 arena_strndup(Arena *arena, const char *s, Size len)
 {
-	char	   *copy = arena_alloc(arena, len + 1);
+	char	   *copy = arena_alloc_bytes(arena, len + 1);
 
 	memcpy(copy, s, len);
 	copy[len] = '\0';

@@ -27,6 +27,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -57,6 +58,9 @@ links_in_use(void)
 {
 	return pssync_use_links && OidIsValid(links_schema());
 }
+
+/* the links (or entry IDs) one statement writes (or asks about) */
+#define LINKS_PER_STATEMENT 10000
 
 static const char *
 group_name(RecordGroup group)
@@ -132,6 +136,37 @@ text_array(const char **values, int n)
 
 
 /*
+ * What a link keeps of its entry's DN and user ID as last seen, to tell
+ * whether they changed: a 64-bit hash of both (a NULL user ID differs from
+ * every other).
+ */
+static uint64
+seen_hash(const char *dn, int dn_len, const char *user_id, int user_id_len)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) dn, dn_len, 0);
+
+	return hash_combine64(h, user_id ?
+						  hash_bytes_extended((const unsigned char *) user_id,
+											  user_id_len, 1) :
+						  UINT64CONST(0x9e3779b97f4a7c15));
+}
+
+/* How a link was made, as one of the names the table holds. */
+static const char *
+linked_by_name(const char *name, Arena *arena)
+{
+	static const char *const names[] = {"name", "id", "assign"};
+	size_t		i;
+
+	for (i = 0; i < lengthof(names); i++)
+	{
+		if (strcmp(name, names[i]) == 0)
+			return names[i];
+	}
+	return arena_strdup(arena, name);
+}
+
+/*
  * Reading the links of the records of a sync.
  */
 typedef struct RecordByDcid
@@ -145,6 +180,7 @@ typedef struct AttachState
 	HTAB	   *records;
 	Arena	   *arena;
 	List	   *unloaded;		/* the links of records not loaded */
+	MemoryContext list_cxt;		/* where that list lives */
 } AttachState;
 
 static void
@@ -163,13 +199,23 @@ link_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	if (found == NULL)
 	{
 		/* what the run needs of it: its record, type and confirmation */
+		MemoryContext old = MemoryContextSwitchTo(state->list_cxt);
+
 		state->unloaded = lappend(state->unloaded, link);
+		MemoryContextSwitchTo(old);
 		return;
 	}
 	link->entry_id = row_text(tuple, desc, 3, state->arena);
-	link->dn = row_text(tuple, desc, 4, state->arena);
-	link->user_id = row_text(tuple, desc, 5, state->arena);
-	link->linked_by = row_text(tuple, desc, 6, state->arena);
+	{
+		text	   *dn = DatumGetTextPP(SPI_getbinval(tuple, desc, 4, &isnull));
+		Datum		user_id = SPI_getbinval(tuple, desc, 5, &isnull);
+
+		link->seen = seen_hash(VARDATA_ANY(dn), VARSIZE_ANY_EXHDR(dn),
+							   isnull ? NULL : VARDATA_ANY(DatumGetTextPP(user_id)),
+							   isnull ? 0 : VARSIZE_ANY_EXHDR(DatumGetTextPP(user_id)));
+	}
+	link->linked_by = linked_by_name(TextDatumGetCString(SPI_getbinval(tuple, desc, 6, &isnull)),
+									 state->arena);
 	found->record->link = link;
 }
 
@@ -193,14 +239,21 @@ attach_links(const char *server, RecordGroup group, List *records,
 	int64	   *dcids;
 	int			n = 0;
 	AsOwner		as;
+	MemoryContext temp;
+	MemoryContext old;
 
 	if (!pssync_use_links || !OidIsValid(schema) ||
 		(records == NIL && !every_link))
 		return NIL;
 
+	/* the list of unloaded links in the caller's context, the rest in temp */
+	state.list_cxt = CurrentMemoryContext;
+	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync reading links",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(temp);
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(RecordByDcid);
-	ctl.hcxt = CurrentMemoryContext;
+	ctl.hcxt = temp;
 	state.records = hash_create("pssync records by dcid", list_length(records),
 								&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	state.arena = arena;
@@ -227,8 +280,8 @@ attach_links(const char *server, RecordGroup group, List *records,
 						  every_link ? "" : " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)"),
 				 3, types, values, false, link_row, &state);
 	become_caller(&as);
-	hash_destroy(state.records);
-	pfree(dcids);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(temp);
 	return state.unloaded;
 }
 
@@ -286,6 +339,10 @@ linked_record(List *sorted, const char *entry_id)
 	return -1;
 }
 
+static void find_linked_elsewhere(Oid schema, const char *server,
+								  RecordGroup group, List *results,
+								  const char **ids, int n);
+
 /*
  * Rows whose exact entry (found by ID attribute, by names, or chosen with
  * ldap_assign) is linked to another record of the group on the server
@@ -295,17 +352,19 @@ void
 mark_linked_elsewhere(const char *server, RecordGroup group, List *results)
 {
 	Oid			schema = links_schema();
-	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
-	Datum		values[3];
 	const char **ids;
-	List	   *linked = NIL;
 	ListCell   *cell;
 	int			n = 0;
-	AsOwner		as;
+	MemoryContext temp;
+	MemoryContext old;
 
 	if (!pssync_use_links || !OidIsValid(schema) || results == NIL)
 		return;
 
+	/* what is read and built here is dropped at the end */
+	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync linked entries",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(temp);
 	ids = palloc(sizeof(char *) * list_length(results));
 	foreach(cell, results)
 	{
@@ -315,20 +374,49 @@ mark_linked_elsewhere(const char *server, RecordGroup group, List *results)
 			(result->matched_by == NULL || strcmp(result->matched_by, "link") != 0))
 			ids[n++] = result->entry_id;
 	}
-	if (n == 0)
-		return;
+	if (n > 0)
+		find_linked_elsewhere(schema, server, group, results, ids, n);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(temp);
+}
+
+/* The part of mark_linked_elsewhere() that asks the table. */
+static void
+find_linked_elsewhere(Oid schema, const char *server, RecordGroup group,
+					  List *results, const char **ids, int n)
+{
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3];
+	List	   *linked = NIL;
+	ListCell   *cell;
+	AsOwner		as;
+	char	   *sql;
+	MemoryContext chunk_cxt;
+	int			start;
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
 	values[1] = CStringGetTextDatum(group_name(group));
-	values[2] = text_array(ids, n);
+	sql = psprintf("SELECT l.entry_id, l.dcid FROM %s.record_links l"
+				   " WHERE l.server OPERATOR(pg_catalog.=) $1"
+				   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+				   " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
+				   quote_identifier(get_namespace_name(schema)));
+
+	/* LINKS_PER_STATEMENT IDs at a time, each array dropped after its query */
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync entry IDs asked",
+									  ALLOCSET_DEFAULT_SIZES);
 	become_owner(&as, schema);
-	for_each_row(psprintf("SELECT l.entry_id, l.dcid FROM %s.record_links l"
-						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
-						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
-						  " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
-						  quote_identifier(get_namespace_name(schema))),
-				 3, types, values, true, linked_entry_row, &linked);
+	for (start = 0; start < n; start += LINKS_PER_STATEMENT)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		values[2] = text_array(ids + start, Min(LINKS_PER_STATEMENT, n - start));
+		MemoryContextSwitchTo(old);
+		for_each_row(sql, 3, types, values, true, linked_entry_row, &linked);
+		MemoryContextReset(chunk_cxt);
+	}
 	become_caller(&as);
+	MemoryContextDelete(chunk_cxt);
 	if (linked == NIL)
 		return;
 	list_sort(linked, compare_linked_entries);
@@ -354,38 +442,33 @@ mark_linked_elsewhere(const char *server, RecordGroup group, List *results)
 /*
  * Writing the links of a run.
  */
+/*
+ * The links a run makes or changes, of one kind: each with its row (a
+ * record's first) and how it is linked.  Only pointers are kept: the
+ * statements' arrays are made a chunk at a time (write_batch).
+ */
 typedef struct LinkBatch
 {
 	int			n;
-	int64	   *dcids;
-	const char **types;
-	const char **entry_ids;
-	const char **dns;
-	const char **user_ids;
+	int			allocated;
+	SyncResult **results;
 	const char **linked_by;
 } LinkBatch;
 
 static void
-batch_init(LinkBatch *b, int size)
-{
-	size = Max(size, 1);
-	b->n = 0;
-	b->dcids = palloc(sizeof(int64) * size);
-	b->types = palloc(sizeof(char *) * size);
-	b->entry_ids = palloc(sizeof(char *) * size);
-	b->dns = palloc(sizeof(char *) * size);
-	b->user_ids = palloc(sizeof(char *) * size);
-	b->linked_by = palloc(sizeof(char *) * size);
-}
-
-static void
 batch_add(LinkBatch *b, SyncResult *result, const char *linked_by)
 {
-	b->dcids[b->n] = result->record->dcid;
-	b->types[b->n] = record_type_name(result->record->type);
-	b->entry_ids[b->n] = result->entry_id;
-	b->dns[b->n] = result->dn;
-	b->user_ids[b->n] = result->status == STATUS_NO_UID ? NULL : result->new_username;
+	if (b->n == b->allocated)
+	{
+		b->allocated = Max(256, b->allocated * 2);
+		b->results = b->results ?
+			repalloc_huge(b->results, sizeof(SyncResult *) * b->allocated) :
+			palloc_extended(sizeof(SyncResult *) * b->allocated, MCXT_ALLOC_HUGE);
+		b->linked_by = b->linked_by ?
+			repalloc_huge(b->linked_by, sizeof(char *) * b->allocated) :
+			palloc_extended(sizeof(char *) * b->allocated, MCXT_ALLOC_HUGE);
+	}
+	b->results[b->n] = result;
 	b->linked_by[b->n] = linked_by;
 	b->n++;
 }
@@ -427,6 +510,12 @@ record_settled(ListCell *first, List *results)
 	return true;
 }
 
+
+/*
+ * Run a statement over a batch of links, LINKS_PER_STATEMENT at a time:
+ * each statement takes the links' columns as arrays ($5 to $10), made in a
+ * memory context of their own and dropped after it.
+ */
 static void
 write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 			int expected)
@@ -435,6 +524,10 @@ write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[10];
 	char		nulls[10];
+	char	   *sql;
+	MemoryContext chunk_cxt;
+	MemoryContext old;
+	int			start;
 
 	if (b->n == 0)
 		return;
@@ -445,14 +538,41 @@ write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 	if (run->run_id == 0)
 		nulls[2] = 'n';
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(run->role));
-	values[4] = int8_array(b->dcids, b->n);
-	values[5] = text_array(b->types, b->n);
-	values[6] = text_array(b->entry_ids, b->n);
-	values[7] = text_array(b->dns, b->n);
-	values[8] = text_array(b->user_ids, b->n);
-	values[9] = text_array(b->linked_by, b->n);
-	run_query_nulls(psprintf(statement, quote_identifier(get_namespace_name(schema))),
-					10, types, values, nulls, false, expected);
+	sql = psprintf(statement, quote_identifier(get_namespace_name(schema)));
+
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync links written",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (start = 0; start < b->n; start += LINKS_PER_STATEMENT)
+	{
+		int			count = Min(LINKS_PER_STATEMENT, b->n - start);
+		int64	   *dcids;
+		const char **columns[5];
+		int			i;
+		int			c;
+
+		old = MemoryContextSwitchTo(chunk_cxt);
+		dcids = palloc(sizeof(int64) * count);
+		for (c = 0; c < 5; c++)
+			columns[c] = palloc(sizeof(char *) * count);
+		for (i = 0; i < count; i++)
+		{
+			SyncResult *result = b->results[start + i];
+
+			dcids[i] = result->record->dcid;
+			columns[0][i] = record_type_name(result->record->type);
+			columns[1][i] = result->entry_id;
+			columns[2][i] = result->dn;
+			columns[3][i] = result->status == STATUS_NO_UID ? NULL : result->new_username;
+			columns[4][i] = b->linked_by[start + i];
+		}
+		values[4] = int8_array(dcids, count);
+		for (c = 0; c < 5; c++)
+			values[5 + c] = text_array(columns[c], count);
+		run_query_nulls(sql, 10, types, values, nulls, false, expected);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
+	MemoryContextDelete(chunk_cxt);
 }
 
 /* What dead_link_row() collects. */
@@ -536,10 +656,11 @@ remove_dead_links(Oid schema, LinkRun *run)
 	become_caller(&as);
 }
 
+/* unnest() in the target list: the arrays in step, cheaper than ROWS FROM */
 #define LINK_ARRAYS \
-	" FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)," \
-	" pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10))" \
-	" AS v(dcid, record_type, entry_id, dn, user_id, linked_by)"
+	" FROM (SELECT pg_catalog.unnest($5) AS dcid, pg_catalog.unnest($6) AS record_type," \
+	" pg_catalog.unnest($7) AS entry_id, pg_catalog.unnest($8) AS dn," \
+	" pg_catalog.unnest($9) AS user_id, pg_catalog.unnest($10) AS linked_by) AS v"
 
 /*
  * Write what a real run learned: the links it made, the links it matched
@@ -560,13 +681,19 @@ write_links(LinkRun *run, List *results)
 	ListCell   *cell;
 	SyncRecord *previous = NULL;
 	AsOwner		as;
+	MemoryContext temp;
+	MemoryContext old;
 
 	if (!pssync_use_links || !OidIsValid(schema))
 		return;
 
-	batch_init(&made, list_length(results));
-	batch_init(&touched, list_length(results));
-	batch_init(&replaced, list_length(results));
+	/* what is built here to write the links is dropped at the end */
+	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync writing links",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(temp);
+	memset(&made, 0, sizeof(made));
+	memset(&touched, 0, sizeof(touched));
+	memset(&replaced, 0, sizeof(replaced));
 
 	/* the entries a name or ID match found for more than one record */
 	wanted = palloc(sizeof(char *) * Max(list_length(results), 1));
@@ -598,9 +725,9 @@ write_links(LinkRun *run, List *results)
 				result->new_username;
 
 			if (run->covered_type != (int) rec->type || link->unconfirmed ||
-				link->type != rec->type || strcmp(link->dn, result->dn) != 0 ||
-				(link->user_id == NULL) != (user_id == NULL) ||
-				(user_id && strcmp(link->user_id, user_id) != 0))
+				link->type != rec->type ||
+				link->seen != seen_hash(result->dn, strlen(result->dn),
+										user_id, user_id ? strlen(user_id) : 0))
 				batch_add(&touched, result, link->linked_by);
 			continue;
 		}
@@ -631,6 +758,8 @@ write_links(LinkRun *run, List *results)
 				LINK_ARRAYS
 				" WHERE l.server OPERATOR(pg_catalog.=) $1"
 				" AND l.record_group OPERATOR(pg_catalog.=) $2"
+				/* the chunk's links by their key, not a hash of the table */
+				" AND l.dcid OPERATOR(pg_catalog.=) ANY ($5)"
 				" AND l.dcid OPERATOR(pg_catalog.=) v.dcid",
 				SPI_OK_UPDATE);
 	/* (the statements need not use every parameter: their types are given) */
@@ -708,6 +837,8 @@ write_links(LinkRun *run, List *results)
 
 	if (run->district)
 		remove_dead_links(schema, run);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(temp);
 }
 
 /*

@@ -99,20 +99,20 @@ typedef enum SyncStatus
  */
 typedef struct SyncResult
 {
-	SyncStatus	status;
 	SyncRecord *record;
-	int			check;
 	char	   *new_username;	/* the directory's value, or NULL */
 	char	   *dn;				/* the exact match's DN, or NULL */
-	int			ncandidates;
 	char	  **candidates;		/* sorted DNs, for partial and ambiguous */
-	int			candidate_count;	/* candidates found; at most 100 listed */
 	const char *matched_by;		/* "link", "id" or "name" for an exact match */
 	const char *entry_id;		/* the exact match's permanent ID, when links
 								 * are used */
+	SyncStatus	status;
+	int			check;
+	int			ncandidates;
+	int			candidate_count;	/* candidates found; at most 100 listed */
 	bool		linked_elsewhere;	/* conflict: the entry is linked to
 									 * another record */
-} SyncResult;
+} SyncResult;					/* (a district has 100,000: pointers first) */
 
 
 /* pssync.c: module load and configuration variables */
@@ -152,9 +152,11 @@ extern void install_password_log_filter(void);
 typedef struct Arena Arena;
 
 extern Arena *arena_create(MemoryContext parent, const char *name);
+extern Arena *arena_create_large(MemoryContext parent, const char *name);
 extern MemoryContext arena_context(Arena *arena);
 extern void *arena_alloc(Arena *arena, Size size);
 extern void *arena_alloc0(Arena *arena, Size size);
+extern char *arena_alloc_bytes(Arena *arena, Size size);
 extern char *arena_strdup(Arena *arena, const char *s);
 extern char *arena_strndup(Arena *arena, const char *s, Size len);
 extern char *copy_bytes(Arena *arena, const char *s, Size len);
@@ -285,6 +287,8 @@ extern bool include_record(RecordGroup group, int64 dcid, char **old_reason);
 /* queries.c: statements through SPI, and the names of relations in them */
 typedef void (*RowCallback) (HeapTuple tuple, TupleDesc desc, void *arg);
 
+extern int	begin_statements(void);
+extern void end_statements(int nestlevel);
 extern char *qualified_relation_name(Oid relid);
 extern char *relation_display_name(Oid relid);
 extern Oid	relation_owner(Oid relid);
@@ -376,7 +380,8 @@ extern DirectoryIndex *directory_index_build(PssyncServer *server,
 											 List *base_dns,
 											 const char *uid_attr,
 											 const char *id_attr,
-											 const char *entry_id_attr);
+											 const char *entry_id_attr,
+											 Arena *strings);
 extern bool directory_index_complete(DirectoryIndex *index);
 extern int	directory_index_size(DirectoryIndex *index);
 extern bool directory_index_exact(DirectoryIndex *index, const char *first,
@@ -405,9 +410,10 @@ struct RecordLink
 	int64		dcid;
 	RecordType	type;			/* as last matched */
 	char	   *entry_id;
-	char	   *dn;
-	char	   *user_id;
-	char	   *linked_by;		/* "name", "id" or "assign" */
+	uint64		seen;			/* the DN and user ID as last seen, hashed
+								 * (a district's 93,000 links would keep
+								 * 6 MB of them) */
+	const char *linked_by;		/* "name", "id" or "assign" */
 	bool		unconfirmed;	/* not matched through by the latest
 								 * district-wide run of its type */
 };

@@ -18,6 +18,7 @@
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
@@ -27,6 +28,32 @@
 
 /* the rows an SPI cursor fetches at a time */
 #define ROWS_PER_FETCH 10000
+
+/*
+ * pssync's statements run without JIT compilation, from begin_statements()
+ * to end_statements().  A district's statements read or write 100,000 rows
+ * with a few simple expressions each: their costs pass jit_above_cost,
+ * and compiling them takes longer (0.1 s for the load of the records
+ * alone) and far more memory (25 MB of LLVM's) than running them
+ * uncompiled.  jit is the caller's again at end_statements(), or at the
+ * end of the (sub)transaction when an error comes first.  Returns what
+ * end_statements() takes.
+ */
+int
+begin_statements(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+end_statements(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
 
 /* The name a statement uses: schema-qualified, quoted. */
 char *

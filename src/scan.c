@@ -27,9 +27,11 @@
  * of them really lack the attribute (a search for "(!(sn=*))"); the others
  * make every answer about their names uncertain.
  *
- * Everything the index keeps is in an arena of its own, a child of the
- * call's memory context: the result rows point to its entries' DNs and
- * user IDs, and it goes with the call's context at its end, or on error.
+ * The entries' DNs, user IDs and permanent IDs, which the result rows
+ * point to, go into the arena of the rows.  Everything else the index keeps
+ * (about 150 bytes an entry) is in an arena of its own, a child of the
+ * call's memory context: directory_index_free() frees it once the records
+ * are decided, and it goes with the call's context on error.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,9 +42,6 @@
 
 #include "pssync.h"
 
-/* separates the first and last name in a full-name key */
-#define KEY_SEPARATOR '\001'
-
 /* What the index knows of a value against a name. */
 typedef enum Equality
 {
@@ -52,33 +51,72 @@ typedef enum Equality
 } Equality;
 
 /*
- * One value (or first and last name pair) of an entry, under its key.
- * raw holds a value as the directory sent it, or for a plain value without
- * spaces the value's own key, which spells it in lower case.
+ * A value of an entry, packed into the arena: a byte of flags, the value's
+ * key, and its raw form (as the directory sent it) after the key's NUL.
+ * A plain value without spaces has no raw form of its own: its key spells
+ * it in lower case, which is all that an ASCII-case comparison needs.  A
+ * value with a NUL in it has none either: only the directory can say
+ * whether it equals a name.
+ */
+#define VALUE_PLAIN		0x01	/* plain (names.c) */
+#define VALUE_RAW		0x02	/* its raw form follows its key */
+#define VALUE_OPAQUE	0x04	/* holds a NUL */
+
+static inline const char *
+value_key(const char *value)
+{
+	return value + 1;
+}
+
+static inline const char *
+value_raw(const char *value)
+{
+	if (*value & VALUE_OPAQUE)
+		return NULL;
+	if (*value & VALUE_RAW)
+		return value + 1 + strlen(value + 1) + 1;
+	return value + 1;
+}
+
+/*
+ * One value (or first and last name pair) of an entry, under its key: for
+ * the full names, the key is both values' keys.  Rows live in chunks of
+ * ROWS_PER_CHUNK that never move, so that the index grows without copying
+ * or doubling what it holds.
  */
 typedef struct IndexRow
 {
-	const char *key;
-	const char *raw[2];
-	bool		plain[2];
+	const char *value[2];		/* packed values; the second for full names */
 	int			entry;
-	uint32		hash;			/* of key */
 	int			next;			/* the next row in the key's bucket, or -1 */
 } IndexRow;
+
+#define ROW_CHUNK_BITS 12
+#define ROWS_PER_CHUNK (1 << ROW_CHUNK_BITS)
 
 /*
  * A hash table of rows: buckets hold the first row of a chain, and the
  * rows of a chain stay in the order they were added, so that the rows of
- * one entry under one key are next to each other.
+ * one entry under one key are next to each other.  The keys of a table
+ * whose values are not packed (entry IDs, the last names of entries that
+ * may hide their first name) are the values themselves.
  */
 typedef struct NameIndex
 {
-	IndexRow   *rows;
+	IndexRow  **chunks;
+	int			nchunks;
 	int			count;
-	int			allocated;
 	int		   *buckets;
 	uint32		mask;			/* number of buckets - 1 */
+	bool		packed;			/* values are packed (see above) */
+	bool		pairs;			/* rows pair two values: full names */
 } NameIndex;
+
+static inline IndexRow *
+row_at(NameIndex *names, int i)
+{
+	return &names->chunks[i >> ROW_CHUNK_BITS][i & (ROWS_PER_CHUNK - 1)];
+}
 
 /* The entries the read returned without an attribute, by DN. */
 typedef struct Missing
@@ -87,13 +125,18 @@ typedef struct Missing
 	List	   *last_keys;		/* of char *: their last names' keys */
 } Missing;
 
+/* entries are kept in chunks of this many, which never move */
+#define ENTRY_CHUNK_BITS 10
+#define ENTRIES_PER_CHUNK (1 << ENTRY_CHUNK_BITS)
+
 struct DirectoryIndex
 {
 	Arena	   *arena;
+	Arena	   *strings;		/* the entries' DNs, user IDs and entry IDs */
 	MemoryContext scratch;		/* one entry's keys while they are made */
-	DirectoryEntry *entries;
+	DirectoryEntry **entry_chunks;
 	int			nentries;
-	int			allocated;
+	int			allocated_chunks;
 	NameIndex	full;			/* first and last name */
 	NameIndex	last;			/* last name */
 	NameIndex	id;				/* ID, when matching by ID */
@@ -114,43 +157,81 @@ struct DirectoryIndex
 	Missing		no_id;
 };
 
-/* A value of an entry: its key in the arena, and its raw form if needed. */
-typedef struct IndexValue
+static inline DirectoryEntry *
+entry_at(DirectoryIndex *index, int i)
 {
-	const char *key;
-	const char *raw;			/* NULL: plain without spaces */
-	bool		plain;
-	bool		opaque;			/* holds a NUL: only the directory can say */
-} IndexValue;
+	return &index->entry_chunks[i >> ENTRY_CHUNK_BITS][i & (ENTRIES_PER_CHUNK - 1)];
+}
 
 static void
-add_row(DirectoryIndex *index, NameIndex *names, const char *key,
-		IndexValue *v0, IndexValue *v1, int entry)
+add_row(DirectoryIndex *index, NameIndex *names, const char *v0,
+		const char *v1, int entry)
 {
 	IndexRow   *row;
 
-	if (names->count == names->allocated)
+	if ((names->count & (ROWS_PER_CHUNK - 1)) == 0)
 	{
-		names->allocated = Max(4096, names->allocated * 2);
-		names->rows = names->rows ?
-			repalloc_huge(names->rows, sizeof(IndexRow) * names->allocated) :
-			MemoryContextAllocHuge(arena_context(index->arena),
-								   sizeof(IndexRow) * names->allocated);
+		MemoryContext cxt = arena_context(index->arena);
+
+		if (names->nchunks == 0)
+			names->chunks = MemoryContextAlloc(cxt, sizeof(IndexRow *) * 16);
+		else if ((names->nchunks & (names->nchunks - 1)) == 0 && names->nchunks >= 16)
+			names->chunks = repalloc(names->chunks,
+									 sizeof(IndexRow *) * names->nchunks * 2);
+		names->chunks[names->nchunks++] =
+			arena_alloc(index->arena, sizeof(IndexRow) * ROWS_PER_CHUNK);
 	}
-	row = &names->rows[names->count++];
-	row->key = key;
-	row->raw[0] = v0 && !v0->opaque ? (v0->raw ? v0->raw : v0->key) : NULL;
-	row->plain[0] = v0 ? v0->plain : false;
-	row->raw[1] = v1 && !v1->opaque ? (v1->raw ? v1->raw : v1->key) : NULL;
-	row->plain[1] = v1 ? v1->plain : false;
+	row = row_at(names, names->count++);
+	row->value[0] = v0;
+	row->value[1] = v1;
 	row->entry = entry;
 }
 
-/* The keys (and raw forms where needed) of an attribute's values. */
-static IndexValue *
+/*
+ * A value packed into the arena (see value_raw), with its key: made here
+ * for a plain value, by the caller (key) otherwise.
+ */
+static const char *
+pack_value(DirectoryIndex *index, const char *v, int len, const char *key,
+		   bool plain, bool opaque)
+{
+	bool		raw = !opaque && !(plain && memchr(v, ' ', len) == NULL);
+	Size		key_len = key ? strlen(key) : (Size) len;
+	char	   *packed = arena_alloc_bytes(index->arena,
+										   1 + key_len + 1 + (raw ? len + 1 : 0));
+	char	   *p = packed + 1;
+	int			i;
+
+	packed[0] = (plain ? VALUE_PLAIN : 0) | (raw ? VALUE_RAW : 0) |
+		(opaque ? VALUE_OPAQUE : 0);
+	if (key)
+	{
+		memcpy(p, key, key_len);
+		p += key_len;
+	}
+	else
+	{
+		/* a plain value's key: its characters but spaces, in lower case */
+		for (i = 0; i < len; i++)
+		{
+			if (v[i] != ' ')
+				*p++ = pg_ascii_tolower((unsigned char) v[i]);
+		}
+	}
+	*p++ = '\0';
+	if (raw)
+	{
+		memcpy(p, v, len);
+		p[len] = '\0';
+	}
+	return packed;
+}
+
+/* The packed values of an attribute's values. */
+static const char **
 index_values(DirectoryIndex *index, DirectoryValues *values)
 {
-	IndexValue *result = palloc(sizeof(IndexValue) * Max(values->count, 1));
+	const char **result = palloc(sizeof(char *) * Max(values->count, 1));
 	int			i;
 
 	for (i = 0; i < values->count; i++)
@@ -163,12 +244,12 @@ index_values(DirectoryIndex *index, DirectoryValues *values)
 		 * made of what precedes and follows the NUL, and only the
 		 * directory can say whether it equals a name.
 		 */
-		result[i].opaque = memchr(v, '\0', len) != NULL;
-		result[i].plain = !result[i].opaque && is_plain_name(v, len);
-		result[i].key = arena_strdup(index->arena, name_skeleton(v, len));
-		result[i].raw = result[i].opaque ||
-			(result[i].plain && memchr(v, ' ', len) == NULL) ? NULL :
-			arena_strndup(index->arena, v, len);
+		bool		opaque = memchr(v, '\0', len) != NULL;
+		bool		plain = !opaque && is_plain_name(v, len);
+
+		result[i] = pack_value(index, v, len,
+							   plain ? NULL : name_skeleton(v, len),
+							   plain, opaque);
 	}
 	return result;
 }
@@ -203,15 +284,14 @@ id_key(const char *id, int len)
 }
 
 /*
- * The keys and raw forms of an ID attribute's values.  None is plain: an
- * ID is certainly a record's only when it is the same bytes, and for the
- * rest only the directory, which knows the attribute's matching rule, can
- * say.
+ * The packed values of an ID attribute's values.  None is plain: an ID is
+ * certainly a record's only when it is the same bytes, and for the rest
+ * only the directory, which knows the attribute's matching rule, can say.
  */
-static IndexValue *
+static const char **
 index_id_values(DirectoryIndex *index, DirectoryValues *values)
 {
-	IndexValue *result = palloc(sizeof(IndexValue) * Max(values->count, 1));
+	const char **result = palloc(sizeof(char *) * Max(values->count, 1));
 	int			i;
 
 	for (i = 0; i < values->count; i++)
@@ -219,10 +299,8 @@ index_id_values(DirectoryIndex *index, DirectoryValues *values)
 		const char *v = values->values[i];
 		int			len = values->lengths[i];
 
-		result[i].opaque = memchr(v, '\0', len) != NULL;
-		result[i].plain = false;
-		result[i].key = arena_strdup(index->arena, id_key(v, len));
-		result[i].raw = result[i].opaque ? NULL : arena_strndup(index->arena, v, len);
+		result[i] = pack_value(index, v, len, id_key(v, len), false,
+							   memchr(v, '\0', len) != NULL);
 	}
 	return result;
 }
@@ -239,6 +317,30 @@ note_missing(DirectoryIndex *index, Missing *missing, int entry,
 	MemoryContextSwitchTo(old);
 }
 
+/* Room for one more entry. */
+static DirectoryEntry *
+new_entry(DirectoryIndex *index)
+{
+	int			chunk = index->nentries >> ENTRY_CHUNK_BITS;
+
+	if ((index->nentries & (ENTRIES_PER_CHUNK - 1)) == 0)
+	{
+		MemoryContext cxt = arena_context(index->arena);
+
+		if (chunk == index->allocated_chunks)
+		{
+			index->allocated_chunks = Max(64, index->allocated_chunks * 2);
+			index->entry_chunks = index->entry_chunks ?
+				repalloc(index->entry_chunks,
+						 sizeof(DirectoryEntry *) * index->allocated_chunks) :
+				MemoryContextAlloc(cxt, sizeof(DirectoryEntry *) * index->allocated_chunks);
+		}
+		index->entry_chunks[chunk] =
+			arena_alloc(index->arena, sizeof(DirectoryEntry) * ENTRIES_PER_CHUNK);
+	}
+	return entry_at(index, index->nentries++);
+}
+
 /*
  * Called for each entry of the scan: values are first name, last name,
  * user ID and, when matching by ID, the ID, and when links are used the
@@ -252,24 +354,16 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	DirectoryValues *first = &values[0];
 	DirectoryValues *last = &values[1];
 	DirectoryValues *id = index->id_value >= 0 ? &values[index->id_value] : NULL;
-	IndexValue *first_values;
-	IndexValue *last_values;
+	const char **first_values;
+	const char **last_values;
 	int			entry = index->nentries;
+	DirectoryEntry *e = new_entry(index);
 	int			f;
 	int			l;
 
-	if (index->nentries == index->allocated)
-	{
-		index->allocated = Max(4096, index->allocated * 2);
-		index->entries = index->entries ?
-			repalloc_huge(index->entries, sizeof(DirectoryEntry) * index->allocated) :
-			MemoryContextAllocHuge(arena_context(index->arena),
-								   sizeof(DirectoryEntry) * index->allocated);
-	}
-	index->entries[entry].dn = arena_strdup(index->arena, dn);
-	copy_directory_values(index->arena, &index->entries[entry].uid, &values[2]);
-	index->entries[entry].entry_id = NULL;
-	index->nentries++;
+	e->dn = arena_strdup(index->strings, dn);
+	copy_directory_values(index->strings, &e->uid, &values[2]);
+	e->entry_id = NULL;
 
 	old = MemoryContextSwitchTo(index->scratch);
 	if (index->entry_id_value >= 0)
@@ -279,9 +373,8 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 
 		if (entry_id)
 		{
-			index->entries[entry].entry_id = arena_strdup(index->arena, entry_id);
-			add_row(index, &index->entry_ids, index->entries[entry].entry_id,
-					NULL, NULL, entry);
+			e->entry_id = arena_strdup(index->strings, entry_id);
+			add_row(index, &index->entry_ids, e->entry_id, NULL, entry);
 		}
 		else
 			index->without_entry_id++;
@@ -290,33 +383,20 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	last_values = index_values(index, last);
 	for (l = 0; l < last->count; l++)
 	{
-		const char *last_key = last_values[l].key;
-		size_t		last_len = strlen(last_key);
-
-		add_row(index, &index->last, last_key, &last_values[l], NULL, entry);
+		add_row(index, &index->last, last_values[l], NULL, entry);
 		for (f = 0; f < first->count; f++)
-		{
-			size_t		first_len = strlen(first_values[f].key);
-			char	   *key = arena_alloc(index->arena, first_len + last_len + 2);
-
-			memcpy(key, first_values[f].key, first_len);
-			key[first_len] = KEY_SEPARATOR;
-			memcpy(key + first_len + 1, last_key, last_len + 1);
-			add_row(index, &index->full, key, &first_values[f],
-					&last_values[l], entry);
-		}
+			add_row(index, &index->full, first_values[f], last_values[l], entry);
 		if (first->count == 0)
-			note_missing(index, &index->no_first, entry, last_key);
+			note_missing(index, &index->no_first, entry, value_key(last_values[l]));
 	}
 	if (last->count == 0)
 		note_missing(index, &index->no_last, entry, NULL);
 	if (id)
 	{
-		IndexValue *id_values = index_id_values(index, id);
+		const char **id_values = index_id_values(index, id);
 
 		for (f = 0; f < id->count; f++)
-			add_row(index, &index->id, id_values[f].key, &id_values[f], NULL,
-					entry);
+			add_row(index, &index->id, id_values[f], NULL, entry);
 		if (id->count == 0)
 			note_missing(index, &index->no_id, entry, NULL);
 	}
@@ -330,6 +410,29 @@ key_hash(const char *key)
 	return hash_bytes((const unsigned char *) key, strlen(key));
 }
 
+/* The hash of a row's key. */
+static uint32
+row_hash(NameIndex *names, IndexRow *row)
+{
+	if (!names->packed)
+		return key_hash(row->value[0]);
+	if (names->pairs)
+		return hash_combine(key_hash(value_key(row->value[0])),
+							key_hash(value_key(row->value[1])));
+	return key_hash(value_key(row->value[0]));
+}
+
+/* Is a row's key key (and, for full names, key2)? */
+static inline bool
+row_has_key(NameIndex *names, IndexRow *row, const char *key, const char *key2)
+{
+	if (!names->packed)
+		return strcmp(row->value[0], key) == 0;
+	if (strcmp(value_key(row->value[0]), key) != 0)
+		return false;
+	return !names->pairs || strcmp(value_key(row->value[1]), key2) == 0;
+}
+
 /* Chain the rows into buckets, once they have all been added. */
 static void
 build_buckets(DirectoryIndex *index, NameIndex *names)
@@ -340,18 +443,15 @@ build_buckets(DirectoryIndex *index, NameIndex *names)
 	while (nbuckets < (uint32) names->count * 2 && nbuckets < (1U << 30))
 		nbuckets <<= 1;
 	names->mask = nbuckets - 1;
-	names->buckets = MemoryContextAllocHuge(arena_context(index->arena),
-											sizeof(int) * nbuckets);
+	names->buckets = arena_alloc(index->arena, sizeof(int) * nbuckets);
 	memset(names->buckets, -1, sizeof(int) * nbuckets);
 
 	/* the last row first, so that each chain is in the order of the rows */
 	for (i = names->count - 1; i >= 0; i--)
 	{
-		IndexRow   *row = &names->rows[i];
-		int		   *bucket;
+		IndexRow   *row = row_at(names, i);
+		int		   *bucket = &names->buckets[row_hash(names, row) & names->mask];
 
-		row->hash = key_hash(row->key);
-		bucket = &names->buckets[row->hash & names->mask];
 		row->next = *bucket;
 		*bucket = i;
 	}
@@ -423,25 +523,27 @@ count_hidden(DirectoryIndex *index, PssyncDirectory *dir, PssyncServer *server,
 	{
 		int			entry = lfirst_int(entry_cell);
 
-		if (holds_dn(lacking, index->entries[entry].dn))
+		if (holds_dn(lacking, entry_at(index, entry)->dn))
 			continue;
 		count++;
 		if (hidden && lfirst(key_cell))
-			add_row(index, hidden, (char *) lfirst(key_cell), NULL, NULL, entry);
+			add_row(index, hidden, (char *) lfirst(key_cell), NULL, entry);
 	}
 	list_free_deep(lacking);
 	return count;
 }
 
 /*
- * Read the group's entries and index them.
+ * Read the group's entries and index them.  The entries' DNs, user IDs and
+ * permanent IDs go into strings, and stay there when the index is freed.
  */
 DirectoryIndex *
 directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 					  List *base_dns, const char *uid_attr,
-					  const char *id_attr, const char *entry_id_attr)
+					  const char *id_attr, const char *entry_id_attr,
+					  Arena *strings)
 {
-	Arena	   *arena = arena_create(CurrentMemoryContext, "pssync directory index");
+	Arena	   *arena = arena_create_large(CurrentMemoryContext, "pssync directory index");
 	DirectoryIndex *index = arena_alloc0(arena, sizeof(DirectoryIndex));
 	const char *attrs[6];
 	int			nattrs = 0;
@@ -458,7 +560,11 @@ directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 	attrs[nattrs] = NULL;
 
 	index->arena = arena;
+	index->strings = strings;
 	index->entry_id_attr = entry_id_attr;
+	index->full.packed = index->full.pairs = true;
+	index->last.packed = true;
+	index->id.packed = true;
 	index->scratch = AllocSetContextCreate(arena_context(arena),
 										   "pssync directory index entry",
 										   ALLOCSET_SMALL_SIZES);
@@ -524,11 +630,11 @@ record_name(const char *name, RecordName *result)
 static Equality
 compare_value(IndexRow *row, int i, RecordName *name)
 {
-	const char *raw = row->raw[i];
+	const char *raw = value_raw(row->value[i]);
 
 	if (raw == NULL)
 		return UNKNOWN;			/* a value with a NUL in it */
-	if (row->plain[i] && name->plain)
+	if ((*row->value[i] & VALUE_PLAIN) && name->plain)
 		return pg_strcasecmp(raw, name->utf8) == 0 ?
 			CERTAINLY_EQUAL : CERTAINLY_NOT;
 	/* a plain value is never the same bytes as a name that is not */
@@ -554,17 +660,18 @@ compare_row(IndexRow *row, RecordName *name0, RecordName *name1)
 }
 
 /*
- * The entries under key that the directory would find for the names: one
- * is found when any of its rows certainly equals them.  Returns false,
- * with no entries, when only the directory can say: an entry under the
- * key has no row that certainly equals and one that may.  Without name1 a
- * row's first value is compared with name0 alone.
+ * The entries under the key of name0 (and name1, for full names) that the
+ * directory would find for the names: one is found when any of its rows
+ * certainly equals them.  Returns false, with no entries, when only the
+ * directory can say: an entry under the key has no row that certainly
+ * equals and one that may.  Without name1 a row's first value is compared
+ * with name0 alone.
  */
 static bool
-lookup(DirectoryIndex *index, NameIndex *names, const char *key,
-	   RecordName *name0, RecordName *name1, List **entries)
+lookup(DirectoryIndex *index, NameIndex *names, RecordName *name0,
+	   RecordName *name1, List **entries)
 {
-	uint32		hash = key_hash(key);
+	uint32		hash;
 	int			current = -1;
 	Equality	state = CERTAINLY_NOT;
 	int			i;
@@ -572,13 +679,16 @@ lookup(DirectoryIndex *index, NameIndex *names, const char *key,
 	*entries = NIL;
 	if (names->count == 0)
 		return true;
+	hash = key_hash(name0->key);
+	if (name1)
+		hash = hash_combine(hash, key_hash(name1->key));
 
 	/* an entry's rows under a key are next to each other (see NameIndex) */
-	for (i = names->buckets[hash & names->mask];; i = names->rows[i].next)
+	for (i = names->buckets[hash & names->mask];; i = row_at(names, i)->next)
 	{
-		IndexRow   *row = i >= 0 ? &names->rows[i] : NULL;
+		IndexRow   *row = i >= 0 ? row_at(names, i) : NULL;
 
-		if (row && (row->hash != hash || strcmp(row->key, key) != 0))
+		if (row && !row_has_key(names, row, name0->key, name1 ? name1->key : NULL))
 			continue;
 		if (row == NULL || row->entry != current)
 		{
@@ -590,7 +700,7 @@ lookup(DirectoryIndex *index, NameIndex *names, const char *key,
 				return false;
 			}
 			if (state == CERTAINLY_EQUAL)
-				*entries = lappend(*entries, &index->entries[current]);
+				*entries = lappend(*entries, entry_at(index, current));
 			if (row == NULL)
 				break;
 			current = row->entry;
@@ -607,23 +717,28 @@ lookup(DirectoryIndex *index, NameIndex *names, const char *key,
 	return true;
 }
 
+/* The first row of an unpacked table under a key, or NULL. */
+static IndexRow *
+find_key(NameIndex *names, const char *key)
+{
+	int			i;
+
+	if (names->count == 0)
+		return NULL;
+	for (i = names->buckets[key_hash(key) & names->mask]; i >= 0;
+		 i = row_at(names, i)->next)
+	{
+		if (strcmp(row_at(names, i)->value[0], key) == 0)
+			return row_at(names, i);
+	}
+	return NULL;
+}
+
 /* Are there entries that may hide their first name, under a last name? */
 static bool
 may_hide_first_name(DirectoryIndex *index, const char *last_key)
 {
-	NameIndex  *names = &index->hidden_first;
-	uint32		hash;
-	int			i;
-
-	if (names->count == 0)
-		return false;
-	hash = key_hash(last_key);
-	for (i = names->buckets[hash & names->mask]; i >= 0; i = names->rows[i].next)
-	{
-		if (names->rows[i].hash == hash && strcmp(names->rows[i].key, last_key) == 0)
-			return true;
-	}
-	return false;
+	return find_key(&index->hidden_first, last_key) != NULL;
 }
 
 /*
@@ -636,15 +751,13 @@ directory_index_exact(DirectoryIndex *index, const char *first,
 {
 	RecordName	f;
 	RecordName	l;
-	char	   *key;
 
 	record_name(first, &f);
 	record_name(last, &l);
 	*entries = NIL;
 	if (index->hidden_last > 0 || may_hide_first_name(index, l.key))
 		return false;
-	key = psprintf("%s%c%s", f.key, KEY_SEPARATOR, l.key);
-	return lookup(index, &index->full, key, &f, &l, entries);
+	return lookup(index, &index->full, &f, &l, entries);
 }
 
 /* The entries with a record's last name; false if only the directory can say. */
@@ -657,7 +770,7 @@ directory_index_partial(DirectoryIndex *index, const char *last, List **entries)
 	*entries = NIL;
 	if (index->hidden_last > 0)
 		return false;
-	return lookup(index, &index->last, l.key, &l, NULL, entries);
+	return lookup(index, &index->last, &l, NULL, entries);
 }
 
 /* The entries with a record's ID; false if only the directory can say. */
@@ -672,7 +785,7 @@ directory_index_id(DirectoryIndex *index, const char *id, List **entries)
 	*entries = NIL;
 	if (index->hidden_id > 0)
 		return false;
-	return lookup(index, &index->id, i.key, &i, NULL, entries);
+	return lookup(index, &index->id, &i, NULL, entries);
 }
 
 /*
@@ -683,23 +796,10 @@ bool
 directory_index_entry(DirectoryIndex *index, const char *entry_id,
 					  DirectoryEntry **entry)
 {
-	NameIndex  *names = &index->entry_ids;
-	uint32		hash = key_hash(entry_id);
-	int			i;
+	IndexRow   *row = find_key(&index->entry_ids, entry_id);
 
-	*entry = NULL;
-	if (names->count > 0)
-	{
-		for (i = names->buckets[hash & names->mask]; i >= 0; i = names->rows[i].next)
-		{
-			if (names->rows[i].hash == hash && strcmp(names->rows[i].key, entry_id) == 0)
-			{
-				*entry = &index->entries[names->rows[i].entry];
-				return true;
-			}
-		}
-	}
-	return index->without_entry_id == 0;
+	*entry = row ? entry_at(index, row->entry) : NULL;
+	return row != NULL || index->without_entry_id == 0;
 }
 
 void

@@ -174,6 +174,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	LinkRun		link_run;
 	Arena	   *arena;
 	instr_time	phase;
+	int			nestlevel;
 
 	InitMaterializedSRF(fcinfo, 0);
 	INSTR_TIME_SET_CURRENT(phase);
@@ -201,6 +202,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	nestlevel = begin_statements();
 	MemoryContextSwitchTo(callcxt);
 
 	if (request->group == GROUP_STUDENTS)
@@ -272,6 +274,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		log_phase_time(&phase, "writing the links");
 	}
 
+	end_statements(nestlevel);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
