@@ -55,7 +55,7 @@ result_column(SyncResult *result)
 	return result->record->columns[result->check];
 }
 
-static PowerSchoolTable *
+PowerSchoolTable *
 column_table(PowerSchoolTables *tables, UsernameColumn column)
 {
 	return column == COLUMN_STUDENT_WEB_ID ? &tables->students : &tables->users;
@@ -315,11 +315,6 @@ static void
 find_conflicts(PowerSchoolTable *table, const char *column,
 			   PendingChange *pending, int n)
 {
-	StringInfoData sql;
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	Oid			save_userid;
-	int			save_sec_context;
 	Holders		h;
 	int			i;
 
@@ -340,15 +335,30 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 		i = j;
 	}
 
-	/*
-	 * Held by another record of the table, anywhere in it: the rows the
-	 * caller may not see (row-level security) count too, so the holders are
-	 * looked for as the table's owner.  The caller learns no more than that
-	 * a value is held.  They are looked for in what is committed now: a
-	 * concurrent sync that stored a value after this transaction's snapshot
-	 * (REPEATABLE READ) holds it all the same.
-	 */
-	values[0] = value_array(pending, n);
+	/* held by another record of the table */
+	h.pending = pending;
+	h.n = n;
+	find_holders(table, column, value_array(pending, n), holder_row, &h);
+}
+
+/*
+ * The records of a table that hold values (a text[]) in a username
+ * column, compared exactly: callback gets each (dcid, value).  The rows
+ * the caller may not see (row-level security) count too, so the holders
+ * are looked for as the table's owner; the caller learns no more than that
+ * a value is held.  They are looked for in what is committed now: a
+ * concurrent sync that stored a value after this transaction's snapshot
+ * (REPEATABLE READ) holds it all the same.
+ */
+void
+find_holders(PowerSchoolTable *table, const char *column, Datum values,
+			 RowCallback callback, void *arg)
+{
+	StringInfoData sql;
+	Oid			types[1] = {TEXTARRAYOID};
+	Oid			save_userid;
+	int			save_sec_context;
+
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT t.dcid::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
@@ -356,13 +366,11 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 					 " OPERATOR(pg_catalog.=) ANY ($1)",
 					 quote_identifier(column), table->qualified_name,
 					 quote_identifier(column));
-	h.pending = pending;
-	h.n = n;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(relation_owner(table->relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	for_each_row(sql.data, 1, types, values, true, holder_row, &h);
+	for_each_row(sql.data, 1, types, &values, true, callback, arg);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 

@@ -31,6 +31,11 @@
  * call's memory context: the result rows point to its entries' DNs and
  * user IDs, and it goes with the call's context at its end, or on error.
  *
+ * Suggestions (suggest.c) ask the index for the entries under a name's
+ * skeleton (first, last, both, or ID), and for the values of an entry:
+ * an entry's rows are next to each other in each of full, last and id,
+ * in the order of the entries, so they are found by a binary search.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -100,6 +105,9 @@ struct DirectoryIndex
 	NameIndex	entry_ids;		/* permanent IDs, when links are used */
 	NameIndex	hidden_first;	/* last names of entries whose first name
 								 * may be hidden */
+	NameIndex	first;			/* first name, for suggestions: made from
+								 * full when first asked for */
+	bool		first_built;
 	int			hidden_last;	/* entries whose last name may be hidden */
 	int			hidden_id;		/* entries whose ID may be hidden */
 	int			without_entry_id;	/* entries read without a permanent ID */
@@ -699,4 +707,182 @@ void
 directory_index_free(DirectoryIndex *index)
 {
 	MemoryContextDelete(arena_context(index->arena));
+}
+
+
+/*
+ * Suggestions.
+ */
+
+/*
+ * Can the index say which entries a question about names (or IDs) finds:
+ * were they all read?
+ */
+bool
+directory_index_knows(DirectoryIndex *index, IndexKey kind)
+{
+	if (kind == INDEX_KEY_ID)
+		return index->hidden_id == 0;
+	return index->hidden_last == 0 && index->hidden_first.count == 0;
+}
+
+/* The key of an ID (UTF-8) in the index: see id_key. */
+char *
+directory_index_id_key(const char *utf8, int len)
+{
+	return id_key(utf8, len);
+}
+
+/* The key of a first and last name's skeletons in the index. */
+char *
+directory_index_full_key(const char *first_key, const char *last_key)
+{
+	return psprintf("%s%c%s", first_key, KEY_SEPARATOR, last_key);
+}
+
+/* The first-name index: the first part of each row of full. */
+static void
+build_first_names(DirectoryIndex *index)
+{
+	NameIndex  *first = &index->first;
+	int			i;
+
+	first->allocated = Max(index->full.count, 1);
+	first->rows = MemoryContextAllocHuge(arena_context(index->arena),
+										 sizeof(IndexRow) * first->allocated);
+	for (i = 0; i < index->full.count; i++)
+	{
+		IndexRow   *from = &index->full.rows[i];
+		IndexRow   *to = &first->rows[first->count++];
+		const char *separator = strchr(from->key, KEY_SEPARATOR);
+
+		*to = *from;
+		to->key = arena_strndup(index->arena, from->key, separator - from->key);
+		to->raw[1] = NULL;
+	}
+	build_buckets(index, first);
+	index->first_built = true;
+}
+
+static NameIndex *
+names_of_kind(DirectoryIndex *index, IndexKey kind)
+{
+	switch (kind)
+	{
+		case INDEX_KEY_FIRST:
+			if (!index->first_built)
+				build_first_names(index);
+			return &index->first;
+		case INDEX_KEY_LAST:
+			return &index->last;
+		case INDEX_KEY_FULL:
+			return &index->full;
+		case INDEX_KEY_ID:
+			return &index->id;
+	}
+	return NULL;
+}
+
+/*
+ * The entries filed under a key (a skeleton, directory_index_full_key or
+ * directory_index_id_key), each once, in the order of the entries;
+ * returns how many, the numbers palloc'd in *entries.
+ */
+int
+directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,
+						int **entries)
+{
+	NameIndex  *names = names_of_kind(index, kind);
+	uint32		hash = key_hash(key);
+	int			allocated = 16;
+	int			n = 0;
+	int			i;
+
+	*entries = palloc(sizeof(int) * allocated);
+	if (names->count == 0)
+		return 0;
+	for (i = names->buckets[hash & names->mask]; i >= 0; i = names->rows[i].next)
+	{
+		IndexRow   *row = &names->rows[i];
+
+		if (row->hash != hash || strcmp(row->key, key) != 0 ||
+			(n > 0 && (*entries)[n - 1] == row->entry))
+			continue;
+		if (n == allocated)
+		{
+			allocated *= 2;
+			*entries = repalloc(*entries, sizeof(int) * allocated);
+		}
+		(*entries)[n++] = row->entry;
+	}
+	return n;
+}
+
+DirectoryEntry *
+directory_index_entry_at(DirectoryIndex *index, int entry)
+{
+	return &index->entries[entry];
+}
+
+/* The first of an entry's rows in names, or names->count. */
+static int
+first_row_of(NameIndex *names, int entry)
+{
+	int			low = 0;
+	int			high = names->count;
+
+	while (low < high)
+	{
+		int			mid = low + (high - low) / 2;
+
+		if (names->rows[mid].entry < entry)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return low;
+}
+
+/*
+ * The values of an entry's first names (INDEX_KEY_FIRST), last names
+ * (INDEX_KEY_LAST) or IDs (INDEX_KEY_ID): at most max of them, each once.
+ * A plain value without spaces is given as its key, in lower case; a value
+ * with a NUL has no text.  The first names of an entry without a last name
+ * are not known.  Returns how many.
+ */
+int
+directory_index_values(DirectoryIndex *index, int entry, IndexKey kind,
+					   NameValue *values, int max)
+{
+	NameIndex  *names = kind == INDEX_KEY_FIRST ? &index->full :
+		kind == INDEX_KEY_LAST ? &index->last : &index->id;
+	int			n = 0;
+	int			i;
+
+	for (i = first_row_of(names, entry);
+		 i < names->count && names->rows[i].entry == entry && n < max; i++)
+	{
+		IndexRow   *row = &names->rows[i];
+		const char *key = row->key;
+		int			k;
+
+		if (kind == INDEX_KEY_FIRST)
+		{
+			const char *separator = strchr(key, KEY_SEPARATOR);
+
+			key = pnstrdup(key, separator - key);
+		}
+		for (k = 0; k < n; k++)
+		{
+			if (values[k].text == row->raw[0] && strcmp(values[k].key, key) == 0)
+				break;
+		}
+		if (k < n)
+			continue;
+		values[n].text = row->raw[0];
+		values[n].len = row->raw[0] ? strlen(row->raw[0]) : 0;
+		values[n].key = key;
+		n++;
+	}
+	return n;
 }
