@@ -383,9 +383,12 @@ extern void directory_index_free(DirectoryIndex *index);
 /* what suggestions (suggest.c) ask of the index */
 typedef enum IndexKey
 {
-	INDEX_KEY_FIRST,			/* the first name's skeleton */
-	INDEX_KEY_LAST,				/* the last name's */
-	INDEX_KEY_FULL,				/* both (directory_index_full_key) */
+	INDEX_KEY_FIRST,			/* the first names (their values) */
+	INDEX_KEY_LAST,				/* the last names (their values) */
+	INDEX_KEY_FIRST_PART,		/* a first name's name_part_keys */
+	INDEX_KEY_LAST_PART,		/* a last name's */
+	INDEX_KEY_FULL,				/* both names' skeletons
+								 * (directory_index_full_key) */
 	INDEX_KEY_ID				/* the ID's key (directory_index_id_key) */
 } IndexKey;
 
@@ -570,6 +573,8 @@ extern Nicknames *load_nicknames(void);
 extern List *nickname_spellings(Nicknames *nicknames, NameForms *name);
 extern int	score_entry(RecordNames *record, EntryNames *entry,
 						uint32 *reasons);
+extern int	name_part_keys(const char *text, int len, const char *skeleton,
+						   bool surname, char **keys, int max);
 
 
 /* suggest.c: the entries that could be a record, ranked (2.1) */

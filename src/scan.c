@@ -105,9 +105,10 @@ struct DirectoryIndex
 	NameIndex	entry_ids;		/* permanent IDs, when links are used */
 	NameIndex	hidden_first;	/* last names of entries whose first name
 								 * may be hidden */
-	NameIndex	first;			/* first name, for suggestions: made from
-								 * full when first asked for */
-	bool		first_built;
+	NameIndex	first_parts;	/* the name_part_keys of first and last */
+	NameIndex	last_parts;		/* names, for suggestions: made when first
+								 * asked for */
+	bool		parts_built;
 	int			hidden_last;	/* entries whose last name may be hidden */
 	int			hidden_id;		/* entries whose ID may be hidden */
 	int			without_entry_id;	/* entries read without a permanent ID */
@@ -740,43 +741,86 @@ directory_index_full_key(const char *first_key, const char *last_key)
 	return psprintf("%s%c%s", first_key, KEY_SEPARATOR, last_key);
 }
 
-/* The first-name index: the first part of each row of full. */
+#define MAX_PART_KEYS 16
+
+/*
+ * The part keys of the values of rows (of full: their first names, of
+ * last: their last names), each entry's once, as rows of parts.
+ */
 static void
-build_first_names(DirectoryIndex *index)
+build_parts(DirectoryIndex *index, NameIndex *from, bool surname, NameIndex *parts)
 {
-	NameIndex  *first = &index->first;
 	int			i;
+	int			first_row = 0;	/* of the current entry in parts */
 
-	first->allocated = Max(index->full.count, 1);
-	first->rows = MemoryContextAllocHuge(arena_context(index->arena),
-										 sizeof(IndexRow) * first->allocated);
-	for (i = 0; i < index->full.count; i++)
+	for (i = 0; i < from->count; i++)
 	{
-		IndexRow   *from = &index->full.rows[i];
-		IndexRow   *to = &first->rows[first->count++];
-		const char *separator = strchr(from->key, KEY_SEPARATOR);
+		IndexRow   *row = &from->rows[i];
+		char	   *keys[MAX_PART_KEYS];
+		const char *skeleton = NULL;
+		char	   *separator;
+		int			n;
+		int			k;
 
-		*to = *from;
-		to->key = arena_strndup(index->arena, from->key, separator - from->key);
-		to->raw[1] = NULL;
+		if (row->raw[0] == NULL)
+			continue;			/* a value with a NUL: never a candidate */
+		if (i > 0 && from->rows[i - 1].entry == row->entry &&
+			from->rows[i - 1].raw[0] == row->raw[0])
+			continue;			/* the same first name, with another last */
+		if (parts->count == 0 || parts->rows[parts->count - 1].entry != row->entry)
+			first_row = parts->count;
+		if (!surname && (separator = strchr(row->key, KEY_SEPARATOR)) != NULL)
+			skeleton = pnstrdup(row->key, separator - row->key);
+		else if (surname)
+			skeleton = row->key;
+		n = name_part_keys(row->raw[0], strlen(row->raw[0]), skeleton, surname,
+						   keys, MAX_PART_KEYS);
+		for (k = 0; k < n; k++)
+		{
+			int			j;
+
+			for (j = first_row; j < parts->count; j++)
+			{
+				if (strcmp(parts->rows[j].key, keys[k]) == 0)
+					break;
+			}
+			if (j < parts->count)
+				continue;
+			add_row(index, parts, arena_strdup(index->arena, keys[k]), NULL, NULL,
+					row->entry);
+		}
 	}
-	build_buckets(index, first);
-	index->first_built = true;
+	build_buckets(index, parts);
 }
 
 static NameIndex *
 names_of_kind(DirectoryIndex *index, IndexKey kind)
 {
+	if ((kind == INDEX_KEY_FIRST_PART || kind == INDEX_KEY_LAST_PART) &&
+		!index->parts_built)
+	{
+		MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+													  "pssync index parts",
+													  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(scratch);
+
+		build_parts(index, &index->full, false, &index->first_parts);
+		build_parts(index, &index->last, true, &index->last_parts);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(scratch);
+		index->parts_built = true;
+	}
 	switch (kind)
 	{
 		case INDEX_KEY_FIRST:
-			if (!index->first_built)
-				build_first_names(index);
-			return &index->first;
-		case INDEX_KEY_LAST:
-			return &index->last;
 		case INDEX_KEY_FULL:
 			return &index->full;
+		case INDEX_KEY_LAST:
+			return &index->last;
+		case INDEX_KEY_FIRST_PART:
+			return &index->first_parts;
+		case INDEX_KEY_LAST_PART:
+			return &index->last_parts;
 		case INDEX_KEY_ID:
 			return &index->id;
 	}
@@ -784,9 +828,10 @@ names_of_kind(DirectoryIndex *index, IndexKey kind)
 }
 
 /*
- * The entries filed under a key (a skeleton, directory_index_full_key or
- * directory_index_id_key), each once, in the order of the entries;
- * returns how many, the numbers palloc'd in *entries.
+ * The entries filed under a key (a name_part_keys key of a first or last
+ * name, a directory_index_full_key or a directory_index_id_key), each
+ * once, in the order of the entries; returns how many, the numbers
+ * palloc'd in *entries.
  */
 int
 directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,

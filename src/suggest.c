@@ -8,22 +8,27 @@
  * filter of the group's entries (with the server's filter) and a key that
  * the entries it keeps are filed under:
  *
- *	1. its last name: (sn=L), the entries whose last name has L's
- *	   skeleton (names.c);
- *	2. its first name, with the last name's first two letters, its last
- *	   two, or one of its parts: (&(givenName=F)(|(sn=Sm*)(sn=*th)
- *	   (sn=*Smith*))), those whose first name has F's skeleton;
+ *	1. its last name, or a part of it: (|(sn=L)(sn=*Part*)...), the
+ *	   entries whose last name shares a key with L (name_part_keys: the
+ *	   skeleton of the whole name, names.c, and of each of its words that
+ *	   is not a particle or a suffix);
+ *	2. its first name or a word of it, with the last name's first letter,
+ *	   its last, or one of its parts: (&(|(givenName=F)(givenName=*F*))
+ *	   (|(sn=S*)(sn=*h)(sn=*Smith*))), those whose first name shares a key
+ *	   with F;
  *	3. the first names it may be known by (its nicknames, its spellings in
  *	   pssync.nicknames, the words of a first name of several words, the
  *	   preferred first name), with the last name or those pieces of it;
- *	4. the names swapped: (&(givenName=L)(sn=F));
+ *	4. the names swapped: (&(givenName=L)(sn=F)), one of them whole and
+ *	   the other whole or by its first or last letter;
  *	5. its ID, when the server matches on one: (employeeNumber=ID).
  *
  * A name with letters outside ASCII is also asked for with those letters
  * left open ("García" as (sn=Garc*a)); every piece of a filter is escaped
- * (RFC 4515), so that a name's "*", "(", ")" and "\" are only themselves,
- * and a control character is never a piece.  A filter never asks for
- * less than two letters of a name: no question reads the whole directory.
+ * (RFC 4515), so that a name's "*", "(", ")" and "\" are only themselves;
+ * a name with a control character is only asked for whole.  Every filter
+ * holds a whole name, or at least three letters of one: no question reads
+ * the whole directory.
  * The candidates' names are then compared in memory (variants.c), and the
  * entries with a score are ranked: score, then DN.
  *
@@ -297,7 +302,10 @@ open_pattern(const char *utf8)
 	return p;
 }
 
-/* The names's first (or last) two letters, as (attr=xy*) or (attr=*xy). */
+/*
+ * A name's first (or last) letter, as (attr=x*) or (attr=*x): asked only
+ * with a whole name of the other attribute.
+ */
 static Pattern *
 end_pattern(const char *utf8, bool at_start)
 {
@@ -310,13 +318,13 @@ end_pattern(const char *utf8, bool at_start)
 	if (pieces == NIL || !(at_start ? starts : ends))
 		return NULL;
 	piece = (char *) (at_start ? linitial(pieces) : llast(pieces));
-	if (strlen(piece) < 2)
-		return NULL;
+	if (!isalnum((unsigned char) (at_start ? piece[0] : piece[strlen(piece) - 1])))
+		return NULL;			/* a letter, not punctuation */
 	p = palloc0(sizeof(Pattern));
 	if (at_start)
-		p->initial = pnstrdup(piece, 2);
+		p->initial = pnstrdup(piece, 1);
 	else
-		p->final = pstrdup(piece + strlen(piece) - 2);
+		p->final = pstrdup(piece + strlen(piece) - 1);
 	return p;
 }
 
@@ -340,18 +348,38 @@ is_surname_particle_or_suffix(const char *word)
 }
 
 /*
- * The parts of a last name (words between spaces and hyphens that are not
- * particles or suffixes), each as (sn=*part*): a part with a piece of at
- * least three letters.
+ * The parts of a name (words between spaces and hyphens; of a surname,
+ * those that are not particles or suffixes), each as (attr=*part*), with
+ * letters outside ASCII left open: a part with a piece of at least three
+ * letters.  A name with a control character has none.
  */
 static List *
-part_patterns(const char *utf8)
+part_patterns(const char *utf8, bool surname)
 {
 	List	   *patterns = NIL;
 	char	   *copy = pstrdup(utf8);
 	char	   *part;
+	char	   *saved;
 
-	for (part = strtok(copy, " -"); part; part = strtok(NULL, " -"))
+	if (name_has_control(utf8))
+		return NIL;
+	if (surname)
+	{
+		/* "CastilloVega" is also "Castillo Vega" */
+		StringInfoData split;
+		const char *c;
+
+		initStringInfo(&split);
+		for (c = utf8; *c; c++)
+		{
+			if (c > utf8 && *c >= 'A' && *c <= 'Z' && c[-1] >= 'a' && c[-1] <= 'z')
+				appendStringInfoChar(&split, ' ');
+			appendStringInfoChar(&split, *c);
+		}
+		if (strcmp(split.data, utf8) != 0)
+			copy = psprintf("%s %s", utf8, split.data);
+	}
+	for (part = strtok_r(copy, " -", &saved); part; part = strtok_r(NULL, " -", &saved))
 	{
 		char	   *fold = name_fold(part, strlen(part), false);
 		bool		starts;
@@ -361,34 +389,61 @@ part_patterns(const char *utf8)
 		int			longest = 0;
 		Pattern    *p;
 
-		if (fold[0] == '\0' || is_surname_particle_or_suffix(fold))
+		if (fold[0] == '\0' || (surname && is_surname_particle_or_suffix(fold)))
 			continue;
 		pieces = name_pieces(part, &starts, &ends);
 		foreach(cell, pieces)
 			longest = Max(longest, (int) strlen((char *) lfirst(cell)));
-		if (longest < 3)
-			continue;
-		p = palloc0(sizeof(Pattern));
-		p->any = pieces;
-		patterns = lappend(patterns, p);
+		if (longest >= 3)
+		{
+			p = palloc0(sizeof(Pattern));
+			p->any = pieces;
+			patterns = lappend(patterns, p);
+		}
+		if (surname)
+		{
+			/* a part with a particle joined to it: "DelaCruz" is also "Cruz" */
+			char	   *keys[4];
+			int			n = name_part_keys(part, strlen(part), NULL, true, keys, 4);
+			char	   *own = name_skeleton(fold, strlen(fold));
+			int			k;
+
+			for (k = 1; k < n; k++)
+			{
+				/* a part's own skeleton is asked for above */
+				if (strcmp(keys[k], keys[0]) == 0 || strcmp(keys[k], own) == 0 ||
+					strlen(keys[k]) < 3)
+					continue;
+				p = palloc0(sizeof(Pattern));
+				p->any = list_make1(keys[k]);
+				patterns = lappend(patterns, p);
+			}
+		}
 	}
 	return patterns;
 }
 
-/* A last name's fuzzy patterns: its two first and last letters, its parts. */
+/* A name's first and last letters, as patterns. */
 static List *
-fuzzy_last_patterns(const char *last)
+end_patterns(const char *name)
 {
 	List	   *patterns = NIL;
 	Pattern    *p;
 
-	if (name_has_control(last))
+	if (name_has_control(name))
 		return NIL;				/* compared only as it is */
-	if ((p = end_pattern(last, true)) != NULL)
+	if ((p = end_pattern(name, true)) != NULL)
 		patterns = lappend(patterns, p);
-	if ((p = end_pattern(last, false)) != NULL)
+	if ((p = end_pattern(name, false)) != NULL)
 		patterns = lappend(patterns, p);
-	return list_concat(patterns, part_patterns(last));
+	return patterns;
+}
+
+/* A last name's fuzzy patterns: its first and last letters, its parts. */
+static List *
+fuzzy_last_patterns(const char *last)
+{
+	return list_concat(end_patterns(last), part_patterns(last, true));
 }
 
 static List *
@@ -400,6 +455,39 @@ name_patterns(const char *utf8, QuestionAttr attr)
 	if (open)
 		patterns = lappend(patterns, open);
 	return patterns;
+}
+
+/* A first name as the start of a longer one: "Robert" as (givenName=Robert*). */
+static Pattern *
+prefix_pattern(const char *utf8)
+{
+	bool		starts;
+	bool		ends;
+	List	   *pieces = name_pieces(utf8, &starts, &ends);
+	Pattern    *p;
+
+	if (pieces == NIL || !starts || strlen((char *) linitial(pieces)) < 3 ||
+		name_has_control(utf8))
+		return NULL;
+	p = palloc0(sizeof(Pattern));
+	p->initial = (char *) linitial(pieces);
+	return p;
+}
+
+/* The keys of a name, as name_part_keys gives them, as String nodes. */
+static List *
+part_keys(const char *utf8, bool surname, List *keys)
+{
+	char	   *parts[16];
+	int			n = name_part_keys(utf8, strlen(utf8), NULL, surname, parts, 16);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (!list_member(keys, makeString(parts[i])))
+			keys = lappend(keys, makeString(parts[i]));
+	}
+	return keys;
 }
 
 static Assertion *
@@ -501,8 +589,9 @@ raw_words(const char *utf8)
 	List	   *words = NIL;
 	char	   *copy = pstrdup(utf8);
 	char	   *w;
+	char	   *saved;
 
-	for (w = strtok(copy, " -"); w; w = strtok(NULL, " -"))
+	for (w = strtok_r(copy, " -", &saved); w; w = strtok_r(NULL, " -", &saved))
 		words = lappend(words, w);
 	return words;
 }
@@ -574,21 +663,26 @@ build_questions(Suggester *s, Pending *p)
 
 	if (last)
 	{
-		/* 1: the last name */
-		add_question(s, p, list_make1(assertion(ATTR_LAST, name_patterns(last, ATTR_LAST))),
-					 INDEX_KEY_LAST, list_make1(makeString(p->names.last->skeleton)));
+		/* 1: the last name, or a part of it */
+		add_question(s, p,
+					 list_make1(assertion(ATTR_LAST,
+										  list_concat(name_patterns(last, ATTR_LAST),
+													  part_patterns(last, true)))),
+					 INDEX_KEY_LAST_PART, part_keys(last, true, NIL));
 
 		/*
-		 * 2: the first name, and pieces of the last.  (A name with a
-		 * control character is only compared as it is: questions 1 and 4
-		 * find it.)
+		 * 2: the first name, or a word of it, and pieces of the last.  (A
+		 * name with a control character is only compared as it is:
+		 * questions 1 and 4 find it.)
 		 */
 		patterns = fuzzy_last_patterns(last);
 		if (first && patterns != NIL && !name_has_control(first))
 			add_question(s, p,
-						 list_make2(assertion(ATTR_FIRST, name_patterns(first, ATTR_FIRST)),
+						 list_make2(assertion(ATTR_FIRST,
+											  list_concat(name_patterns(first, ATTR_FIRST),
+														  part_patterns(first, false))),
 									assertion(ATTR_LAST, patterns)),
-						 INDEX_KEY_FIRST, list_make1(makeString(p->names.first->skeleton)));
+						 INDEX_KEY_FIRST_PART, part_keys(first, false, NIL));
 
 		/* 3: the other first names, and the last name or pieces of it */
 		names = other_first_names(p);
@@ -601,22 +695,43 @@ build_questions(Suggester *s, Pending *p)
 			foreach(cell, names)
 			{
 				char	   *name = (char *) lfirst(cell);
-				char	   *key = name_skeleton(name, strlen(name));
+				Pattern    *prefix = prefix_pattern(name);
 
 				first_patterns = list_concat(first_patterns, name_patterns(name, ATTR_FIRST));
-				if (!list_member(keys, makeString(key)))
-					keys = lappend(keys, makeString(key));
+				if (prefix)
+					first_patterns = lappend(first_patterns, prefix);
+				keys = part_keys(name, false, keys);
 			}
 			add_question(s, p,
 						 list_make2(assertion(ATTR_FIRST, first_patterns),
 									assertion(ATTR_LAST,
 											  list_concat(name_patterns(last, ATTR_LAST),
 														  fuzzy_last_patterns(last)))),
-						 INDEX_KEY_FIRST, keys);
+						 INDEX_KEY_FIRST_PART, keys);
 		}
 
-		/* 4: the names swapped */
-		if (first)
+		/*
+		 * 4: the names swapped: one whole, the other whole or by its first
+		 * or last letter (two questions)
+		 */
+		if (first && !name_has_control(first) && !name_has_control(last))
+		{
+			keys = list_make1(makeString(directory_index_full_key(p->names.last->skeleton,
+																  p->names.first->skeleton)));
+			add_question(s, p,
+						 list_make2(assertion(ATTR_FIRST, name_patterns(last, ATTR_FIRST)),
+									assertion(ATTR_LAST,
+											  list_concat(name_patterns(first, ATTR_LAST),
+														  end_patterns(first)))),
+						 INDEX_KEY_FULL, keys);
+			add_question(s, p,
+						 list_make2(assertion(ATTR_FIRST,
+											  list_concat(name_patterns(last, ATTR_FIRST),
+														  end_patterns(last))),
+									assertion(ATTR_LAST, name_patterns(first, ATTR_LAST))),
+						 INDEX_KEY_FULL, keys);
+		}
+		else if (first)
 			add_question(s, p,
 						 list_make2(assertion(ATTR_FIRST, name_patterns(last, ATTR_FIRST)),
 									assertion(ATTR_LAST, name_patterns(first, ATTR_LAST))),
@@ -1020,6 +1135,33 @@ found_under_keys(Question *q, Found *f)
 
 		switch (q->kind)
 		{
+			case INDEX_KEY_FIRST_PART:
+			case INDEX_KEY_LAST_PART:
+				{
+					QuestionAttr attr = q->kind == INDEX_KEY_FIRST_PART ? ATTR_FIRST : ATTR_LAST;
+
+					/* entries with no last name are filed under no key */
+					if (f->nvalues[ATTR_LAST] == 0)
+						break;
+					for (i = 0; i < f->nvalues[attr]; i++)
+					{
+						NameValue  *v = &f->values[attr][i];
+						char	   *parts[16];
+						int			n;
+						int			k;
+
+						if (v->text == NULL)
+							continue;
+						n = name_part_keys(v->text, v->len, v->key, attr == ATTR_LAST,
+										   parts, 16);
+						for (k = 0; k < n; k++)
+						{
+							if (strcmp(parts[k], key) == 0)
+								return true;
+						}
+					}
+					break;
+				}
 			case INDEX_KEY_FIRST:
 			case INDEX_KEY_LAST:
 			case INDEX_KEY_ID:

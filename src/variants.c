@@ -23,7 +23,7 @@
  *	middle_name		a first name of two words against one of them
  *	initial			a first name given as an initial
  *	typo_first,
- *	typo_last		an edit distance of 1 (names of 4 letters or more),
+ *	typo_last		an edit distance of 1 (a name of 4 letters or more),
  *					or 2 for names of 8 letters or more
  *	same_id			the ID attribute holds the record's ID
  *
@@ -371,10 +371,11 @@ split_words(const char *form, char ***words)
 {
 	char	   *copy = pstrdup(form);
 	char	   *p;
+	char	   *saved;
 	int			n = 0;
 
 	*words = palloc(sizeof(char *) * (strlen(form) / 2 + 2));
-	for (p = strtok(copy, " "); p; p = strtok(NULL, " "))
+	for (p = strtok_r(copy, " ", &saved); p; p = strtok_r(NULL, " ", &saved))
 		(*words)[n++] = p;
 	return n;
 }
@@ -527,22 +528,24 @@ words_within(NameForms *a, NameForms *b)
 }
 
 /*
- * A typo: an edit distance of 1 between names of 4 letters or more, or 2
- * between names of 8 or more.
+ * A typo: an edit distance of 1 where the name has 4 letters or more
+ * (one of them: a letter left out of "Jack" is "Jck"), or 2 between names
+ * of 8 or more.
  */
 static void
 consider_typo(Likeness *best, const char *a, const char *b, uint32 reasons,
 			  int factor_one, int factor_one_short, int factor_two)
 {
-	int			shorter = Min(name_length(a), name_length(b));
+	int			la = name_length(a);
+	int			lb = name_length(b);
 	int			d;
 
-	if (shorter < 4)
+	if (Max(la, lb) < 4)
 		return;
 	d = name_distance(a, b, 2);
 	if (d == 1)
-		consider(best, shorter >= 6 ? factor_one : factor_one_short, reasons);
-	else if (d == 2 && shorter >= 8)
+		consider(best, Min(la, lb) >= 6 ? factor_one : factor_one_short, reasons);
+	else if (d == 2 && Min(la, lb) >= 8)
 		consider(best, factor_two, reasons);
 }
 
@@ -907,4 +910,96 @@ score_entry(RecordNames *record, EntryNames *entry, uint32 *reasons)
 		}
 	}
 	return score;
+}
+
+
+/*
+ * The keys a name is filed under for suggestions (suggest.c): the
+ * skeleton of the whole name (skeleton: name_skeleton(), or NULL to make
+ * it), and that of each of its words of two letters or more; of a
+ * surname, only the words that are not particles or suffixes, and of a
+ * word with a particle joined to it, also the rest ("delacruz", "cruz").
+ * "Watson-Parker" is filed under "watson-parker", "watson" and "parker";
+ * "María José" under "mariajose", "maria" and "jose".  Puts at most max
+ * keys (palloc'd, each once) in keys; returns how many.
+ */
+int
+name_part_keys(const char *text, int len, const char *skeleton, bool surname,
+			   char **keys, int max)
+{
+	NameForms	forms;
+	Core		core;
+	int			n = 0;
+	int			i;
+	bool		simple = true;
+
+	if (max < 1)
+		return 0;
+	keys[n++] = skeleton ? pstrdup(skeleton) : name_skeleton(text, len);
+
+	/* a name of letters alone is one word */
+	for (i = 0; i < len && simple; i++)
+		simple = (text[i] >= 'a' && text[i] <= 'z') || (text[i] >= 'A' && text[i] <= 'Z');
+	if (simple && !surname)
+		return n;
+	if (simple)
+	{
+		const char *const *p;
+		char	   *lower = keys[0];
+
+		for (p = joined_particles; *p && n < max; p++)
+		{
+			size_t		plen = strlen(*p);
+
+			if (strncmp(lower, *p, plen) == 0 && strlen(lower + plen) >= 4)
+			{
+				keys[n++] = pstrdup(lower + plen);
+				break;
+			}
+		}
+		return n;
+	}
+
+	name_forms(&forms, text, len, NULL);
+	if (surname)
+	{
+		surname_core(&forms, suffix_mask(&forms), &core);
+		for (i = 0; i < core.n; i++)
+		{
+			int			k;
+			const char *words[2] = {core.word[i], core.alternative[i]};
+
+			for (k = 0; k < 2 && n < max; k++)
+			{
+				char	   *key;
+				int			j;
+
+				if (words[k] == NULL)
+					continue;
+				key = name_skeleton(words[k], strlen(words[k]));
+				if (strlen(key) < 2)
+					continue;
+				for (j = 0; j < n && strcmp(keys[j], key) != 0; j++)
+					;
+				if (j == n)
+					keys[n++] = key;
+			}
+		}
+	}
+	else
+	{
+		for (i = 0; i < forms.nwords && n < max; i++)
+		{
+			char	   *key = name_skeleton(forms.words[i], strlen(forms.words[i]));
+			int			j;
+
+			if (strlen(key) < 2)
+				continue;
+			for (j = 0; j < n && strcmp(keys[j], key) != 0; j++)
+				;
+			if (j == n)
+				keys[n++] = key;
+		}
+	}
+	return n;
 }
