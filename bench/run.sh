@@ -72,9 +72,10 @@ source test/packages.sh
 ensure_packages $PSSYNC_PACKAGES python3
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PATH="$PG_BIN:$PATH"
-echo "== building and installing pssync from this tree"
-make -s >/dev/null
-make -s install >/dev/null
+PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
+echo "== building and installing pssync from this tree (for $PG_CONFIG)"
+make -s PG_CONFIG="$PG_CONFIG" >/dev/null
+make -s install PG_CONFIG="$PG_CONFIG" >/dev/null
 
 mkdir -p "$OUT"
 echo "== building the relay"

@@ -452,7 +452,13 @@ record_run(HistoryRun *run, List *rows)
 	run_id = insert_run(schema, run, rows, role);
 	insert_rows(schema, run_id, rows);
 	if (get_attnum(get_relname_relid("sync_log", schema), "suggestion_dn") != InvalidAttrNumber)
+	{
+		instr_time	start;
+
+		INSTR_TIME_SET_CURRENT(start);
 		record_suggestions(schema, run_id, rows);
+		log_phase_time(&start, "recording the suggestions");
+	}
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return run_id;
 }

@@ -900,6 +900,7 @@ suggest_exceptions(MatchContext *cxt, RecordGroup group, SuggestRun *run)
 	suggest(s, records, n, 2, lists);
 	if (suggester_cut_short(s) > 0)
 		cxt->cut_short += suggester_cut_short(s);
+	elog(DEBUG1, "pssync: suggestions for %d exceptions: %s", n, suggester_summary(s));
 	suggester_free(s);
 
 	accepted = palloc0(sizeof(bool) * n);

@@ -256,6 +256,33 @@ name_skeleton(const char *name, int length)
 
 static bool is_invisible(pg_wchar c);
 
+/*
+ * A StringInfo's string in a chunk of its own size (a StringInfo starts
+ * with 1 kB: names kept by the thousand take far less).
+ */
+static char *
+compact_string(StringInfo buf)
+{
+	char	   *s = pnstrdup(buf->data, buf->len);
+
+	pfree(buf->data);
+	return s;
+}
+
+/*
+ * The skeleton of a name, in a chunk of its own size: for skeletons kept
+ * by the thousand.
+ */
+char *
+name_skeleton_compact(const char *name, int length)
+{
+	char	   *skeleton = name_skeleton(name, length);
+	char	   *s = pstrdup(skeleton);
+
+	pfree(skeleton);
+	return s;
+}
+
 /* combining marks: the blocks of combining diacritics */
 static bool
 is_combining_mark(pg_wchar c)
@@ -339,7 +366,7 @@ name_fold(const char *name, int length, bool keep_accents)
 				appendStringInfoChar(&buf, pg_ascii_tolower((unsigned char) ch));
 			}
 		}
-		return buf.data;
+		return compact_string(&buf);
 	}
 	i = 0;
 	chars = palloc(sizeof(pg_wchar) * (length + 1));
@@ -397,7 +424,7 @@ name_fold(const char *name, int length, bool keep_accents)
 	pfree(chars);
 	if (decomposed)
 		pfree(decomposed);
-	return buf.data;
+	return compact_string(&buf);
 }
 
 /*
@@ -456,8 +483,13 @@ decode_utf8(const char *s, pg_wchar *out)
 int
 name_distance(const char *a, const char *b, int max)
 {
+#define SHORT_NAME 64
 	int			la = name_length(a);
 	int			lb = name_length(b);
+	pg_wchar	xs[SHORT_NAME];
+	pg_wchar	ys[SHORT_NAME];
+	int			rows_stack[3 * (SHORT_NAME + 1)];
+	bool		small = la < SHORT_NAME && lb < SHORT_NAME;
 	pg_wchar   *x;
 	pg_wchar   *y;
 	int		   *rows;
@@ -470,17 +502,18 @@ name_distance(const char *a, const char *b, int max)
 
 	if (Abs(la - lb) > max)
 		return max + 1;
-	x = palloc(sizeof(pg_wchar) * (la + 1));
-	y = palloc(sizeof(pg_wchar) * (lb + 1));
+	x = small ? xs : palloc(sizeof(pg_wchar) * (la + 1));
+	y = small ? ys : palloc(sizeof(pg_wchar) * (lb + 1));
+	rows = small ? rows_stack : palloc(sizeof(int) * 3 * (lb + 1));
 	decode_utf8(a, x);
 	decode_utf8(b, y);
-	rows = palloc(sizeof(int) * 3 * (lb + 1));
 	prev2 = rows;
 	prev = rows + lb + 1;
 	cur = rows + 2 * (lb + 1);
 	for (j = 0; j <= lb; j++)
 		prev[j] = j;
-	for (i = 1; i <= la; i++)
+	result = -1;
+	for (i = 1; i <= la && result < 0; i++)
 	{
 		int			lowest;
 		int		   *t;
@@ -499,21 +532,20 @@ name_distance(const char *a, const char *b, int max)
 			lowest = Min(lowest, d);
 		}
 		if (lowest > max)
-		{
-			pfree(x);
-			pfree(y);
-			pfree(rows);
-			return max + 1;
-		}
+			result = max + 1;
 		t = prev2;
 		prev2 = prev;
 		prev = cur;
 		cur = t;
 	}
-	result = Min(prev[lb], max + 1);
-	pfree(x);
-	pfree(y);
-	pfree(rows);
+	if (result < 0)
+		result = Min(prev[lb], max + 1);
+	if (!small)
+	{
+		pfree(x);
+		pfree(y);
+		pfree(rows);
+	}
 	return result;
 }
 

@@ -354,6 +354,7 @@ extern bool is_plain_name(const char *name, int length);
 extern char *name_skeleton(const char *name, int length);
 extern bool is_username_text(const char *value, int length);
 extern char *name_fold(const char *name, int length, bool keep_accents);
+extern char *name_skeleton_compact(const char *name, int length);
 extern bool name_has_control(const char *utf8);
 extern int	name_length(const char *s);
 extern int	name_distance(const char *a, const char *b, int max);
@@ -385,8 +386,9 @@ typedef enum IndexKey
 {
 	INDEX_KEY_FIRST,			/* the first names (their values) */
 	INDEX_KEY_LAST,				/* the last names (their values) */
-	INDEX_KEY_FIRST_PART,		/* a first name's name_part_keys */
-	INDEX_KEY_LAST_PART,		/* a last name's */
+	INDEX_KEY_FIRST_PART,		/* a first name's name_pair_keys (its parts,
+								 * with the last name's ends) */
+	INDEX_KEY_LAST_PART,		/* a last name's (with the first name's) */
 	INDEX_KEY_FULL,				/* both names' skeletons
 								 * (directory_index_full_key) */
 	INDEX_KEY_ID				/* the ID's key (directory_index_id_key) */
@@ -397,7 +399,8 @@ typedef struct NameValue
 {
 	const char *text;			/* UTF-8; a plain value may be in lower case */
 	int			len;
-	const char *key;			/* its skeleton, or for an ID its key */
+	const char *key;			/* its skeleton, or for an ID its key ... */
+	int			keylen;			/* ... of keylen bytes (not terminated) */
 } NameValue;
 
 extern bool directory_index_knows(DirectoryIndex *index, IndexKey kind);
@@ -406,6 +409,7 @@ extern char *directory_index_full_key(const char *first_key, const char *last_ke
 extern int	directory_index_entries(DirectoryIndex *index, IndexKey kind,
 									const char *key, int **entries);
 extern DirectoryEntry *directory_index_entry_at(DirectoryIndex *index, int entry);
+extern void directory_index_forget_pairs(DirectoryIndex *index);
 extern int	directory_index_values(DirectoryIndex *index, int entry,
 								   IndexKey kind, NameValue *values, int max);
 
@@ -573,8 +577,15 @@ extern Nicknames *load_nicknames(void);
 extern List *nickname_spellings(Nicknames *nicknames, NameForms *name);
 extern int	score_entry(RecordNames *record, EntryNames *entry,
 						uint32 *reasons);
+extern char *name_joined_fold(const char *text, int len);
 extern int	name_part_keys(const char *text, int len, const char *skeleton,
 						   bool surname, char **keys, int max);
+extern int	name_pair_keys(const char *text, int len, const char *skeleton,
+						   bool surname, const char *other_joined,
+						   bool lookup, char **keys, int max);
+#define PAIR_END_SIZE 8
+extern int	pair_key_ends(const char *other_joined, bool surname, bool lookup,
+						  char ends[][PAIR_END_SIZE]);
 
 
 /* suggest.c: the entries that could be a record, ranked (2.1) */
@@ -615,6 +626,7 @@ extern Suggester *suggester_create(PssyncServer *server, PssyncDirectory *dir,
 extern void suggest(Suggester *s, SyncRecord **records, int n, int keep,
 					SuggestionList *lists);
 extern int	suggester_cut_short(Suggester *s);
+extern char *suggester_summary(Suggester *s);
 extern void suggester_free(Suggester *s);
 
 #endif							/* PSSYNC_H */

@@ -41,6 +41,7 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "pssync.h"
@@ -105,10 +106,14 @@ struct DirectoryIndex
 	NameIndex	entry_ids;		/* permanent IDs, when links are used */
 	NameIndex	hidden_first;	/* last names of entries whose first name
 								 * may be hidden */
-	NameIndex	first_parts;	/* the name_part_keys of first and last */
-	NameIndex	last_parts;		/* names, for suggestions: made when first
-								 * asked for */
-	bool		parts_built;
+	struct PairKeys *pairs[2];	/* for suggestions: the name_pair_keys of
+								 * first and last names, made when first
+								 * asked for, in pairs_cxt */
+	Arena	   *pairs_arena;
+	int		   *row_of_entry[3];	/* for suggestions: the first row of each
+									 * entry in full, last and id (and one
+									 * more: the end), made when first asked
+									 * for */
 	int			hidden_last;	/* entries whose last name may be hidden */
 	int			hidden_id;		/* entries whose ID may be hidden */
 	int			without_entry_id;	/* entries read without a permanent ID */
@@ -741,75 +746,195 @@ directory_index_full_key(const char *first_key, const char *last_key)
 	return psprintf("%s%c%s", first_key, KEY_SEPARATOR, last_key);
 }
 
-#define MAX_PART_KEYS 16
+#define MAX_PAIR_KEYS 32
 
 /*
- * The part keys of the values of rows (of full: their first names, of
- * last: their last names), each entry's once, as rows of parts.
+ * The entries under each pair key (name_pair_keys) of first names, or of
+ * last names, compactly: each distinct key once, with a number; the
+ * entries grouped by key number.
  */
-static void
-build_parts(DirectoryIndex *index, NameIndex *from, bool surname, NameIndex *parts)
+typedef struct PairKey
 {
-	int			i;
-	int			first_row = 0;	/* of the current entry in parts */
+	const char *key;			/* the hash key */
+	int			number;
+} PairKey;
 
-	for (i = 0; i < from->count; i++)
+typedef struct PairKeys
+{
+	HTAB	   *keys;			/* of PairKey */
+	int			nkeys;
+	int		   *start;			/* of each key number in entries, and the end */
+	int		   *entries;
+} PairKeys;
+
+static uint32
+pair_key_hash(const void *key, Size keysize pg_attribute_unused())
+{
+	return key_hash(*(const char *const *) key);
+}
+
+static int
+pair_key_match(const void *a, const void *b, Size keysize pg_attribute_unused())
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/*
+ * File the entries by the pair keys of the rows of full (each pair of an
+ * entry's names): of their first names with their last names' ends, or of
+ * their last names with their first names'.  What is made on the way lives
+ * in the current memory context.
+ */
+/* The part keys of a name's text, made once per text while filing. */
+typedef struct TextParts
+{
+	const char *text;			/* the hash key */
+	int			nparts;
+	char	  **parts;
+	char	   *joined;			/* name_joined_fold() */
+} TextParts;
+
+static TextParts *
+text_parts(HTAB *texts, const char *text, const char *skeleton, bool surname)
+{
+	bool		found;
+	TextParts  *tp = hash_search(texts, &text, HASH_ENTER, &found);
+
+	if (!found)
 	{
-		IndexRow   *row = &from->rows[i];
-		char	   *keys[MAX_PART_KEYS];
-		const char *skeleton = NULL;
-		char	   *separator;
-		int			n;
+		tp->text = text;
+		tp->parts = NULL;
+		tp->nparts = 0;
+		tp->joined = name_joined_fold(text, strlen(text));
+	}
+	if (tp->parts == NULL && skeleton)
+	{
+		tp->parts = palloc(sizeof(char *) * 16);
+		tp->nparts = name_part_keys(text, strlen(text), skeleton, surname, tp->parts, 16);
+	}
+	return tp;
+}
+
+static PairKeys *
+build_pair_keys(DirectoryIndex *index, bool of_last)
+{
+	MemoryContext cxt = arena_context(index->pairs_arena);
+	NameIndex  *full = &index->full;
+	PairKeys   *pk = MemoryContextAllocZero(cxt, sizeof(PairKeys));
+	HTAB	   *texts;
+	int64	   *filed = NULL;	/* (key number << 32) | entry */
+	int			nfiled = 0;
+	int			allocated = 0;
+	int			first_filed = 0;	/* of the current entry */
+	int		   *next;
+	HASHCTL		ctl;
+	int			i;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(PairKey);
+	ctl.hash = pair_key_hash;
+	ctl.match = pair_key_match;
+	ctl.hcxt = cxt;
+	pk->keys = hash_create("pssync pair keys", 4096, &ctl,
+						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	ctl.entrysize = sizeof(TextParts);
+	ctl.hcxt = CurrentMemoryContext;
+	texts = hash_create("pssync part keys of names", 4096, &ctl,
+						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+
+	for (i = 0; i < full->count; i++)
+	{
+		IndexRow   *row = &full->rows[i];
+		const char *text = row->raw[of_last ? 1 : 0];
+		const char *separator;
+		char		first_buffer[NAMEDATALEN * 4];
+		char	   *first_key = first_buffer;
+		const char *this_key;
+		const char *other_text;
+		char		ends[4][PAIR_END_SIZE];
+		int			nends;
+		TextParts  *tp;
+		bool		found;
+		int			p;
 		int			k;
 
-		if (row->raw[0] == NULL)
+		if (text == NULL)
 			continue;			/* a value with a NUL: never a candidate */
-		if (i > 0 && from->rows[i - 1].entry == row->entry &&
-			from->rows[i - 1].raw[0] == row->raw[0])
-			continue;			/* the same first name, with another last */
-		if (parts->count == 0 || parts->rows[parts->count - 1].entry != row->entry)
-			first_row = parts->count;
-		if (!surname && (separator = strchr(row->key, KEY_SEPARATOR)) != NULL)
-			skeleton = pnstrdup(row->key, separator - row->key);
-		else if (surname)
-			skeleton = row->key;
-		n = name_part_keys(row->raw[0], strlen(row->raw[0]), skeleton, surname,
-						   keys, MAX_PART_KEYS);
-		for (k = 0; k < n; k++)
+		if (nfiled == 0 || (int) (filed[nfiled - 1] & 0xffffffff) != row->entry)
+			first_filed = nfiled;
+		separator = strchr(row->key, KEY_SEPARATOR);
+		if (separator - row->key >= (int) sizeof(first_buffer))
+			first_key = pnstrdup(row->key, separator - row->key);
+		else
 		{
-			int			j;
-
-			for (j = first_row; j < parts->count; j++)
-			{
-				if (strcmp(parts->rows[j].key, keys[k]) == 0)
-					break;
-			}
-			if (j < parts->count)
-				continue;
-			add_row(index, parts, arena_strdup(index->arena, keys[k]), NULL, NULL,
-					row->entry);
+			memcpy(first_key, row->key, separator - row->key);
+			first_key[separator - row->key] = '\0';
 		}
+		this_key = of_last ? separator + 1 : first_key;
+
+		tp = text_parts(texts, text, this_key, of_last);
+		other_text = row->raw[of_last ? 0 : 1];
+		nends = pair_key_ends(other_text ? text_parts(texts, other_text, NULL, !of_last)->joined : "",
+							  of_last, false, ends);
+		for (p = 0; p < tp->nparts; p++)
+		{
+			for (k = 0; k < nends; k++)
+			{
+				char		buffer[256];
+				char	   *key = buffer;
+				PairKey    *entry;
+				int64		f;
+				int			j;
+
+				if (snprintf(buffer, sizeof(buffer), "%s%s", tp->parts[p], ends[k]) >= (int) sizeof(buffer))
+					key = psprintf("%s%s", tp->parts[p], ends[k]);
+				entry = hash_search(pk->keys, &key, HASH_ENTER, &found);
+				if (!found)
+				{
+					entry->key = arena_strdup(index->pairs_arena, key);
+					entry->number = pk->nkeys++;
+				}
+				f = ((int64) entry->number << 32) | row->entry;
+				for (j = first_filed; j < nfiled && filed[j] != f; j++)
+					;
+				if (key != buffer)
+					pfree(key);
+				if (j < nfiled)
+					continue;	/* the entry's already, with another pair */
+				if (nfiled == allocated)
+				{
+					allocated = Max(4096, allocated * 2);
+					filed = filed ? repalloc_huge(filed, sizeof(int64) * allocated) :
+						MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * allocated);
+				}
+				filed[nfiled++] = f;
+			}
+		}
+		if (first_key != first_buffer)
+			pfree(first_key);
 	}
-	build_buckets(index, parts);
+
+	/* the entries grouped by key number, each group in the order of entries */
+	pk->start = MemoryContextAllocZero(cxt, sizeof(int) * (pk->nkeys + 1));
+	pk->entries = MemoryContextAllocHuge(cxt, sizeof(int) * Max(nfiled, 1));
+	for (i = 0; i < nfiled; i++)
+		pk->start[(filed[i] >> 32) + 1]++;
+	for (i = 0; i < pk->nkeys; i++)
+		pk->start[i + 1] += pk->start[i];
+	next = palloc(sizeof(int) * Max(pk->nkeys, 1));
+	memcpy(next, pk->start, sizeof(int) * pk->nkeys);
+	for (i = 0; i < nfiled; i++)
+		pk->entries[next[filed[i] >> 32]++] = (int) (filed[i] & 0xffffffff);
+	pfree(next);
+	if (filed)
+		pfree(filed);
+	hash_destroy(texts);
+	return pk;
 }
 
 static NameIndex *
 names_of_kind(DirectoryIndex *index, IndexKey kind)
 {
-	if ((kind == INDEX_KEY_FIRST_PART || kind == INDEX_KEY_LAST_PART) &&
-		!index->parts_built)
-	{
-		MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
-													  "pssync index parts",
-													  ALLOCSET_DEFAULT_SIZES);
-		MemoryContext old = MemoryContextSwitchTo(scratch);
-
-		build_parts(index, &index->full, false, &index->first_parts);
-		build_parts(index, &index->last, true, &index->last_parts);
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(scratch);
-		index->parts_built = true;
-	}
 	switch (kind)
 	{
 		case INDEX_KEY_FIRST:
@@ -817,14 +942,39 @@ names_of_kind(DirectoryIndex *index, IndexKey kind)
 			return &index->full;
 		case INDEX_KEY_LAST:
 			return &index->last;
-		case INDEX_KEY_FIRST_PART:
-			return &index->first_parts;
-		case INDEX_KEY_LAST_PART:
-			return &index->last_parts;
 		case INDEX_KEY_ID:
 			return &index->id;
+		default:
+			break;
 	}
 	return NULL;
+}
+
+/* The pair keys of first names (INDEX_KEY_FIRST_PART) or last names. */
+static PairKeys *
+pair_keys_of_kind(DirectoryIndex *index, IndexKey kind)
+{
+	int			which = kind == INDEX_KEY_LAST_PART ? 1 : 0;
+
+	if (index->pairs[0] == NULL)
+	{
+		MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+													  "pssync pair keys",
+													  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(scratch);
+		instr_time	start;
+
+
+		INSTR_TIME_SET_CURRENT(start);
+		index->pairs_arena = arena_create(arena_context(index->arena),
+										  "pssync pair keys of the index");
+		index->pairs[0] = build_pair_keys(index, false);
+		index->pairs[1] = build_pair_keys(index, true);
+		log_phase_time(&start, "filing the entries for suggestions");
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(scratch);
+	}
+	return index->pairs[which];
 }
 
 /*
@@ -837,12 +987,28 @@ int
 directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,
 						int **entries)
 {
-	NameIndex  *names = names_of_kind(index, kind);
+	NameIndex  *names;
 	uint32		hash = key_hash(key);
 	int			allocated = 16;
 	int			n = 0;
 	int			i;
 
+	if (kind == INDEX_KEY_FIRST_PART || kind == INDEX_KEY_LAST_PART)
+	{
+		PairKeys   *pk = pair_keys_of_kind(index, kind);
+		PairKey    *found = hash_search(pk->keys, &key, HASH_FIND, NULL);
+
+		if (found == NULL)
+		{
+			*entries = palloc(sizeof(int));
+			return 0;
+		}
+		n = pk->start[found->number + 1] - pk->start[found->number];
+		*entries = palloc(sizeof(int) * Max(n, 1));
+		memcpy(*entries, pk->entries + pk->start[found->number], sizeof(int) * n);
+		return n;
+	}
+	names = names_of_kind(index, kind);
 	*entries = palloc(sizeof(int) * allocated);
 	if (names->count == 0)
 		return 0;
@@ -863,29 +1029,43 @@ directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,
 	return n;
 }
 
+/* What suggestions filed in the index, forgotten once they are made. */
+void
+directory_index_forget_pairs(DirectoryIndex *index)
+{
+	if (index->pairs_arena)
+		MemoryContextDelete(arena_context(index->pairs_arena));
+	index->pairs_arena = NULL;
+	index->pairs[0] = index->pairs[1] = NULL;
+}
+
 DirectoryEntry *
 directory_index_entry_at(DirectoryIndex *index, int entry)
 {
 	return &index->entries[entry];
 }
 
-/* The first of an entry's rows in names, or names->count. */
-static int
-first_row_of(NameIndex *names, int entry)
+/*
+ * The first row of each entry in names (rows are in the order of the
+ * entries), and after the last entry the end: an entry's rows are
+ * [rows[e], rows[e + 1]).
+ */
+static int *
+rows_of_entries(DirectoryIndex *index, NameIndex *names)
 {
-	int			low = 0;
-	int			high = names->count;
+	int		   *first = MemoryContextAllocHuge(arena_context(index->arena),
+											   sizeof(int) * (index->nentries + 1));
+	int			e = 0;
+	int			i;
 
-	while (low < high)
+	for (i = 0; i < names->count; i++)
 	{
-		int			mid = low + (high - low) / 2;
-
-		if (names->rows[mid].entry < entry)
-			low = mid + 1;
-		else
-			high = mid;
+		while (e <= names->rows[i].entry)
+			first[e++] = i;
 	}
-	return low;
+	while (e <= index->nentries)
+		first[e++] = names->count;
+	return first;
 }
 
 /*
@@ -899,34 +1079,33 @@ int
 directory_index_values(DirectoryIndex *index, int entry, IndexKey kind,
 					   NameValue *values, int max)
 {
-	NameIndex  *names = kind == INDEX_KEY_FIRST ? &index->full :
-		kind == INDEX_KEY_LAST ? &index->last : &index->id;
+	int			which = kind == INDEX_KEY_FIRST ? 0 : kind == INDEX_KEY_LAST ? 1 : 2;
+	NameIndex  *names = which == 0 ? &index->full : which == 1 ? &index->last : &index->id;
 	int			n = 0;
 	int			i;
 
-	for (i = first_row_of(names, entry);
-		 i < names->count && names->rows[i].entry == entry && n < max; i++)
+	if (index->row_of_entry[which] == NULL)
+		index->row_of_entry[which] = rows_of_entries(index, names);
+	for (i = index->row_of_entry[which][entry];
+		 i < index->row_of_entry[which][entry + 1] && n < max; i++)
 	{
 		IndexRow   *row = &names->rows[i];
-		const char *key = row->key;
+		int			keylen = kind == INDEX_KEY_FIRST ?
+			(int) (strchr(row->key, KEY_SEPARATOR) - row->key) : (int) strlen(row->key);
 		int			k;
 
-		if (kind == INDEX_KEY_FIRST)
-		{
-			const char *separator = strchr(key, KEY_SEPARATOR);
-
-			key = pnstrdup(key, separator - key);
-		}
 		for (k = 0; k < n; k++)
 		{
-			if (values[k].text == row->raw[0] && strcmp(values[k].key, key) == 0)
+			if (values[k].text == row->raw[0] && values[k].keylen == keylen &&
+				strncmp(values[k].key, row->key, keylen) == 0)
 				break;
 		}
 		if (k < n)
 			continue;
 		values[n].text = row->raw[0];
 		values[n].len = row->raw[0] ? strlen(row->raw[0]) : 0;
-		values[n].key = key;
+		values[n].key = row->key;
+		values[n].keylen = keylen;
 		n++;
 	}
 	return n;

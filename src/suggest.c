@@ -4,18 +4,20 @@
  *		  Suggestions: the directory entries that could be a record,
  *		  ranked (pssync 2.1).
  *
- * The candidates of a record are found by a few questions, each a search
- * filter of the group's entries (with the server's filter) and a key that
- * the entries it keeps are filed under:
+ * The candidates of a record are found by a few questions.  Each is a
+ * search filter of the group's entries (with the server's filter), and the
+ * keys that the entries it keeps are filed under (name_pair_keys: a part
+ * of one name, that is the skeleton of the whole name or of one of its
+ * words, not a particle or a suffix of a surname, with the first two or
+ * the last two letters of the other name):
  *
  *	1. its last name, or a part of it: (|(sn=L)(sn=*Part*)...), the
- *	   entries whose last name shares a key with L (name_part_keys: the
- *	   skeleton of the whole name, names.c, and of each of its words that
- *	   is not a particle or a suffix);
+ *	   entries with a part of L and a first name with F's first or last
+ *	   two letters (or F's initial);
  *	2. its first name or a word of it, with the last name's first letter,
  *	   its last, or one of its parts: (&(|(givenName=F)(givenName=*F*))
- *	   (|(sn=S*)(sn=*h)(sn=*Smith*))), those whose first name shares a key
- *	   with F;
+ *	   (|(sn=S*)(sn=*h)(sn=*Smith*))), the entries with a part of F and a
+ *	   last name with L's first or last two letters;
  *	3. the first names it may be known by (its nicknames, its spellings in
  *	   pssync.nicknames, the words of a first name of several words, the
  *	   preferred first name), with the last name or those pieces of it;
@@ -46,7 +48,9 @@
  * (uid_taken), is listed with its score halved.
  *
  * Records are taken RECORDS_PER_ROUND at a time; what a round finds lives
- * in a memory context of its own, reset after it.
+ * in a memory context of its own, reset after it, but for the candidates
+ * that may be among the first (prune_candidates), which are lowered and
+ * ranked once all rounds are done.
  *
  *-------------------------------------------------------------------------
  */
@@ -64,7 +68,7 @@
 
 #include "pssync.h"
 
-#define RECORDS_PER_ROUND 1000
+#define RECORDS_PER_ROUND 250
 
 /* the first names question 3 asks for, at most */
 #define MAX_QUESTION_NAMES 24
@@ -190,8 +194,12 @@ struct Suggester
 	int			uid_value;
 	int			entry_id_value; /* or -1 */
 	HTAB	   *forms;			/* of FormsEntry */
-	EntryForms **index_forms;	/* by entry of the index, made when used */
 	int			cut_short;
+	double		ms[4];			/* answering from the index, asking, scoring,
+								 * lowering: suggester_summary() */
+	long		checked;		/* entries of the index checked against a filter */
+	long		scored;			/* entries scored */
+	int			asked;			/* questions asked of the directory */
 };
 
 
@@ -474,18 +482,24 @@ prefix_pattern(const char *utf8)
 	return p;
 }
 
-/* The keys of a name, as name_part_keys gives them, as String nodes. */
+/*
+ * The keys of a name with the other name's ends (name_pair_keys), as
+ * String nodes, added to keys; none without the other name.
+ */
 static List *
-part_keys(const char *utf8, bool surname, List *keys)
+pair_keys(const char *utf8, bool surname, NameForms *other, List *keys)
 {
-	char	   *parts[16];
-	int			n = name_part_keys(utf8, strlen(utf8), NULL, surname, parts, 16);
+	char	   *pairs[32];
+	int			n;
 	int			i;
 
+	if (other == NULL)
+		return keys;
+	n = name_pair_keys(utf8, strlen(utf8), NULL, surname, other->joined, true, pairs, 32);
 	for (i = 0; i < n; i++)
 	{
-		if (!list_member(keys, makeString(parts[i])))
-			keys = lappend(keys, makeString(parts[i]));
+		if (!list_member(keys, makeString(pairs[i])))
+			keys = lappend(keys, makeString(pairs[i]));
 	}
 	return keys;
 }
@@ -563,7 +577,7 @@ question_filter(Suggester *s, List *assertions)
 }
 
 static Question *
-add_question(Suggester *s, Pending *p, List *assertions, IndexKey kind,
+add_question(Suggester *s pg_attribute_unused(), Pending *p, List *assertions, IndexKey kind,
 			 List *keys)
 {
 	Question   *q = palloc0(sizeof(Question));
@@ -571,7 +585,7 @@ add_question(Suggester *s, Pending *p, List *assertions, IndexKey kind,
 	q->assertions = assertions;
 	q->kind = kind;
 	q->keys = keys;
-	q->filter = question_filter(s, assertions);
+	q->filter = NULL;			/* made when it is asked */
 	p->questions = lappend(p->questions, q);
 	return q;
 }
@@ -668,7 +682,9 @@ build_questions(Suggester *s, Pending *p)
 					 list_make1(assertion(ATTR_LAST,
 										  list_concat(name_patterns(last, ATTR_LAST),
 													  part_patterns(last, true)))),
-					 INDEX_KEY_LAST_PART, part_keys(last, true, NIL));
+					 INDEX_KEY_LAST_PART,
+					 pair_keys(last, true, p->names.preferred,
+							   pair_keys(last, true, p->names.first, NIL)));
 
 		/*
 		 * 2: the first name, or a word of it, and pieces of the last.  (A
@@ -682,7 +698,7 @@ build_questions(Suggester *s, Pending *p)
 											  list_concat(name_patterns(first, ATTR_FIRST),
 														  part_patterns(first, false))),
 									assertion(ATTR_LAST, patterns)),
-						 INDEX_KEY_FIRST_PART, part_keys(first, false, NIL));
+						 INDEX_KEY_FIRST_PART, pair_keys(first, false, p->names.last, NIL));
 
 		/* 3: the other first names, and the last name or pieces of it */
 		names = other_first_names(p);
@@ -700,7 +716,7 @@ build_questions(Suggester *s, Pending *p)
 				first_patterns = list_concat(first_patterns, name_patterns(name, ATTR_FIRST));
 				if (prefix)
 					first_patterns = lappend(first_patterns, prefix);
-				keys = part_keys(name, false, keys);
+				keys = pair_keys(name, false, p->names.last, keys);
 			}
 			add_question(s, p,
 						 list_make2(assertion(ATTR_FIRST, first_patterns),
@@ -851,19 +867,22 @@ units_match(const int *units, int n, Pattern *p)
 	return true;
 }
 
+#define STACK_UNITS 128
+
 /* A substring pattern against a skeleton (lower case ASCII, no spaces). */
 static bool
-skeleton_matches(const char *skeleton, Pattern *p)
+skeleton_matches(const char *skeleton, int n, Pattern *p)
 {
-	int			n = strlen(skeleton);
-	int		   *units = palloc(sizeof(int) * Max(n, 1));
+	int			stack[STACK_UNITS];
+	int		   *units = n <= STACK_UNITS ? stack : palloc(sizeof(int) * n);
 	int			i;
 	bool		result;
 
 	for (i = 0; i < n; i++)
 		units[i] = (unsigned char) skeleton[i];
 	result = units_match(units, n, p);
-	pfree(units);
+	if (units != stack)
+		pfree(units);
 	return result;
 }
 
@@ -881,20 +900,23 @@ pattern_truth(NameValue *v, Pattern *p, QuestionAttr attr)
 			return pg_strcasecmp(v->text, p->equal) == 0 ? CERTAINLY : CERTAINLY_NOT;
 		if (strcmp(v->text, p->equal) == 0)
 			return CERTAINLY;
-		if (strcmp(v->key, p->equal_key) != 0)
+		if ((int) strlen(p->equal_key) != v->keylen ||
+			strncmp(v->key, p->equal_key, v->keylen) != 0)
 			return CERTAINLY_NOT;
 		return UNKNOWN;
 	}
 	else
 	{
-		int		   *units = palloc(sizeof(int) * Max(v->len, 1));
+		int			stack[STACK_UNITS];
+		int		   *units = v->len <= STACK_UNITS ? stack : palloc(sizeof(int) * v->len);
 		int			n = value_units(v->text, v->len, units);
 		bool		matched = units_match(units, n, p);
 
-		pfree(units);
+		if (units != stack)
+			pfree(units);
 		if (matched)
 			return CERTAINLY;
-		if (plain || !skeleton_matches(v->key, p))
+		if (plain || !skeleton_matches(v->key, v->keylen, p))
 			return CERTAINLY_NOT;
 		return UNKNOWN;
 	}
@@ -970,6 +992,7 @@ answer_from_index(Suggester *s, Question *q)
 												strVal(lfirst(cell)), &entries);
 		int			i;
 
+		s->checked += n;
 		for (i = 0; i < n; i++)
 		{
 			Truth		t = entry_truth(s, q, entries[i]);
@@ -1026,7 +1049,8 @@ collect_found(void *arg, const char *dn, DirectoryValues *values)
 			nv->text = memchr(v->values[i], '\0', v->lengths[i]) ? NULL : copy;
 			nv->key = a == ATTR_ID ?
 				directory_index_id_key(v->values[i], v->lengths[i]) :
-				name_skeleton(v->values[i], v->lengths[i]);
+				name_skeleton_compact(v->values[i], v->lengths[i]);
+			nv->keylen = strlen(nv->key);
 		}
 		if (a != ATTR_ID)
 			copy_directory_values(NULL, &f->raw[a], v);
@@ -1071,6 +1095,7 @@ ask_questions(Suggester *s, Pending *pending, int n)
 
 			if (!q->ask)
 				continue;
+			q->filter = question_filter(s, q->assertions);
 			if (nasked == allocated)
 			{
 				allocated = Max(64, allocated * 2);
@@ -1097,6 +1122,7 @@ ask_questions(Suggester *s, Pending *pending, int n)
 		asked[i]->answer = answers[nanswers - 1];
 	}
 
+	s->asked += nanswers;
 	searches = palloc0(sizeof(DirectorySearch) * nanswers);
 	for (i = 0; i < nanswers; i++)
 		elog(DEBUG2, "pssync: suggestions ask %s", answers[i]->filter);
@@ -1123,8 +1149,10 @@ ask_questions(Suggester *s, Pending *pending, int n)
 }
 
 /* Is an entry found by a search filed under one of a question's keys? */
+static NameForms *forms_of(Suggester *s, const char *text, int len);
+
 static bool
-found_under_keys(Question *q, Found *f)
+found_under_keys(Suggester *s, Question *q, Found *f)
 {
 	ListCell   *cell;
 	int			i;
@@ -1138,26 +1166,32 @@ found_under_keys(Question *q, Found *f)
 			case INDEX_KEY_FIRST_PART:
 			case INDEX_KEY_LAST_PART:
 				{
-					QuestionAttr attr = q->kind == INDEX_KEY_FIRST_PART ? ATTR_FIRST : ATTR_LAST;
+					bool		of_last = q->kind == INDEX_KEY_LAST_PART;
+					int			j;
 
-					/* entries with no last name are filed under no key */
-					if (f->nvalues[ATTR_LAST] == 0)
-						break;
-					for (i = 0; i < f->nvalues[attr]; i++)
+					/* as the index files them: by pairs of names */
+					for (i = 0; i < f->nvalues[ATTR_FIRST]; i++)
 					{
-						NameValue  *v = &f->values[attr][i];
-						char	   *parts[16];
-						int			n;
-						int			k;
-
-						if (v->text == NULL)
-							continue;
-						n = name_part_keys(v->text, v->len, v->key, attr == ATTR_LAST,
-										   parts, 16);
-						for (k = 0; k < n; k++)
+						for (j = 0; j < f->nvalues[ATTR_LAST]; j++)
 						{
-							if (strcmp(parts[k], key) == 0)
-								return true;
+							NameValue  *fv = &f->values[ATTR_FIRST][i];
+							NameValue  *lv = &f->values[ATTR_LAST][j];
+							NameValue  *v = of_last ? lv : fv;
+							NameValue  *ov = of_last ? fv : lv;
+							char	   *pairs[32];
+							int			n;
+							int			k;
+
+							if (v->text == NULL)
+								continue;
+							n = name_pair_keys(v->text, v->len, v->key, of_last,
+											   ov->text ? forms_of(s, ov->text, ov->len)->joined : "",
+											   false, pairs, 32);
+							for (k = 0; k < n; k++)
+							{
+								if (strcmp(pairs[k], key) == 0)
+									return true;
+							}
 						}
 					}
 					break;
@@ -1253,29 +1287,40 @@ values_forms(Suggester *s, NameValue *values, int n, int *nforms, NameForms ***f
 	}
 }
 
-static EntryForms *
-index_entry_forms(Suggester *s, int entry)
+/*
+ * The forms of an entry of the index, into ef, whose arrays are forms
+ * (room for NUM_ATTRS * MAX_VALUES): made when it is scored, the forms of
+ * each name kept by the suggester (an entry is not).
+ */
+static void
+index_entry_forms(Suggester *s, int entry, EntryForms *ef, NameForms **forms)
 {
-	if (s->index_forms[entry] == NULL)
+	NameValue	values[MAX_VALUES];
+	int			k;
+	int			i;
+
+	memset(ef, 0, sizeof(EntryForms));
+	ef->names.first = forms;
+	ef->names.last = forms + MAX_VALUES;
+	ef->names.id = forms + 2 * MAX_VALUES;
+	for (k = 0; k < NUM_ATTRS; k++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(s->cxt);
-		EntryForms *ef = palloc0(sizeof(EntryForms));
-		NameValue	values[MAX_VALUES];
+		IndexKey	kind = k == ATTR_FIRST ? INDEX_KEY_FIRST :
+			k == ATTR_LAST ? INDEX_KEY_LAST : INDEX_KEY_ID;
+		NameForms **out = forms + k * MAX_VALUES;
+		int		   *nout = k == ATTR_FIRST ? &ef->names.nfirst :
+			k == ATTR_LAST ? &ef->names.nlast : &ef->names.nid;
 		int			n;
 
-		n = directory_index_values(s->index, entry, INDEX_KEY_FIRST, values, MAX_VALUES);
-		values_forms(s, values, n, &ef->names.nfirst, &ef->names.first);
-		n = directory_index_values(s->index, entry, INDEX_KEY_LAST, values, MAX_VALUES);
-		values_forms(s, values, n, &ef->names.nlast, &ef->names.last);
-		if (s->id_attr)
+		if (k == ATTR_ID && s->id_attr == NULL)
+			continue;
+		n = directory_index_values(s->index, entry, kind, values, MAX_VALUES);
+		for (i = 0; i < n; i++)
 		{
-			n = directory_index_values(s->index, entry, INDEX_KEY_ID, values, MAX_VALUES);
-			values_forms(s, values, n, &ef->names.nid, &ef->names.id);
+			if (values[i].text)
+				out[(*nout)++] = forms_of(s, values[i].text, values[i].len);
 		}
-		s->index_forms[entry] = ef;
-		MemoryContextSwitchTo(old);
 	}
-	return s->index_forms[entry];
 }
 
 static EntryForms *
@@ -1297,14 +1342,16 @@ found_forms(Suggester *s, Found *f)
 }
 
 static void
-consider_candidate(Pending *p, DirectoryEntry *entry, Found *found,
+consider_candidate(Suggester *s, Pending *p, DirectoryEntry *entry, Found *found,
 				   EntryForms *forms)
 {
 	uint32		reasons;
-	int			score = score_entry(&p->names, &forms->names, &reasons);
+	int			score;
 	Candidate  *c;
 	ListCell   *cell;
 
+	score = score_entry(&p->names, &forms->names, &reasons);
+	s->scored++;
 	if (score <= 0)
 		return;
 	foreach(cell, p->candidates)
@@ -1321,57 +1368,97 @@ consider_candidate(Pending *p, DirectoryEntry *entry, Found *found,
 }
 
 
+/* A score halved, as each of linked_elsewhere and uid_taken halves it. */
+static int
+halved(int score)
+{
+	return (score * 500 + 500) / 1000;
+}
+
+static int compare_candidates(const ListCell *a, const ListCell *b);
+
+/*
+ * Keep of a record's candidates those that can still be among its first
+ * keep once lowered: a candidate scored below a quarter of the keep-th
+ * best (what two halvings leave of it) cannot.  The others are sorted.
+ */
+static void
+prune_candidates(Pending *p, int keep)
+{
+	int			bound;
+	ListCell   *cell;
+
+	list_sort(p->candidates, compare_candidates);
+	if (list_length(p->candidates) <= keep)
+		return;
+	bound = halved(halved(((Candidate *) list_nth(p->candidates, keep - 1))->score));
+	foreach(cell, p->candidates)
+	{
+		if (((Candidate *) lfirst(cell))->score < bound)
+		{
+			p->candidates = list_truncate(p->candidates, foreach_current_index(cell));
+			break;
+		}
+	}
+}
+
 /*
  * What lowers a candidate: a link to another record, a user ID another
  * record holds.
  */
-static void
-mark_linked(Suggester *s, Pending *pending, int n)
+/* A record's suggestions while they are lowered and ranked. */
+typedef struct Kept
 {
-	List	   *all = NIL;
-	List	   *owners = NIL;
+	SyncRecord *rec;
+	List	   *suggestions;	/* of Suggestion */
+} Kept;
+
+static void
+mark_linked(Suggester *s, Kept *kept, int n)
+{
 	const char **ids;
 	int64	   *dcids;
 	ListCell   *cell;
-	ListCell   *owner;
+	int			total = 0;
 	int			i;
 	int			k = 0;
 
 	if (s->entry_id_attr == NULL)
 		return;
 	for (i = 0; i < n; i++)
-	{
-		foreach(cell, pending[i].candidates)
-		{
-			all = lappend(all, lfirst(cell));
-			owners = lappend(owners, &pending[i]);
-		}
-	}
-	if (all == NIL)
+		total += list_length(kept[i].suggestions);
+	if (total == 0)
 		return;
-	ids = palloc(sizeof(char *) * list_length(all));
-	dcids = palloc(sizeof(int64) * list_length(all));
-	foreach(cell, all)
-		ids[k++] = ((Candidate *) lfirst(cell))->entry->entry_id;
+	ids = palloc(sizeof(char *) * total);
+	dcids = palloc(sizeof(int64) * total);
+	for (i = 0; i < n; i++)
+	{
+		foreach(cell, kept[i].suggestions)
+			ids[k++] = ((Suggestion *) lfirst(cell))->entry->entry_id;
+	}
 	linked_records(s->server->servername, s->group, ids, k, dcids);
 	k = 0;
-	forboth(cell, all, owner, owners)
+	for (i = 0; i < n; i++)
 	{
-		Candidate  *c = (Candidate *) lfirst(cell);
-		Pending    *p = (Pending *) lfirst(owner);
-
-		if (dcids[k] >= 0 && dcids[k] != p->rec->dcid)
+		foreach(cell, kept[i].suggestions)
 		{
-			c->reasons |= REASON_BIT(REASON_LINKED_ELSEWHERE);
-			c->score = (c->score * 500 + 500) / 1000;
+			Suggestion *sg = (Suggestion *) lfirst(cell);
+
+			if (dcids[k] >= 0 && dcids[k] != kept[i].rec->dcid)
+			{
+				sg->reasons |= REASON_BIT(REASON_LINKED_ELSEWHERE);
+				sg->score = halved(sg->score);
+			}
+			k++;
 		}
-		k++;
 	}
+	pfree(ids);
+	pfree(dcids);
 }
 
-/* A candidate's user ID as a username would hold it, or NULL. */
+/* A suggestion's user ID as a username would hold it, or NULL. */
 static char *
-candidate_uid(Candidate *c)
+suggestion_uid(Suggestion *c)
 {
 	DirectoryValues *uid = &c->entry->uid;
 
@@ -1393,6 +1480,12 @@ typedef struct Holdings
 	int			allocated;
 } Holdings;
 
+static int
+compare_holdings(const void *a, const void *b)
+{
+	return strcmp(((const Holding *) a)->value, ((const Holding *) b)->value);
+}
+
 static void
 holding_row(HeapTuple tuple, TupleDesc desc, void *arg)
 {
@@ -1411,7 +1504,7 @@ holding_row(HeapTuple tuple, TupleDesc desc, void *arg)
 }
 
 static void
-mark_uid_taken(Suggester *s, Pending *pending, int n)
+mark_uid_taken(Suggester *s, Kept *pending, int n)
 {
 	UsernameColumn column;
 
@@ -1435,9 +1528,9 @@ mark_uid_taken(Suggester *s, Pending *pending, int n)
 			{
 				if (pending[i].rec->columns[c] != column)
 					continue;
-				foreach(cell, pending[i].candidates)
+				foreach(cell, pending[i].suggestions)
 				{
-					char	   *uid = candidate_uid((Candidate *) lfirst(cell));
+					char	   *uid = suggestion_uid((Suggestion *) lfirst(cell));
 
 					if (uid == NULL)
 						continue;
@@ -1459,27 +1552,37 @@ mark_uid_taken(Suggester *s, Pending *pending, int n)
 					 PointerGetDatum(construct_array(values, nvalues, TEXTOID, -1,
 													 false, TYPALIGN_INT)),
 					 holding_row, &holdings);
+		if (holdings.n > 1)
+			qsort(holdings.h, holdings.n, sizeof(Holding), compare_holdings);
 		for (i = 0; i < n && holdings.n > 0; i++)
 		{
 			for (c = 0; c < pending[i].rec->nchecks; c++)
 			{
 				if (pending[i].rec->columns[c] != column)
 					continue;
-				foreach(cell, pending[i].candidates)
+				foreach(cell, pending[i].suggestions)
 				{
-					Candidate  *cand = (Candidate *) lfirst(cell);
-					char	   *uid = candidate_uid(cand);
-					int			k;
+					Suggestion *cand = (Suggestion *) lfirst(cell);
+					char	   *uid = suggestion_uid(cand);
+					Holding		key;
+					Holding    *found;
 
 					if (uid == NULL || (cand->reasons & REASON_BIT(REASON_UID_TAKEN)))
 						continue;
-					for (k = 0; k < holdings.n; k++)
+					key.value = uid;
+					found = bsearch(&key, holdings.h, holdings.n, sizeof(Holding),
+									compare_holdings);
+					if (found == NULL)
+						continue;
+					while (found > holdings.h && strcmp(found[-1].value, uid) == 0)
+						found--;
+					for (; found < holdings.h + holdings.n &&
+						 strcmp(found->value, uid) == 0; found++)
 					{
-						if (holdings.h[k].dcid != pending[i].rec->dcid &&
-							strcmp(holdings.h[k].value, uid) == 0)
+						if (found->dcid != pending[i].rec->dcid)
 						{
 							cand->reasons |= REASON_BIT(REASON_UID_TAKEN);
-							cand->score = (cand->score * 500 + 500) / 1000;
+							cand->score = halved(cand->score);
 							break;
 						}
 					}
@@ -1487,6 +1590,26 @@ mark_uid_taken(Suggester *s, Pending *pending, int n)
 			}
 		}
 	}
+}
+
+static int
+compare_ints(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static int
+compare_suggestions(const ListCell *a, const ListCell *b)
+{
+	Suggestion *x = (Suggestion *) lfirst(a);
+	Suggestion *y = (Suggestion *) lfirst(b);
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return strcmp(x->entry->dn, y->entry->dn);
 }
 
 static int
@@ -1569,9 +1692,6 @@ suggester_create(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	ctl.hcxt = s->cxt;
 	s->forms = hash_create("pssync name forms", 4096, &ctl,
 						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	if (index)
-		s->index_forms = MemoryContextAllocZero(s->cxt, sizeof(EntryForms *) *
-												Max(directory_index_size(index), 1));
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->cxt);
 
@@ -1590,6 +1710,8 @@ suggester_cut_short(Suggester *s)
 void
 suggester_free(Suggester *s)
 {
+	if (s->index)
+		directory_index_forget_pairs(s->index);
 	MemoryContextDelete(s->cxt);
 	pfree(s);
 }
@@ -1624,12 +1746,23 @@ copy_entry(DirectoryEntry *from)
 
 static void
 suggest_round(Suggester *s, SyncRecord **records, int n, int keep,
-			  SuggestionList *lists, MemoryContext out_cxt)
+			  Kept *kept, MemoryContext out_cxt)
 {
 	Pending    *pending = palloc0(sizeof(Pending) * Max(n, 1));
 	int			i;
 	ListCell   *cell;
+	instr_time	start;
+	instr_time	now;
 
+#define PHASE(k) \
+	do { \
+		INSTR_TIME_SET_CURRENT(now); \
+		INSTR_TIME_SUBTRACT(now, start); \
+		s->ms[k] += INSTR_TIME_GET_MILLISEC(now); \
+		INSTR_TIME_SET_CURRENT(start); \
+	} while (0)
+
+	INSTR_TIME_SET_CURRENT(start);
 	for (i = 0; i < n; i++)
 	{
 		Pending    *p = &pending[i];
@@ -1650,16 +1783,20 @@ suggest_round(Suggester *s, SyncRecord **records, int n, int keep,
 		CHECK_FOR_INTERRUPTS();
 	}
 
+	PHASE(0);
 	ask_questions(s, pending, n);
+	PHASE(1);
 
 	for (i = 0; i < n; i++)
 	{
 		Pending    *p = &pending[i];
+		int		   *entries = NULL;
+		int			nentries = 0;
+		int			k;
 
 		foreach(cell, p->questions)
 		{
 			Question   *q = (Question *) lfirst(cell);
-			int			k;
 
 			if (q->ask)
 			{
@@ -1669,40 +1806,55 @@ suggest_round(Suggester *s, SyncRecord **records, int n, int keep,
 				{
 					Found	   *f = (Found *) lfirst(fc);
 
-					if (found_under_keys(q, f))
-						consider_candidate(p, &f->entry, f, found_forms(s, f));
+					if (found_under_keys(s, q, f))
+						consider_candidate(s, p, &f->entry, f, found_forms(s, f));
 				}
 			}
-			else
+			else if (q->nentries > 0)
 			{
-				for (k = 0; k < q->nentries; k++)
-					consider_candidate(p, directory_index_entry_at(s->index, q->entries[k]),
-									   NULL, index_entry_forms(s, q->entries[k]));
+				/* the index's entries, each scored once */
+				entries = entries ? repalloc(entries, sizeof(int) * (nentries + q->nentries)) :
+					palloc(sizeof(int) * q->nentries);
+				memcpy(entries + nentries, q->entries, sizeof(int) * q->nentries);
+				nentries += q->nentries;
 			}
+		}
+		if (nentries > 0)
+		{
+			qsort(entries, nentries, sizeof(int), compare_ints);
+			for (k = 0; k < nentries; k++)
+			{
+				EntryForms	ef;
+				NameForms  *forms[NUM_ATTRS * MAX_VALUES];
+
+				if (k > 0 && entries[k] == entries[k - 1])
+					continue;
+				index_entry_forms(s, entries[k], &ef, forms);
+				consider_candidate(s, p, directory_index_entry_at(s->index, entries[k]),
+								   NULL, &ef);
+			}
+			pfree(entries);
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
 
-	mark_linked(s, pending, n);
-	mark_uid_taken(s, pending, n);
+	PHASE(2);
 
+	/* what may be kept, as suggestions that outlive the round */
 	for (i = 0; i < n; i++)
 	{
 		Pending    *p = &pending[i];
 		MemoryContext old;
-		int			k = 0;
 
-		list_sort(p->candidates, compare_candidates);
+		prune_candidates(p, keep);
 		old = MemoryContextSwitchTo(out_cxt);
-		lists[i].n = Min(list_length(p->candidates), keep);
-		lists[i].items = palloc0(sizeof(Suggestion) * Max(lists[i].n, 1));
+		kept[i].rec = p->rec;
+		kept[i].suggestions = NIL;
 		foreach(cell, p->candidates)
 		{
 			Candidate  *c = (Candidate *) lfirst(cell);
-			Suggestion *sg = &lists[i].items[k];
+			Suggestion *sg = palloc0(sizeof(Suggestion));
 
-			if (k == lists[i].n)
-				break;
 			sg->entry = copy_entry(c->entry);
 			sg->score = c->score;
 			sg->reasons = c->reasons;
@@ -1711,10 +1863,11 @@ suggest_round(Suggester *s, SyncRecord **records, int n, int keep,
 				sg->first_name = shown_value(&c->found->raw[ATTR_FIRST]);
 				sg->last_name = shown_value(&c->found->raw[ATTR_LAST]);
 			}
-			k++;
+			kept[i].suggestions = lappend(kept[i].suggestions, sg);
 		}
 		MemoryContextSwitchTo(old);
 	}
+#undef PHASE
 }
 
 /*
@@ -1726,15 +1879,52 @@ suggest(Suggester *s, SyncRecord **records, int n, int keep,
 		SuggestionList *lists)
 {
 	MemoryContext out_cxt = CurrentMemoryContext;
+	Kept	   *kept = palloc0(sizeof(Kept) * Max(n, 1));
+	instr_time	start_time;
+	instr_time	now;
 	int			start;
+	int			i;
 
 	for (start = 0; start < n; start += RECORDS_PER_ROUND)
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->round_cxt);
 
 		suggest_round(s, records + start, Min(RECORDS_PER_ROUND, n - start),
-					  keep, lists + start, out_cxt);
+					  keep, kept + start, out_cxt);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(s->round_cxt);
 	}
+
+	/* lowered, all at once, and ranked */
+	INSTR_TIME_SET_CURRENT(start_time);
+	mark_linked(s, kept, n);
+	mark_uid_taken(s, kept, n);
+	for (i = 0; i < n; i++)
+	{
+		ListCell   *cell;
+		int			k = 0;
+
+		list_sort(kept[i].suggestions, compare_suggestions);
+		lists[i].n = Min(list_length(kept[i].suggestions), keep);
+		lists[i].items = palloc0(sizeof(Suggestion) * Max(lists[i].n, 1));
+		foreach(cell, kept[i].suggestions)
+		{
+			if (k == lists[i].n)
+				break;
+			lists[i].items[k++] = *(Suggestion *) lfirst(cell);
+		}
+		list_free_deep(kept[i].suggestions);
+	}
+	pfree(kept);
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start_time);
+	s->ms[3] += INSTR_TIME_GET_MILLISEC(now);
+}
+
+/* What suggestions took, for a sync's DEBUG1 lines. */
+char *
+suggester_summary(Suggester *s)
+{
+	return psprintf("%.1f ms answering from the index (%ld entries checked), %.1f ms asking %d questions, %.1f ms scoring %ld entries, %.1f ms lowering and ranking",
+					s->ms[0], s->checked, s->ms[1], s->asked, s->ms[2], s->scored, s->ms[3]);
 }

@@ -397,7 +397,7 @@ name_forms(NameForms *forms, const char *text, int len, Nicknames *nicknames)
 		/* compared only as it is (exact, or same_id) */
 		forms->fold = forms->lite = forms->joined = pstrdup("");
 		forms->length = 0;
-		forms->skeleton = name_skeleton(text, len);
+		forms->skeleton = name_skeleton_compact(text, len);
 		forms->nwords = 0;
 		forms->words = NULL;
 		forms->nickname = NULL;
@@ -413,7 +413,7 @@ name_forms(NameForms *forms, const char *text, int len, Nicknames *nicknames)
 	}
 	*q = '\0';
 	forms->length = name_length(forms->joined);
-	forms->skeleton = name_skeleton(text, len);
+	forms->skeleton = name_skeleton_compact(text, len);
 	forms->nwords = split_words(forms->fold, &forms->words);
 	forms->nickname = nicknames && forms->fold[0] ?
 		nickname_entry(nicknames, forms->fold, false) : NULL;
@@ -533,11 +533,9 @@ words_within(NameForms *a, NameForms *b)
  * of 8 or more.
  */
 static void
-consider_typo(Likeness *best, const char *a, const char *b, uint32 reasons,
-			  int factor_one, int factor_one_short, int factor_two)
+consider_typo(Likeness *best, const char *a, int la, const char *b, int lb,
+			  uint32 reasons, int factor_one, int factor_one_short, int factor_two)
 {
-	int			la = name_length(a);
-	int			lb = name_length(b);
 	int			d;
 
 	if (Max(la, lb) < 4)
@@ -597,7 +595,8 @@ first_relation(Nicknames *nicknames, NameForms *r, NameForms *e)
 			 words_within(r->nwords < e->nwords ? r : e, r->nwords < e->nwords ? e : r))
 		consider(&best, FACTOR_MIDDLE_FIRST, REASON_BIT(REASON_MIDDLE_NAME));
 
-	consider_typo(&best, r->joined, e->joined, REASON_BIT(REASON_TYPO_FIRST),
+	consider_typo(&best, r->joined, r->length, e->joined, e->length,
+				  REASON_BIT(REASON_TYPO_FIRST),
 				  FACTOR_TYPO_FIRST, FACTOR_TYPO_FIRST_SHORT, FACTOR_TYPO_FIRST_SHORT);
 	return best;
 }
@@ -800,8 +799,8 @@ last_relation(NameForms *r, NameForms *e)
 	}
 
 	/* the same letters, with the words apart or joined */
-	rjoined = join_words(r->words, r->nwords, rskip, "");
-	ejoined = join_words(e->words, e->nwords, eskip, "");
+	rjoined = rskip ? join_words(r->words, r->nwords, rskip, "") : r->joined;
+	ejoined = eskip ? join_words(e->words, e->nwords, eskip, "") : e->joined;
 	if (rjoined[0] != '\0' && strcmp(rjoined, ejoined) == 0)
 	{
 		best.factor = times(base, FACTOR_SURNAME_JOINED);
@@ -820,7 +819,8 @@ last_relation(NameForms *r, NameForms *e)
 
 	/* a typo in what is left */
 	if (best.factor == 0)
-		consider_typo(&best, rjoined, ejoined,
+		consider_typo(&best, rjoined, rskip ? name_length(rjoined) : r->length,
+					  ejoined, eskip ? name_length(ejoined) : e->length,
 					  base_reasons | REASON_BIT(REASON_TYPO_LAST),
 					  times(base, FACTOR_TYPO_LAST), times(base, FACTOR_TYPO_LAST),
 					  times(base, FACTOR_TYPO_LAST_TWO));
@@ -914,6 +914,19 @@ score_entry(RecordNames *record, EntryNames *entry, uint32 *reasons)
 
 
 /*
+ * A name's fold without its spaces (NameForms.joined): "" for a name with
+ * a control character, which is only compared as it is.
+ */
+char *
+name_joined_fold(const char *text, int len)
+{
+	NameForms	forms;
+
+	name_forms(&forms, text, len, NULL);
+	return forms.joined;
+}
+
+/*
  * The keys a name is filed under for suggestions (suggest.c): the
  * skeleton of the whole name (skeleton: name_skeleton(), or NULL to make
  * it), and that of each of its words of two letters or more; of a
@@ -935,7 +948,7 @@ name_part_keys(const char *text, int len, const char *skeleton, bool surname,
 
 	if (max < 1)
 		return 0;
-	keys[n++] = skeleton ? pstrdup(skeleton) : name_skeleton(text, len);
+	keys[n++] = skeleton ? pstrdup(skeleton) : name_skeleton_compact(text, len);
 
 	/* a name of letters alone is one word */
 	for (i = 0; i < len && simple; i++)
@@ -976,7 +989,7 @@ name_part_keys(const char *text, int len, const char *skeleton, bool surname,
 
 				if (words[k] == NULL)
 					continue;
-				key = name_skeleton(words[k], strlen(words[k]));
+				key = name_skeleton_compact(words[k], strlen(words[k]));
 				if (strlen(key) < 2)
 					continue;
 				for (j = 0; j < n && strcmp(keys[j], key) != 0; j++)
@@ -990,7 +1003,7 @@ name_part_keys(const char *text, int len, const char *skeleton, bool surname,
 	{
 		for (i = 0; i < forms.nwords && n < max; i++)
 		{
-			char	   *key = name_skeleton(forms.words[i], strlen(forms.words[i]));
+			char	   *key = name_skeleton_compact(forms.words[i], strlen(forms.words[i]));
 			int			j;
 
 			if (strlen(key) < 2)
@@ -1001,5 +1014,70 @@ name_part_keys(const char *text, int len, const char *skeleton, bool surname,
 				keys[n++] = key;
 		}
 	}
+	return n;
+}
+
+/*
+ * The keys of a pair of names for suggestions: each of name_part_keys of
+ * one name (text, its skeleton; a surname or a first name), with the
+ * first two letters of the other name (its fold without spaces, so that
+ * case, accents and punctuation do not count), and with its last two:
+ * "smith\001^jo" and "smith\001$hn" for John Smith's last name;
+ * "part\001" alone when the other's skeleton is empty.  A surname's keys
+ * say more of the first name (initials): filed (lookup false) with "^1j"
+ * too, and "!j" when the first name is an initial (two letters or fewer);
+ * looked up (lookup true) by an initial as "^1j" alone, else with "!j"
+ * besides.  Puts at most max keys in keys (palloc'd); returns how many.
+ */
+int
+name_pair_keys(const char *text, int len, const char *skeleton, bool surname,
+			   const char *other_joined, bool lookup, char **keys, int max)
+{
+	char	   *parts[16];
+	int			nparts = name_part_keys(text, len, skeleton, surname, parts, 16);
+	char		ends[4][PAIR_END_SIZE];
+	int			nends = pair_key_ends(other_joined, surname, lookup, ends);
+	int			n = 0;
+	int			i;
+	int			k;
+
+	for (i = 0; i < nparts; i++)
+	{
+		for (k = 0; k < nends && n < max; k++)
+			keys[n++] = psprintf("%s%s", parts[i], ends[k]);
+	}
+	return n;
+}
+
+/*
+ * What name_pair_keys puts after each part key, for a pair whose other
+ * name's fold without spaces (NameForms.joined, "" for a name with a NUL)
+ * is other_joined (see there): at most 4 ends, each a string of fewer than
+ * PAIR_END_SIZE bytes.  Returns how many.
+ */
+int
+pair_key_ends(const char *other_skeleton, bool surname, bool lookup,
+			  char ends[][PAIR_END_SIZE])
+{
+	size_t		olen = strlen(other_skeleton);
+	bool		initial = olen <= 2;
+	int			n = 0;
+
+	if (olen == 0)
+	{
+		strcpy(ends[n++], "\001");
+		return n;
+	}
+	if (surname && lookup && initial)
+	{
+		snprintf(ends[n++], PAIR_END_SIZE, "\001^1%c", other_skeleton[0]);
+		return n;
+	}
+	snprintf(ends[n++], PAIR_END_SIZE, "\001^%.2s", other_skeleton);
+	snprintf(ends[n++], PAIR_END_SIZE, "\001$%s", other_skeleton + Max((int) olen - 2, 0));
+	if (surname && (lookup || initial))
+		snprintf(ends[n++], PAIR_END_SIZE, "\001!%c", other_skeleton[0]);
+	if (surname && !lookup)
+		snprintf(ends[n++], PAIR_END_SIZE, "\001^1%c", other_skeleton[0]);
 	return n;
 }
