@@ -15,11 +15,13 @@ OBJS = \
 	src/queries.o \
 	src/records.o \
 	src/names.o \
+	src/variants.o \
 	src/scan.o \
 	src/matching.o \
 	src/links.o \
 	src/exclusions.o \
 	src/apply.o \
+	src/suggest.o \
 	src/results.o \
 	src/history.o \
 	src/sync.o
@@ -34,7 +36,7 @@ PG_CFLAGS = -Wall -Wextra $(WERROR)
 REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
 	tls failover referrals interleave hostile invisible stringprep security history lookup id_matching \
-	links max_changes base_dns active_records exclusions wait_event upgrade
+	links max_changes base_dns active_records exclusions wait_event suggest nicknames suggest_sync accept_variants upgrade
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

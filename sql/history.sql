@@ -47,16 +47,19 @@ SELECT row_number, section, status, dcid, field, matched_by, candidate_count
  ORDER BY row_number;
 
 -- The exceptions of each selection's latest run, each with a statement
--- that resolves it: an assignment when one candidate is left, the lookup
--- that lists every candidate, or the holder of a conflicting username in
--- the table the run used.
+-- that resolves it: for a partial or no_match row, its suggestions (2.1:
+-- pssync.ldap_suggest, or the assignment of the best suggestion when it
+-- is strong and alone; see sql/suggest_sync.sql); for an ambiguous one,
+-- the lookup that lists every candidate; for a conflict, the holder of
+-- the username in the table the run used.
 SELECT function, coalesce(scope, selection) AS selection, status, dcid, resolve_sql
   FROM pssync.last_exceptions
  ORDER BY function, dcid, field;
 
--- Run as shown, the statement of each partial or ambiguous row lists
--- every candidate the sync found, with its names and user ID; and a
--- conflict's finds the record that holds the username.
+-- Run as shown, the statement of an ambiguous row lists every candidate
+-- the sync found, and a partial row's the candidates that could be the
+-- record (Katherine Jones: Kate, not Mark), with their names and user
+-- IDs; and a conflict's finds the record that holds the username.
 CREATE FUNCTION regress.resolve_rows(statement text)
 RETURNS TABLE (dn text, first_name text, last_name text, user_id text)
 LANGUAGE plpgsql AS $$

@@ -81,8 +81,8 @@ SELECT dcid, student_web_id FROM students WHERE dcid IN (7005, 7008, 7011, 7012)
 -- are kept until a person relinks or unlinks; an "assign" link stays one.
 SELECT dcid, last_name, dn, user_id, linked_by FROM pssync.links ORDER BY dcid;
 
--- last_exceptions offers the lookup of the candidates, or the assignment
--- of the only one.
+-- last_exceptions offers the suggestions (2.1): Barb Liskov, a nickname of
+-- Barbara, is not strong enough to be assigned as it stands.
 SELECT status, dcid, resolve_sql FROM pssync.last_exceptions
  WHERE function = 'ldap_sync_students' AND selection = 'linked' ORDER BY dcid;
 

@@ -10,6 +10,7 @@
 SELECT extversion FROM pg_extension WHERE extname = 'pssync';
 CREATE TEMP TABLE fresh AS SELECT * FROM regress.extension_catalog();
 SELECT count(*) > 100 AS catalog_read FROM fresh;
+CREATE TEMP TABLE fresh_nicknames AS SELECT name, variant, shipped FROM pssync.nicknames;
 
 \getenv ldap_uri PSSYNC_LDAP_URI
 \getenv ldap_password PSSYNC_LDAP_PASSWORD
@@ -73,6 +74,22 @@ SELECT count(*) AS runs FROM pssync.sync_run;
 
 ALTER EXTENSION pssync UPDATE TO '2.1';
 SELECT extversion FROM pg_extension WHERE extname = 'pssync';
+-- 2.1 keeps the history and the links of 2.0, ships the same nicknames
+-- as a fresh install, and keeps suggestions in the history of its runs.
+SELECT count(*) AS runs FROM pssync.sync_run;
+SELECT count(*) AS links FROM pssync.record_links;
+SELECT (SELECT count(*) FROM (TABLE fresh_nicknames EXCEPT
+                              SELECT name, variant, shipped FROM pssync.nicknames) d) AS only_fresh,
+       (SELECT count(*) FROM (SELECT name, variant, shipped FROM pssync.nicknames
+                              EXCEPT TABLE fresh_nicknames) d) AS only_updated;
+SELECT dcid, status, suggestion_dn FROM pssync.sync_log
+ WHERE run_id = (SELECT min(run_id) FROM pssync.sync_run) ORDER BY dcid;
+UPDATE students SET last_name = 'Browne' WHERE dcid = 1010;
+CREATE VIEW tonight_2 AS SELECT dcid FROM students WHERE dcid = 1010;
+SELECT status, dcid FROM pssync.ldap_sync_students('tonight_2');
+SELECT dcid, status, suggestion_dn, suggestion_score, suggestion_reasons FROM pssync.sync_log
+ WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run) ORDER BY dcid;
+SELECT dcid, status, resolve_sql FROM pssync.last_exceptions WHERE selection = 'tonight_2';
 
 -- The same catalog as a fresh install.
 SELECT * FROM regress.compare_with_fresh();

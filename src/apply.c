@@ -55,7 +55,7 @@ result_column(SyncResult *result)
 	return result->record->columns[result->check];
 }
 
-static PowerSchoolTable *
+PowerSchoolTable *
 column_table(PowerSchoolTables *tables, UsernameColumn column)
 {
 	return column == COLUMN_STUDENT_WEB_ID ? &tables->students : &tables->users;
@@ -343,11 +343,6 @@ static void
 find_conflicts(PowerSchoolTable *table, const char *column,
 			   PendingChange *pending, int n)
 {
-	StringInfoData sql;
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	Oid			save_userid;
-	int			save_sec_context;
 	Holders		h;
 	MemoryContext chunk_cxt;
 	int			start;
@@ -371,13 +366,46 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	}
 
 	/*
-	 * Held by another record of the table, anywhere in it: the rows the
-	 * caller may not see (row-level security) count too, so the holders are
-	 * looked for as the table's owner.  The caller learns no more than that
-	 * a value is held.  They are looked for in what is committed now: a
-	 * concurrent sync that stored a value after this transaction's snapshot
-	 * (REPEATABLE READ) holds it all the same.
+	 * Held by another record of the table: CONFLICT_VALUES_PER_STATEMENT
+	 * values at a time
 	 */
+	h.pending = pending;
+	h.n = n;
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync values asked",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (start = 0; start < n; start += CONFLICT_VALUES_PER_STATEMENT)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		find_holders(table, column,
+					 value_array(pending + start,
+								 Min(CONFLICT_VALUES_PER_STATEMENT, n - start)),
+					 holder_row, &h);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
+	MemoryContextDelete(chunk_cxt);
+}
+
+/*
+ * The records of a table that hold values (a text[]) in a username
+ * column, compared exactly, anywhere in the table (a view's base table):
+ * callback gets each (dcid, value).  The rows the caller may not see
+ * (row-level security) count too, so the holders are looked for as the
+ * table's owner; the caller learns no more than that a value is held.
+ * They are looked for in what is committed now: a concurrent sync that
+ * stored a value after this transaction's snapshot (REPEATABLE READ) holds
+ * it all the same.
+ */
+void
+find_holders(PowerSchoolTable *table, const char *column, Datum values,
+			 RowCallback callback, void *arg)
+{
+	StringInfoData sql;
+	Oid			types[1] = {TEXTARRAYOID};
+	Oid			save_userid;
+	int			save_sec_context;
+
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
@@ -387,27 +415,11 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 					 quote_identifier(base_column_name(table, column)),
 					 table->base_qualified_name,
 					 quote_identifier(base_column_name(table, column)));
-	h.pending = pending;
-	h.n = n;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(relation_owner(table->base_relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-
-	/* CONFLICT_VALUES_PER_STATEMENT values at a time */
-	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync values asked",
-									  ALLOCSET_DEFAULT_SIZES);
-	for (start = 0; start < n; start += CONFLICT_VALUES_PER_STATEMENT)
-	{
-		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
-
-		values[0] = value_array(pending + start,
-								Min(CONFLICT_VALUES_PER_STATEMENT, n - start));
-		MemoryContextSwitchTo(old);
-		for_each_row(sql.data, 1, types, values, true, holder_row, &h);
-		MemoryContextReset(chunk_cxt);
-	}
-	MemoryContextDelete(chunk_cxt);
+	for_each_row(sql.data, 1, types, &values, true, callback, arg);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 

@@ -83,4 +83,16 @@
 #define pssync_directory_wait_event() PG_WAIT_EXTENSION
 #endif
 
+/*
+ * Memory for a GUC check hook's "extra".  From 16 on the GUC machinery
+ * frees it with guc_free(), so it must come from guc_malloc(); before, it
+ * is free()'d and comes from malloc().  NULL when out of memory (the check
+ * hook then fails).
+ */
+#if PG_VERSION_NUM >= 160000
+#define pssync_guc_malloc(size) guc_malloc(LOG, (size))
+#else
+#define pssync_guc_malloc(size) malloc(size)
+#endif
+
 #endif							/* PSSYNC_COMPAT_H */

@@ -111,12 +111,19 @@ directory_text(const char *s, size_t len)
 char *
 directory_escape_filter_value(const char *value)
 {
+	return directory_escape_utf8_value(directory_to_utf8(value));
+}
+
+/* The same, for a value already in UTF-8. */
+char *
+directory_escape_utf8_value(const char *utf8)
+{
 	struct berval in;
 	struct berval out = {0, NULL};
 	char	   *result;
 
-	in.bv_val = directory_to_utf8(value);
-	in.bv_len = strlen(in.bv_val);
+	in.bv_val = unconstify(char *, utf8);
+	in.bv_len = strlen(utf8);
 	if (ldap_bv2escaped_filter_value(&in, &out) != 0)
 		elog(ERROR, "could not escape an LDAP filter value");
 	result = pnstrdup(out.bv_val, out.bv_len);

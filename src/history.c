@@ -333,6 +333,101 @@ insert_rows(Oid schema, int64 run_id, List *rows)
 }
 
 /*
+ * Does the installed version keep suggestions in sync_log (2.1)?
+ */
+bool
+history_keeps_suggestions(void)
+{
+	Oid			schema = history_schema();
+
+	return OidIsValid(schema) &&
+		get_attnum(get_relname_relid("sync_log", schema), "suggestion_dn") != InvalidAttrNumber;
+}
+
+/*
+ * The best suggestion of each partial, no_match and link_broken row of a
+ * run (2.1), in the columns sync_log has for them: set on the rows
+ * written, found by their record and status (such a row is the only row
+ * of its record).
+ */
+static void
+record_suggestions(Oid schema, int64 run_id, List *rows)
+{
+	Oid			types[9] = {INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, FLOAT4ARRAYOID, TEXTARRAYOID, FLOAT4ARRAYOID};
+	Datum		values[9];
+	char		nulls[9];
+	Datum	   *columns[8];
+	bool	   *column_nulls[8];
+	int			n = 0;
+	int			c;
+	ListCell   *cell;
+
+	foreach(cell, rows)
+	{
+		if (((SyncResult *) lfirst(cell))->suggestion)
+			n++;
+	}
+	if (n == 0)
+		return;
+	for (c = 0; c < 8; c++)
+	{
+		columns[c] = palloc0(sizeof(Datum) * n);
+		column_nulls[c] = palloc0(sizeof(bool) * n);
+	}
+	n = 0;
+	foreach(cell, rows)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+		Suggestion *best = result->suggestion;
+		DirectoryValues *uid;
+		char	   *user_id = NULL;
+
+		if (best == NULL)
+			continue;
+		uid = &best->entry->uid;
+		if (uid->count == 1)
+			user_id = directory_value_text(uid->values[0], uid->lengths[0]);
+		columns[0][n] = Int64GetDatum(result->record->dcid);
+		columns[1][n] = CStringGetTextDatum(record_type_name(result->record->type));
+		columns[2][n] = CStringGetTextDatum(sync_status_name(result->status));
+		columns[3][n] = CStringGetTextDatum(best->entry->dn);
+		if (user_id)
+			columns[4][n] = CStringGetTextDatum(user_id);
+		else
+			column_nulls[4][n] = true;
+		columns[5][n] = Float4GetDatum(best->score / 1000.0f);
+		columns[6][n] = CStringGetTextDatum(suggestion_reasons_text(best->reasons));
+		if (result->next_score >= 0)
+			columns[7][n] = Float4GetDatum(result->next_score / 1000.0f);
+		else
+			column_nulls[7][n] = true;
+		n++;
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(run_id);
+	values[1] = make_array(columns[0], column_nulls[0], n, INT8OID);
+	for (c = 1; c < 8; c++)
+		values[c + 1] = make_array(columns[c], column_nulls[c], n,
+								   c == 5 || c == 7 ? FLOAT4OID : TEXTOID);
+	run_query_nulls(psprintf("UPDATE %s.sync_log l SET suggestion_dn = v.dn,"
+							 " suggestion_user_id = v.user_id, suggestion_score = v.score,"
+							 " suggestion_reasons = v.reasons::pg_catalog.text[],"
+							 " suggestion_next_score = v.next_score"
+							 " FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3),"
+							 " pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+							 " pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9))"
+							 " AS v(dcid, record_type, status, dn, user_id, score, reasons, next_score)"
+							 " WHERE l.run_id OPERATOR(pg_catalog.=) $1"
+							 " AND l.dcid OPERATOR(pg_catalog.=) v.dcid"
+							 " AND l.record_type OPERATOR(pg_catalog.=) v.record_type"
+							 " AND l.status OPERATOR(pg_catalog.=) v.status",
+							 quote_identifier(get_namespace_name(schema))),
+					9, types, values, nulls, false, SPI_OK_UPDATE);
+}
+
+/*
  * Record a run and its result rows (in the order they are returned),
  * unless pssync.history is off or the installed version keeps none.
  * Returns the run's run_id, or 0 when it was not recorded.
@@ -359,6 +454,14 @@ record_run(HistoryRun *run, List *rows)
 						   SECURITY_RESTRICTED_OPERATION);
 	run_id = insert_run(schema, run, rows, role);
 	insert_rows(schema, run_id, rows);
+	if (get_attnum(get_relname_relid("sync_log", schema), "suggestion_dn") != InvalidAttrNumber)
+	{
+		instr_time	start;
+
+		INSTR_TIME_SET_CURRENT(start);
+		record_suggestions(schema, run_id, rows);
+		log_phase_time(&start, "recording the suggestions");
+	}
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return run_id;
 }

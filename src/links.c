@@ -344,6 +344,80 @@ static void find_linked_elsewhere(Oid schema, const char *server,
 								  const char **ids, int n);
 
 /*
+ * The links of the group on the server to any of the entries with the
+ * permanent IDs ids, sorted by entry ID (for linked_record).
+ */
+static List *
+read_linked_entries(Oid schema, const char *server, RecordGroup group,
+					const char **ids, int n)
+{
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3];
+	List	   *linked = NIL;
+	AsOwner		as;
+	char	   *sql;
+	MemoryContext chunk_cxt;
+	int			start;
+
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
+	values[1] = CStringGetTextDatum(group_name(group));
+	sql = psprintf("SELECT l.entry_id, l.dcid FROM %s.record_links l"
+				   " WHERE l.server OPERATOR(pg_catalog.=) $1"
+				   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+				   " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
+				   quote_identifier(get_namespace_name(schema)));
+
+	/* LINKS_PER_STATEMENT IDs at a time, each array dropped after its query */
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync entry IDs asked",
+									  ALLOCSET_DEFAULT_SIZES);
+	become_owner(&as, schema);
+	for (start = 0; start < n; start += LINKS_PER_STATEMENT)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		values[2] = text_array(ids + start, Min(LINKS_PER_STATEMENT, n - start));
+		MemoryContextSwitchTo(old);
+		for_each_row(sql, 3, types, values, true, linked_entry_row, &linked);
+		MemoryContextReset(chunk_cxt);
+	}
+	become_caller(&as);
+	MemoryContextDelete(chunk_cxt);
+	list_sort(linked, compare_linked_entries);
+	return linked;
+}
+
+/*
+ * The record each entry (by permanent ID; NULL: none) is linked to on the
+ * server, or -1: for suggestions, which list an entry linked to another
+ * record lower.
+ */
+void
+linked_records(const char *server, RecordGroup group, const char **entry_ids,
+			   int n, int64 *dcids)
+{
+	Oid			schema = links_schema();
+	const char **ids = palloc(sizeof(char *) * Max(n, 1));
+	List	   *linked = NIL;
+	int			nids = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		dcids[i] = -1;
+		if (entry_ids[i])
+			ids[nids++] = entry_ids[i];
+	}
+	if (!pssync_use_links || !OidIsValid(schema) || nids == 0)
+		return;
+	linked = read_linked_entries(schema, server, group, ids, nids);
+	for (i = 0; i < n && linked != NIL; i++)
+	{
+		if (entry_ids[i])
+			dcids[i] = linked_record(linked, entry_ids[i]);
+	}
+}
+
+/*
  * Rows whose exact entry (found by ID attribute, by names, or chosen with
  * ldap_assign) is linked to another record of the group on the server
  * become conflicts.  Called before the changes are checked and written.
@@ -385,41 +459,12 @@ static void
 find_linked_elsewhere(Oid schema, const char *server, RecordGroup group,
 					  List *results, const char **ids, int n)
 {
-	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
-	Datum		values[3];
-	List	   *linked = NIL;
+	List	   *linked;
 	ListCell   *cell;
-	AsOwner		as;
-	char	   *sql;
-	MemoryContext chunk_cxt;
-	int			start;
 
-	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
-	values[1] = CStringGetTextDatum(group_name(group));
-	sql = psprintf("SELECT l.entry_id, l.dcid FROM %s.record_links l"
-				   " WHERE l.server OPERATOR(pg_catalog.=) $1"
-				   " AND l.record_group OPERATOR(pg_catalog.=) $2"
-				   " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
-				   quote_identifier(get_namespace_name(schema)));
-
-	/* LINKS_PER_STATEMENT IDs at a time, each array dropped after its query */
-	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync entry IDs asked",
-									  ALLOCSET_DEFAULT_SIZES);
-	become_owner(&as, schema);
-	for (start = 0; start < n; start += LINKS_PER_STATEMENT)
-	{
-		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
-
-		values[2] = text_array(ids + start, Min(LINKS_PER_STATEMENT, n - start));
-		MemoryContextSwitchTo(old);
-		for_each_row(sql, 3, types, values, true, linked_entry_row, &linked);
-		MemoryContextReset(chunk_cxt);
-	}
-	become_caller(&as);
-	MemoryContextDelete(chunk_cxt);
+	linked = read_linked_entries(schema, server, group, ids, n);
 	if (linked == NIL)
 		return;
-	list_sort(linked, compare_linked_entries);
 
 	foreach(cell, results)
 	{

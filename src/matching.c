@@ -857,6 +857,100 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 }
 
 /*
+ * Suggestions (2.1): the exceptions without an exact match (partial,
+ * no_match, link_broken) get their best suggestion and the next one's
+ * score, for the history; and with pssync.accept_variants, a partial or
+ * no_match record whose best suggestion has only accepted reasons, and no
+ * other within SUGGESTION_MARGIN of its score, is matched to it
+ * (matched_by "variant"), in place of its exception row.  The scan's index
+ * answers what it can; the rest is asked of the directory.
+ */
+static bool
+accepted_variant(SuggestionList *list, uint32 accept)
+{
+	Suggestion *best = &list->items[0];
+
+	if (list->n == 0 || accept == 0)
+		return false;
+	if ((best->reasons & ~(accept | REASON_BIT(REASON_EXACT))) != 0)
+		return false;
+	return list->n == 1 || best->score - list->items[1].score > SUGGESTION_MARGIN;
+}
+
+static void
+suggest_exceptions(MatchContext *cxt, RecordGroup group, SuggestRun *run)
+{
+	SyncResult **rows = palloc(sizeof(SyncResult *) * Max(list_length(cxt->results), 1));
+	SyncRecord **records = palloc(sizeof(SyncRecord *) * Max(list_length(cxt->results), 1));
+	SuggestionList *lists;
+	bool	   *accepted;
+	List	   *decided;
+	Suggester  *s;
+	ListCell   *cell;
+	MemoryContext old;
+	int			n = 0;
+	int			i;
+
+	foreach(cell, cxt->results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->status == STATUS_PARTIAL || result->status == STATUS_NO_MATCH ||
+			result->status == STATUS_LINK_BROKEN)
+		{
+			rows[n] = result;
+			records[n++] = result->record;
+		}
+	}
+	if (n == 0)
+		return;
+
+	s = suggester_create(cxt->server, cxt->dir, group, cxt->uid_attr,
+						 cxt->entry_id_attr, cxt->index, run->tables);
+	lists = palloc(sizeof(SuggestionList) * n);
+	suggest(s, records, n, 2, lists);
+	if (suggester_cut_short(s) > 0)
+		cxt->cut_short += suggester_cut_short(s);
+	elog(DEBUG1, "pssync: suggestions for %d exceptions: %s", n, suggester_summary(s));
+	suggester_free(s);
+
+	accepted = palloc0(sizeof(bool) * n);
+	for (i = 0; i < n; i++)
+	{
+		if (run->keep_best && lists[i].n > 0)
+		{
+			rows[i]->suggestion = &lists[i].items[0];
+			rows[i]->next_score = lists[i].n > 1 ? lists[i].items[1].score : -1;
+		}
+		accepted[i] = rows[i]->status != STATUS_LINK_BROKEN &&
+			accepted_variant(&lists[i], run->accept);
+	}
+
+	/* the accepted variants' exact rows, in place of their exceptions */
+	old = MemoryContextSwitchTo(cxt->result_cxt);
+	decided = cxt->results;
+	cxt->results = NIL;
+	i = 0;
+	foreach(cell, decided)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (i < n && result == rows[i])
+		{
+			if (accepted[i])
+			{
+				decide_exact(cxt, result->record, lists[i].items[0].entry, "variant");
+				i++;
+				continue;
+			}
+			i++;
+		}
+		cxt->results = lappend(cxt->results, result);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * Progress of a long sync: a NOTICE (LOG in a background worker, whose
  * notices nobody reads) at most every pssync.progress_interval.
  */
@@ -917,7 +1011,7 @@ init_context(MatchContext *cxt, PssyncServer *server, PssyncDirectory *dir,
 List *
 match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			  const char *uid_attr, List *records, Arena *arena,
-			  MatchStrategy *used)
+			  MatchStrategy *used, SuggestRun *suggest_run)
 {
 	MatchContext cxt;
 	MatchStrategy strategy = (MatchStrategy) pssync_strategy;
@@ -988,6 +1082,12 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		CHECK_FOR_INTERRUPTS();
 	}
 	log_phase_time(&phase, "deciding");
+
+	if (suggest_run)
+	{
+		suggest_exceptions(&cxt, group, suggest_run);
+		log_phase_time(&phase, "suggesting");
+	}
 
 	if (cxt.cut_short > 0)
 		ereport(NOTICE,

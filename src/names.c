@@ -93,6 +93,84 @@ is_plain_name(const char *name, int length)
 }
 
 /*
+ * The ASCII letters a letter stands for when its compatibility
+ * decomposition has none: the letters whose case mapping or folding is
+ * ASCII (dotless and dotted i, long s, the Kelvin sign, and sharp s, which
+ * full case folding makes "ss"), and the Latin letters without a
+ * decomposition that a directory's collation may still take for ASCII
+ * ones (Active Directory's does): æ as "ae", ł as "l", ø as "o", ...
+ * Returns how many (1 or 2) are put in ascii, or 0 for any other letter.
+ */
+static int
+ascii_letters(pg_wchar c, pg_wchar *ascii)
+{
+	switch (c)
+	{
+		case 0x0130:			/* LATIN CAPITAL LETTER I WITH DOT ABOVE */
+		case 0x0131:			/* LATIN SMALL LETTER DOTLESS I */
+			ascii[0] = 'i';
+			return 1;
+		case 0x017f:			/* LATIN SMALL LETTER LONG S */
+			ascii[0] = 's';
+			return 1;
+		case 0x212a:			/* KELVIN SIGN */
+		case 0x0138:			/* LATIN SMALL LETTER KRA */
+			ascii[0] = 'k';
+			return 1;
+		case 0x00df:			/* LATIN SMALL LETTER SHARP S */
+		case 0x1e9e:			/* LATIN CAPITAL LETTER SHARP S */
+			ascii[0] = ascii[1] = 's';
+			return 2;
+		case 0x00c6:			/* LATIN CAPITAL LETTER AE */
+		case 0x00e6:			/* LATIN SMALL LETTER AE */
+			ascii[0] = 'a';
+			ascii[1] = 'e';
+			return 2;
+		case 0x0152:			/* LATIN CAPITAL LIGATURE OE */
+		case 0x0153:			/* LATIN SMALL LIGATURE OE */
+			ascii[0] = 'o';
+			ascii[1] = 'e';
+			return 2;
+		case 0x00de:			/* LATIN CAPITAL LETTER THORN */
+		case 0x00fe:			/* LATIN SMALL LETTER THORN */
+			ascii[0] = 't';
+			ascii[1] = 'h';
+			return 2;
+		case 0x00d0:			/* LATIN CAPITAL LETTER ETH */
+		case 0x00f0:			/* LATIN SMALL LETTER ETH */
+		case 0x0110:			/* LATIN CAPITAL LETTER D WITH STROKE */
+		case 0x0111:			/* LATIN SMALL LETTER D WITH STROKE */
+			ascii[0] = 'd';
+			return 1;
+		case 0x0126:			/* LATIN CAPITAL LETTER H WITH STROKE */
+		case 0x0127:			/* LATIN SMALL LETTER H WITH STROKE */
+			ascii[0] = 'h';
+			return 1;
+		case 0x0141:			/* LATIN CAPITAL LETTER L WITH STROKE */
+		case 0x0142:			/* LATIN SMALL LETTER L WITH STROKE */
+			ascii[0] = 'l';
+			return 1;
+		case 0x00d8:			/* LATIN CAPITAL LETTER O WITH STROKE */
+		case 0x00f8:			/* LATIN SMALL LETTER O WITH STROKE */
+			ascii[0] = 'o';
+			return 1;
+		case 0x0166:			/* LATIN CAPITAL LETTER T WITH STROKE */
+		case 0x0167:			/* LATIN SMALL LETTER T WITH STROKE */
+			ascii[0] = 't';
+			return 1;
+		case 0x014a:			/* LATIN CAPITAL LETTER ENG */
+		case 0x014b:			/* LATIN SMALL LETTER ENG */
+			ascii[0] = 'n';
+			return 1;
+		case 0x0191:			/* LATIN CAPITAL LETTER F WITH HOOK */
+		case 0x0192:			/* LATIN SMALL LETTER F WITH HOOK */
+			ascii[0] = 'f';
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * The skeleton of a name (UTF-8, possibly invalid): see the head of the
  * file.  A plain name's is its lower-cased letters, digits and
  * punctuation.
@@ -124,6 +202,8 @@ name_skeleton(const char *name, int length)
 		const unsigned char *p = (const unsigned char *) name + i;
 		int			len = pg_utf_mblen(p);
 		pg_wchar	c;
+		pg_wchar	ascii[2];
+		int			k;
 
 		if (len <= 0 || i + len > length || !pg_utf8_islegal(p, len))
 		{
@@ -132,82 +212,18 @@ name_skeleton(const char *name, int length)
 		}
 		c = utf8_to_unicode(p);
 		i += len;
-		switch (c)
+		k = ascii_letters(c, ascii);
+		if (k == 0)
 		{
-				/* the letters whose case mapping or folding is ASCII */
-			case 0x0130:		/* LATIN CAPITAL LETTER I WITH DOT ABOVE */
-			case 0x0131:		/* LATIN SMALL LETTER DOTLESS I */
-				c = 'i';
-				break;
-			case 0x017f:		/* LATIN SMALL LETTER LONG S */
-				c = 's';
-				break;
-			case 0x212a:		/* KELVIN SIGN */
-				c = 'k';
-				break;
-			case 0x00df:		/* LATIN SMALL LETTER SHARP S */
-			case 0x1e9e:		/* LATIN CAPITAL LETTER SHARP S */
-				chars[n++] = 's';
-				c = 's';
-				break;
-
-				/*
-				 * Letters without a decomposition that a directory's
-				 * collation may still take for ASCII ones (Active
-				 * Directory's does): kept as those, the names are only
-				 * candidates, and the directory says.
-				 */
-			case 0x00c6:		/* LATIN CAPITAL LETTER AE */
-			case 0x00e6:		/* LATIN SMALL LETTER AE */
-				chars[n++] = 'a';
-				c = 'e';
-				break;
-			case 0x0152:		/* LATIN CAPITAL LIGATURE OE */
-			case 0x0153:		/* LATIN SMALL LIGATURE OE */
-				chars[n++] = 'o';
-				c = 'e';
-				break;
-			case 0x00de:		/* LATIN CAPITAL LETTER THORN */
-			case 0x00fe:		/* LATIN SMALL LETTER THORN */
-				chars[n++] = 't';
-				c = 'h';
-				break;
-			case 0x00d0:		/* LATIN CAPITAL LETTER ETH */
-			case 0x00f0:		/* LATIN SMALL LETTER ETH */
-			case 0x0110:		/* LATIN CAPITAL LETTER D WITH STROKE */
-			case 0x0111:		/* LATIN SMALL LETTER D WITH STROKE */
-				c = 'd';
-				break;
-			case 0x0126:		/* LATIN CAPITAL LETTER H WITH STROKE */
-			case 0x0127:		/* LATIN SMALL LETTER H WITH STROKE */
-				c = 'h';
-				break;
-			case 0x0141:		/* LATIN CAPITAL LETTER L WITH STROKE */
-			case 0x0142:		/* LATIN SMALL LETTER L WITH STROKE */
-				c = 'l';
-				break;
-			case 0x00d8:		/* LATIN CAPITAL LETTER O WITH STROKE */
-			case 0x00f8:		/* LATIN SMALL LETTER O WITH STROKE */
-				c = 'o';
-				break;
-			case 0x0166:		/* LATIN CAPITAL LETTER T WITH STROKE */
-			case 0x0167:		/* LATIN SMALL LETTER T WITH STROKE */
-				c = 't';
-				break;
-			case 0x014a:		/* LATIN CAPITAL LETTER ENG */
-			case 0x014b:		/* LATIN SMALL LETTER ENG */
-				c = 'n';
-				break;
-			case 0x0138:		/* LATIN SMALL LETTER KRA */
-				c = 'k';
-				break;
-			case 0x0191:		/* LATIN CAPITAL LETTER F WITH HOOK */
-			case 0x0192:		/* LATIN SMALL LETTER F WITH HOOK */
-				c = 'f';
-				break;
+			if (c != 0)
+				chars[n++] = c;
 		}
-		if (c != 0)
-			chars[n++] = c;
+		else
+		{
+			chars[n++] = ascii[0];
+			if (k == 2)
+				chars[n++] = ascii[1];
+		}
 	}
 	chars[n] = 0;
 
@@ -223,6 +239,314 @@ name_skeleton(const char *name, int length)
 	pfree(chars);
 	pfree(decomposed);
 	return buf.data;
+}
+
+/*
+ * Names as the ranking of suggestions compares them (variants.c): in
+ * words.  A name's "fold" is its words, lower-cased, with accents removed
+ * (its compatibility decomposition without combining marks, and the
+ * letters of ascii_letters as ASCII), separated by one space; its "lite"
+ * form is the same words with only ASCII case folded, accents and other
+ * letters kept.  In both, hyphens, white space (of any kind) and the
+ * other ASCII punctuation separate words; apostrophes, control and
+ * invisible characters are dropped ("O'Brien" is "obrien", "Mary-Jane"
+ * is "mary jane").  Greek and Cyrillic capitals are folded to small
+ * letters; other letters stay as they are.
+ */
+
+static bool is_invisible(pg_wchar c);
+
+/*
+ * A StringInfo's string in a chunk of its own size (a StringInfo starts
+ * with 1 kB: names kept by the thousand take far less).
+ */
+static char *
+compact_string(StringInfo buf)
+{
+	char	   *s = pnstrdup(buf->data, buf->len);
+
+	pfree(buf->data);
+	return s;
+}
+
+/*
+ * The skeleton of a name, in a chunk of its own size: for skeletons kept
+ * by the thousand.
+ */
+char *
+name_skeleton_compact(const char *name, int length)
+{
+	char	   *skeleton = name_skeleton(name, length);
+	char	   *s = pstrdup(skeleton);
+
+	pfree(skeleton);
+	return s;
+}
+
+/* combining marks: the blocks of combining diacritics */
+static bool
+is_combining_mark(pg_wchar c)
+{
+	return (c >= 0x0300 && c <= 0x036f) || (c >= 0x1ab0 && c <= 0x1aff) ||
+		(c >= 0x1dc0 && c <= 0x1dff) || (c >= 0x20d0 && c <= 0x20ff) ||
+		(c >= 0xfe20 && c <= 0xfe2f);
+}
+
+/* apostrophes, which join rather than separate: O'Brien, D’Angelo */
+static bool
+is_apostrophe(pg_wchar c)
+{
+	return c == '\'' || c == '`' || c == 0x00b4 || c == 0x02bc ||
+		c == 0x2018 || c == 0x2019;
+}
+
+/* what separates words: white space and punctuation, of any kind */
+static bool
+is_word_separator(pg_wchar c)
+{
+	if (c < 0x80)
+		return !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+			!(c >= '0' && c <= '9') && c >= 0x09 && c != 0x7f &&
+			!(c > 0x0d && c < 0x20) && !is_apostrophe(c);
+	return c == 0x0085 || c == 0x00a0 || c == 0x1680 ||
+		(c >= 0x2000 && c <= 0x200a) || (c >= 0x2010 && c <= 0x2015) ||
+		c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f ||
+		c == 0x2212 || c == 0x3000;
+}
+
+static pg_wchar
+fold_case(pg_wchar c, bool ascii_only)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c + ('a' - 'A');
+	if (ascii_only)
+		return c;
+	if (c >= 0x0391 && c <= 0x03a9 && c != 0x03a2)
+		return c + 0x20;		/* Greek capitals */
+	if (c >= 0x0410 && c <= 0x042f)
+		return c + 0x20;		/* Cyrillic capitals */
+	if (c >= 0x0400 && c <= 0x040f)
+		return c + 0x50;
+	return c;
+}
+
+/*
+ * The fold of a name (UTF-8, length bytes, possibly invalid), or with
+ * keep_accents its lite form: see above.  Never NULL; "" for a name
+ * without letters or digits.
+ */
+char *
+name_fold(const char *name, int length, bool keep_accents)
+{
+	StringInfoData buf;
+	pg_wchar   *chars;
+	pg_wchar   *decomposed = NULL;
+	pg_wchar   *c;
+	int			n = 0;
+	int			i = 0;
+	bool		separate = false;
+
+	initStringInfo(&buf);
+	for (i = 0; i < length && (unsigned char) name[i] < 0x80; i++)
+		;
+	if (i == length)
+	{
+		/* ASCII: nothing to decompose */
+		for (i = 0; i < length; i++)
+		{
+			char		ch = name[i];
+
+			if (is_word_separator((unsigned char) ch))
+				separate = buf.len > 0;
+			else if ((unsigned char) ch >= 0x20 && ch != 0x7f && !is_apostrophe((unsigned char) ch))
+			{
+				if (separate)
+					appendStringInfoChar(&buf, ' ');
+				separate = false;
+				appendStringInfoChar(&buf, pg_ascii_tolower((unsigned char) ch));
+			}
+		}
+		return compact_string(&buf);
+	}
+	i = 0;
+	chars = palloc(sizeof(pg_wchar) * (length + 1));
+	while (i < length)
+	{
+		const unsigned char *p = (const unsigned char *) name + i;
+		int			len = pg_utf_mblen(p);
+
+		if (len <= 0 || i + len > length || !pg_utf8_islegal(p, len))
+		{
+			i++;
+			continue;
+		}
+		chars[n] = utf8_to_unicode(p);
+		if (chars[n] != 0)
+			n++;
+		i += len;
+	}
+	chars[n] = 0;
+	if (!keep_accents)
+		decomposed = unicode_normalize(UNICODE_NFKD, chars);
+
+	for (c = decomposed ? decomposed : chars; *c; c++)
+	{
+		pg_wchar	letters[2];
+		int			k = 0;
+		int			j;
+
+		if (is_word_separator(*c))
+		{
+			separate = buf.len > 0;
+			continue;
+		}
+		if (*c < 0x20 || (*c >= 0x7f && *c < 0xa0) || is_apostrophe(*c) ||
+			is_invisible(*c) || (!keep_accents && is_combining_mark(*c)))
+			continue;
+		if (!keep_accents)
+			k = ascii_letters(*c, letters);
+		if (k == 0)
+		{
+			letters[0] = fold_case(*c, keep_accents);
+			k = 1;
+		}
+		if (separate)
+			appendStringInfoChar(&buf, ' ');
+		separate = false;
+		for (j = 0; j < k; j++)
+		{
+			unsigned char utf8[8];
+
+			unicode_to_utf8(letters[j], utf8);
+			appendBinaryStringInfo(&buf, (char *) utf8, pg_utf_mblen(utf8));
+		}
+	}
+	pfree(chars);
+	if (decomposed)
+		pfree(decomposed);
+	return compact_string(&buf);
+}
+
+/*
+ * Does a name (UTF-8) hold a control character (C0, DEL or C1)?  Such a
+ * name is only ever compared as it is: a control character is never taken
+ * for anything else.
+ */
+bool
+name_has_control(const char *utf8)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *) utf8; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))
+			return true;
+	}
+	return false;
+}
+
+/* The number of characters of a UTF-8 string. */
+int
+name_length(const char *s)
+{
+	int			n = 0;
+
+	for (; *s; s++)
+	{
+		if (((unsigned char) *s & 0xc0) != 0x80)
+			n++;
+	}
+	return n;
+}
+
+static int
+decode_utf8(const char *s, pg_wchar *out)
+{
+	int			n = 0;
+
+	while (*s)
+	{
+		int			len = pg_utf_mblen((const unsigned char *) s);
+
+		out[n++] = utf8_to_unicode((const unsigned char *) s);
+		s += Max(len, 1);
+	}
+	return n;
+}
+
+/*
+ * The edit distance of two UTF-8 strings, in characters: insertions,
+ * deletions, substitutions and transpositions of two adjacent characters
+ * (the optimal string alignment distance), or max + 1 when it is more
+ * than max.
+ */
+int
+name_distance(const char *a, const char *b, int max)
+{
+#define SHORT_NAME 64
+	int			la = name_length(a);
+	int			lb = name_length(b);
+	pg_wchar	xs[SHORT_NAME];
+	pg_wchar	ys[SHORT_NAME];
+	int			rows_stack[3 * (SHORT_NAME + 1)];
+	bool		small = la < SHORT_NAME && lb < SHORT_NAME;
+	pg_wchar   *x;
+	pg_wchar   *y;
+	int		   *rows;
+	int		   *prev2;
+	int		   *prev;
+	int		   *cur;
+	int			i;
+	int			j;
+	int			result;
+
+	if (Abs(la - lb) > max)
+		return max + 1;
+	x = small ? xs : palloc(sizeof(pg_wchar) * (la + 1));
+	y = small ? ys : palloc(sizeof(pg_wchar) * (lb + 1));
+	rows = small ? rows_stack : palloc(sizeof(int) * 3 * (lb + 1));
+	decode_utf8(a, x);
+	decode_utf8(b, y);
+	prev2 = rows;
+	prev = rows + lb + 1;
+	cur = rows + 2 * (lb + 1);
+	for (j = 0; j <= lb; j++)
+		prev[j] = j;
+	result = -1;
+	for (i = 1; i <= la && result < 0; i++)
+	{
+		int			lowest;
+		int		   *t;
+
+		cur[0] = i;
+		lowest = i;
+		for (j = 1; j <= lb; j++)
+		{
+			int			d = prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1);
+
+			d = Min(d, prev[j] + 1);
+			d = Min(d, cur[j - 1] + 1);
+			if (i > 1 && j > 1 && x[i - 1] == y[j - 2] && x[i - 2] == y[j - 1])
+				d = Min(d, prev2[j - 2] + 1);
+			cur[j] = d;
+			lowest = Min(lowest, d);
+		}
+		if (lowest > max)
+			result = max + 1;
+		t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
+	}
+	if (result < 0)
+		result = Min(prev[lb], max + 1);
+	if (!small)
+	{
+		pfree(x);
+		pfree(y);
+		pfree(rows);
+	}
+	return result;
 }
 
 /*

@@ -1020,6 +1020,17 @@ pssync_get_server(void)
 }
 
 /*
+ * The base DNs of a group's entries: the searches of one record
+ * (suggestions) go to each, and a group's entries are the union of what
+ * is found under them.
+ */
+List *
+server_base_dns(PssyncServer *server, RecordGroup group)
+{
+	return server->base_dns[group];
+}
+
+/*
  * A uid_attr argument given to a function: it must be an attribute
  * description before anything is searched.
  */

@@ -12,6 +12,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "pssync.h"
 
@@ -29,6 +30,10 @@ bool		pssync_use_links = true;
 char	   *pssync_max_changes = NULL;
 bool		pssync_progress = true;
 int			pssync_progress_interval = 5000;
+char	   *pssync_student_preferred_name_column = NULL;
+char	   *pssync_staff_preferred_name_column = NULL;
+uint32		pssync_accept_variants = 0;
+static char *accept_variants_string = NULL;
 
 static const struct config_enum_entry strategy_options[] = {
 	{"auto", STRATEGY_AUTO, false},
@@ -93,6 +98,52 @@ parse_max_changes(const char *value, double *limit, bool *percent)
 
 /* loaded by shared_preload_libraries: every backend has the log filter */
 bool		pssync_preloaded = false;
+
+/*
+ * pssync.accept_variants: a list of the reasons of suggestions (2.1) that
+ * a district accepts as an exact match.  linked_elsewhere and uid_taken
+ * only lower a score: they cannot be accepted.
+ */
+static bool
+check_accept_variants(char **newval, void **extra, GucSource source pg_attribute_unused())
+{
+	char	   *copy = pstrdup(*newval);
+	List	   *names;
+	ListCell   *cell;
+	uint32		mask = 0;
+
+	if (!SplitIdentifierString(copy, ',', &names))
+	{
+		GUC_check_errdetail("List syntax is invalid.");
+		return false;
+	}
+	foreach(cell, names)
+	{
+		SuggestReason reason;
+
+		if (!parse_suggest_reason((char *) lfirst(cell), &reason) ||
+			reason == REASON_LINKED_ELSEWHERE || reason == REASON_UID_TAKEN)
+		{
+			GUC_check_errdetail("\"%s\" is not a reason that can be accepted.",
+								(char *) lfirst(cell));
+			GUC_check_errhint("The reasons are case_accents, nickname, preferred_name, surname_part, suffix, swapped, middle_name, initial, typo_first, typo_last and same_id.");
+			return false;
+		}
+		if (reason != REASON_EXACT)
+			mask |= REASON_BIT(reason);
+	}
+	*extra = pssync_guc_malloc(sizeof(uint32));
+	if (*extra == NULL)
+		return false;
+	*((uint32 *) *extra) = mask;
+	return true;
+}
+
+static void
+assign_accept_variants(const char *newval pg_attribute_unused(), void *extra)
+{
+	pssync_accept_variants = *((uint32 *) extra);
+}
 
 void
 _PG_init(void)
@@ -210,6 +261,33 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pssync.accept_variants",
+							   "Reasons of suggestions accepted as an exact match (pssync 2.1).",
+							   "A record without an exact match is matched to its best suggestion when every reason of it is in the list and no other suggestion is within 0.05 of its score (matched_by \"variant\"). Empty: none.",
+							   &accept_variants_string,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   check_accept_variants, assign_accept_variants, NULL);
+
+	DefineCustomStringVariable("pssync.student_preferred_name_column",
+							   "Column of the students table that holds a student's preferred first name (pssync 2.1).",
+							   "Suggestions compare it with the entries' first names (reason preferred_name). Empty: none.",
+							   &pssync_student_preferred_name_column,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pssync.staff_preferred_name_column",
+							   "Column of the users table that holds a teacher's or staff member's preferred first name (pssync 2.1).",
+							   "Suggestions compare it with the entries' first names (reason preferred_name). Empty: none.",
+							   &pssync_staff_preferred_name_column,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pssync");
 }

@@ -66,6 +66,7 @@ typedef struct SyncRecord
 	char	   *first_name;
 	char	   *last_name;
 	char	   *id;				/* the record's ID (student_number ...), or NULL */
+	char	   *preferred_name; /* 2.1: its preferred first name, or NULL */
 	int			nchecks;		/* usernames checked for this record */
 	UsernameColumn columns[MAX_CHECKS_PER_RECORD];
 	char	   *old_usernames[MAX_CHECKS_PER_RECORD];
@@ -106,12 +107,17 @@ typedef struct SyncResult
 	const char *matched_by;		/* "link", "id" or "name" for an exact match */
 	const char *entry_id;		/* the exact match's permanent ID, when links
 								 * are used */
+	struct Suggestion *suggestion;	/* 2.1: the best suggestion of a
+									 * partial, no_match or link_broken row
+									 * of a real run, or NULL */
 	SyncStatus	status;
 	int			check;
 	int			ncandidates;
 	int			candidate_count;	/* candidates found; at most 100 listed */
 	bool		linked_elsewhere;	/* conflict: the entry is linked to
 									 * another record */
+	int			next_score;		/* 2.1: the score of the suggestion after
+								 * the best one, or -1 */
 } SyncResult;					/* (a district has 100,000: pointers first) */
 
 
@@ -135,6 +141,9 @@ extern bool pssync_use_links;
 extern char *pssync_max_changes;
 extern bool pssync_progress;
 extern int	pssync_progress_interval;	/* milliseconds */
+extern char *pssync_student_preferred_name_column;
+extern char *pssync_staff_preferred_name_column;
+extern uint32 pssync_accept_variants;	/* bits of SuggestReason */
 
 extern void _PG_init(void);
 extern bool parse_max_changes(const char *value, double *limit, bool *percent);
@@ -188,6 +197,7 @@ typedef struct PssyncServer
 } PssyncServer;
 
 extern PssyncServer *pssync_get_server(void);
+extern List *server_base_dns(PssyncServer *server, RecordGroup group);
 extern List *split_uri_list(const char *uris);
 extern List *split_dn_list(const char *value);
 extern char *dn_list_text(List *dns);
@@ -244,6 +254,7 @@ extern char *directory_to_utf8(const char *s);
 extern char *directory_value_text(const char *s, size_t len);
 extern char *directory_text(const char *s, size_t len);
 extern char *directory_escape_filter_value(const char *value);
+extern char *directory_escape_utf8_value(const char *utf8);
 extern char *directory_equality_filter(PssyncServer *server, const char *attr,
 									   const char *value);
 extern char *directory_name_filter(PssyncServer *server, const char *first,
@@ -326,6 +337,8 @@ typedef struct PowerSchoolTables
 	PowerSchoolTable users;
 	PowerSchoolTable schoolstaff;
 	const char *id_column;		/* the records' ID, or NULL: not read */
+	const char *preferred_column;	/* the records' preferred first name,
+									 * or NULL: not read */
 } PowerSchoolTables;
 
 /* Which records a call takes. */
@@ -370,6 +383,11 @@ extern char *search_name(const char *name);
 extern bool is_plain_name(const char *name, int length);
 extern char *name_skeleton(const char *name, int length);
 extern bool is_username_text(const char *value, int length);
+extern char *name_fold(const char *name, int length, bool keep_accents);
+extern char *name_skeleton_compact(const char *name, int length);
+extern bool name_has_control(const char *utf8);
+extern int	name_length(const char *s);
+extern int	name_distance(const char *a, const char *b, int max);
 
 
 /* scan.c: the "scan" strategy's in-memory index of the directory */
@@ -394,11 +412,46 @@ extern bool directory_index_entry(DirectoryIndex *index, const char *entry_id,
 								  DirectoryEntry **entry);
 extern void directory_index_free(DirectoryIndex *index);
 
+/* what suggestions (suggest.c) ask of the index */
+typedef enum IndexKey
+{
+	INDEX_KEY_FIRST,			/* the first names (their values) */
+	INDEX_KEY_LAST,				/* the last names (their values) */
+	INDEX_KEY_FIRST_PART,		/* a first name's name_pair_keys (its parts,
+								 * with the last name's ends) */
+	INDEX_KEY_LAST_PART,		/* a last name's (with the first name's) */
+	INDEX_KEY_FULL,				/* both names' skeletons
+								 * (directory_index_full_key) */
+	INDEX_KEY_ID				/* the ID's key (directory_index_id_key) */
+} IndexKey;
+
+/* A value of an entry: NULL text when it holds a NUL. */
+typedef struct NameValue
+{
+	const char *text;			/* UTF-8; a plain value may be in lower case */
+	int			len;
+	const char *key;			/* its skeleton, or for an ID its key ... */
+	int			keylen;			/* ... of keylen bytes (not terminated) */
+} NameValue;
+
+extern bool directory_index_knows(DirectoryIndex *index, IndexKey kind);
+extern char *directory_index_id_key(const char *utf8, int len);
+extern char *directory_index_full_key(const char *first_key, const char *last_key);
+extern int	directory_index_entries(DirectoryIndex *index, IndexKey kind,
+									const char *key, int **entries);
+extern DirectoryEntry *directory_index_entry_at(DirectoryIndex *index, int entry);
+extern void directory_index_forget_pairs(DirectoryIndex *index);
+extern int	directory_index_values(DirectoryIndex *index, int entry,
+								   IndexKey kind, NameValue *values, int max);
+
 
 /* matching.c: what the directory says about each record */
+typedef struct SuggestRun SuggestRun;	/* suggest.c */
+
 extern List *match_records(PssyncServer *server, PssyncDirectory *dir,
 						   RecordGroup group, const char *uid_attr,
-						   List *records, Arena *arena, MatchStrategy *used);
+						   List *records, Arena *arena, MatchStrategy *used,
+						   SuggestRun *suggest);
 extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
 						 RecordGroup group, const char *uid_attr,
 						 SyncRecord *rec, const char *dn, Arena *arena);
@@ -440,6 +493,8 @@ extern void mark_linked_elsewhere(const char *server, RecordGroup group,
 								  List *results);
 extern void write_links(LinkRun *run, List *results);
 extern char *unlink_record(const char *server, RecordGroup group, int64 dcid);
+extern void linked_records(const char *server, RecordGroup group,
+						   const char **entry_ids, int n, int64 *dcids);
 
 
 /* apply.c: checking and writing the changes */
@@ -448,6 +503,10 @@ extern void check_update_privileges(PowerSchoolTables *tables, RecordGroup group
 extern void apply_changes(PowerSchoolTables *tables, RecordGroup group,
 						  List *results, int records, bool dry_run,
 						  bool limited, Arena *arena);
+extern PowerSchoolTable *column_table(PowerSchoolTables *tables,
+									  UsernameColumn column);
+extern void find_holders(PowerSchoolTable *table, const char *column,
+						 Datum values, RowCallback callback, void *arg);
 
 
 /* results.c: what a result row says, for the rows returned and the history */
@@ -477,5 +536,131 @@ typedef struct HistoryRun
 } HistoryRun;
 
 extern int64 record_run(HistoryRun *run, List *rows);
+extern bool history_keeps_suggestions(void);
+
+
+/*
+ * variants.c: how a directory entry's names relate to a record's, the
+ * reasons of a suggestion and its score (2.1)
+ */
+typedef enum SuggestReason
+{
+	REASON_EXACT,
+	REASON_CASE_ACCENTS,
+	REASON_NICKNAME,
+	REASON_PREFERRED_NAME,
+	REASON_SURNAME_PART,
+	REASON_SUFFIX,
+	REASON_SWAPPED,
+	REASON_MIDDLE_NAME,
+	REASON_INITIAL,
+	REASON_TYPO_FIRST,
+	REASON_TYPO_LAST,
+	REASON_SAME_ID,
+	REASON_LINKED_ELSEWHERE,
+	REASON_UID_TAKEN,
+	NUM_SUGGEST_REASONS
+} SuggestReason;
+
+#define REASON_BIT(r) (1U << (r))
+
+typedef struct Nicknames Nicknames;
+typedef struct Nickname Nickname;
+
+/* A name as the reasons compare it (see names.c). */
+typedef struct NameForms
+{
+	const char *text;			/* UTF-8 */
+	bool		plain;
+	char	   *fold;			/* words, lower case, without accents */
+	char	   *lite;			/* words, ASCII lower case, accents kept */
+	char	   *joined;			/* fold without its spaces */
+	int			length;			/* characters of joined */
+	char	   *skeleton;		/* name_skeleton() */
+	int			nwords;
+	char	  **words;			/* of fold */
+	Nickname   *nickname;		/* its entry in the nickname table, or NULL */
+} NameForms;
+
+/* A record's names, and an entry's, as scored. */
+typedef struct RecordNames
+{
+	Nicknames  *nicknames;
+	NameForms  *first;			/* or NULL */
+	NameForms  *last;
+	NameForms  *preferred;
+	NameForms  *id;
+} RecordNames;
+
+typedef struct EntryNames
+{
+	int			nfirst;
+	NameForms **first;
+	int			nlast;
+	NameForms **last;
+	int			nid;
+	NameForms **id;
+} EntryNames;
+
+extern const char *suggest_reason_name(SuggestReason reason);
+extern bool parse_suggest_reason(const char *name, SuggestReason *reason);
+extern char *suggestion_reasons_text(uint32 reasons);
+extern void name_forms(NameForms *forms, const char *text, int len,
+					   Nicknames *nicknames);
+extern Nicknames *load_nicknames(void);
+extern List *nickname_spellings(Nicknames *nicknames, NameForms *name);
+extern int	score_entry(RecordNames *record, EntryNames *entry,
+						uint32 *reasons);
+extern char *name_joined_fold(const char *text, int len);
+extern int	name_part_keys(const char *text, int len, const char *skeleton,
+						   bool surname, char **keys, int max);
+extern int	name_pair_keys(const char *text, int len, const char *skeleton,
+						   bool surname, const char *other_joined,
+						   bool lookup, char **keys, int max);
+#define PAIR_END_SIZE 8
+extern int	pair_key_ends(const char *other_joined, bool surname, bool lookup,
+						  char ends[][PAIR_END_SIZE]);
+
+
+/* suggest.c: the entries that could be a record, ranked (2.1) */
+typedef struct Suggestion
+{
+	DirectoryEntry *entry;		/* DN, user ID, permanent ID */
+	char	   *first_name;		/* to show, in the server encoding; NULL */
+	char	   *last_name;		/* when found through the scan's index */
+	int			score;			/* thousandths: 1000 is an exact match */
+	uint32		reasons;		/* bits of SuggestReason */
+} Suggestion;
+
+/* What a sync asks of suggestions (match_records). */
+struct SuggestRun
+{
+	PowerSchoolTables *tables;
+	bool		keep_best;		/* for the history */
+	uint32		accept;			/* pssync.accept_variants */
+};
+
+/* how far apart the best suggestion must be from the next (thousandths) */
+#define SUGGESTION_MARGIN 50
+
+/* A record's suggestions, best first. */
+typedef struct SuggestionList
+{
+	int			n;
+	Suggestion *items;
+} SuggestionList;
+
+typedef struct Suggester Suggester;
+
+extern Suggester *suggester_create(PssyncServer *server, PssyncDirectory *dir,
+								   RecordGroup group, const char *uid_attr,
+								   const char *entry_id_attr,
+								   DirectoryIndex *index,
+								   PowerSchoolTables *tables);
+extern void suggest(Suggester *s, SyncRecord **records, int n, int keep,
+					SuggestionList *lists);
+extern int	suggester_cut_short(Suggester *s);
+extern char *suggester_summary(Suggester *s);
+extern void suggester_free(Suggester *s);
 
 #endif							/* PSSYNC_H */

@@ -276,6 +276,13 @@ resolve_powerschool_tables(PowerSchoolTables *tables, RecordGroup group,
 			require_column(&tables->students, tables->id_column,
 						   "pssync.student_id_column");
 		}
+		if (pssync_student_preferred_name_column &&
+			pssync_student_preferred_name_column[0] != '\0')
+		{
+			tables->preferred_column = pssync_student_preferred_name_column;
+			require_column(&tables->students, tables->preferred_column,
+						   "pssync.student_preferred_name_column");
+		}
 	}
 	else
 	{
@@ -288,6 +295,13 @@ resolve_powerschool_tables(PowerSchoolTables *tables, RecordGroup group,
 			tables->id_column = pssync_staff_id_column;
 			require_column(&tables->users, tables->id_column,
 						   "pssync.staff_id_column");
+		}
+		if (pssync_staff_preferred_name_column &&
+			pssync_staff_preferred_name_column[0] != '\0')
+		{
+			tables->preferred_column = pssync_staff_preferred_name_column;
+			require_column(&tables->users, tables->preferred_column,
+						   "pssync.staff_preferred_name_column");
 		}
 	}
 }
@@ -380,13 +394,21 @@ append_selection(StringInfo sql, RecordSelection *selection)
 						 selection->dcid);
 }
 
-/* The ID column, when it is read, as the query's last column. */
+/*
+ * The ID column and the preferred first name's (2.1), when they are read,
+ * as the query's last two columns.
+ */
 static void
 append_id_column(StringInfo sql, PowerSchoolTables *tables)
 {
 	if (tables->id_column)
 		appendStringInfo(sql, ", t.%s::pg_catalog.text",
 						 quote_identifier(tables->id_column));
+	else
+		appendStringInfoString(sql, ", NULL::pg_catalog.text");
+	if (tables->preferred_column)
+		appendStringInfo(sql, ", t.%s::pg_catalog.text",
+						 quote_identifier(tables->preferred_column));
 	else
 		appendStringInfoString(sql, ", NULL::pg_catalog.text");
 }
@@ -429,9 +451,10 @@ student_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	rec->columns[0] = COLUMN_STUDENT_WEB_ID;
 	rec->old_usernames[0] = row_text(tuple, desc, 4, state->arena);
 	rec->id = row_text(tuple, desc, 5, state->arena);
+	rec->preferred_name = row_text(tuple, desc, 6, state->arena);
 	if (state->blank_only && !is_blank(rec->old_usernames[0]))
 		return;
-	if (DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull)))
+	if (DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull)))
 	{
 		state->excluded++;		/* in the scope, and skipped */
 		return;
@@ -494,6 +517,7 @@ user_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	rec->first_name = row_text(tuple, desc, 2, state->arena);
 	rec->last_name = row_text(tuple, desc, 3, state->arena);
 	rec->id = row_text(tuple, desc, 8, state->arena);
+	rec->preferred_name = row_text(tuple, desc, 9, state->arena);
 
 	if (teacher)
 	{
@@ -517,7 +541,7 @@ user_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		blank |= is_blank(rec->old_usernames[c]);
 	if (state->blank_only && !blank)
 		return;
-	if (DatumGetBool(SPI_getbinval(tuple, desc, 9, &isnull)))
+	if (DatumGetBool(SPI_getbinval(tuple, desc, 10, &isnull)))
 	{
 		state->excluded++;		/* in the scope, and skipped */
 		return;

@@ -33,11 +33,17 @@
  * call's memory context: directory_index_free() frees it once the records
  * are decided, and it goes with the call's context on error.
  *
+ * Suggestions (suggest.c) ask the index for the entries under a name's
+ * skeleton (first, last, both, or ID), and for the values of an entry:
+ * an entry's rows are next to each other in each of full, last and id,
+ * in the order of the entries, so they are found by a binary search.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "pssync.h"
@@ -143,6 +149,14 @@ struct DirectoryIndex
 	NameIndex	entry_ids;		/* permanent IDs, when links are used */
 	NameIndex	hidden_first;	/* last names of entries whose first name
 								 * may be hidden */
+	struct PairKeys *pairs[2];	/* for suggestions: the name_pair_keys of
+								 * first and last names, made when first
+								 * asked for, in pairs_cxt */
+	Arena	   *pairs_arena;
+	int		   *row_of_entry[3];	/* for suggestions: the first row of each
+									 * entry in full, last and id (and one
+									 * more: the end), made when first asked
+									 * for */
 	int			hidden_last;	/* entries whose last name may be hidden */
 	int			hidden_id;		/* entries whose ID may be hidden */
 	int			without_entry_id;	/* entries read without a permanent ID */
@@ -806,4 +820,406 @@ void
 directory_index_free(DirectoryIndex *index)
 {
 	MemoryContextDelete(arena_context(index->arena));
+}
+
+
+/*
+ * Suggestions.
+ */
+
+/*
+ * Can the index say which entries a question about names (or IDs) finds:
+ * were they all read?
+ */
+bool
+directory_index_knows(DirectoryIndex *index, IndexKey kind)
+{
+	if (kind == INDEX_KEY_ID)
+		return index->hidden_id == 0;
+	return index->hidden_last == 0 && index->hidden_first.count == 0;
+}
+
+/* The key of an ID (UTF-8) in the index: see id_key. */
+char *
+directory_index_id_key(const char *utf8, int len)
+{
+	return id_key(utf8, len);
+}
+
+/*
+ * The key of a first and last name's skeletons, as suggestions give it:
+ * both keys, separated by a byte no key holds.
+ */
+#define KEY_SEPARATOR '\001'
+
+char *
+directory_index_full_key(const char *first_key, const char *last_key)
+{
+	return psprintf("%s%c%s", first_key, KEY_SEPARATOR, last_key);
+}
+
+#define MAX_PAIR_KEYS 32
+
+/*
+ * The entries under each pair key (name_pair_keys) of first names, or of
+ * last names, compactly: each distinct key once, with a number; the
+ * entries grouped by key number.
+ */
+typedef struct PairKey
+{
+	const char *key;			/* the hash key */
+	int			number;
+} PairKey;
+
+typedef struct PairKeys
+{
+	HTAB	   *keys;			/* of PairKey */
+	int			nkeys;
+	int		   *start;			/* of each key number in entries, and the end */
+	int		   *entries;
+} PairKeys;
+
+static uint32
+pair_key_hash(const void *key, Size keysize pg_attribute_unused())
+{
+	return key_hash(*(const char *const *) key);
+}
+
+static int
+pair_key_match(const void *a, const void *b, Size keysize pg_attribute_unused())
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/*
+ * File the entries by the pair keys of the rows of full (each pair of an
+ * entry's names): of their first names with their last names' ends, or of
+ * their last names with their first names'.  What is made on the way lives
+ * in the current memory context.
+ */
+/* The part keys of a name's text, made once per text while filing. */
+typedef struct TextParts
+{
+	const char *text;			/* the hash key */
+	int			nparts;
+	char	  **parts;
+	char	   *joined;			/* name_joined_fold() */
+} TextParts;
+
+static TextParts *
+text_parts(HTAB *texts, const char *text, const char *skeleton, bool surname)
+{
+	bool		found;
+	TextParts  *tp = hash_search(texts, &text, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		tp->text = text;
+		tp->parts = NULL;
+		tp->nparts = 0;
+		tp->joined = name_joined_fold(text, strlen(text));
+	}
+	if (tp->parts == NULL && skeleton)
+	{
+		tp->parts = palloc(sizeof(char *) * 16);
+		tp->nparts = name_part_keys(text, strlen(text), skeleton, surname, tp->parts, 16);
+	}
+	return tp;
+}
+
+static PairKeys *
+build_pair_keys(DirectoryIndex *index, bool of_last)
+{
+	MemoryContext cxt = arena_context(index->pairs_arena);
+	NameIndex  *full = &index->full;
+	PairKeys   *pk = MemoryContextAllocZero(cxt, sizeof(PairKeys));
+	HTAB	   *texts;
+	int64	   *filed = NULL;	/* (key number << 32) | entry */
+	int			nfiled = 0;
+	int			allocated = 0;
+	int			first_filed = 0;	/* of the current entry */
+	int		   *next;
+	HASHCTL		ctl;
+	int			i;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(PairKey);
+	ctl.hash = pair_key_hash;
+	ctl.match = pair_key_match;
+	ctl.hcxt = cxt;
+	pk->keys = hash_create("pssync pair keys", 4096, &ctl,
+						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	ctl.entrysize = sizeof(TextParts);
+	ctl.hcxt = CurrentMemoryContext;
+	texts = hash_create("pssync part keys of names", 4096, &ctl,
+						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+
+	for (i = 0; i < full->count; i++)
+	{
+		IndexRow   *row = row_at(full, i);
+		const char *text = value_raw(row->value[of_last ? 1 : 0]);
+		const char *this_key = value_key(row->value[of_last ? 1 : 0]);
+		const char *other_text;
+		char		ends[4][PAIR_END_SIZE];
+		int			nends;
+		TextParts  *tp;
+		bool		found;
+		int			p;
+		int			k;
+
+		if (text == NULL)
+			continue;			/* a value with a NUL: never a candidate */
+		if (nfiled == 0 || (int) (filed[nfiled - 1] & 0xffffffff) != row->entry)
+			first_filed = nfiled;
+
+		tp = text_parts(texts, text, this_key, of_last);
+		other_text = value_raw(row->value[of_last ? 0 : 1]);
+		nends = pair_key_ends(other_text ? text_parts(texts, other_text, NULL, !of_last)->joined : "",
+							  of_last, false, ends);
+		for (p = 0; p < tp->nparts; p++)
+		{
+			for (k = 0; k < nends; k++)
+			{
+				char		buffer[256];
+				char	   *key = buffer;
+				PairKey    *entry;
+				int64		f;
+				int			j;
+
+				if (snprintf(buffer, sizeof(buffer), "%s%s", tp->parts[p], ends[k]) >= (int) sizeof(buffer))
+					key = psprintf("%s%s", tp->parts[p], ends[k]);
+				entry = hash_search(pk->keys, &key, HASH_ENTER, &found);
+				if (!found)
+				{
+					entry->key = arena_strdup(index->pairs_arena, key);
+					entry->number = pk->nkeys++;
+				}
+				f = ((int64) entry->number << 32) | row->entry;
+				for (j = first_filed; j < nfiled && filed[j] != f; j++)
+					;
+				if (key != buffer)
+					pfree(key);
+				if (j < nfiled)
+					continue;	/* the entry's already, with another pair */
+				if (nfiled == allocated)
+				{
+					allocated = Max(4096, allocated * 2);
+					filed = filed ? repalloc_huge(filed, sizeof(int64) * allocated) :
+						MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * allocated);
+				}
+				filed[nfiled++] = f;
+			}
+		}
+	}
+
+	/* the entries grouped by key number, each group in the order of entries */
+	pk->start = MemoryContextAllocZero(cxt, sizeof(int) * (pk->nkeys + 1));
+	pk->entries = MemoryContextAllocHuge(cxt, sizeof(int) * Max(nfiled, 1));
+	for (i = 0; i < nfiled; i++)
+		pk->start[(filed[i] >> 32) + 1]++;
+	for (i = 0; i < pk->nkeys; i++)
+		pk->start[i + 1] += pk->start[i];
+	next = palloc(sizeof(int) * Max(pk->nkeys, 1));
+	memcpy(next, pk->start, sizeof(int) * pk->nkeys);
+	for (i = 0; i < nfiled; i++)
+		pk->entries[next[filed[i] >> 32]++] = (int) (filed[i] & 0xffffffff);
+	pfree(next);
+	if (filed)
+		pfree(filed);
+	hash_destroy(texts);
+	return pk;
+}
+
+static NameIndex *
+names_of_kind(DirectoryIndex *index, IndexKey kind)
+{
+	switch (kind)
+	{
+		case INDEX_KEY_FIRST:
+		case INDEX_KEY_FULL:
+			return &index->full;
+		case INDEX_KEY_LAST:
+			return &index->last;
+		case INDEX_KEY_ID:
+			return &index->id;
+		default:
+			break;
+	}
+	return NULL;
+}
+
+/* The pair keys of first names (INDEX_KEY_FIRST_PART) or last names. */
+static PairKeys *
+pair_keys_of_kind(DirectoryIndex *index, IndexKey kind)
+{
+	int			which = kind == INDEX_KEY_LAST_PART ? 1 : 0;
+
+	if (index->pairs[0] == NULL)
+	{
+		MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
+													  "pssync pair keys",
+													  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(scratch);
+		instr_time	start;
+
+
+		INSTR_TIME_SET_CURRENT(start);
+		index->pairs_arena = arena_create(arena_context(index->arena),
+										  "pssync pair keys of the index");
+		index->pairs[0] = build_pair_keys(index, false);
+		index->pairs[1] = build_pair_keys(index, true);
+		log_phase_time(&start, "filing the entries for suggestions");
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(scratch);
+	}
+	return index->pairs[which];
+}
+
+/*
+ * The entries filed under a key (a name_part_keys key of a first or last
+ * name, a directory_index_full_key or a directory_index_id_key), each
+ * once, in the order of the entries; returns how many, the numbers
+ * palloc'd in *entries.
+ */
+int
+directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,
+						int **entries)
+{
+	NameIndex  *names;
+	const char *first_key = key;
+	const char *second_key = NULL;
+	uint32		hash;
+	int			allocated = 16;
+	int			n = 0;
+	int			i;
+
+	if (kind == INDEX_KEY_FIRST_PART || kind == INDEX_KEY_LAST_PART)
+	{
+		PairKeys   *pk = pair_keys_of_kind(index, kind);
+		PairKey    *found = hash_search(pk->keys, &key, HASH_FIND, NULL);
+
+		if (found == NULL)
+		{
+			*entries = palloc(sizeof(int));
+			return 0;
+		}
+		n = pk->start[found->number + 1] - pk->start[found->number];
+		*entries = palloc(sizeof(int) * Max(n, 1));
+		memcpy(*entries, pk->entries + pk->start[found->number], sizeof(int) * n);
+		return n;
+	}
+	names = names_of_kind(index, kind);
+	*entries = palloc(sizeof(int) * allocated);
+	if (names->count == 0 || kind == INDEX_KEY_FIRST)
+		return 0;				/* no entries are filed under a first name alone */
+	if (kind == INDEX_KEY_FULL)
+	{
+		const char *separator = strchr(key, KEY_SEPARATOR);
+
+		if (separator == NULL)
+			return 0;
+		first_key = pnstrdup(key, separator - key);
+		second_key = separator + 1;
+		hash = hash_combine(key_hash(first_key), key_hash(second_key));
+	}
+	else
+		hash = key_hash(key);
+	for (i = names->buckets[hash & names->mask]; i >= 0; i = row_at(names, i)->next)
+	{
+		IndexRow   *row = row_at(names, i);
+
+		if (!row_has_key(names, row, first_key, second_key) ||
+			(n > 0 && (*entries)[n - 1] == row->entry))
+			continue;
+		if (n == allocated)
+		{
+			allocated *= 2;
+			*entries = repalloc(*entries, sizeof(int) * allocated);
+		}
+		(*entries)[n++] = row->entry;
+	}
+	return n;
+}
+
+/* What suggestions filed in the index, forgotten once they are made. */
+void
+directory_index_forget_pairs(DirectoryIndex *index)
+{
+	if (index->pairs_arena)
+		MemoryContextDelete(arena_context(index->pairs_arena));
+	index->pairs_arena = NULL;
+	index->pairs[0] = index->pairs[1] = NULL;
+}
+
+DirectoryEntry *
+directory_index_entry_at(DirectoryIndex *index, int entry)
+{
+	return entry_at(index, entry);
+}
+
+/*
+ * The first row of each entry in names (rows are in the order of the
+ * entries), and after the last entry the end: an entry's rows are
+ * [rows[e], rows[e + 1]).
+ */
+static int *
+rows_of_entries(DirectoryIndex *index, NameIndex *names)
+{
+	int		   *first = MemoryContextAllocHuge(arena_context(index->arena),
+											   sizeof(int) * (index->nentries + 1));
+	int			e = 0;
+	int			i;
+
+	for (i = 0; i < names->count; i++)
+	{
+		while (e <= row_at(names, i)->entry)
+			first[e++] = i;
+	}
+	while (e <= index->nentries)
+		first[e++] = names->count;
+	return first;
+}
+
+/*
+ * The values of an entry's first names (INDEX_KEY_FIRST), last names
+ * (INDEX_KEY_LAST) or IDs (INDEX_KEY_ID): at most max of them, each once.
+ * A plain value without spaces is given as its key, in lower case; a value
+ * with a NUL has no text.  The first names of an entry without a last name
+ * are not known.  Returns how many.
+ */
+int
+directory_index_values(DirectoryIndex *index, int entry, IndexKey kind,
+					   NameValue *values, int max)
+{
+	int			which = kind == INDEX_KEY_FIRST ? 0 : kind == INDEX_KEY_LAST ? 1 : 2;
+	NameIndex  *names = which == 0 ? &index->full : which == 1 ? &index->last : &index->id;
+	int			n = 0;
+	int			i;
+
+	if (index->row_of_entry[which] == NULL)
+		index->row_of_entry[which] = rows_of_entries(index, names);
+	for (i = index->row_of_entry[which][entry];
+		 i < index->row_of_entry[which][entry + 1] && n < max; i++)
+	{
+		IndexRow   *row = row_at(names, i);
+		const char *text = value_raw(row->value[0]);
+		const char *key = value_key(row->value[0]);
+		int			keylen = strlen(key);
+		int			k;
+
+		for (k = 0; k < n; k++)
+		{
+			if (values[k].text == text && values[k].keylen == keylen &&
+				strncmp(values[k].key, key, keylen) == 0)
+				break;
+		}
+		if (k < n)
+			continue;
+		values[n].text = text;
+		values[n].len = text ? strlen(text) : 0;
+		values[n].key = key;
+		values[n].keylen = keylen;
+		n++;
+	}
+	return n;
 }

@@ -40,6 +40,7 @@ PG_FUNCTION_INFO_V1(pssync_ldap_assign);
 PG_FUNCTION_INFO_V1(pssync_ldap_exclude);
 PG_FUNCTION_INFO_V1(pssync_ldap_include);
 PG_FUNCTION_INFO_V1(pssync_ldap_unlink);
+PG_FUNCTION_INFO_V1(pssync_ldap_suggest);
 
 static RecordGroup one_record(text *type_text, int64 dcid,
 							  PowerSchoolTables *tables, const char *what);
@@ -172,6 +173,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	int			excluded = 0;
 	HistoryRun run;
 	LinkRun		link_run;
+	SuggestRun	suggest_run;
 	Arena	   *arena;
 	instr_time	phase;
 	int			nestlevel;
@@ -227,6 +229,16 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 						request->selection.dcid),
 				 errhint("A record_type of \"student\" looks in the students table, \"teacher\" and \"staff\" in the users table.")));
 
+	/*
+	 * Suggestions for the exceptions: the best of each is kept in the
+	 * history of a real run; with pssync.accept_variants, a record's may be
+	 * its match.
+	 */
+	suggest_run.tables = &tables;
+	suggest_run.keep_best = !request->dry_run && pssync_history &&
+		history_keeps_suggestions();
+	suggest_run.accept = pssync_accept_variants;
+
 	dir = directory_connect(server);
 	if (request->dn)
 		results = match_entry(server, dir, request->group, uid_attr,
@@ -234,7 +246,9 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 							  arena);
 	else
 		results = match_records(server, dir, request->group, uid_attr,
-								records, arena, &used);
+								records, arena, &used,
+								suggest_run.keep_best || suggest_run.accept ?
+								&suggest_run : NULL);
 	directory_disconnect(dir);
 	mark_linked_elsewhere(server->servername, request->group, results);
 	log_phase_time(&phase, "matching");
@@ -763,6 +777,126 @@ pssync_ldap_lookup(PG_FUNCTION_ARGS)
 							server->servername, list_length(rows))));
 		directory_disconnect(dir);
 		put_lookup_rows(rsinfo, rows);
+	}
+
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(callcxt);
+	return (Datum) 0;
+}
+
+/*
+ * ldap_suggest(record_type text, dcid bigint, max_results integer): the
+ * directory entries that could be a record, best first (suggest.c), with
+ * their score and the reasons of it.  Asked of the directory with a few
+ * escaped searches under the group's base DN, never a read of all of it.
+ */
+Datum
+pssync_ldap_suggest(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt;
+	MemoryContext oldcxt;
+	RecordGroup group;
+	RecordSelection selection;
+	PssyncServer *server;
+	PowerSchoolTables tables;
+	PssyncDirectory *dir;
+	Suggester  *s;
+	SuggestionList list;
+	SyncRecord *rec;
+	List	   *records;
+	Arena	   *arena;
+	int			max_results;
+	int			excluded = 0;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("record_type, dcid and max_results must not be NULL")));
+	group = record_type_group(PG_GETARG_TEXT_PP(0));
+	max_results = PG_GETARG_INT32(2);
+	if (max_results < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_results must be at least 1")));
+
+	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pssync suggest",
+									ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(callcxt);
+	arena = arena_create(callcxt, "pssync suggested record");
+
+	server = pssync_get_server();
+	resolve_powerschool_tables(&tables, group, server->id_attr[group] != NULL);
+	memset(&selection, 0, sizeof(selection));
+	selection.kind = SELECT_ONE;
+	selection.dcid = PG_GETARG_INT64(1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(callcxt);
+	if (group == GROUP_STUDENTS)
+		records = load_student_records(&tables, &selection, false, arena, &excluded);
+	else
+		records = load_user_records(&tables, &selection, USERS_ALL, false, arena,
+									&excluded);
+	if (records == NIL && excluded > 0)
+		refuse_excluded_record(group, selection.dcid);
+	if (records == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no %s with dcid " INT64_FORMAT " exists",
+						group == GROUP_STUDENTS ? "student" : "user",
+						selection.dcid),
+				 errhint("A record_type of \"student\" looks in the students table, \"teacher\" and \"staff\" in the users table.")));
+	rec = (SyncRecord *) linitial(records);
+
+	dir = directory_connect(server);
+	s = suggester_create(server, dir, group, server->uid_attr[group],
+						 links_in_use() ? directory_entry_id_attr(dir) : NULL,
+						 NULL, &tables);
+	suggest(s, &rec, 1, max_results, &list);
+	if (suggester_cut_short(s) > 0)
+		ereport(NOTICE,
+				(errmsg_plural("LDAP server \"%s\" cut %d search short at a size limit",
+							   "LDAP server \"%s\" cut %d searches short at a size limit",
+							   suggester_cut_short(s), server->servername,
+							   suggester_cut_short(s)),
+				 errdetail("The suggestions may be incomplete.")));
+	suggester_free(s);
+	directory_disconnect(dir);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+
+	for (i = 0; i < list.n; i++)
+	{
+		Suggestion *sg = &list.items[i];
+		Datum		values[7];
+		bool		nulls[7];
+		Datum	   *reasons = palloc(sizeof(Datum) * NUM_SUGGEST_REASONS);
+		int			nreasons = 0;
+		char	   *user_id = lookup_value(&sg->entry->uid);
+		int			r;
+
+		for (r = 0; r < NUM_SUGGEST_REASONS; r++)
+		{
+			if (sg->reasons & REASON_BIT(r))
+				reasons[nreasons++] = CStringGetTextDatum(suggest_reason_name((SuggestReason) r));
+		}
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = CStringGetTextDatum(sg->entry->dn);
+		nulls[2] = sg->first_name == NULL;
+		values[2] = nulls[2] ? (Datum) 0 : CStringGetTextDatum(sg->first_name);
+		nulls[3] = sg->last_name == NULL;
+		values[3] = nulls[3] ? (Datum) 0 : CStringGetTextDatum(sg->last_name);
+		nulls[4] = user_id == NULL;
+		values[4] = nulls[4] ? (Datum) 0 : CStringGetTextDatum(user_id);
+		values[5] = Float4GetDatum(sg->score / 1000.0f);
+		values[6] = PointerGetDatum(construct_array(reasons, nreasons, TEXTOID, -1,
+													false, TYPALIGN_INT));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
 	MemoryContextSwitchTo(oldcxt);

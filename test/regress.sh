@@ -82,7 +82,8 @@ $PSSYNC_PG_CONF}" start_postgres || { REGRESS_FAILED="start PostgreSQL"; return 
 	export PSSYNC_HUNG_PORT="$hung_port"
 	referral_ldif "$PSSYNC_SLAPD_PORT_remote" "$hung_port" >"$PSSYNC_WORK/referral.ldif"
 	SLAPD_TLS_DIR="$PSSYNC_WORK/tls" start_slapd main "$PSSYNC_TOP/test/fixtures/directory.ldif" \
-		"$PSSYNC_WORK/awkward.ldif" "$PSSYNC_WORK/crowd.ldif" "$PSSYNC_WORK/referral.ldif" ||
+		"$PSSYNC_WORK/awkward.ldif" "$PSSYNC_WORK/crowd.ldif" "$PSSYNC_WORK/referral.ldif" \
+		"$PSSYNC_TOP/test/fixtures/suggest.ldif" ||
 		{ REGRESS_FAILED="start slapd"; return 1; }
 	# a relay that interleaves the answers of concurrent searches
 	# (sql/interleave.sql)

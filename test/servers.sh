@@ -213,7 +213,10 @@ rootpw admin-secret
 directory $dir/data
 maxsize 4294967296
 index objectClass eq
-index givenName,sn,uid,employeeNumber eq
+# the names with substring indexes too, as a directory searched by name
+# has them (pssync.ldap_suggest asks for pieces of names)
+index givenName,sn eq,sub
+index uid,employeeNumber eq
 # links find entries by their entryUUID (as syncrepl does)
 index entryUUID eq
 # the sync's service account may read everything, as a district sets it
