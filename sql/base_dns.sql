@@ -44,6 +44,25 @@ RESET pssync.strategy;
 -- ldap_lookup searches every OU of the group.
 SELECT dn, user_id FROM pssync.ldap_lookup('Same') ORDER BY dn;
 
+-- ldap_suggest takes its candidates from every OU, and none from outside
+-- them: Sammy Same has a nickname candidate in ou=North and one in
+-- ou=South; Otto Outside has none.
+INSERT INTO students (dcid, first_name, last_name) VALUES (9607, 'Sammy', 'Same');
+SELECT rank, dn, score, reasons FROM pssync.ldap_suggest('student', 9607) ORDER BY rank;
+SELECT count(*) AS outside FROM pssync.ldap_suggest('student', 9604);
+-- A real run keeps the same best suggestion under either strategy (scan
+-- finds it in its index of every OU).
+CREATE TEMP TABLE sammy (dcid) AS VALUES (9607::bigint);
+SET LOCAL pssync.strategy = 'search';
+SELECT status, dcid FROM pssync.ldap_sync_students('sammy');
+SELECT suggestion_dn, suggestion_reasons FROM pssync.sync_log
+ WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run);
+SET LOCAL pssync.strategy = 'scan';
+SELECT status, dcid FROM pssync.ldap_sync_students('sammy');
+SELECT suggestion_dn, suggestion_reasons FROM pssync.sync_log
+ WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run);
+RESET pssync.strategy;
+
 -- ldap_assign takes an entry of any of them, and none outside.
 SELECT status, dcid, new_username, dn
   FROM pssync.ldap_assign('student', 9601, 'uid=ssame,ou=South,ou=Schools,dc=district,dc=org');

@@ -37,9 +37,11 @@ SELECT function, scope, selection, records, excluded
 -- and never writes them
 SELECT dcid, student_web_id FROM students WHERE dcid IN (1002, 1005) ORDER BY dcid;
 
--- ldap_assign refuses an excluded record, saying why.
+-- ldap_assign refuses an excluded record, saying why, and so does
+-- ldap_suggest: the directory is never searched for it.
 SELECT regress.error_of($$
   SELECT pssync.ldap_assign('student', 1002, 'uid=jsmith,ou=Students,dc=district,dc=org')$$);
+SELECT regress.error_of($$SELECT * FROM pssync.ldap_suggest('student', 1002)$$);
 
 -- Teachers and staff: a user is one record, whichever type names it.
 SELECT pssync.ldap_exclude('teacher', 2001, 'managed by hand');
