@@ -71,11 +71,14 @@ SELECT record_type, dcid, dn, linked_by, run_id = (SELECT max(run_id) FROM pssyn
   FROM pssync.links ORDER BY dcid;
 SELECT count(*) AS runs FROM pssync.sync_run;
 
+ALTER EXTENSION pssync UPDATE TO '2.1';
+SELECT extversion FROM pg_extension WHERE extname = 'pssync';
+
 -- The same catalog as a fresh install.
 SELECT * FROM regress.compare_with_fresh();
 ROLLBACK;
 
--- The same from 1.1, and from 1.2.
+-- The same from 1.1, from 1.2 and from 2.0.
 BEGIN;
 DROP EXTENSION pssync CASCADE;
 CREATE EXTENSION pssync VERSION '1.1';
@@ -86,6 +89,14 @@ ROLLBACK;
 BEGIN;
 DROP EXTENSION pssync CASCADE;
 CREATE EXTENSION pssync VERSION '1.2';
+ALTER EXTENSION pssync UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pssync';
+SELECT * FROM regress.compare_with_fresh();
+ROLLBACK;
+
+BEGIN;
+DROP EXTENSION pssync CASCADE;
+CREATE EXTENSION pssync VERSION '2.0';
 ALTER EXTENSION pssync UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pssync';
 SELECT * FROM regress.compare_with_fresh();

@@ -524,10 +524,26 @@ remove_dead_links(Oid schema, LinkRun *run)
 	run_query(psprintf("DELETE FROM %s.record_links l"
 					   " WHERE l.server OPERATOR(pg_catalog.=) $1"
 					   " AND l.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)",
+					   " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)"
+					   " RETURNING l.entry_id",
 					   quote_identifier(get_namespace_name(schema))),
-			  3, types, values, false, SPI_OK_DELETE);
+			  3, types, values, false, SPI_OK_DELETE_RETURNING);
 	become_caller(&as);
+
+	/* their entries are free: records matched to them may be no conflicts now */
+	{
+		uint64		n = SPI_processed;
+		const char **ids = palloc(sizeof(char *) * Max(n, 1));
+		int64	   *nobody = palloc(sizeof(int64) * Max(n, 1));
+		uint64		i;
+
+		for (i = 0; i < n; i++)
+		{
+			ids[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			nobody[i] = -1;
+		}
+		mark_link_dependents(run->server, run->group, ids, nobody, (int) n);
+	}
 }
 
 #define LINK_ARRAYS \
@@ -551,12 +567,17 @@ write_links(LinkRun *run, List *results)
 	LinkBatch	replaced;
 	const char **wanted;
 	int			nwanted = 0;
+	const char **handed;		/* entries whose link changed hands */
+	int64	   *handed_to;
+	int			nhanded = 0;
 	ListCell   *cell;
 	SyncRecord *previous = NULL;
 	AsOwner		as;
 
 	if (!pssync_use_links || !OidIsValid(schema))
 		return;
+	handed = palloc(sizeof(char *) * Max(2 * list_length(results), 1));
+	handed_to = palloc(sizeof(int64) * Max(2 * list_length(results), 1));
 
 	batch_init(&made, list_length(results));
 	batch_init(&touched, list_length(results));
@@ -607,13 +628,23 @@ write_links(LinkRun *run, List *results)
 			else
 			{
 				if (link)
+				{
 					batch_add(&replaced, result, NULL);
+					handed[nhanded] = link->entry_id;
+					handed_to[nhanded++] = -1;
+				}
 				batch_add(&made, result, "assign");
+				handed[nhanded] = result->entry_id;
+				handed_to[nhanded++] = rec->dcid;
 			}
 			continue;
 		}
 		if (link == NULL && !wanted_twice(wanted, nwanted, result->entry_id))
+		{
 			batch_add(&made, result, result->matched_by);
+			handed[nhanded] = result->entry_id;
+			handed_to[nhanded++] = rec->dcid;
+		}
 	}
 
 	elog(DEBUG1, "pssync: links: %d made, %d replaced, %d brought up to date",
@@ -702,6 +733,9 @@ write_links(LinkRun *run, List *results)
 
 	if (run->district)
 		remove_dead_links(schema, run);
+
+	/* records matched to those entries may be conflicts now, or not */
+	mark_link_dependents(run->server, run->group, handed, handed_to, nhanded);
 }
 
 /*

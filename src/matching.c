@@ -773,7 +773,7 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 
 			if (id == NULL || records[i]->link)
 				 /* nothing to look for */ ;
-			else if (directory_index_id(cxt->index, id, &found))
+			else if (cxt->index && directory_index_id(cxt->index, id, &found))
 				by_id[i] = list_length(found) == 1;
 			else
 			{
@@ -804,7 +804,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 			 /* decided without names */ ;
 		else if (first == NULL)
 			no_exact[i] = true;
-		else if (directory_index_exact(cxt->index, first, last, &exact))
+		else if (cxt->index &&
+				 directory_index_exact(cxt->index, first, last, &exact))
 			no_exact[i] = exact == NIL;
 		else
 		{
@@ -907,8 +908,25 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			  const char *uid_attr, List *records, Arena *arena,
 			  MatchStrategy *used)
 {
+	return match_records_with(server, dir, group, uid_attr, records, arena,
+							  (MatchStrategy) pssync_strategy, false, used,
+							  NULL);
+}
+
+/*
+ * The same with the strategy given: STRATEGY_BATCH asks the scan's
+ * questions, many at a time, without reading the directory first (for the
+ * few records ldap_sync_changes takes).  With full_read, the directory is
+ * read whole (the scan), even for no record.  *index (when given) is the
+ * index of the directory read, or NULL; the rows point into it.
+ */
+List *
+match_records_with(PssyncServer *server, PssyncDirectory *dir,
+				   RecordGroup group, const char *uid_attr, List *records,
+				   Arena *arena, MatchStrategy strategy, bool full_read,
+				   MatchStrategy *used, DirectoryIndex **index)
+{
 	MatchContext cxt;
-	MatchStrategy strategy = (MatchStrategy) pssync_strategy;
 	MemoryContext advance_cxt = NULL;
 	SyncRecord **array = NULL;
 	Lookup	   *lookups = NULL;
@@ -922,14 +940,20 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 
 	if (strategy == STRATEGY_AUTO)
 		strategy = n >= SCAN_THRESHOLD ? STRATEGY_SCAN : STRATEGY_SEARCH;
+	if (full_read)
+		strategy = STRATEGY_SCAN;
 
 	progress.started = progress.last_report = GetCurrentTimestamp();
 	progress.total = n;
 
-	if (strategy == STRATEGY_SCAN && n > 0)
+	if (strategy == STRATEGY_SCAN && (n > 0 || full_read))
 	{
+		/* the permanent IDs are read for ldap_sync_changes even without links */
 		cxt.index = directory_index_build(server, dir, cxt.base_dn, uid_attr,
-										  cxt.id_attr, cxt.entry_id_attr);
+										  cxt.id_attr,
+										  full_read && !cxt.entry_id_attr ?
+										  directory_entry_id_attr(dir) :
+										  cxt.entry_id_attr);
 		if (!directory_index_complete(cxt.index))
 		{
 			ereport(NOTICE,
@@ -942,9 +966,16 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			cxt.index = NULL;
 			strategy = STRATEGY_SEARCH;
 		}
+		else
+			check_directory_size(server, group, cxt.base_dn,
+								 directory_index_size(cxt.index));
 		log_phase_time(&phase, "reading the directory");
 	}
-	*used = strategy == STRATEGY_SCAN ? STRATEGY_SCAN : STRATEGY_SEARCH;
+	if (index)
+		*index = cxt.index;
+	if (used)
+		*used = strategy == STRATEGY_SCAN ? STRATEGY_SCAN :
+			strategy == STRATEGY_BATCH ? STRATEGY_BATCH : STRATEGY_SEARCH;
 
 	array = palloc(sizeof(SyncRecord *) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -959,7 +990,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		find_linked_entries(&cxt, array, n, lookups);
 		log_phase_time(&phase, "finding the linked entries");
 	}
-	if (cxt.index)
+	if (cxt.index || strategy == STRATEGY_BATCH)
 	{
 		MemoryContext old = MemoryContextSwitchTo(advance_cxt);
 
@@ -985,7 +1016,8 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
 
 	elog(DEBUG1, "pssync: %d records matched by %s, %d of them searched for, %d LDAP requests",
-		 n, cxt.index ? "scan" : "search", cxt.asked, directory_requests_sent(dir));
+		 n, cxt.index ? "scan" : strategy == STRATEGY_BATCH ? "batch" : "search",
+		 cxt.asked, directory_requests_sent(dir));
 
 	/* the index stays: the rows point into it */
 	MemoryContextDelete(advance_cxt);

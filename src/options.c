@@ -897,3 +897,15 @@ check_uid_attr_argument(const char *uid_attr)
 				 errdetail("The user ID attribute must be an attribute description of RFC 4512, such as uid, sAMAccountName or 0.9.2342.19200300.100.1.1."),
 				 errhint("Pass NULL to use the server's student_uid_attr or staff_uid_attr.")));
 }
+
+/*
+ * The base DNs of a group: the entries of a group are those under any of
+ * them.  One today (student_base_dn, staff_base_dn or base_dn); the code
+ * that walks a group's base DNs (ldap_sync_changes' watermarks) walks this
+ * list.
+ */
+List *
+group_base_dns(PssyncServer *server, RecordGroup group)
+{
+	return list_make1(server->base_dn[group]);
+}

@@ -34,7 +34,7 @@ ensure_packages() {
 }
 
 # What building and testing pssync needs.
-PSSYNC_PACKAGES="gcc make openssl postgresql-15 postgresql-15-cron postgresql-15-pgaudit postgresql-server-dev-15 libldap-dev slapd ldap-utils"
+PSSYNC_PACKAGES="gcc make openssl postgresql-15 postgresql-15-cron postgresql-15-pgaudit postgresql-server-dev-15 libldap-dev slapd ldap-utils python3"
 
 # What the chroots of other Debian releases need on this machine
 # (test/chroot/suite.sh), and what building the Debian package needs
