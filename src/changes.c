@@ -2102,6 +2102,24 @@ changes_end(GroupChanges *gc)
 	if (gc->full_reason)
 	{
 		bool		complete = false;
+		ListCell   *cell;
+
+		/* the directory gave no watermark before the full read */
+		foreach(cell, gc->next)
+		{
+			Watermark  *wm = (Watermark *) lfirst(cell);
+
+			if (wm->mechanism == CHANGES_NONE)
+			{
+				ereport(pssync_am_background_worker() ? LOG : NOTICE,
+						(errmsg("ldap_sync_changes keeps no watermark for %s on server \"%s\": %s",
+								group_name(gc->group), gc->server->servername,
+								wm->missing ? wm->missing : "the directory gave none"),
+						 errdetail("Every ldap_sync_changes of them is a full run.")));
+				store_watermarks(gc, false);
+				return;
+			}
+		}
 
 		delete_entries(gc, NULL, 0, true);
 		if (gc->index)
@@ -2110,7 +2128,7 @@ changes_end(GroupChanges *gc)
 		if (!complete)
 		{
 			/* names the bind account may search but not read: no watermark */
-			ereport(NOTICE,
+			ereport(pssync_am_background_worker() ? LOG : NOTICE,
 					(errmsg("ldap_sync_changes keeps no watermark for %s on server \"%s\": some entries' permanent IDs, last names or IDs cannot be read",
 							group_name(gc->group), gc->server->servername),
 					 errdetail("Every ldap_sync_changes of them is a full run.")));

@@ -648,8 +648,19 @@ rfc4533_watermark(PssyncDirectory *dir, const char *base_dn, Watermark *wm)
 		directory_release_message(dir);
 	}
 	MemoryContextDelete(answers.entry_cxt);
-	if (answers.result_code != LDAP_SUCCESS || answers.cookie == NULL)
-		return;					/* no watermark */
+	if (answers.result_code != LDAP_SUCCESS)
+	{
+		wm->missing = psprintf("the directory answered the sync search with \"%s\"%s%s",
+							   ldap_err2string(answers.result_code),
+							   answers.diag ? ": " : "",
+							   answers.diag ? answers.diag : "");
+		return;
+	}
+	if (answers.cookie == NULL)
+	{
+		wm->missing = "the directory sent no cookie for a sync search";
+		return;
+	}
 	wm->mechanism = CHANGES_RFC4533;
 	wm->cookie = answers.cookie;
 	wm->cookie_len = answers.cookie_len;
@@ -759,7 +770,10 @@ usn_watermark(PssyncDirectory *dir, Watermark *wm)
 
 	wm->host = first_value(read_attribute(dir, "", "dnsHostName"));
 	if (usn == NULL)
+	{
+		wm->missing = "the domain controller's root DSE shows no highestCommittedUSN";
 		return;
+	}
 	wm->usn = strtoi64(usn, NULL, 10);
 	if (service)
 	{

@@ -289,6 +289,7 @@ typedef struct Watermark
 	int64		usn;			/* USN: highestCommittedUSN */
 	char	   *host;			/* the directory host it came from */
 	char	   *invocation_id;	/* USN: the domain controller's invocationId */
+	const char *missing;		/* none could be had: why */
 } Watermark;
 
 /* An entry that changed, with the values of the attributes asked for. */

@@ -180,7 +180,8 @@ run_slapd() {
 # SLAPD_GLOBAL_CONF, database lines in SLAPD_DATABASE_CONF.  The database
 # is an RFC 4533 provider for ldap_sync_changes: the syncprov overlay with
 # a session log of SLAPD_SESSIONLOG changes (10000; 0: no session log, so
-# that a cookie costs a present phase; "none": no syncprov at all).  With
+# that a cookie costs a present phase; "none": no syncprov at all), and the
+# syncprov lines in SLAPD_SYNCPROV_CONF.  With
 # SLAPD_TLS_DIR (see make_test_certs), it also speaks TLS: StartTLS on its
 # ldap:// port and ldaps:// on another.  A start that fails (say another
 # process took a port between free_port and the bind) is tried again on
@@ -202,6 +203,8 @@ TLSCertificateKeyFile $SLAPD_TLS_DIR/server.key"
 		syncprov_conf="overlay syncprov"
 		[ "$sessionlog" != 0 ] && syncprov_conf="$syncprov_conf
 syncprov-sessionlog $sessionlog"
+		syncprov_conf="$syncprov_conf
+${SLAPD_SYNCPROV_CONF:-}"
 	fi
 	cat >"$dir/slapd.conf" <<EOF
 include /etc/ldap/schema/core.schema
