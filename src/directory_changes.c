@@ -1019,3 +1019,117 @@ directory_read_changes(PssyncDirectory *dir, const char *base_dn,
 		changes->next.host = pstrdup(dir->uri);
 	return changes;
 }
+
+
+/*
+ * The background worker's change stream: a search the directory answers
+ * whenever an entry under base_dn changes, which only wakes the worker (it
+ * then reads the changes since its watermark, as ldap_sync_changes does).
+ *
+ *	- RFC 4533: a refreshAndPersist search from the directory's cookie now
+ *	  (so that its refresh phase is empty), with the server's filter;
+ *	- Active Directory: a search with the change notification control
+ *	  (1.2.840.113556.1.4.528), which has no cookie.
+ *
+ * Returns the search's message id, or -1 (with *why) when the directory
+ * offers no stream: the worker then polls.
+ */
+#define NOTIFICATION_CONTROL "1.2.840.113556.1.4.528"
+
+int
+directory_change_stream(PssyncDirectory *dir, ChangeMechanism mechanism,
+						const char *base_dn, const char **why)
+{
+	static const char *no_attributes[] = {LDAP_NO_ATTRS, NULL};
+	LDAPControl *controls[2] = {NULL, NULL};
+	int			msgid = -1;
+	int			rc;
+
+	if (mechanism == CHANGES_RFC4533)
+	{
+		Watermark	now;
+
+		memset(&now, 0, sizeof(now));
+		rfc4533_watermark(dir, base_dn, &now);
+		if (now.mechanism != CHANGES_RFC4533)
+		{
+			*why = now.missing;
+			return -1;
+		}
+		return start_sync_search(dir, base_dn, dir->server->scope,
+								 directory_to_utf8(dir->server->filter), NULL,
+								 LDAP_SYNC_REFRESH_AND_PERSIST, &now);
+	}
+	if (mechanism != CHANGES_USN)
+	{
+		*why = "the directory offers no change stream";
+		return -1;
+	}
+	if (!holds_value(read_attribute(dir, "", "supportedControl"), NOTIFICATION_CONTROL))
+	{
+		*why = "the domain controller does not offer the change notification control";
+		return -1;
+	}
+	if (ldap_control_create(NOTIFICATION_CONTROL, 1, NULL, 0, &controls[0]) != LDAP_SUCCESS)
+		elog(ERROR, "could not build the change notification control");
+	directory_io_begin(dir, false);
+	rc = ldap_search_ext(dir->ld, directory_to_utf8(base_dn), LDAP_SCOPE_SUBTREE,
+						 "(objectClass=*)", (char **) no_attributes, 0,
+						 controls, NULL, NULL, 0, &msgid);
+	ldap_control_free(controls[0]);
+	(void) directory_io_end(dir, "change notification search", NULL);
+	if (rc != LDAP_SUCCESS)
+		directory_report_lost_connection(dir, rc, "change notification search");
+	dir->requests++;
+	return msgid;
+}
+
+/*
+ * Wait up to timeout_ms (or until the latch is set) for the stream to say
+ * that something changed; then read what else it has to say for a short
+ * while, so that a burst of changes makes one batch.  Returns whether
+ * something changed.  *why is set when the stream ended: the directory
+ * answered the search with a result (it refused the control, or stopped);
+ * a lost connection is an ERROR.
+ */
+bool
+directory_stream_wait(PssyncDirectory *dir, int msgid, long timeout_ms,
+					  const char **why)
+{
+	bool		changed = false;
+	long		wait_ms = timeout_ms;
+
+	*why = NULL;
+	for (;;)
+	{
+		LDAPMessage *res = directory_wait_result_for(dir, msgid, LDAP_MSG_RECEIVED,
+													 "change stream", wait_ms);
+		LDAPMessage *msg;
+
+		if (res == NULL)
+			return changed;		/* quiet for wait_ms, or the latch */
+		for (msg = ldap_first_message(dir->ld, res); msg;
+			 msg = ldap_next_message(dir->ld, msg))
+		{
+			if (ldap_msgid(msg) != msgid)
+				continue;
+			if (ldap_msgtype(msg) == LDAP_RES_SEARCH_RESULT)
+			{
+				char	   *diag;
+				int			rc = directory_parse_result(dir, msg, &diag, NULL, NULL);
+
+				*why = psprintf("the directory ended the change stream: %s%s%s",
+								ldap_err2string(rc), diag ? ": " : "",
+								diag ? diag : "");
+			}
+			else if (ldap_msgtype(msg) == LDAP_RES_SEARCH_ENTRY ||
+					 ldap_msgtype(msg) == LDAP_RES_INTERMEDIATE)
+				changed = true;
+		}
+		directory_release_message(dir);
+		if (*why)
+			return changed;
+		/* a burst of changes: what comes within 200 ms is the same batch */
+		wait_ms = 200;
+	}
+}

@@ -909,3 +909,38 @@ group_base_dns(PssyncServer *server, RecordGroup group)
 {
 	return list_make1(server->base_dn[group]);
 }
+
+static char *
+copy_string(const char *s)
+{
+	return s ? pstrdup(s) : NULL;
+}
+
+/*
+ * A copy of a server's configuration, in the current memory context (the
+ * background worker keeps one between its transactions).
+ */
+PssyncServer *
+copy_server(PssyncServer *server)
+{
+	PssyncServer *copy = palloc(sizeof(PssyncServer));
+	int			g;
+
+	*copy = *server;
+	copy->servername = copy_string(server->servername);
+	copy->uri = copy_string(server->uri);
+	for (g = 0; g < 2; g++)
+	{
+		copy->base_dn[g] = copy_string(server->base_dn[g]);
+		copy->uid_attr[g] = copy_string(server->uid_attr[g]);
+		copy->id_attr[g] = copy_string(server->id_attr[g]);
+	}
+	copy->entry_id_attr = copy_string(server->entry_id_attr);
+	copy->first_name_attr = copy_string(server->first_name_attr);
+	copy->last_name_attr = copy_string(server->last_name_attr);
+	copy->filter = copy_string(server->filter);
+	copy->ca_file = copy_string(server->ca_file);
+	copy->bind_dn = copy_string(server->bind_dn);
+	copy->password = copy_string(server->password);
+	return copy;
+}

@@ -198,6 +198,7 @@ typedef struct PssyncServer
 } PssyncServer;
 
 extern PssyncServer *pssync_get_server(void);
+extern PssyncServer *copy_server(PssyncServer *server);
 extern List *group_base_dns(PssyncServer *server, RecordGroup group);
 extern List *split_uri_list(const char *uris);
 extern bool is_attribute_description(const char *name);
@@ -272,6 +273,8 @@ extern const char *directory_entry_id_attr(PssyncDirectory *dir);
 extern PssyncDirectory *directory_connect(PssyncServer *server);
 extern void directory_disconnect(PssyncDirectory *dir);
 extern int	directory_requests_sent(PssyncDirectory *dir);
+extern void directory_keepalive(PssyncDirectory *dir, int idle_s,
+								int interval_s, int count);
 
 /* directory_changes.c: what changed since a watermark (RFC 4533, uSNChanged) */
 typedef enum ChangeMechanism
@@ -320,6 +323,11 @@ extern DirectoryChanges *directory_read_changes(PssyncDirectory *dir,
 												const char *base_dn,
 												Watermark *since,
 												const char **attrs, int limit);
+extern int	directory_change_stream(PssyncDirectory *dir,
+									ChangeMechanism mechanism,
+									const char *base_dn, const char **why);
+extern bool directory_stream_wait(PssyncDirectory *dir, int msgid,
+								  long timeout_ms, const char **why);
 
 /* directory_search.c */
 extern bool directory_search(PssyncDirectory *dir, const char *base_dn,
@@ -576,8 +584,6 @@ extern List *sync_changes(const char *scope, bool dry_run, const char *function,
 
 /* worker.c: the background worker (shared_preload_libraries) */
 extern void worker_register(void);
-extern void worker_shmem_request(void);
-extern void worker_shmem_startup(void);
 extern PGDLLEXPORT void pssync_worker_main(Datum arg);
 
 #endif							/* PSSYNC_H */
