@@ -848,11 +848,13 @@ collect_changed_id(void *arg, const char *dn pg_attribute_unused(),
 		answers->changed_ids = lappend(answers->changed_ids, entry_id);
 }
 
+/* An entry whose first attribute asked for has a value. */
 static void
-count_entry(void *arg, const char *dn pg_attribute_unused(),
-			DirectoryValues *values pg_attribute_unused())
+count_valued_entry(void *arg, const char *dn pg_attribute_unused(),
+				   DirectoryValues *values)
 {
-	(*(int *) arg)++;
+	if (values[0].count > 0)
+		(*(int *) arg)++;
 }
 
 /*
@@ -865,7 +867,7 @@ list_changed_objects(PssyncDirectory *dir, const char *nc, Watermark *since,
 					 UsnAnswers *answers)
 {
 	const char *guid_attrs[] = {"objectGUID", NULL};
-	const char *no_attrs[] = {NULL};
+	const char *deleted_attrs[] = {"isDeleted", NULL};
 	LDAPControl *show_deleted = NULL;
 	DirectoryChanges *changes = answers->changes;
 	int			deleted_objects = 0;
@@ -876,9 +878,15 @@ list_changed_objects(PssyncDirectory *dir, const char *nc, Watermark *since,
 		elog(ERROR, "could not build the Show Deleted control");
 	PG_TRY();
 	{
+		/*
+		 * The bind account sees deleted objects when it may read the
+		 * Deleted Objects container as one (isDeleted): Samba shows others
+		 * its DN alone, Active Directory nothing.
+		 */
 		directory_search_control(dir, psprintf("CN=Deleted Objects,%s", nc),
-								 LDAP_SCOPE_BASE, "(objectClass=*)", no_attrs,
-								 show_deleted, count_entry, &deleted_objects, &rc);
+								 LDAP_SCOPE_BASE, "(objectClass=*)", deleted_attrs,
+								 show_deleted, count_valued_entry,
+								 &deleted_objects, &rc);
 		changes->deletions_unseen = rc != LDAP_SUCCESS || deleted_objects == 0;
 		if (!directory_search_control(dir, nc, LDAP_SCOPE_SUBTREE,
 									  psprintf("(uSNChanged>=" INT64_FORMAT ")", since->usn + 1),
