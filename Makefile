@@ -12,6 +12,7 @@ OBJS = \
 	src/directory_connect.o \
 	src/directory_schema.o \
 	src/directory_search.o \
+	src/directory_changes.o \
 	src/queries.o \
 	src/records.o \
 	src/names.o \
@@ -24,7 +25,9 @@ OBJS = \
 	src/suggest.o \
 	src/results.o \
 	src/history.o \
-	src/sync.o
+	src/changes.o \
+	src/sync.o \
+	src/worker.o
 DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.2.sql pssync--2.0.sql pssync--2.1.sql \
 	pssync--1.0--1.1.sql pssync--1.1--1.2.sql pssync--1.2--2.0.sql pssync--2.0--2.1.sql
 PGFILEDESC = "pssync - LDAP directory synchronization of PowerSchool usernames"
@@ -36,7 +39,8 @@ PG_CFLAGS = -Wall -Wextra $(WERROR)
 REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
 	tls failover referrals interleave hostile invisible stringprep security history lookup id_matching \
-	links max_changes base_dns active_records exclusions wait_event suggest nicknames suggest_sync accept_variants upgrade
+	links max_changes base_dns active_records exclusions wait_event suggest nicknames suggest_sync accept_variants \
+	history_rows min_directory_ratio changes changes_fallbacks upgrade
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

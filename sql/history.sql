@@ -28,7 +28,8 @@ SELECT function, scope, selection, role, server, uid_attr,
        finished_at >= started_at AS timed
   FROM pssync.sync_run ORDER BY run_id;
 
--- The log holds exactly the rows the sync returned, in their order.
+-- The log holds the rows the sync returned, each at its place among them,
+-- but for the unchanged ones (pssync.history_rows, sql/history_rows.sql).
 SELECT count(*) AS logged,
        count(*) FILTER (WHERE (l.section, l.status, l.record_type, l.dcid, l.first_name,
                                l.last_name, l.field, l.old_username, l.new_username,

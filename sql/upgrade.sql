@@ -91,6 +91,7 @@ SELECT dcid, status, suggestion_dn, suggestion_score, suggestion_reasons FROM ps
  WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run) ORDER BY dcid;
 SELECT dcid, status, resolve_sql FROM pssync.last_exceptions WHERE selection = 'tonight_2';
 
+
 -- The same catalog as a fresh install.
 SELECT * FROM regress.compare_with_fresh();
 ROLLBACK;

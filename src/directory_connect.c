@@ -860,3 +860,28 @@ directory_requests_sent(PssyncDirectory *dir)
 {
 	return dir->requests;
 }
+
+/*
+ * TCP keepalive on a connection that may stay silent for hours (the
+ * background worker's change stream), so that one dropped without a word
+ * is noticed: the first probe after idle_s seconds, then every
+ * interval_s, count of them.
+ */
+void
+directory_keepalive(PssyncDirectory *dir, int idle_s, int interval_s, int count)
+{
+	int			one = 1;
+
+	if (dir->sock == PGINVALID_SOCKET)
+		return;
+	(void) setsockopt(dir->sock, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+#ifdef TCP_KEEPIDLE
+	(void) setsockopt(dir->sock, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
+#endif
+#ifdef TCP_KEEPINTVL
+	(void) setsockopt(dir->sock, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s));
+#endif
+#ifdef TCP_KEEPCNT
+	(void) setsockopt(dir->sock, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+#endif
+}

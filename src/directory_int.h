@@ -16,6 +16,8 @@
  *	directory_schema.c	the directory's schema: the names attributes are
  *						asked for and returned under
  *	directory_search.c	searches: paged, many at a time, and referrals
+ *	directory_changes.c what changed: RFC 4533 Content Synchronization,
+ *						Active Directory's uSNChanged and notifications
  *
  * pssync.h declares what the rest of pssync may use.
  *
@@ -101,6 +103,9 @@ extern bool directory_io_end(PssyncDirectory *dir, const char *what,
 extern LDAPMessage *directory_wait_result(PssyncDirectory *dir, int msgid,
 										  int all, const char *what,
 										  DirectoryFailure *failure);
+extern LDAPMessage *directory_wait_result_for(PssyncDirectory *dir, int msgid,
+											  int all, const char *what,
+											  long timeout_ms);
 extern void directory_release_message(PssyncDirectory *dir);
 extern int	directory_parse_result(PssyncDirectory *dir, LDAPMessage *msg,
 								   char **diag, LDAPControl ***controls,
@@ -128,6 +133,15 @@ extern bool directory_attribute_answers(PssyncDirectory *dir,
 										bool use_schema);
 
 /* directory_search.c */
+extern void directory_deliver_entry(PssyncDirectory *dir, LDAPMessage *entry,
+									const char **attrs, int nattrs,
+									DirectoryEntryCallback callback, void *arg,
+									MemoryContext entry_cxt);
+extern bool directory_search_control(PssyncDirectory *dir, const char *base_dn,
+									 int scope, const char *filter,
+									 const char **attrs, LDAPControl *control,
+									 DirectoryEntryCallback callback,
+									 void *arg, int *result_code);
 extern bool directory_search_scope(PssyncDirectory *dir, const char *base_dn,
 								   int scope, const char *filter,
 								   const char **attrs,

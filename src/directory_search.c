@@ -33,6 +33,7 @@ typedef struct Query
 	int			msgid;			/* of the page asked for, or -1 */
 	struct berval cookie;		/* of the next page (palloc'd) */
 	bool		paged;			/* with the paged results control */
+	LDAPControl *extra;			/* another control to send, or NULL */
 	List	   *references;		/* URLs to follow afterwards */
 	bool		complete;
 	int			result_code;
@@ -73,10 +74,10 @@ append_values(DirectoryValues *v, struct berval *values)
  * Hand one search entry to the callback: its DN, and the values of each
  * requested attribute.  What is built here lives in entry_cxt, reset after
  * each entry; the callback runs in the caller's context and copies what it
- * keeps.
+ * keeps.  (directory_changes.c delivers the entries of its searches too.)
  */
-static void
-deliver_entry(PssyncDirectory *dir, LDAPMessage *entry, const char **attrs,
+void
+directory_deliver_entry(PssyncDirectory *dir, LDAPMessage *entry, const char **attrs,
 			  int nattrs, DirectoryEntryCallback callback, void *arg,
 			  MemoryContext entry_cxt)
 {
@@ -316,13 +317,40 @@ directory_search_scope(PssyncDirectory *dir, const char *base_dn, int scope,
 }
 
 /*
+ * One paged search with another control besides (Active Directory's Show
+ * Deleted, say); as directory_search_scope otherwise.
+ */
+bool
+directory_search_control(PssyncDirectory *dir, const char *base_dn, int scope,
+						 const char *filter, const char **attrs,
+						 LDAPControl *control, DirectoryEntryCallback callback,
+						 void *arg, int *result_code)
+{
+	Query		query;
+
+	memset(&query, 0, sizeof(query));
+	query.base = base_dn;
+	query.scope = scope;
+	query.filter = filter;
+	query.callback = callback;
+	query.arg = arg;
+	query.paged = true;
+	query.extra = control;
+	run_queries(dir, &query, 1, attrs, result_code != NULL);
+	if (result_code)
+		*result_code = query.result_code;
+	return query.complete;
+}
+
+/*
  * Send the next page request of a query.
  */
 static void
 send_page(PssyncDirectory *dir, Query *query, const char **request_attrs)
 {
 	LDAPControl *page = NULL;
-	LDAPControl *controls[2] = {NULL, NULL};
+	LDAPControl *controls[3] = {NULL, NULL, NULL};
+	int			n = 0;
 	int			rc;
 
 	if (query->paged)
@@ -333,13 +361,15 @@ send_page(PssyncDirectory *dir, Query *query, const char **request_attrs)
 		if (rc != LDAP_SUCCESS)
 			elog(ERROR, "could not create an LDAP paged results control: %s",
 				 ldap_err2string(rc));
-		controls[0] = page;
+		controls[n++] = page;
 	}
+	if (query->extra)
+		controls[n++] = query->extra;
 
 	directory_io_begin(dir, false);
 	rc = ldap_search_ext(dir->ld, directory_to_utf8(query->base), query->scope,
 						 query->filter, (char **) request_attrs, 0,
-						 query->paged ? controls : NULL,
+						 n > 0 ? controls : NULL,
 						 NULL, NULL, 0, &query->msgid);
 	if (page)
 		ldap_control_free(page);
@@ -501,7 +531,7 @@ run_queries(PssyncDirectory *dir, Query *queries, int n, const char **attrs,
 				continue;		/* not an answer to a search of ours */
 
 			if (type == LDAP_RES_SEARCH_ENTRY)
-				deliver_entry(dir, msg, attrs, nattrs, query->callback,
+				directory_deliver_entry(dir, msg, attrs, nattrs, query->callback,
 							  query->arg, entry_cxt);
 			else if (type == LDAP_RES_SEARCH_REFERENCE && dir->server->referrals)
 			{

@@ -229,12 +229,17 @@ data_buffered(PssyncDirectory *dir)
 		sb != NULL && ber_sockbuf_ctrl(sb, LBER_SB_OPT_DATA_READY, NULL) > 0;
 }
 
-LDAPMessage *
-directory_wait_result(PssyncDirectory *dir, int msgid, int all,
-					  const char *what, DirectoryFailure *failure)
+/*
+ * The loop of both: wait up to timeout_ms for the next message(s); on a
+ * timeout, describe it in *failure (when given) and return NULL, or, with
+ * quiet_timeout, just return NULL.
+ */
+static LDAPMessage *
+wait_result(PssyncDirectory *dir, int msgid, int all, const char *what,
+			long timeout_ms, bool quiet_timeout, DirectoryFailure *failure)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   dir->server->timeout_ms);
+													   timeout_ms);
 	DirectoryFailure lost;
 
 	Assert(dir->held_message == NULL);
@@ -247,7 +252,10 @@ directory_wait_result(PssyncDirectory *dir, int msgid, int all,
 		int			rc;
 
 		directory_io_begin(dir, false);
-		dir->io_deadline = deadline;
+		dir->io_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   dir->server->timeout_ms);
+		if (!quiet_timeout)
+			dir->io_deadline = deadline;
 		rc = ldap_result(dir->ld, msgid, all, &zero, &res);
 		if (rc > 0)
 			dir->held_message = res;
@@ -275,6 +283,8 @@ directory_wait_result(PssyncDirectory *dir, int msgid, int all,
 		remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (remaining <= 0)
 		{
+			if (quiet_timeout)
+				return NULL;
 			directory_describe_timeout(dir, what, failure ? failure : &lost);
 			if (failure == NULL)
 				directory_raise(&lost);
@@ -286,8 +296,30 @@ directory_wait_result(PssyncDirectory *dir, int msgid, int all,
 		{
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
+			if (quiet_timeout)
+				return NULL;	/* the caller looks at what set it */
 		}
 	}
+}
+
+LDAPMessage *
+directory_wait_result(PssyncDirectory *dir, int msgid, int all,
+					  const char *what, DirectoryFailure *failure)
+{
+	return wait_result(dir, msgid, all, what, dir->server->timeout_ms, false,
+					   failure);
+}
+
+/*
+ * The same, for a stream that may stay silent: wait up to timeout_ms (or
+ * until the latch is set) and return NULL then, without an error.  A lost
+ * connection is an ERROR.
+ */
+LDAPMessage *
+directory_wait_result_for(PssyncDirectory *dir, int msgid, int all,
+						  const char *what, long timeout_ms)
+{
+	return wait_result(dir, msgid, all, what, timeout_ms, true, NULL);
 }
 
 void

@@ -223,7 +223,7 @@ make_array(Datum *values, bool *nulls, int n, Oid type)
  * is freed before the next.
  */
 static void
-insert_rows(Oid schema, int64 run_id, List *rows)
+insert_rows(Oid schema, int64 run_id, List *rows, int *numbers)
 {
 	static const Oid column_types[NUM_LOG_COLUMNS] = {
 		INT4OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
@@ -298,7 +298,7 @@ insert_rows(Oid schema, int64 run_id, List *rows)
 		{
 			SyncResult *result = (SyncResult *) list_nth(rows, start + row);
 
-			columns[LOG_ROW_NUMBER][row] = Int32GetDatum(start + row + 1);
+			columns[LOG_ROW_NUMBER][row] = Int32GetDatum(numbers[start + row]);
 			SET_TEXT(LOG_SECTION, result_section(result));
 			SET_TEXT(LOG_STATUS, sync_status_name(result->status));
 			SET_TEXT(LOG_RECORD_TYPE, record_type_name(result->record->type));
@@ -428,9 +428,38 @@ record_suggestions(Oid schema, int64 run_id, List *rows)
 }
 
 /*
+ * The rows sync_log keeps (pssync.history_rows): every row whose status
+ * is not unchanged, or all.  A row keeps its row_number among all the
+ * rows, so that a gap says where unchanged rows were left out.
+ */
+static List *
+rows_to_log(List *rows, int **numbers)
+{
+	List	   *kept = NIL;
+	ListCell   *cell;
+	int			n = 0;
+
+	*numbers = palloc(sizeof(int) * Max(list_length(rows), 1));
+	foreach(cell, rows)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		n++;
+		if (pssync_history_rows == HISTORY_ROWS_CHANGES &&
+			result->status == STATUS_UNCHANGED)
+			continue;
+		(*numbers)[list_length(kept)] = n;
+		kept = lappend(kept, result);
+	}
+	return kept;
+}
+
+/*
  * Record a run and its result rows (in the order they are returned),
  * unless pssync.history is off or the installed version keeps none.
- * Returns the run's run_id, or 0 when it was not recorded.
+ * sync_run counts every status; sync_log keeps the rows
+ * pssync.history_rows says.  Returns the run's run_id, or 0 when it was
+ * not recorded.
  */
 int64
 record_run(HistoryRun *run, List *rows)
@@ -441,6 +470,8 @@ record_run(HistoryRun *run, List *rows)
 	int			save_sec_context;
 	char	   *role;
 	int64		run_id;
+	List	   *logged;
+	int		   *numbers;
 
 	if (!pssync_history || !OidIsValid(schema = history_schema()))
 		return 0;
@@ -453,13 +484,14 @@ record_run(HistoryRun *run, List *rows)
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	run_id = insert_run(schema, run, rows, role);
-	insert_rows(schema, run_id, rows);
+	logged = rows_to_log(rows, &numbers);
+	insert_rows(schema, run_id, logged, numbers);
 	if (get_attnum(get_relname_relid("sync_log", schema), "suggestion_dn") != InvalidAttrNumber)
 	{
 		instr_time	start;
 
 		INSTR_TIME_SET_CURRENT(start);
-		record_suggestions(schema, run_id, rows);
+		record_suggestions(schema, run_id, logged);
 		log_phase_time(&start, "recording the suggestions");
 	}
 	SetUserIdAndSecContext(save_userid, save_sec_context);

@@ -695,10 +695,26 @@ remove_dead_links(Oid schema, LinkRun *run)
 	run_query(psprintf("DELETE FROM %s.record_links l"
 					   " WHERE l.server OPERATOR(pg_catalog.=) $1"
 					   " AND l.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)",
+					   " AND l.dcid OPERATOR(pg_catalog.=) ANY ($3)"
+					   " RETURNING l.entry_id",
 					   quote_identifier(get_namespace_name(schema))),
-			  3, types, values, false, SPI_OK_DELETE);
+			  3, types, values, false, SPI_OK_DELETE_RETURNING);
 	become_caller(&as);
+
+	/* their entries are free: records matched to them may be no conflicts now */
+	{
+		uint64		n = SPI_processed;
+		const char **ids = palloc(sizeof(char *) * Max(n, 1));
+		int64	   *nobody = palloc(sizeof(int64) * Max(n, 1));
+		uint64		i;
+
+		for (i = 0; i < n; i++)
+		{
+			ids[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			nobody[i] = -1;
+		}
+		mark_link_dependents(run->server, run->group, ids, nobody, (int) n);
+	}
 }
 
 /* unnest() in the target list: the arrays in step, cheaper than ROWS FROM */
@@ -723,6 +739,9 @@ write_links(LinkRun *run, List *results)
 	LinkBatch	replaced;
 	const char **wanted;
 	int			nwanted = 0;
+	const char **handed;		/* entries whose link changed hands */
+	int64	   *handed_to;
+	int			nhanded = 0;
 	ListCell   *cell;
 	SyncRecord *previous = NULL;
 	AsOwner		as;
@@ -731,6 +750,8 @@ write_links(LinkRun *run, List *results)
 
 	if (!pssync_use_links || !OidIsValid(schema))
 		return;
+	handed = palloc(sizeof(char *) * Max(2 * list_length(results), 1));
+	handed_to = palloc(sizeof(int64) * Max(2 * list_length(results), 1));
 
 	/* what is built here to write the links is dropped at the end */
 	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync writing links",
@@ -785,13 +806,23 @@ write_links(LinkRun *run, List *results)
 			else
 			{
 				if (link)
+				{
 					batch_add(&replaced, result, NULL);
+					handed[nhanded] = link->entry_id;
+					handed_to[nhanded++] = -1;
+				}
 				batch_add(&made, result, "assign");
+				handed[nhanded] = result->entry_id;
+				handed_to[nhanded++] = rec->dcid;
 			}
 			continue;
 		}
 		if (link == NULL && !wanted_twice(wanted, nwanted, result->entry_id))
+		{
 			batch_add(&made, result, result->matched_by);
+			handed[nhanded] = result->entry_id;
+			handed_to[nhanded++] = rec->dcid;
+		}
 	}
 
 	elog(DEBUG1, "pssync: links: %d made, %d replaced, %d brought up to date",
@@ -882,6 +913,8 @@ write_links(LinkRun *run, List *results)
 
 	if (run->district)
 		remove_dead_links(schema, run);
+	/* records matched to those entries may be conflicts now, or not */
+	mark_link_dependents(run->server, run->group, handed, handed_to, nhanded);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(temp);
 }

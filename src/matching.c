@@ -784,7 +784,7 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 
 			if (id == NULL || records[i]->link)
 				 /* nothing to look for */ ;
-			else if (directory_index_id(cxt->index, id, &found))
+			else if (cxt->index && directory_index_id(cxt->index, id, &found))
 				by_id[i] = list_length(found) == 1;
 			else
 			{
@@ -815,7 +815,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 			 /* decided without names */ ;
 		else if (first == NULL)
 			no_exact[i] = true;
-		else if (directory_index_exact(cxt->index, first, last, &exact))
+		else if (cxt->index &&
+				 directory_index_exact(cxt->index, first, last, &exact))
 			no_exact[i] = exact == NIL;
 		else
 		{
@@ -1013,8 +1014,29 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			  const char *uid_attr, List *records, Arena *arena,
 			  MatchStrategy *used, SuggestRun *suggest_run)
 {
+	return match_records_with(server, dir, group, uid_attr, records, arena,
+							  (MatchStrategy) pssync_strategy, false, used,
+							  NULL, suggest_run);
+}
+
+/*
+ * The same with the strategy given: STRATEGY_BATCH asks the scan's
+ * questions, many at a time, without reading the directory first (for the
+ * few records ldap_sync_changes takes).  With full_read, the directory is
+ * read whole (the scan), even for no record.  *index (when given) is the
+ * index of the directory read, or NULL: the caller frees it with
+ * directory_index_free() (otherwise it is freed here once the records are
+ * decided).  suggest_run (when given) makes the suggestions of the
+ * exceptions.
+ */
+List *
+match_records_with(PssyncServer *server, PssyncDirectory *dir,
+				   RecordGroup group, const char *uid_attr, List *records,
+				   Arena *arena, MatchStrategy strategy, bool full_read,
+				   MatchStrategy *used, DirectoryIndex **index,
+				   SuggestRun *suggest_run)
+{
 	MatchContext cxt;
-	MatchStrategy strategy = (MatchStrategy) pssync_strategy;
 	MemoryContext advance_cxt = NULL;
 	SyncRecord **array = NULL;
 	Lookup	   *lookups = NULL;
@@ -1028,14 +1050,20 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 
 	if (strategy == STRATEGY_AUTO)
 		strategy = n >= SCAN_THRESHOLD ? STRATEGY_SCAN : STRATEGY_SEARCH;
+	if (full_read)
+		strategy = STRATEGY_SCAN;
 
 	progress.started = progress.last_report = GetCurrentTimestamp();
 	progress.total = n;
 
-	if (strategy == STRATEGY_SCAN && n > 0)
+	if (strategy == STRATEGY_SCAN && (n > 0 || full_read))
 	{
+		/* the permanent IDs are read for ldap_sync_changes even without links */
 		cxt.index = directory_index_build(server, dir, cxt.base_dns, uid_attr,
-										  cxt.id_attr, cxt.entry_id_attr,
+										  cxt.id_attr,
+										  full_read && !cxt.entry_id_attr ?
+										  directory_entry_id_attr(dir) :
+										  cxt.entry_id_attr,
 										  arena);
 		if (!directory_index_complete(cxt.index))
 		{
@@ -1049,9 +1077,16 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			cxt.index = NULL;
 			strategy = STRATEGY_SEARCH;
 		}
+		else
+			check_directory_size(server, group, cxt.base_dn_text,
+								 directory_index_size(cxt.index));
 		log_phase_time(&phase, "reading the directory");
 	}
-	*used = strategy == STRATEGY_SCAN ? STRATEGY_SCAN : STRATEGY_SEARCH;
+	if (index)
+		*index = cxt.index;
+	if (used)
+		*used = strategy == STRATEGY_SCAN ? STRATEGY_SCAN :
+			strategy == STRATEGY_BATCH ? STRATEGY_BATCH : STRATEGY_SEARCH;
 
 	array = palloc(sizeof(SyncRecord *) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -1066,7 +1101,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		find_linked_entries(&cxt, array, n, lookups);
 		log_phase_time(&phase, "finding the linked entries");
 	}
-	if (cxt.index)
+	if (cxt.index || strategy == STRATEGY_BATCH)
 	{
 		MemoryContext old = MemoryContextSwitchTo(advance_cxt);
 
@@ -1098,11 +1133,12 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
 
 	elog(DEBUG1, "pssync: %d records matched by %s, %d of them searched for, %d LDAP requests",
-		 n, cxt.index ? "scan" : "search", cxt.asked, directory_requests_sent(dir));
+		 n, cxt.index ? "scan" : strategy == STRATEGY_BATCH ? "batch" : "search",
+		 cxt.asked, directory_requests_sent(dir));
 
 	/* the rows point to the entries' strings, which are in the rows' arena */
 	MemoryContextDelete(advance_cxt);
-	if (cxt.index)
+	if (cxt.index && index == NULL)
 		directory_index_free(cxt.index);
 	MemoryContextDelete(cxt.record_cxt);
 	pfree(array);

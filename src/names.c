@@ -70,6 +70,23 @@ search_name(const char *name)
 }
 
 /*
+ * The key of a record's name as the scan's index files entries' names
+ * (name_skeleton of its UTF-8 form), or NULL when nothing is left of it:
+ * ldap_sync_changes finds the records a changed entry matters to by it.
+ */
+char *
+name_key(const char *name)
+{
+	char	   *searched = search_name(name);
+	char	   *utf8;
+
+	if (searched == NULL)
+		return NULL;
+	utf8 = directory_to_utf8(searched);
+	return name_skeleton(utf8, strlen(utf8));
+}
+
+/*
  * Is a name "plain": printable ASCII, not empty, no space at either end
  * and never two in a row?
  */

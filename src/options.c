@@ -1044,3 +1044,44 @@ check_uid_attr_argument(const char *uid_attr)
 				 errdetail("The user ID attribute must be an attribute description of RFC 4512, such as uid, sAMAccountName or 0.9.2342.19200300.100.1.1."),
 				 errhint("Pass NULL to use the server's student_uid_attr or staff_uid_attr.")));
 }
+
+static char *
+copy_string(const char *s)
+{
+	return s ? pstrdup(s) : NULL;
+}
+
+/*
+ * A copy of a server's configuration, in the current memory context (the
+ * background worker keeps one between its transactions).
+ */
+PssyncServer *
+copy_server(PssyncServer *server)
+{
+	PssyncServer *copy = palloc(sizeof(PssyncServer));
+	int			g;
+
+	*copy = *server;
+	copy->servername = copy_string(server->servername);
+	copy->uri = copy_string(server->uri);
+	for (g = 0; g < 2; g++)
+	{
+		ListCell   *cell;
+
+		copy->base_dn[g] = copy_string(server->base_dn[g]);
+		copy->base_dns[g] = NIL;
+		foreach(cell, server->base_dns[g])
+			copy->base_dns[g] = lappend(copy->base_dns[g],
+										copy_string((char *) lfirst(cell)));
+		copy->uid_attr[g] = copy_string(server->uid_attr[g]);
+		copy->id_attr[g] = copy_string(server->id_attr[g]);
+	}
+	copy->entry_id_attr = copy_string(server->entry_id_attr);
+	copy->first_name_attr = copy_string(server->first_name_attr);
+	copy->last_name_attr = copy_string(server->last_name_attr);
+	copy->filter = copy_string(server->filter);
+	copy->ca_file = copy_string(server->ca_file);
+	copy->bind_dn = copy_string(server->bind_dn);
+	copy->password = copy_string(server->password);
+	return copy;
+}

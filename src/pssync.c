@@ -35,6 +35,19 @@ char	   *pssync_staff_preferred_name_column = NULL;
 uint32		pssync_accept_variants = 0;
 static char *accept_variants_string = NULL;
 
+int			pssync_history_rows = HISTORY_ROWS_CHANGES;
+double		pssync_min_directory_ratio = 0.5;
+char	   *pssync_worker_database = NULL;
+char	   *pssync_worker_role = NULL;
+char	   *pssync_worker_scope = NULL;
+int			pssync_worker_naptime = 60;
+
+static const struct config_enum_entry history_rows_options[] = {
+	{"changes", HISTORY_ROWS_CHANGES, false},
+	{"all", HISTORY_ROWS_ALL, false},
+	{NULL, 0, false}
+};
+
 static const struct config_enum_entry strategy_options[] = {
 	{"auto", STRATEGY_AUTO, false},
 	{"search", STRATEGY_SEARCH, false},
@@ -54,6 +67,17 @@ check_max_changes(char **newval, void **extra pg_attribute_unused(),
 	if (parse_max_changes(*newval, &limit, NULL))
 		return true;
 	GUC_check_errdetail("Give a number of usernames such as 500, a percentage of the records processed such as 5%%, or an empty string for no limit.");
+	return false;
+}
+
+/* pssync.worker_scope: a scope of ldap_sync_changes. */
+static bool
+check_worker_scope(char **newval, void **extra pg_attribute_unused(),
+				   GucSource source pg_attribute_unused())
+{
+	if (valid_change_scope(*newval))
+		return true;
+	GUC_check_errdetail("Valid scopes are students, teachers, staff and all.");
 	return false;
 }
 
@@ -289,7 +313,77 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+
+	DefineCustomEnumVariable("pssync.history_rows",
+							 "Which result rows of a sync the history keeps in pssync.sync_log.",
+							 "changes: every row whose status is not unchanged; all: every row. pssync.sync_run counts every status either way.",
+							 &pssync_history_rows,
+							 HISTORY_ROWS_CHANGES,
+							 history_rows_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomRealVariable("pssync.min_directory_ratio",
+							 "Fewest entries a full read of a group may return, as a fraction of its last successful full read.",
+							 "A full read that returns fewer is an ERROR, and nothing is written. 0 disables the check.",
+							 &pssync_min_directory_ratio,
+							 0.5,
+							 0.0,
+							 1.0,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/*
+	 * Read at server start, when the worker is registered; a library loaded
+	 * later (not preloaded) starts no worker, and may not define a
+	 * PGC_POSTMASTER setting: there it only shows the value.
+	 */
+	DefineCustomStringVariable("pssync.worker_database",
+							   "Database the pssync background worker keeps in step with the directory.",
+							   "Empty means no worker. Needs shared_preload_libraries = 'pssync'.",
+							   &pssync_worker_database,
+							   "",
+							   process_shared_preload_libraries_in_progress ?
+							   PGC_POSTMASTER : PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pssync.worker_role",
+							   "Role whose privileges the background worker's syncs use.",
+							   "It needs what a sync needs; never a superuser.",
+							   &pssync_worker_role,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pssync.worker_scope",
+							   "Scope the background worker keeps in step: students, teachers, staff or all.",
+							   NULL,
+							   &pssync_worker_scope,
+							   "all",
+							   PGC_SIGHUP,
+							   0,
+							   check_worker_scope, NULL, NULL);
+
+	DefineCustomIntVariable("pssync.worker_naptime",
+							"Time between two polls of the directory by the background worker when no change stream is possible.",
+							NULL,
+							&pssync_worker_naptime,
+							60,
+							1,
+							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pssync");
+
+	/* the background worker, where pssync is preloaded and one is asked for */
+	if (process_shared_preload_libraries_in_progress)
+		worker_register();
 }
 
 /*

@@ -126,8 +126,18 @@ typedef enum MatchStrategy
 {
 	STRATEGY_AUTO,
 	STRATEGY_SEARCH,
-	STRATEGY_SCAN
+	STRATEGY_SCAN,
+	STRATEGY_BATCH				/* not a setting: the scan's questions, many
+								 * at a time, without reading the directory
+								 * (ldap_sync_changes) */
 } MatchStrategy;
+
+/* pssync.history_rows */
+typedef enum HistoryRows
+{
+	HISTORY_ROWS_CHANGES,		/* every row whose status is not unchanged */
+	HISTORY_ROWS_ALL
+} HistoryRows;
 
 extern char *pssync_server_name;
 extern char *pssync_students_table;
@@ -144,6 +154,12 @@ extern int	pssync_progress_interval;	/* milliseconds */
 extern char *pssync_student_preferred_name_column;
 extern char *pssync_staff_preferred_name_column;
 extern uint32 pssync_accept_variants;	/* bits of SuggestReason */
+extern int	pssync_history_rows;	/* HistoryRows */
+extern double pssync_min_directory_ratio;
+extern char *pssync_worker_database;
+extern char *pssync_worker_role;
+extern char *pssync_worker_scope;
+extern int	pssync_worker_naptime;	/* seconds */
 
 extern void _PG_init(void);
 extern bool parse_max_changes(const char *value, double *limit, bool *percent);
@@ -198,6 +214,7 @@ typedef struct PssyncServer
 
 extern PssyncServer *pssync_get_server(void);
 extern List *server_base_dns(PssyncServer *server, RecordGroup group);
+extern PssyncServer *copy_server(PssyncServer *server);
 extern List *split_uri_list(const char *uris);
 extern List *split_dn_list(const char *value);
 extern char *dn_list_text(List *dns);
@@ -274,6 +291,61 @@ extern const char *directory_entry_id_attr(PssyncDirectory *dir);
 extern PssyncDirectory *directory_connect(PssyncServer *server);
 extern void directory_disconnect(PssyncDirectory *dir);
 extern int	directory_requests_sent(PssyncDirectory *dir);
+extern void directory_keepalive(PssyncDirectory *dir, int idle_s,
+								int interval_s, int count);
+
+/* directory_changes.c: what changed since a watermark (RFC 4533, uSNChanged) */
+typedef enum ChangeMechanism
+{
+	CHANGES_NONE,				/* neither: every ldap_sync_changes is full */
+	CHANGES_RFC4533,			/* Content Synchronization (OpenLDAP, 389-DS) */
+	CHANGES_USN					/* uSNChanged (Active Directory, Samba) */
+} ChangeMechanism;
+
+typedef struct Watermark
+{
+	ChangeMechanism mechanism;
+	char	   *cookie;			/* RFC 4533: the provider's cookie */
+	int			cookie_len;
+	int64		usn;			/* USN: highestCommittedUSN */
+	char	   *host;			/* the directory host it came from */
+	char	   *invocation_id;	/* USN: the domain controller's invocationId */
+	const char *missing;		/* none could be had: why */
+} Watermark;
+
+/* An entry that changed, with the values of the attributes asked for. */
+typedef struct ChangedEntry
+{
+	char	   *entry_id;
+	DirectoryValues *values;
+} ChangedEntry;
+
+typedef struct DirectoryChanges
+{
+	List	   *found;			/* ChangedEntry: changed, and in the base DN's
+								 * scope and the filter now */
+	List	   *gone;			/* char *: IDs of entries that may have left
+								 * (deleted, moved out, filtered out) */
+	const char *full_reason;	/* set: not readable incrementally; why */
+	bool		deletions_unseen;	/* AD: the bind account cannot see
+									 * deleted objects */
+	Watermark	next;			/* the watermark after them */
+} DirectoryChanges;
+
+extern ChangeMechanism directory_change_mechanism(PssyncDirectory *dir,
+												  const char *entry_id_attr,
+												  const char **why);
+extern void directory_watermark(PssyncDirectory *dir, ChangeMechanism mechanism,
+								const char *base_dn, Watermark *wm);
+extern DirectoryChanges *directory_read_changes(PssyncDirectory *dir,
+												const char *base_dn,
+												Watermark *since,
+												const char **attrs, int limit);
+extern int	directory_change_stream(PssyncDirectory *dir,
+									ChangeMechanism mechanism,
+									const char *base_dn, const char **why);
+extern bool directory_stream_wait(PssyncDirectory *dir, int msgid,
+								  long timeout_ms, const char **why);
 
 /* directory_search.c */
 extern bool directory_search(PssyncDirectory *dir, List *base_dns,
@@ -346,7 +418,8 @@ typedef enum SelectionKind
 {
 	SELECT_ALL,					/* a district scope: the whole table */
 	SELECT_RELATION,			/* the dcids in a table or view */
-	SELECT_ONE					/* one dcid (ldap_assign) */
+	SELECT_ONE,					/* one dcid (ldap_assign) */
+	SELECT_DCIDS				/* the dcids given (ldap_sync_changes) */
 } SelectionKind;
 
 typedef struct RecordSelection
@@ -354,7 +427,14 @@ typedef struct RecordSelection
 	SelectionKind kind;
 	Oid			relation;
 	int64		dcid;
+	int64	   *dcids;			/* SELECT_DCIDS */
+	int			ndcids;
 } RecordSelection;
+
+/* A record's fingerprint and usernames (load_fingerprints). */
+struct ArrayType;
+typedef void (*FingerprintCallback) (void *arg, int64 dcid, int64 fingerprint,
+									 struct ArrayType *usernames);
 
 /* Which users a load of the users table keeps. */
 typedef enum UserKinds
@@ -376,10 +456,17 @@ extern List *load_student_records(PowerSchoolTables *tables,
 extern List *load_user_records(PowerSchoolTables *tables,
 							   RecordSelection *selection, UserKinds kinds,
 							   bool blank_only, Arena *arena, int *excluded);
+extern void sort_records(List *records);
+extern char *fingerprint_sql(PowerSchoolTables *tables, RecordGroup group);
+extern char *usernames_sql(RecordGroup group);
+extern void load_fingerprints(PowerSchoolTables *tables, RecordGroup group,
+							  RecordSelection *selection,
+							  FingerprintCallback callback, void *arg);
 
 
 /* names.c: names as they are searched for and compared in memory */
 extern char *search_name(const char *name);
+extern char *name_key(const char *name);
 extern bool is_plain_name(const char *name, int length);
 extern char *name_skeleton(const char *name, int length);
 extern bool is_username_text(const char *value, int length);
@@ -411,6 +498,11 @@ extern bool directory_index_id(DirectoryIndex *index, const char *id,
 extern bool directory_index_entry(DirectoryIndex *index, const char *entry_id,
 								  DirectoryEntry **entry);
 extern void directory_index_free(DirectoryIndex *index);
+typedef void (*IndexEntryCallback) (void *arg, const char *entry_id,
+									List *last_keys, List *id_keys);
+extern bool directory_index_for_each(DirectoryIndex *index,
+									 IndexEntryCallback callback, void *arg);
+extern char *id_key(const char *id, int len);
 
 /* what suggestions (suggest.c) ask of the index */
 typedef enum IndexKey
@@ -452,6 +544,12 @@ extern List *match_records(PssyncServer *server, PssyncDirectory *dir,
 						   RecordGroup group, const char *uid_attr,
 						   List *records, Arena *arena, MatchStrategy *used,
 						   SuggestRun *suggest);
+extern List *match_records_with(PssyncServer *server, PssyncDirectory *dir,
+								RecordGroup group, const char *uid_attr,
+								List *records, Arena *arena,
+								MatchStrategy strategy, bool full_read,
+								MatchStrategy *used, DirectoryIndex **index,
+								SuggestRun *suggest);
 extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
 						 RecordGroup group, const char *uid_attr,
 						 SyncRecord *rec, const char *dn, Arena *arena);
@@ -495,6 +593,39 @@ extern void write_links(LinkRun *run, List *results);
 extern char *unlink_record(const char *server, RecordGroup group, int64 dcid);
 extern void linked_records(const char *server, RecordGroup group,
 						   const char **entry_ids, int n, int64 *dcids);
+
+
+/* changes.c: incremental sync (2.1): what runs remember, what changes touch */
+typedef struct RunMemory RunMemory;
+typedef struct GroupChanges GroupChanges;
+
+extern bool changes_supported(void);
+extern RunMemory *run_memory_begin(const char *server, RecordGroup group,
+								   PowerSchoolTables *tables,
+								   RecordSelection *selection);
+extern void run_memory_end(RunMemory *memory, List *results, int64 run_id,
+						   bool canonical);
+extern void mark_records_dirty(const char *server, RecordGroup group,
+							   int64 *dcids, int n);
+extern void mark_link_dependents(const char *server, RecordGroup group,
+								 const char **entry_ids, int64 *linked_dcids,
+								 int n);
+extern void mark_unlinked(const char *server, RecordGroup group, int64 dcid);
+extern void mark_record_dirty(RecordGroup group, int64 dcid);
+extern void check_directory_size(PssyncServer *server, RecordGroup group,
+								 const char *base_dn, int entries);
+extern void note_full_read(const char *server, RecordGroup group, int entries);
+extern GroupChanges *changes_begin(PssyncServer *server, PssyncDirectory *dir,
+								   RecordGroup group, PowerSchoolTables *tables,
+								   bool dry_run);
+extern const char *changes_full_reason(GroupChanges *gc);
+extern bool changes_full_read(GroupChanges *gc, DirectoryIndex *index);
+extern int64 *changes_scope_begin(GroupChanges *gc, RunMemory **memory, int *n);
+extern int64 *changes_scope_more(GroupChanges *gc, List *results, int *n);
+extern List *changes_scope_rows(GroupChanges *gc, List *results);
+extern void changes_scope_taken(GroupChanges *gc, List *records);
+extern List *changes_gone_links(GroupChanges *gc);
+extern void changes_end(GroupChanges *gc);
 
 
 /* apply.c: checking and writing the changes */
@@ -662,5 +793,16 @@ extern void suggest(Suggester *s, SyncRecord **records, int n, int keep,
 extern int	suggester_cut_short(Suggester *s);
 extern char *suggester_summary(Suggester *s);
 extern void suggester_free(Suggester *s);
+
+
+/* sync.c: the SQL functions, and what the worker runs of them */
+extern bool valid_change_scope(const char *scope);
+extern List *sync_changes(const char *scope, bool dry_run, const char *function,
+						  int *changed);
+
+
+/* worker.c: the background worker (shared_preload_libraries) */
+extern void worker_register(void);
+extern PGDLLEXPORT void pssync_worker_main(Datum arg);
 
 #endif							/* PSSYNC_H */

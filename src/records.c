@@ -18,6 +18,7 @@
 #include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -27,6 +28,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -373,6 +375,7 @@ selection_name(RecordSelection *selection)
 		case SELECT_ONE:
 			return psprintf("dcid " INT64_FORMAT, selection->dcid);
 		case SELECT_ALL:
+		case SELECT_DCIDS:
 			break;
 	}
 	return NULL;
@@ -392,6 +395,16 @@ append_selection(StringInfo sql, RecordSelection *selection)
 	else if (selection->kind == SELECT_ONE)
 		appendStringInfo(sql, " AND t.dcid OPERATOR(pg_catalog.=) " INT64_FORMAT "::pg_catalog.int8",
 						 selection->dcid);
+	else if (selection->kind == SELECT_DCIDS)
+	{
+		int			i;
+
+		appendStringInfoString(sql, " AND t.dcid OPERATOR(pg_catalog.=) ANY ('{");
+		for (i = 0; i < selection->ndcids; i++)
+			appendStringInfo(sql, "%s" INT64_FORMAT, i > 0 ? "," : "",
+							 selection->dcids[i]);
+		appendStringInfoString(sql, "}'::pg_catalog.int8[])");
+	}
 }
 
 /*
@@ -413,6 +426,11 @@ append_id_column(StringInfo sql, PowerSchoolTables *tables)
 		appendStringInfoString(sql, ", NULL::pg_catalog.text");
 }
 
+/*
+ * The order of the records, and of the result rows: last name, first name
+ * (in the database's default collation, NULL last) and dcid.
+ * sort_records() puts records in the same order in memory.
+ */
 static void
 append_order(StringInfo sql)
 {
@@ -580,4 +598,119 @@ load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
 	for_each_row(sql.data, 0, NULL, NULL, false, user_row, &state);
 	*excluded = state.excluded;
 	return state.records;
+}
+
+/* One name against another, as ORDER BY ... COLLATE "default" compares them. */
+static int
+compare_names(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == NULL) - (b == NULL);	/* NULL last */
+	return varstr_cmp(a, strlen(a), b, strlen(b), DEFAULT_COLLATION_OID);
+}
+
+static int
+compare_records(const ListCell *a, const ListCell *b)
+{
+	SyncRecord *x = (SyncRecord *) lfirst(a);
+	SyncRecord *y = (SyncRecord *) lfirst(b);
+	int			cmp = compare_names(x->last_name, y->last_name);
+
+	if (cmp == 0)
+		cmp = compare_names(x->first_name, y->first_name);
+	if (cmp == 0)
+		cmp = (x->dcid > y->dcid) - (x->dcid < y->dcid);
+	return cmp;
+}
+
+/*
+ * Records loaded apart (ldap_sync_changes loads some, then the ones they
+ * lead to) in the order one load of them all would give.
+ */
+void
+sort_records(List *records)
+{
+	list_sort(records, compare_records);
+}
+
+/*
+ * What ldap_sync_changes compares from one run to the next, as SQL over
+ * the group's table aliased "t": a fingerprint of the row's names, ID and
+ * what makes a user a teacher (a bigint), and its usernames (a text[], in
+ * the order of username_columns).
+ */
+char *
+fingerprint_sql(PowerSchoolTables *tables, RecordGroup group)
+{
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "pg_catalog.hashtextextended(ROW(t.first_name::pg_catalog.text,"
+						   " t.last_name::pg_catalog.text");
+	if (tables->id_column)
+		appendStringInfo(&sql, ", t.%s::pg_catalog.text",
+						 quote_identifier(tables->id_column));
+	if (group == GROUP_STAFF)
+		appendStringInfo(&sql,
+						 ", COALESCE(t.psaccess::pg_catalog.int4 OPERATOR(pg_catalog.=) 1, false),"
+						 " EXISTS (SELECT 1 FROM %s ss"
+						 " WHERE ss.users_dcid OPERATOR(pg_catalog.=) t.dcid"
+						 " AND ss.status::pg_catalog.int4 OPERATOR(pg_catalog.=) 1"
+						 " AND ss.staffstatus::pg_catalog.int4 OPERATOR(pg_catalog.=) 1)",
+						 tables->schoolstaff.qualified_name);
+	appendStringInfoString(&sql, ")::pg_catalog.text, 0)");
+	return sql.data;
+}
+
+char *
+usernames_sql(RecordGroup group)
+{
+	if (group == GROUP_STUDENTS)
+		return pstrdup("ARRAY[t.student_web_id::pg_catalog.text]");
+	return pstrdup("ARRAY[t.teacherloginid::pg_catalog.text, t.loginid::pg_catalog.text]");
+}
+
+/* What fingerprint_row() hands on. */
+typedef struct FingerprintState
+{
+	FingerprintCallback callback;
+	void	   *arg;
+} FingerprintState;
+
+static void
+fingerprint_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	FingerprintState *state = (FingerprintState *) arg;
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	int64		fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	Datum		usernames = SPI_getbinval(tuple, desc, 3, &isnull);
+
+	state->callback(state->arg, dcid, fingerprint, DatumGetArrayTypeP(usernames));
+}
+
+/*
+ * The fingerprint and usernames of each record of a selection (kinds of
+ * users are not told apart: a run remembers those of the records it
+ * took).  Read before the records are: a row that changes in between is
+ * remembered as it was, and looked at again by the next ldap_sync_changes.
+ */
+void
+load_fingerprints(PowerSchoolTables *tables, RecordGroup group,
+				  RecordSelection *selection, FingerprintCallback callback,
+				  void *arg)
+{
+	StringInfoData sql;
+	FingerprintState state;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT t.dcid::pg_catalog.int8, %s, %s FROM %s t",
+					 fingerprint_sql(tables, group), usernames_sql(group),
+					 group == GROUP_STUDENTS ? tables->students.qualified_name :
+					 tables->users.qualified_name);
+	append_selection(&sql, selection);
+	state.callback = callback;
+	state.arg = arg;
+	for_each_row(sql.data, 0, NULL, NULL, false, fingerprint_row, &state);
 }

@@ -275,7 +275,7 @@ index_values(DirectoryIndex *index, DirectoryValues *values)
  * telephoneNumberMatch ignoring hyphens, integerMatch taking 007 for 7):
  * IDs that any of them may take for the same share a key.
  */
-static char *
+char *
 id_key(const char *id, int len)
 {
 	char	   *key = name_skeleton(id, len);
@@ -1222,4 +1222,51 @@ directory_index_values(DirectoryIndex *index, int entry, IndexKey kind,
 		n++;
 	}
 	return n;
+}
+
+/*
+ * Hand each entry of the index to callback: its permanent ID and the keys
+ * of its last names and IDs (ldap_sync_changes keeps them, to find the
+ * records a later change of the entry matters to).  Returns false, having
+ * handed none, when the index cannot tell them all: entries read without
+ * a permanent ID, or whose last name or ID the bind account may search but
+ * not read.
+ */
+bool
+directory_index_for_each(DirectoryIndex *index, IndexEntryCallback callback,
+						 void *arg)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	List	  **last_keys;
+	List	  **id_keys;
+	int			i;
+
+	if (index->entry_id_value < 0 || index->without_entry_id > 0 ||
+		index->hidden_last > 0 || index->hidden_id > 0)
+		return false;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync index keys",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	last_keys = palloc0(sizeof(List *) * Max(index->nentries, 1));
+	id_keys = palloc0(sizeof(List *) * Max(index->nentries, 1));
+	for (i = 0; i < index->last.count; i++)
+	{
+		IndexRow   *row = row_at(&index->last, i);
+
+		last_keys[row->entry] = lappend(last_keys[row->entry],
+										unconstify(char *, value_key(row->value[0])));
+	}
+	for (i = 0; i < index->id.count; i++)
+	{
+		IndexRow   *row = row_at(&index->id, i);
+
+		id_keys[row->entry] = lappend(id_keys[row->entry],
+									  unconstify(char *, value_key(row->value[0])));
+	}
+	MemoryContextSwitchTo(old);
+	for (i = 0; i < index->nentries; i++)
+		callback(arg, entry_at(index, i)->entry_id, last_keys[i], id_keys[i]);
+	MemoryContextDelete(cxt);
+	return true;
 }

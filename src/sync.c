@@ -25,6 +25,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/hsearch.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -44,6 +45,7 @@ PG_FUNCTION_INFO_V1(pssync_ldap_suggest);
 
 static RecordGroup one_record(text *type_text, int64 dcid,
 							  PowerSchoolTables *tables, const char *what);
+PG_FUNCTION_INFO_V1(pssync_ldap_sync_changes);
 
 /*
  * sync_result has 11 columns in 1.0, matched_by besides from 1.1, and
@@ -69,7 +71,15 @@ typedef struct SyncRequest
 	const char *dn;				/* ldap_assign's entry */
 	int			covered_type;	/* the RecordType a district-wide scope
 								 * covers whole, or -1 */
+	GroupChanges *changes;		/* a scope's run of ldap_sync_changes */
 } SyncRequest;
+
+/* What a run found out, besides its rows. */
+typedef struct RunResult
+{
+	List	   *rows;			/* in the order they are returned */
+	int			changed;		/* records updated (would_update) */
+} RunResult;
 
 static Datum
 candidates_array(SyncResult *result)
@@ -154,26 +164,354 @@ rows_in_order(List *results)
 	return rows;
 }
 
+/* Records of a selection, as the loads of records.c read them. */
+static List *
+load_records(SyncRequest *request, PowerSchoolTables *tables,
+			 RecordSelection *selection, Arena *arena, int *excluded)
+{
+	if (request->group == GROUP_STUDENTS)
+		return load_student_records(tables, selection, request->blank_only,
+									arena, excluded);
+	return load_user_records(tables, selection, request->kinds,
+							 request->blank_only, arena, excluded);
+}
+
+static int
+count_changed(List *rows)
+{
+	ListCell   *cell;
+	SyncRecord *previous = NULL;
+	int			n = 0;
+
+	foreach(cell, rows)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if ((result->status == STATUS_UPDATED ||
+			 result->status == STATUS_WOULD_UPDATE) &&
+			result->record != previous)
+		{
+			n++;
+			previous = result->record;
+		}
+	}
+	return n;
+}
+
+/*
+ * Record a real run and what it learned: its history, what each record it
+ * took now is (for ldap_sync_changes), and its links.
+ */
+/*
+ * (unloaded: the links of records the run did not load, which a
+ * district-wide run removes when their record is gone; an incremental run
+ * gives those of the records it found gone.)
+ */
+static void
+record_and_link(SyncRequest *request, PssyncServer *server,
+				PowerSchoolTables *tables, const char *uid_attr,
+				const char *strategy, List *records, int excluded,
+				List *unloaded, bool district, List *results, List *rows,
+				RunMemory *memory, TimestampTz started_at, instr_time *phase)
+{
+	HistoryRun	run;
+	LinkRun		link_run;
+
+	memset(&run, 0, sizeof(run));
+	memset(&link_run, 0, sizeof(link_run));
+	run.started_at = started_at;
+	run.function = request->function;
+	run.scope = request->scope;
+	run.selection = selection_name(&request->selection);
+	run.server = server->servername;
+	run.uid_attr = uid_attr;
+	run.strategy = strategy;
+	run.powerschool_table = request->group == GROUP_STUDENTS ?
+		tables->students.base_qualified_name : tables->users.base_qualified_name;
+	run.records = list_length(records);
+	run.excluded = excluded;
+	if (request->covered_type >= 0 && links_in_use())
+		run.links_confirmed = record_type_name((RecordType) request->covered_type);
+	link_run.run_id = record_run(&run, rows);
+	log_phase_time(phase, "recording the run");
+
+	/* another uid_attr than the server's gives rows of its own */
+	run_memory_end(memory, results, link_run.run_id,
+				   request->uid_attr == NULL ||
+				   strcmp(request->uid_attr, server->uid_attr[request->group]) == 0);
+	log_phase_time(phase, "remembering the records");
+
+	link_run.server = server->servername;
+	link_run.group = request->group;
+	link_run.table = request->group == GROUP_STUDENTS ?
+		&tables->students : &tables->users;
+	link_run.unloaded = unloaded;
+	link_run.role = GetUserNameFromId(GetUserId(), false);
+	link_run.assign = request->dn != NULL;
+	link_run.covered_type = request->covered_type;
+	link_run.district = district;
+	write_links(&link_run, results);
+	log_phase_time(phase, "writing the links");
+}
+
+/*
+ * Suggestions for the exceptions of a run: the best of each is kept in the
+ * history of a real run; with pssync.accept_variants, a record's may be its
+ * match.  NULL when neither is wanted.
+ */
+static SuggestRun *
+suggest_run_for(SyncRequest *request, PowerSchoolTables *tables,
+				SuggestRun *suggest_run)
+{
+	memset(suggest_run, 0, sizeof(SuggestRun));
+	suggest_run->tables = tables;
+	suggest_run->keep_best = !request->dry_run && pssync_history &&
+		history_keeps_suggestions();
+	suggest_run->accept = pssync_accept_variants;
+	return suggest_run->keep_best || suggest_run->accept ? suggest_run : NULL;
+}
+
+/*
+ * One run, inside SPI: read the selected records, ask the directory about
+ * each, check and write the changes, record the run.  A run of
+ * ldap_sync_changes in full reads the directory whole (its entries' keys
+ * are kept); dir is the connection to use, or NULL for one of the run's
+ * own.
+ */
+static RunResult
+execute_run(SyncRequest *request, PssyncServer *server,
+			PowerSchoolTables *tables, PssyncDirectory *dir, Arena *arena)
+{
+	RunResult	result;
+	const char *uid_attr;
+	List	   *records;
+	List	   *unloaded;
+	List	   *results;
+	MatchStrategy used = STRATEGY_SEARCH;
+	DirectoryIndex *index = NULL;
+	RunMemory  *memory = NULL;
+	SuggestRun	suggest_run;
+	int			excluded = 0;
+	bool		own_dir = dir == NULL;
+	TimestampTz started_at = GetCurrentTimestamp();
+	instr_time	phase;
+
+	INSTR_TIME_SET_CURRENT(phase);
+	uid_attr = request->uid_attr ? request->uid_attr : server->uid_attr[request->group];
+
+	/* what each record is before it is read, to remember it afterwards */
+	if (!request->dry_run)
+		memory = run_memory_begin(server->servername, request->group, tables,
+								  &request->selection);
+	records = load_records(request, tables, &request->selection, arena,
+						   &excluded);
+	if (request->dn && records == NIL && excluded > 0)
+		refuse_excluded_record(request->group, request->selection.dcid);
+	unloaded = attach_links(server->servername, request->group, records,
+							request->selection.kind == SELECT_ALL, arena);
+	log_phase_time(&phase, "loading the records");
+
+	if (request->dn && records == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("no %s with dcid " INT64_FORMAT " exists",
+						request->group == GROUP_STUDENTS ? "student" : "user",
+						request->selection.dcid),
+				 errhint("A record_type of \"student\" looks in the students table, \"teacher\" and \"staff\" in the users table.")));
+
+	if (own_dir)
+		dir = directory_connect(server);
+	if (request->dn)
+		results = match_entry(server, dir, request->group, uid_attr,
+							  (SyncRecord *) linitial(records), request->dn,
+							  arena);
+	else
+		results = match_records_with(server, dir, request->group, uid_attr,
+									 records, arena,
+									 (MatchStrategy) pssync_strategy,
+									 request->changes != NULL, &used, &index,
+									 suggest_run_for(request, tables, &suggest_run));
+	if (own_dir)
+		directory_disconnect(dir);
+	mark_linked_elsewhere(server->servername, request->group, results);
+	log_phase_time(&phase, "matching");
+
+	apply_changes(tables, request->group, results, list_length(records),
+				  request->dry_run, request->dn == NULL, arena);
+	result.rows = rows_in_order(results);
+	result.changed = count_changed(results);
+	log_phase_time(&phase, "applying the changes");
+
+	if (!request->dry_run && index && directory_index_complete(index))
+		note_full_read(server->servername, request->group,
+					   directory_index_size(index));
+	if (request->changes)
+	{
+		if (changes_full_read(request->changes, index))
+			index = NULL;
+		changes_scope_taken(request->changes, records);
+	}
+	/* the rows point to the entries' strings, in the rows' arena */
+	if (index)
+		directory_index_free(index);
+	if (!request->dry_run)
+		record_and_link(request, server, tables, uid_attr,
+						request->dn ? NULL :
+						(used == STRATEGY_SCAN ? "scan" : "search"),
+						records, excluded, unloaded,
+						request->selection.kind == SELECT_ALL,
+						results, result.rows, memory, started_at, &phase);
+	return result;
+}
+
+/*
+ * Put the rows of records (loaded apart) in the order of the records.
+ */
+static List *
+results_in_record_order(List *records, List *results)
+{
+	HASHCTL		ctl;
+	HTAB	   *by_record;
+	List	   *ordered = NIL;
+	ListCell   *cell;
+	typedef struct RecordRows
+	{
+		SyncRecord *record;
+		List	   *rows;
+	} RecordRows;
+
+	ctl.keysize = sizeof(SyncRecord *);
+	ctl.entrysize = sizeof(RecordRows);
+	ctl.hcxt = CurrentMemoryContext;
+	by_record = hash_create("pssync rows by record", Max(list_length(records), 16),
+							&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+		bool		found;
+		RecordRows *entry = hash_search(by_record, &result->record, HASH_ENTER, &found);
+
+		if (!found)
+			entry->rows = NIL;
+		entry->rows = lappend(entry->rows, result);
+	}
+	sort_records(records);
+	foreach(cell, records)
+	{
+		SyncRecord *rec = (SyncRecord *) lfirst(cell);
+		RecordRows *entry = hash_search(by_record, &rec, HASH_FIND, NULL);
+
+		if (entry)
+			ordered = list_concat(ordered, entry->rows);
+	}
+	hash_destroy(by_record);
+	return ordered;
+}
+
+/*
+ * A scope's incremental run of ldap_sync_changes: the records the changes
+ * touch, then those they lead to, matched, checked and written together
+ * as a district-wide run would; the rows of those whose rows changed are
+ * returned.  NULL rows when the scope must run in full after all.
+ */
+static bool
+execute_changes(SyncRequest *request, PssyncServer *server,
+				PowerSchoolTables *tables, PssyncDirectory *dir, Arena *arena,
+				RunResult *result)
+{
+	GroupChanges *gc = request->changes;
+	RecordSelection selection;
+	RunMemory  *memory;
+	List	   *records;
+	List	   *more_records;
+	List	   *results;
+	List	   *more_results;
+	List	   *rows;
+	int64	   *dcids;
+	int			n;
+	int			excluded = 0;
+	int			more_excluded = 0;
+	SuggestRun	suggest_run;
+	TimestampTz started_at = GetCurrentTimestamp();
+	instr_time	phase;
+
+	INSTR_TIME_SET_CURRENT(phase);
+	dcids = changes_scope_begin(gc, &memory, &n);
+	if (dcids == NULL)
+		return false;
+	log_phase_time(&phase, "finding what changed in PowerSchool");
+
+	memset(&selection, 0, sizeof(selection));
+	selection.kind = SELECT_DCIDS;
+	selection.dcids = dcids;
+	selection.ndcids = n;
+	records = n > 0 ? load_records(request, tables, &selection, arena,
+								   &excluded) : NIL;
+	(void) attach_links(server->servername, request->group, records, false, arena);
+	results = match_records_with(server, dir, request->group,
+								 server->uid_attr[request->group], records,
+								 arena, STRATEGY_BATCH, false, NULL, NULL,
+								 suggest_run_for(request, tables, &suggest_run));
+
+	/* and the records they lead to */
+	selection.dcids = changes_scope_more(gc, results, &n);
+	selection.ndcids = n;
+	more_records = n > 0 ? load_records(request, tables, &selection, arena,
+										&more_excluded) : NIL;
+	(void) attach_links(server->servername, request->group, more_records, false, arena);
+	more_results = match_records_with(server, dir, request->group,
+									  server->uid_attr[request->group],
+									  more_records, arena, STRATEGY_BATCH,
+									  false, NULL, NULL,
+									  suggest_run_for(request, tables, &suggest_run));
+	records = list_concat(records, more_records);
+	results = results_in_record_order(records, list_concat(results, more_results));
+	mark_linked_elsewhere(server->servername, request->group, results);
+	log_phase_time(&phase, "matching");
+
+	apply_changes(tables, request->group, results, list_length(records),
+				  request->dry_run, true, arena);
+	rows = changes_scope_rows(gc, results);
+	result->rows = rows_in_order(rows);
+	result->changed = count_changed(rows);
+	log_phase_time(&phase, "applying the changes");
+
+	if (!request->dry_run)
+		record_and_link(request, server, tables, server->uid_attr[request->group],
+						"changes", records, excluded + more_excluded,
+						changes_gone_links(gc), true,
+						results, result->rows, memory, started_at, &phase);
+	return true;
+}
+
+static void
+put_rows(ReturnSetInfo *rsinfo, List *rows, MemoryContext callcxt)
+{
+	MemoryContext row_cxt;
+	ListCell   *cell;
+
+	/* each row's datums are freed once the tuplestore has its copy */
+	row_cxt = AllocSetContextCreate(callcxt, "pssync result row",
+									ALLOCSET_SMALL_SIZES);
+	foreach(cell, rows)
+	{
+		MemoryContext old = MemoryContextSwitchTo(row_cxt);
+
+		put_result_row(rsinfo, (SyncResult *) lfirst(cell));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_cxt);
+	}
+}
+
 static void
 run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext callcxt;
 	MemoryContext oldcxt;
-	MemoryContext row_cxt;
 	PssyncServer *server;
 	PowerSchoolTables tables;
-	PssyncDirectory *dir;
-	const char *uid_attr;
-	List	   *records;
-	List	   *results;
-	List	   *rows;
-	ListCell   *cell;
-	MatchStrategy used = STRATEGY_SEARCH;
-	int			excluded = 0;
-	HistoryRun run;
-	LinkRun		link_run;
-	SuggestRun	suggest_run;
+	RunResult	result;
 	Arena	   *arena;
 	instr_time	phase;
 	int			nestlevel;
@@ -185,15 +523,11 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 									ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(callcxt);
 	arena = arena_create(callcxt, "pssync records and rows");
-	memset(&run, 0, sizeof(run));
-	memset(&link_run, 0, sizeof(link_run));
-	run.started_at = GetCurrentTimestamp();
 
 	/* Everything that can be checked is checked before the directory. */
 	if (request->uid_attr)
 		check_uid_attr_argument(request->uid_attr);
 	server = pssync_get_server();
-	uid_attr = request->uid_attr ? request->uid_attr : server->uid_attr[request->group];
 	resolve_powerschool_tables(&tables, request->group,
 							   server->id_attr[request->group] != NULL &&
 							   request->dn == NULL);
@@ -206,102 +540,12 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 		elog(ERROR, "SPI_connect failed");
 	nestlevel = begin_statements();
 	MemoryContextSwitchTo(callcxt);
-
-	if (request->group == GROUP_STUDENTS)
-		records = load_student_records(&tables, &request->selection,
-									   request->blank_only, arena, &excluded);
-	else
-		records = load_user_records(&tables, &request->selection,
-									request->kinds, request->blank_only, arena,
-									&excluded);
-	if (request->dn && records == NIL && excluded > 0)
-		refuse_excluded_record(request->group, request->selection.dcid);
-	link_run.unloaded = attach_links(server->servername, request->group, records,
-									 request->selection.kind == SELECT_ALL,
-									 arena);
-	log_phase_time(&phase, "loading the records");
-
-	if (request->dn && records == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("no %s with dcid " INT64_FORMAT " exists",
-						request->group == GROUP_STUDENTS ? "student" : "user",
-						request->selection.dcid),
-				 errhint("A record_type of \"student\" looks in the students table, \"teacher\" and \"staff\" in the users table.")));
-
-	/*
-	 * Suggestions for the exceptions: the best of each is kept in the
-	 * history of a real run; with pssync.accept_variants, a record's may be
-	 * its match.
-	 */
-	suggest_run.tables = &tables;
-	suggest_run.keep_best = !request->dry_run && pssync_history &&
-		history_keeps_suggestions();
-	suggest_run.accept = pssync_accept_variants;
-
-	dir = directory_connect(server);
-	if (request->dn)
-		results = match_entry(server, dir, request->group, uid_attr,
-							  (SyncRecord *) linitial(records), request->dn,
-							  arena);
-	else
-		results = match_records(server, dir, request->group, uid_attr,
-								records, arena, &used,
-								suggest_run.keep_best || suggest_run.accept ?
-								&suggest_run : NULL);
-	directory_disconnect(dir);
-	mark_linked_elsewhere(server->servername, request->group, results);
-	log_phase_time(&phase, "matching");
-
-	apply_changes(&tables, request->group, results, list_length(records),
-				  request->dry_run, request->dn == NULL, arena);
-	rows = rows_in_order(results);
-	log_phase_time(&phase, "applying the changes");
-
-	if (!request->dry_run)
-	{
-		run.function = request->function;
-		run.scope = request->scope;
-		run.selection = selection_name(&request->selection);
-		run.server = server->servername;
-		run.uid_attr = uid_attr;
-		run.strategy = request->dn ? NULL :
-			(used == STRATEGY_SCAN ? "scan" : "search");
-		run.powerschool_table = request->group == GROUP_STUDENTS ?
-			tables.students.base_qualified_name : tables.users.base_qualified_name;
-		run.records = list_length(records);
-		run.excluded = excluded;
-		if (request->covered_type >= 0 && links_in_use())
-			run.links_confirmed = record_type_name((RecordType) request->covered_type);
-		link_run.run_id = record_run(&run, rows);
-		log_phase_time(&phase, "recording the run");
-
-		link_run.server = server->servername;
-		link_run.group = request->group;
-		link_run.table = request->group == GROUP_STUDENTS ?
-			&tables.students : &tables.users;
-		link_run.role = GetUserNameFromId(GetUserId(), false);
-		link_run.assign = request->dn != NULL;
-		link_run.covered_type = request->covered_type;
-		link_run.district = request->selection.kind == SELECT_ALL;
-		write_links(&link_run, results);
-		log_phase_time(&phase, "writing the links");
-	}
-
+	result = execute_run(request, server, &tables, NULL, arena);
 	end_statements(nestlevel);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
-	/* each row's datums are freed once the tuplestore has its copy */
-	row_cxt = AllocSetContextCreate(callcxt, "pssync result row",
-									ALLOCSET_SMALL_SIZES);
-	foreach(cell, rows)
-	{
-		MemoryContextSwitchTo(row_cxt);
-		put_result_row(rsinfo, (SyncResult *) lfirst(cell));
-		MemoryContextSwitchTo(callcxt);
-		MemoryContextReset(row_cxt);
-	}
+	put_rows(rsinfo, result.rows, callcxt);
 	log_phase_time(&phase, "returning the rows");
 
 	MemoryContextSwitchTo(oldcxt);
@@ -448,6 +692,185 @@ pssync_ldap_sync_district(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The district-wide scopes of ldap_sync_changes, in the order they run.
+ */
+static const struct
+{
+	const char *name;
+	RecordGroup group;
+	UserKinds	kinds;
+	RecordType	type;
+}			change_scopes[] = {
+	{"students", GROUP_STUDENTS, USERS_ALL, RECORD_STUDENT},
+	{"teachers", GROUP_STAFF, USERS_TEACHERS, RECORD_TEACHER},
+	{"staff", GROUP_STAFF, USERS_STAFF, RECORD_STAFF},
+};
+
+#define VALID_CHANGE_SCOPES "students, teachers, staff and all"
+
+/*
+ * Is scope a valid scope of ldap_sync_changes (students, teachers, staff
+ * or all)?
+ */
+bool
+valid_change_scope(const char *scope)
+{
+	size_t		i;
+
+	if (strcmp(scope, "all") == 0)
+		return true;
+	for (i = 0; i < lengthof(change_scopes); i++)
+	{
+		if (strcmp(scope, change_scopes[i].name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * What ldap_sync_changes and the background worker do: for each group the
+ * scope covers, read what changed in the directory since the group's
+ * watermark, run each of the group's scopes on the records the changes
+ * touch (or in full, saying why in a NOTICE), and store the new watermark.
+ * Returns the rows (students', then teachers', then staff's, each run's
+ * matches then exceptions); *changed is how many records were updated.
+ * function names the runs in the history.
+ */
+List *
+sync_changes(const char *scope, bool dry_run, const char *function,
+			 int *changed)
+{
+	PssyncServer *server;
+	PowerSchoolTables tables[2];
+	bool		in_scope[lengthof(change_scopes)];
+	bool		group_used[2] = {false, false};
+	PssyncDirectory *dir;
+	Arena	   *arena;
+	List	   *rows = NIL;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			group;
+	int			nestlevel;
+	size_t		i;
+
+	if (!valid_change_scope(scope))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid scope \"%s\": valid scopes are %s",
+						scope, VALID_CHANGE_SCOPES)));
+	*changed = 0;
+	arena = arena_create(CurrentMemoryContext, "pssync records and rows");
+
+	/* Everything that can be checked is checked before the directory. */
+	server = pssync_get_server();
+	for (i = 0; i < lengthof(change_scopes); i++)
+	{
+		in_scope[i] = strcmp(scope, "all") == 0 ||
+			strcmp(scope, change_scopes[i].name) == 0;
+		if (!in_scope[i])
+			continue;
+		group = change_scopes[i].group;
+		if (!group_used[group])
+			resolve_powerschool_tables(&tables[group], (RecordGroup) group,
+									   server->id_attr[group] != NULL);
+		group_used[group] = true;
+		if (!dry_run)
+			check_update_privileges(&tables[group], (RecordGroup) group,
+									change_scopes[i].kinds, NULL);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	nestlevel = begin_statements();
+	MemoryContextSwitchTo(cxt);
+	dir = directory_connect(server);
+	for (group = GROUP_STUDENTS; group <= GROUP_STAFF; group++)
+	{
+		GroupChanges *gc;
+
+		if (!group_used[group])
+			continue;
+		gc = changes_begin(server, dir, (RecordGroup) group, &tables[group],
+						   dry_run);
+		for (i = 0; i < lengthof(change_scopes); i++)
+		{
+			SyncRequest request;
+			RunResult	result;
+
+			if (!in_scope[i] || change_scopes[i].group != (RecordGroup) group)
+				continue;
+			memset(&request, 0, sizeof(request));
+			request.function = function;
+			request.scope = change_scopes[i].name;
+			request.group = change_scopes[i].group;
+			request.kinds = change_scopes[i].kinds;
+			request.covered_type = change_scopes[i].type;
+			request.selection.kind = SELECT_ALL;
+			request.dry_run = dry_run;
+			request.changes = gc;
+
+			if (changes_full_reason(gc) == NULL &&
+				execute_changes(&request, server, &tables[group], dir, arena,
+								&result))
+			{
+				rows = list_concat(rows, result.rows);
+				*changed += result.changed;
+				continue;
+			}
+			ereport(pssync_am_background_worker() ? LOG : NOTICE,
+					(errmsg("ldap_sync_changes runs %s in full on server \"%s\": %s",
+							request.scope, server->servername,
+							changes_full_reason(gc))));
+			result = execute_run(&request, server, &tables[group], dir, arena);
+			rows = list_concat(rows, result.rows);
+			*changed += result.changed;
+		}
+		changes_end(gc);
+	}
+	directory_disconnect(dir);
+	end_statements(nestlevel);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	MemoryContextSwitchTo(cxt);
+	return rows;
+}
+
+/*
+ * ldap_sync_changes(scope text, dry_run boolean): the rows of the records
+ * that what changed since the previous run touches, on either side.
+ */
+Datum
+pssync_ldap_sync_changes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext callcxt;
+	MemoryContext oldcxt;
+	List	   *rows;
+	char	   *scope;
+	int			changed;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("scope must not be NULL: valid scopes are %s",
+						VALID_CHANGE_SCOPES)));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("dry_run must not be NULL")));
+	scope = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pssync sync",
+									ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(callcxt);
+	rows = sync_changes(scope, PG_GETARG_BOOL(1), "ldap_sync_changes", &changed);
+	put_rows(rsinfo, rows, callcxt);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(callcxt);
+	return (Datum) 0;
+}
+
+/*
  * ldap_assign(record_type text, dcid bigint, dn text, uid_attr text,
  * dry_run boolean): store the user ID of the entry a person chose for a
  * record, with the rules and checks of a sync, and recorded in the
@@ -505,6 +928,7 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "ldap_unlink");
+	mark_unlinked(server->servername, group, dcid);
 	dn = unlink_record(server->servername, group, dcid);
 	run.function = "ldap_unlink";
 	run.selection = psprintf("dcid " INT64_FORMAT, dcid);
@@ -609,6 +1033,7 @@ pssync_ldap_exclude(PG_FUNCTION_ARGS)
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "managing the exclusions");
 	added = exclude_record(group, text_to_cstring(PG_GETARG_TEXT_PP(0)), dcid,
 						   reason, &old_reason);
+	mark_record_dirty(group, dcid);
 	record_exclusion_change("ldap_exclude", group, dcid, &tables, true,
 							old_reason ? psprintf("%s (was: %s)", reason, old_reason) : reason,
 							started_at);
@@ -642,6 +1067,8 @@ pssync_ldap_include(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "managing the exclusions");
 	removed = include_record(group, dcid, &old_reason);
+	if (removed)
+		mark_record_dirty(group, dcid);
 	record_exclusion_change("ldap_include", group, dcid, &tables, removed,
 							old_reason, started_at);
 	if (SPI_finish() != SPI_OK_FINISH)

@@ -177,7 +177,11 @@ run_slapd() {
 
 # start_slapd NAME LDIF...: a slapd of the suffix dc=district,dc=org.
 # Extra slapd.conf lines (global, before the database) may be given in
-# SLAPD_GLOBAL_CONF, database lines in SLAPD_DATABASE_CONF.  With
+# SLAPD_GLOBAL_CONF, database lines in SLAPD_DATABASE_CONF.  The database
+# is an RFC 4533 provider for ldap_sync_changes: the syncprov overlay with
+# a session log of SLAPD_SESSIONLOG changes (10000; 0: no session log, so
+# that a cookie costs a present phase; "none": no syncprov at all), and the
+# syncprov lines in SLAPD_SYNCPROV_CONF.  With
 # SLAPD_TLS_DIR (see make_test_certs), it also speaks TLS: StartTLS on its
 # ldap:// port and ldaps:// on another.  A start that fails (say another
 # process took a port between free_port and the bind) is tried again on
@@ -185,7 +189,8 @@ run_slapd() {
 start_slapd() {
 	local name=$1
 	shift
-	local dir port ldif tls_conf="" urls ldaps_port="" attempt
+	local dir port ldif tls_conf="" urls ldaps_port="" attempt syncprov_conf=""
+	local sessionlog=${SLAPD_SESSIONLOG:-10000}
 	ensure_work_dir
 	dir="$PSSYNC_WORK/slapd-$name"
 	mkdir -p "$dir/data"
@@ -193,6 +198,13 @@ start_slapd() {
 		tls_conf="TLSCACertificateFile $SLAPD_TLS_DIR/ca.pem
 TLSCertificateFile $SLAPD_TLS_DIR/server.pem
 TLSCertificateKeyFile $SLAPD_TLS_DIR/server.key"
+	fi
+	if [ "$sessionlog" != none ]; then
+		syncprov_conf="overlay syncprov"
+		[ "$sessionlog" != 0 ] && syncprov_conf="$syncprov_conf
+syncprov-sessionlog $sessionlog"
+		syncprov_conf="$syncprov_conf
+${SLAPD_SYNCPROV_CONF:-}"
 	fi
 	cat >"$dir/slapd.conf" <<EOF
 include /etc/ldap/schema/core.schema
@@ -203,6 +215,7 @@ pidfile $dir/slapd.pid
 argsfile $dir/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload syncprov
 $tls_conf
 ${SLAPD_GLOBAL_CONF:-}
 
@@ -218,7 +231,7 @@ index objectClass eq
 index givenName,sn eq,sub
 index uid,employeeNumber eq
 # links find entries by their entryUUID (as syncrepl does)
-index entryUUID eq
+index entryCSN,entryUUID eq
 # the sync's service account may read everything, as a district sets it
 # up; anonymous searches keep slapd's default limit of 500 entries
 limits dn.exact="cn=pssync,ou=Services,dc=district,dc=org" size=unlimited
@@ -237,6 +250,7 @@ access to dn.subtree="ou=NoLast,ou=Hidden,dc=district,dc=org" attrs=sn
 access to *
 	by * read
 ${SLAPD_DATABASE_CONF:-}
+$syncprov_conf
 EOF
 	for ldif in "$@"; do
 		if ! "$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1; then

@@ -21,7 +21,7 @@
 # /etc/hosts with that line is bind-mounted over it.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-ALL_TESTS="ad_sync ad_filter ad_uid_attr ad_id_matching ad_strategies ad_paging ad_requests ad_referrals ad_bind ad_tls ad_attribute_names ad_links ad_global_catalog"
+ALL_TESTS="ad_sync ad_filter ad_uid_attr ad_id_matching ad_strategies ad_paging ad_requests ad_referrals ad_bind ad_tls ad_attribute_names ad_links ad_global_catalog ad_changes"
 
 #
 # Where another server already holds one of AD's ports on this machine (a

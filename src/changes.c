@@ -1,0 +1,2249 @@
+/*-------------------------------------------------------------------------
+ *
+ * changes.c
+ *		  Incremental sync (pssync 2.1): what each run leaves for the next,
+ *		  and which records a change touches.
+ *
+ * ldap_sync_changes() promises that the rows it returns for a record are
+ * those ldap_sync_district() would return for it now, and that it returns
+ * every record whose rows would now differ from its rows in its previous
+ * run.  For that, every real run of any kind remembers each record it took
+ * (pssync.record_state): a fingerprint of its row in PowerSchool's table
+ * and its usernames, a hash of its result rows as they are after the run's
+ * writes, and what those rows depend on in the directory: the key of its
+ * last name and ID (names.c's skeletons, which two values a directory may
+ * take for equal always share), the entry it matched, the user IDs it was
+ * matched to.  pssync.entry_state keeps, for each entry of a group, the
+ * keys of its last names and IDs as of the watermark (pssync.sync_state).
+ *
+ * A change matters to a record when it may change the record's rows:
+ *
+ *	- in PowerSchool: the record itself (new, another fingerprint or
+ *	  usernames), and the records that were matched to a username it had
+ *	  or has (a conflict: "held by another record");
+ *	- in the directory: an entry that changed, left or came matters to the
+ *	  records linked to it, and to those whose last name or ID has the key
+ *	  of one of its old or new last names or IDs (exact and partial
+ *	  matches, matches by ID);
+ *	- and in either case, to the records matched to a user ID that a
+ *	  touched record was or is now matched to (two records that want one
+ *	  value are both conflicts), or to the entry it was or is matched to
+ *	  (an entry linked to another record is a conflict).
+ *
+ * Those records are matched again, the ones they lead to after them, and
+ * checked and written together, exactly as a district-wide run would;
+ * the records whose rows then differ from their remembered rows are
+ * returned.  What a run does not take (a record of another type, of the
+ * same group) but a change touched is marked dirty, for the run that
+ * takes it; so is every record that a run's writes (a username taken or
+ * given up) or its links (an entry linked to another record) make
+ * different.  A group falls back to a full run, the scan's, when it has
+ * no watermark or the directory cannot say what changed since it.
+ *
+ * The state is written as the owner of the extension's tables, in the
+ * caller's transaction (a rolled-back run keeps the old watermark), as the
+ * history is.  ldap_sync_changes runs of one server and group are
+ * serialized with a transaction-level advisory lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ldap.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "pssync.h"
+
+/* The first key of the advisory lock of a server and group ("psst"). */
+#define PSSYNC_STATE_LOCK_KEY 0x70737374
+
+/* records written by one statement */
+#define STATES_PER_STATEMENT 10000
+
+/* what one search for entries' keys asks at most */
+#define IDS_PER_QUERY 10000
+
+static const char *
+group_name(RecordGroup group)
+{
+	return group == GROUP_STUDENTS ? "students" : "users";
+}
+
+/*
+ * The extension's schema when the installed version keeps the state of
+ * incremental sync (2.1 and later), else InvalidOid.
+ */
+static Oid
+state_schema(void)
+{
+	Oid			schema = get_namespace_oid("pssync", true);
+
+	if (!OidIsValid(schema) ||
+		!OidIsValid(get_relname_relid("record_state", schema)))
+		return InvalidOid;
+	return schema;
+}
+
+bool
+changes_supported(void)
+{
+	return OidIsValid(state_schema());
+}
+
+static const char *
+schema_name(Oid schema)
+{
+	return quote_identifier(get_namespace_name(schema));
+}
+
+/*
+ * Statements as the owner of the state tables, as history.c and links.c
+ * run theirs; an error in between restores the caller's identity with the
+ * rest of the (sub)transaction.
+ */
+typedef struct AsOwner
+{
+	Oid			save_userid;
+	int			save_sec_context;
+} AsOwner;
+
+static void
+become_owner(AsOwner *as, Oid schema)
+{
+	GetUserIdAndSecContext(&as->save_userid, &as->save_sec_context);
+	SetUserIdAndSecContext(relation_owner(get_relname_relid("record_state", schema)),
+						   as->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+become_caller(AsOwner *as)
+{
+	SetUserIdAndSecContext(as->save_userid, as->save_sec_context);
+}
+
+static Datum
+name_datum(const char *name)
+{
+	return DirectFunctionCall1(namein, CStringGetDatum(name));
+}
+
+static Datum
+int8_array(int64 *values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		datums[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(datums, n, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+static Datum
+text_array(const char **values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = values[i] == NULL;
+		datums[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+	}
+	return PointerGetDatum(construct_md_array(datums, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* A text[] column of a row as C strings (NULL elements as NULL). */
+static int
+row_text_array(HeapTuple tuple, TupleDesc desc, int column, char ***values)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tuple, desc, column, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	*values = NULL;
+	if (isnull)
+		return 0;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	*values = palloc(sizeof(char *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		(*values)[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return n;
+}
+
+/* A text[] literal of strings (for unnest() of arrays of arrays). */
+static char *
+array_literal(const char **values, int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < n; i++)
+	{
+		const char *p;
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		if (values[i] == NULL)
+		{
+			appendStringInfoString(&buf, "NULL");
+			continue;
+		}
+		appendStringInfoChar(&buf, '"');
+		for (p = values[i]; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&buf, '\\');
+			appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '"');
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+
+/*
+ * Sets of dcids, and of strings.
+ */
+typedef struct DcidSet
+{
+	HTAB	   *hash;
+} DcidSet;
+
+static void
+dcid_set_init(DcidSet *set, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(int64);
+	ctl.hcxt = cxt;
+	set->hash = hash_create("pssync dcids", 256, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static bool
+dcid_set_add(DcidSet *set, int64 dcid)
+{
+	bool		found;
+
+	(void) hash_search(set->hash, &dcid, HASH_ENTER, &found);
+	return !found;
+}
+
+static bool
+dcid_set_has(DcidSet *set, int64 dcid)
+{
+	return hash_search(set->hash, &dcid, HASH_FIND, NULL) != NULL;
+}
+
+/* The dcids of a set, in a palloc'd array. */
+static int64 *
+dcid_set_array(DcidSet *set, int *n)
+{
+	HASH_SEQ_STATUS status;
+	int64	   *dcid;
+	int64	   *result = palloc(sizeof(int64) * Max(hash_get_num_entries(set->hash), 1));
+
+	*n = 0;
+	hash_seq_init(&status, set->hash);
+	while ((dcid = hash_seq_search(&status)) != NULL)
+		result[(*n)++] = *dcid;
+	return result;
+}
+
+typedef struct StringSet
+{
+	List	   *values;
+	HTAB	   *hash;
+	MemoryContext cxt;
+} StringSet;
+
+static uint32
+set_string_hash(const void *key, Size keysize pg_attribute_unused())
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+string_match(const void *a, const void *b, Size keysize pg_attribute_unused())
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static void
+string_set_init(StringSet *set, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(char *);
+	ctl.hash = set_string_hash;
+	ctl.match = string_match;
+	ctl.hcxt = cxt;
+	set->hash = hash_create("pssync strings", 256, &ctl,
+							HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	set->values = NIL;
+	set->cxt = cxt;
+}
+
+static void
+string_set_add(StringSet *set, const char *value)
+{
+	bool		found;
+	char	  **entry;
+
+	if (value == NULL)
+		return;
+	entry = hash_search(set->hash, &value, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(set->cxt);
+
+		*entry = pstrdup(value);
+		set->values = lappend(set->values, *entry);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+static const char **
+string_set_array(StringSet *set, int *n)
+{
+	const char **result = palloc(sizeof(char *) * Max(list_length(set->values), 1));
+	ListCell   *cell;
+
+	*n = 0;
+	foreach(cell, set->values)
+		result[(*n)++] = (const char *) lfirst(cell);
+	return result;
+}
+
+
+/*
+ * The outcome of a record: a hash of its result rows.  matched_by is left
+ * out (a name match that becomes a link match is no change), and so is the
+ * section (the status says it).  Remembered as after the run's writes: a
+ * row that says updated (or would_update) is then unchanged, with the new
+ * username the old one.
+ */
+static void
+append_field(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(buf, "\x01N");
+	else
+	{
+		appendStringInfoChar(buf, '\x02');
+		appendStringInfoString(buf, s);
+	}
+	appendStringInfoChar(buf, '\x03');
+}
+
+static int64
+rows_hash(ListCell *first, List *results, bool after_writes)
+{
+	StringInfoData buf;
+	SyncRecord *rec = ((SyncResult *) lfirst(first))->record;
+	ListCell   *cell;
+	uint64		hash;
+
+	initStringInfo(&buf);
+	append_field(&buf, record_type_name(rec->type));
+	append_field(&buf, rec->first_name);
+	append_field(&buf, rec->last_name);
+	for_each_cell(cell, results, first)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+		SyncStatus	status = result->status;
+		const char *old_username = result_old_username(result);
+		int			i;
+
+		if (result->record != rec)
+			break;
+		if (status == STATUS_WOULD_UPDATE)
+			status = STATUS_UPDATED;
+		if (after_writes && status == STATUS_UPDATED)
+		{
+			status = STATUS_UNCHANGED;
+			old_username = result->new_username;
+		}
+		append_field(&buf, sync_status_name(status));
+		append_field(&buf, result_field(result));
+		append_field(&buf, old_username);
+		append_field(&buf, result->new_username);
+		append_field(&buf, result->dn);
+		if (result->candidates)
+		{
+			appendStringInfo(&buf, "%d/%d:", result->candidate_count,
+							 result->ncandidates);
+			for (i = 0; i < result->ncandidates; i++)
+				append_field(&buf, result->candidates[i]);
+		}
+		else
+			append_field(&buf, NULL);
+		appendStringInfoChar(&buf, '\x04');
+	}
+	hash = hash_bytes_extended((const unsigned char *) buf.data, buf.len, 0);
+	pfree(buf.data);
+	return (int64) hash;
+}
+
+/* The cells of each record's first row, in order. */
+static List *
+record_firsts(List *results)
+{
+	List	   *firsts = NIL;
+	SyncRecord *previous = NULL;
+	ListCell   *cell;
+
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->record != previous)
+			firsts = lappend(firsts, cell);
+		previous = result->record;
+	}
+	return firsts;
+}
+
+
+/*
+ * What a record's state says, for comparing with what a run would write.
+ */
+typedef struct StoredState
+{
+	int64		dcid;			/* the hash key */
+	int64		fingerprint;
+	int64		outcome;
+	int64		hash;			/* of every column a run writes */
+	bool		dirty;
+	char	   *usernames[2];
+	int			nusernames;
+	char	  **user_ids;
+	int			nuser_ids;
+	char	   *entry_id;
+	char	   *record_type;
+} StoredState;
+
+/* The columns a run writes, as one hash. */
+static int64
+state_hash(const char *record_type, int64 fingerprint, int64 outcome,
+		   const char *last_key, const char *id_key, const char *entry_id,
+		   const char **usernames, int nusernames, const char **user_ids,
+		   int nuser_ids)
+{
+	StringInfoData buf;
+	uint64		hash;
+	int			i;
+
+	initStringInfo(&buf);
+	append_field(&buf, record_type);
+	appendStringInfo(&buf, INT64_FORMAT "/" INT64_FORMAT "/", fingerprint, outcome);
+	append_field(&buf, last_key);
+	append_field(&buf, id_key);
+	append_field(&buf, entry_id);
+	for (i = 0; i < nusernames; i++)
+		append_field(&buf, usernames[i]);
+	appendStringInfoChar(&buf, '\x04');
+	for (i = 0; i < nuser_ids; i++)
+		append_field(&buf, user_ids[i]);
+	hash = hash_bytes_extended((const unsigned char *) buf.data, buf.len, 0);
+	pfree(buf.data);
+	return (int64) hash;
+}
+
+static HTAB *
+stored_state_table(MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(StoredState);
+	ctl.hcxt = cxt;
+	return hash_create("pssync record states", 1024, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+typedef struct StateRead
+{
+	HTAB	   *states;
+	bool		details;		/* keep usernames, user IDs, entry ID */
+	MemoryContext cxt;			/* of the states */
+} StateRead;
+
+static void
+stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	StateRead  *read = (StateRead *) arg;
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	StoredState *state = hash_search(read->states, &dcid, HASH_ENTER, NULL);
+	MemoryContext old = MemoryContextSwitchTo(read->cxt);
+	char	  **usernames;
+	char	   *last_key;
+	char	   *id_key;
+
+	state->fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	state->outcome = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+	state->dirty = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+	state->record_type = SPI_getvalue(tuple, desc, 5);
+	last_key = SPI_getvalue(tuple, desc, 6);
+	id_key = SPI_getvalue(tuple, desc, 7);
+	state->entry_id = SPI_getvalue(tuple, desc, 8);
+	state->nusernames = Min(row_text_array(tuple, desc, 9, &usernames), 2);
+	for (int i = 0; i < state->nusernames; i++)
+		state->usernames[i] = usernames[i];
+	state->nuser_ids = row_text_array(tuple, desc, 10, &state->user_ids);
+	state->hash = state_hash(state->record_type, state->fingerprint,
+							 state->outcome, last_key, id_key, state->entry_id,
+							 (const char **) state->usernames, state->nusernames,
+							 (const char **) state->user_ids, state->nuser_ids);
+	if (!read->details)
+	{
+		/* a district-wide run keeps 40 bytes a record, not the strings */
+		state->record_type = NULL;
+		state->entry_id = NULL;
+		state->nusernames = 0;
+		state->user_ids = NULL;
+		state->nuser_ids = 0;
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The stored states of a group's records: of the dcids given, or all
+ * (dcids NULL); read as the owner, as they are now.
+ */
+static HTAB *
+read_states(Oid schema, const char *server, RecordGroup group, int64 *dcids,
+			int n, bool details, MemoryContext cxt)
+{
+	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[3];
+	StateRead	read;
+	AsOwner		as;
+
+	read.states = stored_state_table(cxt);
+	read.details = details;
+	read.cxt = cxt;
+	if (dcids && n == 0)
+		return read.states;
+	values[0] = name_datum(server);
+	values[1] = CStringGetTextDatum(group_name(group));
+	values[2] = dcids ? int8_array(dcids, n) : (Datum) 0;
+	become_owner(&as, schema);
+	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.outcome, s.dirty, s.record_type,"
+						  " s.last_key, s.id_key, s.entry_id, s.usernames, s.user_ids"
+						  " FROM %s.record_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2%s",
+						  schema_name(schema),
+						  dcids ? " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3)" : ""),
+				 dcids ? 3 : 2, types, values, true, stored_state_row, &read);
+	become_caller(&as);
+	return read.states;
+}
+
+
+/*
+ * Remembering what a run took: every real run, of any kind.
+ */
+typedef struct NotedRow
+{
+	int64		dcid;
+	int64		fingerprint;
+	char	   *usernames[2];
+	int			nusernames;
+} NotedRow;
+
+struct RunMemory
+{
+	Oid			schema;
+	const char *server;
+	RecordGroup group;
+	bool		with_id;		/* records have an ID the directory matches */
+	bool		changes_run;	/* ldap_sync_changes': notes the changed only */
+	HTAB	   *noted;			/* of NotedRow: as read before the records */
+	MemoryContext cxt;
+};
+
+static void
+note_fingerprint(void *arg, int64 dcid, int64 fingerprint, ArrayType *usernames)
+{
+	RunMemory  *memory = (RunMemory *) arg;
+	NotedRow   *row = hash_search(memory->noted, &dcid, HASH_ENTER, NULL);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	row->fingerprint = fingerprint;
+	deconstruct_array(usernames, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	row->nusernames = Min(n, 2);
+	for (i = 0; i < row->nusernames; i++)
+		row->usernames[i] = nulls[i] ? NULL :
+			MemoryContextStrdup(memory->cxt, TextDatumGetCString(elems[i]));
+}
+
+static RunMemory *
+new_run_memory(Oid schema, const char *server, RecordGroup group,
+			   PowerSchoolTables *tables)
+{
+	RunMemory  *memory = palloc0(sizeof(RunMemory));
+	HASHCTL		ctl;
+
+	memory->schema = schema;
+	memory->server = server;
+	memory->group = group;
+	memory->with_id = tables->id_column != NULL;
+	memory->cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync run memory",
+										ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(NotedRow);
+	ctl.hcxt = memory->cxt;
+	memory->noted = hash_create("pssync fingerprints", 1024, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return memory;
+}
+
+/*
+ * Before a real run loads its records: the fingerprints and usernames of
+ * its selection, as they are before the records are read.  NULL when the
+ * installed version keeps no state.
+ */
+RunMemory *
+run_memory_begin(const char *server, RecordGroup group,
+				 PowerSchoolTables *tables, RecordSelection *selection)
+{
+	Oid			schema = state_schema();
+	RunMemory  *memory;
+
+	if (!OidIsValid(schema))
+		return NULL;
+	memory = new_run_memory(schema, server, group, tables);
+	load_fingerprints(tables, group, selection, note_fingerprint, memory);
+	return memory;
+}
+
+/* The position of a username column in record_state.usernames. */
+static int
+username_position(UsernameColumn column)
+{
+	return column == COLUMN_LOGINID ? 1 : 0;
+}
+
+/* What a run writes for one record. */
+typedef struct NewState
+{
+	int64		dcid;
+	const char *record_type;
+	int64		fingerprint;
+	int64		outcome;
+	const char *last_key;
+	const char *id_key;
+	const char *entry_id;
+	const char *usernames[2];
+	int			nusernames;
+	const char *user_ids[MAX_CHECKS_PER_RECORD];
+	int			nuser_ids;
+} NewState;
+
+static bool
+new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored,
+		  NewState *state)
+{
+	SyncRecord *rec = ((SyncResult *) lfirst(first))->record;
+	NotedRow   *noted = hash_search(memory->noted, &rec->dcid, HASH_FIND, NULL);
+	ListCell   *cell;
+	int			i;
+
+	memset(state, 0, sizeof(NewState));
+	state->dcid = rec->dcid;
+	state->record_type = record_type_name(rec->type);
+	state->outcome = rows_hash(first, results, true);
+	state->last_key = name_key(rec->last_name);
+	if (memory->with_id && rec->id && search_name(rec->id))
+	{
+		char	   *utf8 = directory_to_utf8(search_name(rec->id));
+
+		state->id_key = id_key(utf8, strlen(utf8));
+	}
+
+	/* as read before the records (or remembered, and not changed since) */
+	if (noted)
+	{
+		state->fingerprint = noted->fingerprint;
+		state->nusernames = noted->nusernames;
+		for (i = 0; i < noted->nusernames; i++)
+			state->usernames[i] = noted->usernames[i];
+	}
+	else if (stored)
+	{
+		state->fingerprint = stored->fingerprint;
+		state->nusernames = stored->nusernames;
+		for (i = 0; i < stored->nusernames; i++)
+			state->usernames[i] = stored->usernames[i];
+	}
+	else
+		return false;			/* not known: the next run takes it */
+
+	for_each_cell(cell, results, first)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->record != rec)
+			break;
+		if (result->entry_id && state->entry_id == NULL)
+			state->entry_id = result->entry_id;
+		if (result->check >= 0 && result->new_username &&
+			state->nuser_ids < MAX_CHECKS_PER_RECORD)
+			state->user_ids[state->nuser_ids++] = result->new_username;
+		/* what this run wrote */
+		if (result->status == STATUS_UPDATED && result->check >= 0)
+		{
+			int			pos = username_position(rec->columns[result->check]);
+
+			if (pos < state->nusernames)
+				state->usernames[pos] = result->new_username;
+		}
+	}
+	return true;
+}
+
+/* Rows of record_state to write, as arrays. */
+typedef struct StateBatch
+{
+	int			n;
+	int64	   *dcids;
+	const char **record_types;
+	int64	   *fingerprints;
+	int64	   *outcomes;
+	const char **last_keys;
+	const char **id_keys;
+	const char **entry_ids;
+	const char **usernames;		/* text[] literals */
+	const char **user_ids;
+} StateBatch;
+
+static void
+batch_init(StateBatch *b)
+{
+	b->n = 0;
+	b->dcids = palloc(sizeof(int64) * STATES_PER_STATEMENT);
+	b->record_types = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->fingerprints = palloc(sizeof(int64) * STATES_PER_STATEMENT);
+	b->outcomes = palloc(sizeof(int64) * STATES_PER_STATEMENT);
+	b->last_keys = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->id_keys = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->entry_ids = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->usernames = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->user_ids = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+}
+
+static void
+write_states(RunMemory *memory, StateBatch *b, int64 run_id)
+{
+	Oid			types[13] = {NAMEOID, TEXTOID, INT8OID, NAMEOID, INT8ARRAYOID,
+		TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[13];
+	char		nulls[13];
+	AsOwner		as;
+
+	if (b->n == 0)
+		return;
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = name_datum(memory->server);
+	values[1] = CStringGetTextDatum(group_name(memory->group));
+	values[2] = Int64GetDatum(run_id);
+	if (run_id == 0)
+		nulls[2] = 'n';
+	values[3] = name_datum(GetUserNameFromId(GetUserId(), false));
+	values[4] = int8_array(b->dcids, b->n);
+	values[5] = text_array(b->record_types, b->n);
+	values[6] = int8_array(b->fingerprints, b->n);
+	values[7] = int8_array(b->outcomes, b->n);
+	values[8] = text_array(b->last_keys, b->n);
+	values[9] = text_array(b->id_keys, b->n);
+	values[10] = text_array(b->entry_ids, b->n);
+	values[11] = text_array(b->usernames, b->n);
+	values[12] = text_array(b->user_ids, b->n);
+	become_owner(&as, memory->schema);
+	run_query_nulls(psprintf("INSERT INTO %s.record_state AS s (server, record_group, dcid,"
+							 " record_type, fingerprint, outcome, last_key, id_key, entry_id,"
+							 " usernames, user_ids, dirty, run_id, role)"
+							 " SELECT $1, $2, v.dcid, v.record_type, v.fingerprint, v.outcome,"
+							 " v.last_key, v.id_key, v.entry_id, v.usernames::pg_catalog.text[],"
+							 " v.user_ids::pg_catalog.text[], false, $3, $4"
+							 " FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6),"
+							 " pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+							 " pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
+							 " pg_catalog.unnest($13))"
+							 " AS v(dcid, record_type, fingerprint, outcome, last_key, id_key,"
+							 " entry_id, usernames, user_ids)"
+							 " ON CONFLICT (server, record_group, dcid) DO UPDATE SET"
+							 " record_type = excluded.record_type,"
+							 " fingerprint = excluded.fingerprint, outcome = excluded.outcome,"
+							 " last_key = excluded.last_key, id_key = excluded.id_key,"
+							 " entry_id = excluded.entry_id, usernames = excluded.usernames,"
+							 " user_ids = excluded.user_ids, dirty = false,"
+							 " run_id = excluded.run_id, role = excluded.role",
+							 schema_name(memory->schema)),
+					13, types, values, nulls, false, SPI_OK_INSERT);
+	become_caller(&as);
+	b->n = 0;
+}
+
+/*
+ * Mark dirty the records of the group whose rows a run may have made
+ * different, other than those it took (covered): those matched to a user
+ * ID in values (a username written, or given up: "held by another
+ * record"), or to an entry in entry_ids other than the record now linked
+ * to it (linked_dcids, in step; an entry linked to another record).
+ */
+static void
+mark_dependents(Oid schema, const char *server, RecordGroup group,
+				const char **values, int nvalues, const char **entry_ids,
+				int64 *linked_dcids, int nentries, int64 *covered, int ncovered)
+{
+	Oid			types[6] = {NAMEOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT8ARRAYOID, INT8ARRAYOID};
+	Datum		params[6];
+	AsOwner		as;
+
+	if (nvalues == 0 && nentries == 0)
+		return;
+	params[0] = name_datum(server);
+	params[1] = CStringGetTextDatum(group_name(group));
+	params[2] = text_array(values, nvalues);
+	params[3] = text_array(entry_ids, nentries);
+	params[4] = int8_array(linked_dcids, nentries);
+	params[5] = int8_array(covered, ncovered);
+	become_owner(&as, schema);
+	run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"
+					   " FROM (SELECT v.dcid FROM %1$s.record_state v"
+					   " WHERE v.server OPERATOR(pg_catalog.=) $1"
+					   " AND v.record_group OPERATOR(pg_catalog.=) $2"
+					   " AND v.user_ids OPERATOR(pg_catalog.&&) $3"
+					   " UNION"
+					   " SELECT m.dcid FROM %1$s.record_state m"
+					   " JOIN ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) e(entry_id, dcid)"
+					   " ON e.entry_id OPERATOR(pg_catalog.=) m.entry_id"
+					   " WHERE m.server OPERATOR(pg_catalog.=) $1"
+					   " AND m.record_group OPERATOR(pg_catalog.=) $2"
+					   " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid) d"
+					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+					   " AND s.record_group OPERATOR(pg_catalog.=) $2"
+					   " AND s.dcid OPERATOR(pg_catalog.=) d.dcid AND NOT s.dirty"
+					   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($6) c(dcid)"
+					   " WHERE c.dcid OPERATOR(pg_catalog.=) s.dcid)",
+					   schema_name(schema)),
+			  6, types, params, false, SPI_OK_UPDATE);
+	become_caller(&as);
+}
+
+/*
+ * After a real run has written its changes and history: remember each
+ * record it took, where what is stored differs.  A run whose rows are not
+ * those of a district-wide run (another uid_attr than the server's) marks
+ * its records dirty instead.  Then the records its writes made different
+ * are marked dirty.  results are in the order of the records.
+ */
+void
+run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
+{
+	MemoryContext old;
+	List	   *firsts;
+	HTAB	   *stored;
+	StateBatch	batch;
+	StringSet	taken;
+	StringSet	given_up;
+	int64	   *covered;
+	int			ncovered = 0;
+	int			nvalues;
+	const char **values;
+	ListCell   *cell;
+
+	if (memory == NULL)
+		return;
+	old = MemoryContextSwitchTo(memory->cxt);
+	firsts = record_firsts(results);
+	covered = palloc(sizeof(int64) * Max(list_length(firsts), 1));
+	foreach(cell, firsts)
+		covered[ncovered++] = ((SyncResult *) lfirst((ListCell *) lfirst(cell)))->record->dcid;
+
+	/* a run of (nearly) every record reads every state at once */
+	if (ncovered > 1000 && !memory->changes_run)
+		stored = read_states(memory->schema, memory->server, memory->group,
+							 NULL, 0, false, memory->cxt);
+	else
+		stored = read_states(memory->schema, memory->server, memory->group,
+							 covered, ncovered, true, memory->cxt);
+
+	string_set_init(&taken, memory->cxt);
+	string_set_init(&given_up, memory->cxt);
+	batch_init(&batch);
+	foreach(cell, firsts)
+	{
+		ListCell   *first = (ListCell *) lfirst(cell);
+		SyncRecord *rec = ((SyncResult *) lfirst(first))->record;
+		StoredState *state = hash_search(stored, &rec->dcid, HASH_FIND, NULL);
+		ListCell   *row;
+		NewState	ns;
+		int64		hash;
+
+		/* the usernames it takes or gives up */
+		for_each_cell(row, results, first)
+		{
+			SyncResult *result = (SyncResult *) lfirst(row);
+
+			if (result->record != rec)
+				break;
+			if (result->status == STATUS_UPDATED)
+			{
+				string_set_add(&taken, result->new_username);
+				string_set_add(&given_up, result_old_username(result));
+			}
+		}
+		if (!canonical)
+			continue;
+		if (!new_state(memory, first, results, state, &ns))
+			continue;
+		hash = state_hash(ns.record_type, ns.fingerprint, ns.outcome,
+						  ns.last_key, ns.id_key, ns.entry_id, ns.usernames,
+						  ns.nusernames, ns.user_ids, ns.nuser_ids);
+		if (state && !state->dirty && state->hash == hash)
+			continue;
+		batch.dcids[batch.n] = ns.dcid;
+		batch.record_types[batch.n] = ns.record_type;
+		batch.fingerprints[batch.n] = ns.fingerprint;
+		batch.outcomes[batch.n] = ns.outcome;
+		batch.last_keys[batch.n] = ns.last_key;
+		batch.id_keys[batch.n] = ns.id_key;
+		batch.entry_ids[batch.n] = ns.entry_id;
+		batch.usernames[batch.n] = array_literal(ns.usernames, ns.nusernames);
+		batch.user_ids[batch.n] = array_literal(ns.user_ids, ns.nuser_ids);
+		batch.n++;
+		if (batch.n == STATES_PER_STATEMENT)
+			write_states(memory, &batch, run_id);
+	}
+	write_states(memory, &batch, run_id);
+
+	/* its rows are not a district-wide run's: the next run takes them */
+	if (!canonical)
+		mark_records_dirty(memory->server, memory->group, covered, ncovered);
+	/*
+	 * A username taken: the records that want it now conflict (those of this
+	 * run knew, as they were checked with it).  A username given up: those
+	 * that wanted it are free of the conflict now, this run's too, which
+	 * were checked while it was held.
+	 */
+	values = string_set_array(&taken, &nvalues);
+	mark_dependents(memory->schema, memory->server, memory->group,
+					values, nvalues, NULL, NULL, 0, covered, ncovered);
+	values = string_set_array(&given_up, &nvalues);
+	mark_dependents(memory->schema, memory->server, memory->group,
+					values, nvalues, NULL, NULL, 0, NULL, 0);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(memory->cxt);
+}
+
+/* Mark records dirty: the next ldap_sync_changes takes them. */
+void
+mark_records_dirty(const char *server, RecordGroup group, int64 *dcids, int n)
+{
+	Oid			schema = state_schema();
+	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[3];
+	AsOwner		as;
+
+	if (!OidIsValid(schema) || n == 0)
+		return;
+	values[0] = name_datum(server);
+	values[1] = CStringGetTextDatum(group_name(group));
+	values[2] = int8_array(dcids, n);
+	become_owner(&as, schema);
+	run_query(psprintf("UPDATE %s.record_state s SET dirty = true"
+					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+					   " AND s.record_group OPERATOR(pg_catalog.=) $2"
+					   " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3) AND NOT s.dirty",
+					   schema_name(schema)),
+			  3, types, values, false, SPI_OK_UPDATE);
+	become_caller(&as);
+}
+
+/*
+ * Mark a record dirty on every server: it was excluded or included again
+ * (exclusions.c), so that the next ldap_sync_changes of each server takes
+ * it again.
+ */
+void
+mark_record_dirty(RecordGroup group, int64 dcid)
+{
+	Oid			schema = state_schema();
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+	AsOwner		as;
+
+	if (!OidIsValid(schema))
+		return;
+	values[0] = CStringGetTextDatum(group_name(group));
+	values[1] = Int64GetDatum(dcid);
+	become_owner(&as, schema);
+	run_query(psprintf("UPDATE %s.record_state s SET dirty = true"
+					   " WHERE s.record_group OPERATOR(pg_catalog.=) $1"
+					   " AND s.dcid OPERATOR(pg_catalog.=) $2",
+					   schema_name(schema)),
+			  2, types, values, false, SPI_OK_UPDATE);
+	become_caller(&as);
+}
+
+/*
+ * ldap_unlink: the record, and the records matched to its entry (which a
+ * link no longer holds), may have other rows now.
+ */
+void
+mark_unlinked(const char *server, RecordGroup group, int64 dcid)
+{
+	Oid			schema = state_schema();
+	Oid			types[3] = {NAMEOID, TEXTOID, INT8OID};
+	Datum		values[3];
+	AsOwner		as;
+
+	if (!OidIsValid(schema))
+		return;
+	values[0] = name_datum(server);
+	values[1] = CStringGetTextDatum(group_name(group));
+	values[2] = Int64GetDatum(dcid);
+	become_owner(&as, schema);
+	run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"
+					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+					   " AND s.record_group OPERATOR(pg_catalog.=) $2"
+					   " AND (s.dcid OPERATOR(pg_catalog.=) $3"
+					   " OR s.entry_id OPERATOR(pg_catalog.=) (SELECT l.entry_id"
+					   " FROM %1$s.record_links l WHERE l.server OPERATOR(pg_catalog.=) $1"
+					   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+					   " AND l.dcid OPERATOR(pg_catalog.=) $3))",
+					   schema_name(schema)),
+			  3, types, values, false, SPI_OK_UPDATE);
+	become_caller(&as);
+}
+
+/*
+ * The links of entries changed hands (made, replaced, removed): the
+ * records matched to those entries, other than the one now linked to each
+ * (linked_dcids, in step; -1 for none), may now be conflicts or not.
+ */
+void
+mark_link_dependents(const char *server, RecordGroup group,
+					 const char **entry_ids, int64 *linked_dcids, int n)
+{
+	Oid			schema = state_schema();
+
+	if (!OidIsValid(schema) || n == 0)
+		return;
+	mark_dependents(schema, server, group, NULL, 0, entry_ids, linked_dcids, n,
+					NULL, 0);
+}
+
+
+/*
+ * The size of a group's full reads, and pssync.min_directory_ratio.
+ */
+
+/* The entries of the group's last full read, or -1. */
+static int
+last_full_read(Oid schema, const char *server, RecordGroup group)
+{
+	Oid			types[2] = {NAMEOID, TEXTOID};
+	Datum		values[2];
+	AsOwner		as;
+	int			entries = -1;
+
+	values[0] = name_datum(server);
+	values[1] = CStringGetTextDatum(group_name(group));
+	become_owner(&as, schema);
+	run_query(psprintf("SELECT pg_catalog.max(s.entries) FROM %s.sync_state s"
+					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+					   " AND s.record_group OPERATOR(pg_catalog.=) $2",
+					   schema_name(schema)),
+			  2, types, values, true, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			entries = DatumGetInt32(d);
+	}
+	become_caller(&as);
+	return entries;
+}
+
+/*
+ * A full read of a group that returned fewer than pssync.min_directory_ratio
+ * of the entries of the group's last successful full read is an ERROR:
+ * wrong credentials, an ACL change, a wrong base DN or a broken filter can
+ * make a directory look empty, and a sync would then turn its records into
+ * exceptions.  Nothing has been written yet.
+ */
+void
+check_directory_size(PssyncServer *server, RecordGroup group,
+					 const char *base_dn, int entries)
+{
+	Oid			schema = state_schema();
+	int			last;
+
+	if (!OidIsValid(schema) || pssync_min_directory_ratio <= 0)
+		return;
+	last = last_full_read(schema, server->servername, group);
+	if (last <= 0 || entries >= pssync_min_directory_ratio * last)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("LDAP server \"%s\" returned %d entries under \"%s\", fewer than pssync.min_directory_ratio (%g) of the %d entries of its last full read",
+					server->servername, entries, base_dn,
+					pssync_min_directory_ratio, last),
+			 errdetail("Nothing was changed.  Wrong credentials, an ACL change, a wrong base DN or a broken filter can make a directory look smaller than it is."),
+			 errhint("Check the server's options and the bind account's access. If the directory really shrank, a superuser may lower the ratio for one run: SET pssync.min_directory_ratio = 0.")));
+}
+
+/*
+ * Remember the size of a successful full read of a group (a real run's),
+ * on every watermark row of the group, or a row of its own.
+ */
+void
+note_full_read(const char *server, RecordGroup group, int entries)
+{
+	Oid			schema = state_schema();
+	Oid			types[4] = {NAMEOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4];
+	AsOwner		as;
+
+	if (!OidIsValid(schema))
+		return;
+	values[0] = name_datum(server);
+	values[1] = CStringGetTextDatum(group_name(group));
+	values[2] = CStringGetTextDatum("");
+	values[3] = Int32GetDatum(entries);
+	become_owner(&as, schema);
+	run_query(psprintf("UPDATE %s.sync_state s SET entries = $4,"
+					   " full_read_at = pg_catalog.now(), updated_at = pg_catalog.now()"
+					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+					   " AND s.record_group OPERATOR(pg_catalog.=) $2",
+					   schema_name(schema)),
+			  4, types, values, false, SPI_OK_UPDATE);
+	if (SPI_processed == 0)
+		run_query(psprintf("INSERT INTO %s.sync_state (server, record_group, base_dn,"
+						   " entries, full_read_at, updated_at)"
+						   " VALUES ($1, $2, $3, $4, pg_catalog.now(), pg_catalog.now())",
+						   schema_name(schema)),
+				  4, types, values, false, SPI_OK_INSERT);
+	become_caller(&as);
+}
+
+
+/*
+ * ldap_sync_changes: a group's changes.
+ */
+struct GroupChanges
+{
+	Oid			schema;
+	PssyncServer *server;
+	PssyncDirectory *dir;
+	RecordGroup group;
+	PowerSchoolTables *tables;
+	bool		dry_run;
+	MemoryContext cxt;
+
+	List	   *base_dns;
+	ChangeMechanism mechanism;
+	char	   *options;		/* what the watermark holds for */
+	const char *full_reason;	/* set: the group runs in full */
+	List	   *next;			/* Watermark per base DN, to store */
+	int			entries;		/* of the last full read */
+
+	/* the directory's changes */
+	List	   *found;			/* ChangedEntry */
+	List	   *gone;			/* entry IDs */
+	List	   *found_keys;		/* per found entry: its last keys, id keys */
+	List	   *found_id_keys;
+	DcidSet		touched;		/* by the directory's changes */
+	DirectoryIndex *index;		/* the full read's, for entry_state */
+
+	/* the runs of the group's scopes */
+	DcidSet		taken;			/* by a run of this call */
+	DcidSet		gone_records;	/* no longer in PowerSchool's table */
+	RunMemory  *memory;			/* of the scope being run */
+	HTAB	   *stored;			/* the states of the records of the scope */
+	StringSet	values;			/* usernames and user IDs that matter */
+	StringSet	entries_seen;	/* entries the scope's records were or are
+								 * matched to */
+	DcidSet		scope_dcids;	/* taken by the scope's run */
+};
+
+/*
+ * What a group's watermark holds for: the server options and settings
+ * that decide which entries are a group's, and what its rows are.  Another
+ * value means a full run.
+ */
+static char *
+watermark_options(PssyncServer *server, RecordGroup group,
+				  PowerSchoolTables *tables, const char *entry_id_attr)
+{
+	return psprintf("filter=%s scope=%s first=%s last=%s uid=%s id=%s/%s entry_id=%s links=%s table=%s",
+					server->filter,
+					server->scope == LDAP_SCOPE_ONELEVEL ? "one" : "sub",
+					server->first_name_attr, server->last_name_attr,
+					server->uid_attr[group],
+					server->id_attr[group] ? server->id_attr[group] : "",
+					tables->id_column ? tables->id_column : "",
+					entry_id_attr, links_in_use() ? "on" : "off",
+					group == GROUP_STUDENTS ? tables->students.qualified_name :
+					tables->users.qualified_name);
+}
+
+/* The advisory lock of a server and group, until the end of the transaction. */
+static void
+lock_group(const char *server, RecordGroup group)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(PSSYNC_STATE_LOCK_KEY);
+	values[1] = CStringGetTextDatum(psprintf("%s/%s", server, group_name(group)));
+	run_query("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+			  2, types, values, false, SPI_OK_SELECT);
+}
+
+typedef struct WatermarkRow
+{
+	char	   *base_dn;
+	Watermark	wm;
+	char	   *options;
+} WatermarkRow;
+
+static void
+watermark_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	List	  **rows = (List **) arg;
+	WatermarkRow *row = palloc0(sizeof(WatermarkRow));
+	char	   *mechanism = SPI_getvalue(tuple, desc, 2);
+	bool		isnull;
+	Datum		d;
+
+	row->base_dn = SPI_getvalue(tuple, desc, 1);
+	if (mechanism && strcmp(mechanism, "rfc4533") == 0)
+		row->wm.mechanism = CHANGES_RFC4533;
+	else if (mechanism && strcmp(mechanism, "usn") == 0)
+		row->wm.mechanism = CHANGES_USN;
+	d = SPI_getbinval(tuple, desc, 3, &isnull);
+	if (!isnull)
+	{
+		bytea	   *cookie = DatumGetByteaPP(d);
+
+		row->wm.cookie_len = VARSIZE_ANY_EXHDR(cookie);
+		row->wm.cookie = copy_bytes(NULL, VARDATA_ANY(cookie), row->wm.cookie_len);
+	}
+	d = SPI_getbinval(tuple, desc, 4, &isnull);
+	if (!isnull)
+		row->wm.usn = DatumGetInt64(d);
+	row->wm.host = SPI_getvalue(tuple, desc, 5);
+	row->wm.invocation_id = SPI_getvalue(tuple, desc, 6);
+	row->options = SPI_getvalue(tuple, desc, 7);
+	*rows = lappend(*rows, row);
+}
+
+static List *
+read_watermarks(GroupChanges *gc)
+{
+	Oid			types[2] = {NAMEOID, TEXTOID};
+	Datum		values[2];
+	List	   *rows = NIL;
+	AsOwner		as;
+
+	values[0] = name_datum(gc->server->servername);
+	values[1] = CStringGetTextDatum(group_name(gc->group));
+	become_owner(&as, gc->schema);
+	for_each_row(psprintf("SELECT s.base_dn, s.mechanism, s.cookie, s.usn, s.host,"
+						  " s.invocation_id, s.options FROM %s.sync_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2",
+						  schema_name(gc->schema)),
+				 2, types, values, true, watermark_row, &rows);
+	become_caller(&as);
+	gc->entries = last_full_read(gc->schema, gc->server->servername, gc->group);
+	return rows;
+}
+
+static WatermarkRow *
+watermark_of(List *rows, const char *base_dn)
+{
+	ListCell   *cell;
+
+	foreach(cell, rows)
+	{
+		WatermarkRow *row = (WatermarkRow *) lfirst(cell);
+
+		if (directory_dn_in_scope(row->base_dn, base_dn, LDAP_SCOPE_BASE))
+			return row;
+	}
+	return NULL;
+}
+
+/* The keys of a changed entry's last names and IDs. */
+static List *
+value_keys(DirectoryValues *values, bool id)
+{
+	List	   *keys = NIL;
+	int			i;
+
+	for (i = 0; i < values->count; i++)
+	{
+		if (memchr(values->values[i], '\0', values->lengths[i]))
+			continue;			/* the scan files such a value by its skeleton
+								 * too */
+		keys = lappend(keys, id ? id_key(values->values[i], values->lengths[i]) :
+					   name_skeleton(values->values[i], values->lengths[i]));
+	}
+	return keys;
+}
+
+typedef struct OldKeys
+{
+	StringSet  *last_keys;
+	StringSet  *id_keys;
+	bool		unknown;		/* an entry whose names could not be read */
+} OldKeys;
+
+static void
+old_keys_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	OldKeys    *keys = (OldKeys *) arg;
+	char	  **values;
+	int			n;
+	int			i;
+	bool		isnull;
+
+	(void) SPI_getbinval(tuple, desc, 1, &isnull);
+	if (isnull)
+	{
+		keys->unknown = true;
+		return;
+	}
+	n = row_text_array(tuple, desc, 1, &values);
+	for (i = 0; i < n; i++)
+		string_set_add(keys->last_keys, values[i]);
+	n = row_text_array(tuple, desc, 2, &values);
+	for (i = 0; i < n; i++)
+		string_set_add(keys->id_keys, values[i]);
+}
+
+static void
+touched_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	bool		isnull;
+
+	dcid_set_add((DcidSet *) arg,
+				 DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull)));
+}
+
+/*
+ * The records the directory's changes touch: those whose last name or ID
+ * has a key of a changed entry's old or new last names or IDs, and those
+ * linked to or matched to a changed entry.
+ */
+static void
+find_touched(GroupChanges *gc)
+{
+	StringSet	last_keys;
+	StringSet	id_keys;
+	StringSet	ids;
+	OldKeys		old;
+	ListCell   *cell;
+	ListCell   *keys;
+	ListCell   *id_keys_cell;
+	const char **id_array;
+	const char **last_array;
+	const char **id_key_array;
+	int			nids;
+	int			nlast;
+	int			nid_keys;
+	Oid			types[5] = {NAMEOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[5];
+	AsOwner		as;
+
+	string_set_init(&last_keys, gc->cxt);
+	string_set_init(&id_keys, gc->cxt);
+	string_set_init(&ids, gc->cxt);
+	forthree(cell, gc->found, keys, gc->found_keys, id_keys_cell, gc->found_id_keys)
+	{
+		ListCell   *k;
+
+		string_set_add(&ids, ((ChangedEntry *) lfirst(cell))->entry_id);
+		foreach(k, (List *) lfirst(keys))
+			string_set_add(&last_keys, (char *) lfirst(k));
+		foreach(k, (List *) lfirst(id_keys_cell))
+			string_set_add(&id_keys, (char *) lfirst(k));
+	}
+	foreach(cell, gc->gone)
+		string_set_add(&ids, (char *) lfirst(cell));
+	id_array = string_set_array(&ids, &nids);
+	if (nids == 0)
+		return;
+
+	/* their keys as of the watermark */
+	old.last_keys = &last_keys;
+	old.id_keys = &id_keys;
+	old.unknown = false;
+	values[0] = name_datum(gc->server->servername);
+	values[1] = CStringGetTextDatum(group_name(gc->group));
+	values[2] = text_array(id_array, nids);
+	become_owner(&as, gc->schema);
+	for_each_row(psprintf("SELECT e.last_keys, e.id_keys FROM %s.entry_state e"
+						  " WHERE e.server OPERATOR(pg_catalog.=) $1"
+						  " AND e.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND e.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
+						  schema_name(gc->schema)),
+				 3, types, values, true, old_keys_row, &old);
+	become_caller(&as);
+	if (old.unknown)
+	{
+		gc->full_reason = "an entry whose names the bind account could not read changed";
+		return;
+	}
+
+	last_array = string_set_array(&last_keys, &nlast);
+	id_key_array = string_set_array(&id_keys, &nid_keys);
+	values[3] = text_array(last_array, nlast);
+	values[4] = text_array(id_key_array, nid_keys);
+	become_owner(&as, gc->schema);
+	for_each_row(psprintf("SELECT s.dcid FROM %1$s.record_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND (s.last_key OPERATOR(pg_catalog.=) ANY ($4)"
+						  " OR s.id_key OPERATOR(pg_catalog.=) ANY ($5)"
+						  " OR s.entry_id OPERATOR(pg_catalog.=) ANY ($3))"
+						  " UNION"
+						  " SELECT l.dcid FROM %1$s.record_links l"
+						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
+						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
+						  schema_name(gc->schema)),
+				 5, types, values, true, touched_row, &gc->touched);
+	become_caller(&as);
+}
+
+/*
+ * Start a group's part of ldap_sync_changes: lock the group, read its
+ * watermarks and what changed in the directory since.  Afterwards
+ * changes_full_reason() says whether (and why) the group runs in full; if
+ * so its watermark now has been read already, before the full read.
+ */
+GroupChanges *
+changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
+			  PowerSchoolTables *tables, bool dry_run)
+{
+	GroupChanges *gc = palloc0(sizeof(GroupChanges));
+	const char *entry_id_attr = directory_entry_id_attr(dir);
+	List	   *rows;
+	ListCell   *cell;
+	int			limit;
+
+	gc->schema = state_schema();
+	gc->server = server;
+	gc->dir = dir;
+	gc->group = group;
+	gc->tables = tables;
+	gc->dry_run = dry_run;
+	gc->cxt = CurrentMemoryContext;
+	gc->base_dns = server_base_dns(server, group);
+	dcid_set_init(&gc->touched, gc->cxt);
+	dcid_set_init(&gc->taken, gc->cxt);
+	dcid_set_init(&gc->gone_records, gc->cxt);
+	gc->options = watermark_options(server, group, tables, entry_id_attr);
+
+	if (!OidIsValid(gc->schema))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the installed version of pssync keeps no state for ldap_sync_changes"),
+				 errhint("ALTER EXTENSION pssync UPDATE;")));
+	lock_group(server->servername, group);
+	rows = read_watermarks(gc);
+	gc->mechanism = directory_change_mechanism(dir, entry_id_attr, &gc->full_reason);
+	if (gc->mechanism == CHANGES_NONE)
+		return gc;				/* full, every time: no watermark to keep */
+
+	foreach(cell, gc->base_dns)
+	{
+		WatermarkRow *row = watermark_of(rows, (char *) lfirst(cell));
+
+		if (row == NULL || row->wm.mechanism == CHANGES_NONE)
+			gc->full_reason = psprintf("there is no watermark for \"%s\"",
+									   (char *) lfirst(cell));
+		else if (row->wm.mechanism != gc->mechanism)
+			gc->full_reason = "the watermark is of another kind of directory";
+		else if (row->options == NULL || strcmp(row->options, gc->options) != 0)
+			gc->full_reason = "the server's options or pssync's settings changed since the watermark";
+		if (gc->full_reason)
+			break;
+	}
+
+	if (gc->full_reason == NULL)
+	{
+		const char *attrs[3] = {server->last_name_attr, server->id_attr[group], NULL};
+
+		limit = Max(1000, gc->entries / 2);
+		foreach(cell, gc->base_dns)
+		{
+			WatermarkRow *row = watermark_of(rows, (char *) lfirst(cell));
+			DirectoryChanges *changes;
+			Watermark  *next = palloc(sizeof(Watermark));
+			ListCell   *e;
+
+			changes = directory_read_changes(dir, row->base_dn, &row->wm, attrs,
+											 limit - list_length(gc->found));
+			if (changes->full_reason)
+			{
+				gc->full_reason = psprintf("%s (\"%s\")", changes->full_reason,
+										   row->base_dn);
+				break;
+			}
+			if (changes->deletions_unseen)
+				ereport(NOTICE,
+						(errmsg("LDAP server \"%s\": the bind account cannot see deleted objects, so deletions under \"%s\" are not seen",
+								server->servername, row->base_dn),
+						 errdetail("Links to deleted entries are found broken by the next full run."),
+						 errhint("Grant the bind account the right to list the Deleted Objects container, or run ldap_sync_district() weekly.")));
+			*next = changes->next;
+			gc->next = lappend(gc->next, next);
+			foreach(e, changes->found)
+			{
+				ChangedEntry *entry = (ChangedEntry *) lfirst(e);
+
+				gc->found = lappend(gc->found, entry);
+				gc->found_keys = lappend(gc->found_keys,
+										 value_keys(&entry->values[0], false));
+				gc->found_id_keys = lappend(gc->found_id_keys,
+											server->id_attr[group] ?
+											value_keys(&entry->values[1], true) : NIL);
+			}
+			gc->gone = list_concat(gc->gone, changes->gone);
+		}
+		if (gc->full_reason == NULL)
+			find_touched(gc);
+		elog(DEBUG1, "pssync: %s: %d entries changed, %d may have left; %ld records touched",
+			 group_name(group), list_length(gc->found), list_length(gc->gone),
+			 hash_get_num_entries(gc->touched.hash));
+	}
+
+	if (gc->full_reason)
+	{
+		/* the watermark now, before the full read */
+		gc->next = NIL;
+		foreach(cell, gc->base_dns)
+		{
+			Watermark  *wm = palloc(sizeof(Watermark));
+
+			directory_watermark(dir, gc->mechanism, (char *) lfirst(cell), wm);
+			gc->next = lappend(gc->next, wm);
+		}
+	}
+	return gc;
+}
+
+const char *
+changes_full_reason(GroupChanges *gc)
+{
+	return gc->full_reason;
+}
+
+/*
+ * The full read of a group's full run: entry_state is made from it at
+ * changes_end(), which frees it.  Returns whether it was kept (the first
+ * of the group's, in a real run that keeps watermarks); if not, the
+ * caller frees it.
+ */
+bool
+changes_full_read(GroupChanges *gc, DirectoryIndex *index)
+{
+	if (gc->index != NULL || index == NULL || gc->dry_run ||
+		gc->mechanism == CHANGES_NONE)
+		return false;
+	gc->index = index;			/* changes_end() frees it */
+	return true;
+}
+
+
+/*
+ * A scope's records: what PowerSchool changed, and what the directory's
+ * changes and earlier runs (dirty) touched.
+ */
+typedef struct Detection
+{
+	GroupChanges *gc;
+	DcidSet    *dcids;
+	int			changed;
+} Detection;
+
+static void
+detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Detection  *d = (Detection *) arg;
+	GroupChanges *gc = d->gc;
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	bool		gone = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+	char	  **usernames;
+	int			n;
+	int			i;
+
+	if (gone)
+	{
+		dcid_set_add(&gc->gone_records, dcid);
+		dcid_set_add(d->dcids, dcid);	/* its state says what it held */
+		return;
+	}
+	d->changed++;
+	dcid_set_add(d->dcids, dcid);
+	(void) SPI_getbinval(tuple, desc, 2, &isnull);
+	if (isnull)
+		return;					/* only dirty */
+	n = row_text_array(tuple, desc, 3, &usernames);
+	for (i = 0; i < n; i++)
+		string_set_add(&gc->values, usernames[i]);
+	/* as it was before the records are read */
+	if (gc->memory)
+	{
+		NotedRow   *row = hash_search(gc->memory->noted, &dcid, HASH_ENTER, NULL);
+
+		row->fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+		row->nusernames = Min(n, 2);
+		for (i = 0; i < row->nusernames; i++)
+			row->usernames[i] = usernames[i] ?
+				MemoryContextStrdup(gc->memory->cxt, usernames[i]) : NULL;
+	}
+}
+
+/*
+ * The dcids a scope's incremental run takes first: the records PowerSchool
+ * added or changed (read as the caller: its privileges and row security
+ * apply), those a directory change touched, and those marked dirty.  Also
+ * notes the records gone from the table.  The run's memory is started here
+ * (the fingerprints as read now).  *n is their number; NULL with
+ * full_reason set when so many records changed that a full run is cheaper.
+ */
+int64 *
+changes_scope_begin(GroupChanges *gc, RunMemory **memory, int *n)
+{
+	PowerSchoolTable *table = gc->group == GROUP_STUDENTS ?
+		&gc->tables->students : &gc->tables->users;
+	Oid			types[2] = {NAMEOID, TEXTOID};
+	Datum		values[2];
+	DcidSet		dcids;
+	Detection	d;
+	HASH_SEQ_STATUS status;
+	int64	   *dcid;
+	int64	   *result;
+	int			total;
+
+	if (!gc->dry_run)
+	{
+		gc->memory = new_run_memory(gc->schema, gc->server->servername,
+									gc->group, gc->tables);
+		gc->memory->changes_run = true;
+	}
+	else
+		gc->memory = NULL;
+	*memory = gc->memory;
+	string_set_init(&gc->values, gc->cxt);
+	string_set_init(&gc->entries_seen, gc->cxt);
+	dcid_set_init(&dcids, gc->cxt);
+	d.gc = gc;
+	d.dcids = &dcids;
+	d.changed = 0;
+
+	values[0] = name_datum(gc->server->servername);
+	values[1] = CStringGetTextDatum(group_name(gc->group));
+	for_each_row(psprintf("SELECT COALESCE(t.dcid, s.dcid), t.fingerprint, t.usernames,"
+						  " t.dcid IS NULL"
+						  " FROM (SELECT t.dcid::pg_catalog.int8 AS dcid, %s AS fingerprint,"
+						  " %s AS usernames FROM %s t WHERE t.dcid IS NOT NULL) t"
+						  " FULL JOIN (SELECT s.dcid, s.fingerprint, s.usernames, s.dirty"
+						  " FROM %s.record_state s WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2) s"
+						  " ON s.dcid OPERATOR(pg_catalog.=) t.dcid"
+						  " WHERE t.dcid IS NULL OR s.dcid IS NULL OR s.dirty"
+						  " OR NOT (s.fingerprint OPERATOR(pg_catalog.=) t.fingerprint)"
+						  " OR NOT (s.usernames OPERATOR(pg_catalog.=) t.usernames)",
+						  fingerprint_sql(gc->tables, gc->group),
+						  usernames_sql(gc->group), table->qualified_name,
+						  schema_name(gc->schema)),
+				 2, types, values, true, detection_row, &d);
+
+	hash_seq_init(&status, gc->touched.hash);
+	while ((dcid = hash_seq_search(&status)) != NULL)
+		dcid_set_add(&dcids, *dcid);
+
+	/* so many that a full run is cheaper */
+	total = gc->entries > 0 ? gc->entries : 0;
+	if (hash_get_num_entries(dcids.hash) > Max(1000, total / 2))
+	{
+		gc->full_reason = psprintf("%ld records changed or were touched",
+								   hash_get_num_entries(dcids.hash));
+		*n = 0;
+		return NULL;
+	}
+	gc->scope_dcids = dcids;
+	result = dcid_set_array(&dcids, n);
+
+	/* what the records held and were matched to before */
+	gc->stored = read_states(gc->schema, gc->server->servername, gc->group,
+							 result, *n, true, gc->cxt);
+	hash_seq_init(&status, gc->stored);
+	{
+		StoredState *state;
+
+		while ((state = hash_seq_search(&status)) != NULL)
+		{
+			int			i;
+
+			for (i = 0; i < state->nusernames; i++)
+				string_set_add(&gc->values, state->usernames[i]);
+			for (i = 0; i < state->nuser_ids; i++)
+				string_set_add(&gc->values, state->user_ids[i]);
+			string_set_add(&gc->entries_seen, state->entry_id);
+		}
+	}
+	elog(DEBUG1, "pssync: %s: %d records changed in PowerSchool or dirty, %d taken first",
+		 group_name(gc->group), d.changed, *n);
+	return result;
+}
+
+/*
+ * The records the first ones lead to: those matched to a user ID the
+ * first ones held, hold, were or are matched to, or to an entry they were
+ * or are matched to.  results are the first ones' rows.
+ */
+int64 *
+changes_scope_more(GroupChanges *gc, List *results, int *n)
+{
+	Oid			types[4] = {NAMEOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		params[4];
+	DcidSet		more;
+	ListCell   *cell;
+	const char **value_array;
+	const char **entry_array;
+	int			nvalues;
+	int			nentries;
+	StoredState *state;
+	HTAB	   *stored;
+	HASH_SEQ_STATUS status;
+	int64	   *result;
+	AsOwner		as;
+
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->check >= 0)
+		{
+			string_set_add(&gc->values, result->new_username);
+			string_set_add(&gc->values, result->record->old_usernames[result->check]);
+		}
+		string_set_add(&gc->entries_seen, result->entry_id);
+	}
+	value_array = string_set_array(&gc->values, &nvalues);
+	entry_array = string_set_array(&gc->entries_seen, &nentries);
+	dcid_set_init(&more, gc->cxt);
+	if (nvalues + nentries > 0)
+	{
+		params[0] = name_datum(gc->server->servername);
+		params[1] = CStringGetTextDatum(group_name(gc->group));
+		params[2] = text_array(value_array, nvalues);
+		params[3] = text_array(entry_array, nentries);
+		become_owner(&as, gc->schema);
+		for_each_row(psprintf("SELECT s.dcid FROM %s.record_state s"
+							  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+							  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+							  " AND (s.user_ids OPERATOR(pg_catalog.&&) $3"
+							  " OR s.entry_id OPERATOR(pg_catalog.=) ANY ($4))",
+							  schema_name(gc->schema)),
+					 4, types, params, true, touched_row, &more);
+		become_caller(&as);
+	}
+
+	/* not those taken already, nor those gone */
+	{
+		int64	   *dcid;
+		DcidSet		kept;
+
+		dcid_set_init(&kept, gc->cxt);
+		hash_seq_init(&status, more.hash);
+		while ((dcid = hash_seq_search(&status)) != NULL)
+		{
+			if (!dcid_set_has(&gc->scope_dcids, *dcid) &&
+				!dcid_set_has(&gc->gone_records, *dcid))
+				dcid_set_add(&kept, *dcid);
+		}
+		result = dcid_set_array(&kept, n);
+	}
+
+	/* their states too */
+	stored = read_states(gc->schema, gc->server->servername, gc->group,
+						 result, *n, true, gc->cxt);
+	hash_seq_init(&status, stored);
+	while ((state = hash_seq_search(&status)) != NULL)
+	{
+		StoredState *copy = hash_search(gc->stored, &state->dcid, HASH_ENTER, NULL);
+
+		*copy = *state;
+	}
+	for (int i = 0; i < *n; i++)
+		dcid_set_add(&gc->scope_dcids, result[i]);
+	elog(DEBUG1, "pssync: %s: %d more records taken", group_name(gc->group), *n);
+	return result;
+}
+
+/*
+ * The rows to return of a scope's incremental run: those of the records
+ * whose rows differ from their remembered rows (or that have none).
+ * results are in the order of the records.
+ */
+List *
+changes_scope_rows(GroupChanges *gc, List *results)
+{
+	List	   *rows = NIL;
+	List	   *firsts = record_firsts(results);
+	ListCell   *cell;
+
+	foreach(cell, firsts)
+	{
+		ListCell   *first = (ListCell *) lfirst(cell);
+		SyncRecord *rec = ((SyncResult *) lfirst(first))->record;
+		StoredState *state = hash_search(gc->stored, &rec->dcid, HASH_FIND, NULL);
+		ListCell   *row;
+
+		dcid_set_add(&gc->taken, rec->dcid);
+		if (state && state->outcome == rows_hash(first, results, false))
+			continue;
+		for_each_cell(row, results, first)
+		{
+			if (((SyncResult *) lfirst(row))->record != rec)
+				break;
+			rows = lappend(rows, lfirst(row));
+		}
+	}
+	return rows;
+}
+
+/*
+ * The records found gone from the table, as links to look at: an
+ * incremental run removes the links of those that are (as a district-wide
+ * run removes the links of records gone).
+ */
+List *
+changes_gone_links(GroupChanges *gc)
+{
+	List	   *links = NIL;
+	int64	   *dcids;
+	int			n;
+	int			i;
+
+	dcids = dcid_set_array(&gc->gone_records, &n);
+	for (i = 0; i < n; i++)
+	{
+		RecordLink *link = palloc0(sizeof(RecordLink));
+
+		link->dcid = dcids[i];
+		link->unconfirmed = true;	/* nothing to confirm of it */
+		links = lappend(links, link);
+	}
+	return links;
+}
+
+/* A full run of one of the group's scopes took these records. */
+void
+changes_scope_taken(GroupChanges *gc, List *records)
+{
+	ListCell   *cell;
+
+	foreach(cell, records)
+		dcid_set_add(&gc->taken, ((SyncRecord *) lfirst(cell))->dcid);
+}
+
+
+/* entry_state */
+typedef struct EntryBatch
+{
+	GroupChanges *gc;
+	int			n;
+	const char **entry_ids;
+	const char **last_keys;		/* text[] literals */
+	const char **id_keys;
+} EntryBatch;
+
+static void
+write_entries(EntryBatch *b)
+{
+	GroupChanges *gc = b->gc;
+	Oid			types[5] = {NAMEOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[5];
+	AsOwner		as;
+
+	if (b->n == 0)
+		return;
+	values[0] = name_datum(gc->server->servername);
+	values[1] = CStringGetTextDatum(group_name(gc->group));
+	values[2] = text_array(b->entry_ids, b->n);
+	values[3] = text_array(b->last_keys, b->n);
+	values[4] = text_array(b->id_keys, b->n);
+	become_owner(&as, gc->schema);
+	run_query(psprintf("INSERT INTO %s.entry_state AS e (server, record_group, entry_id,"
+					   " last_keys, id_keys)"
+					   " SELECT $1, $2, v.entry_id, v.last_keys::pg_catalog.text[],"
+					   " v.id_keys::pg_catalog.text[]"
+					   " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4),"
+					   " pg_catalog.unnest($5)) AS v(entry_id, last_keys, id_keys)"
+					   " ON CONFLICT (server, record_group, entry_id) DO UPDATE SET"
+					   " last_keys = excluded.last_keys, id_keys = excluded.id_keys",
+					   schema_name(gc->schema)),
+			  5, types, values, false, SPI_OK_INSERT);
+	become_caller(&as);
+	b->n = 0;
+}
+
+static const char *
+keys_literal(List *keys)
+{
+	const char **values = palloc(sizeof(char *) * Max(list_length(keys), 1));
+	ListCell   *cell;
+	int			n = 0;
+
+	foreach(cell, keys)
+		values[n++] = (const char *) lfirst(cell);
+	return array_literal(values, n);
+}
+
+static void
+add_entry(EntryBatch *b, const char *entry_id, List *last_keys, List *id_keys)
+{
+	if (entry_id == NULL)
+		return;
+	b->entry_ids[b->n] = entry_id;
+	b->last_keys[b->n] = keys_literal(last_keys);
+	b->id_keys[b->n] = keys_literal(id_keys);
+	b->n++;
+	if (b->n == STATES_PER_STATEMENT)
+		write_entries(b);
+}
+
+static void
+index_entry_state(void *arg, const char *entry_id, List *last_keys,
+				  List *id_keys)
+{
+	add_entry((EntryBatch *) arg, entry_id, last_keys, id_keys);
+}
+
+static void
+batch_entries_init(EntryBatch *b, GroupChanges *gc)
+{
+	b->gc = gc;
+	b->n = 0;
+	b->entry_ids = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->last_keys = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->id_keys = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+}
+
+static void
+delete_entries(GroupChanges *gc, const char **ids, int n, bool all)
+{
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3];
+	AsOwner		as;
+
+	if (!all && n == 0)
+		return;
+	values[0] = name_datum(gc->server->servername);
+	values[1] = CStringGetTextDatum(group_name(gc->group));
+	values[2] = text_array(ids, n);
+	become_owner(&as, gc->schema);
+	run_query(psprintf("DELETE FROM %s.entry_state e"
+					   " WHERE e.server OPERATOR(pg_catalog.=) $1"
+					   " AND e.record_group OPERATOR(pg_catalog.=) $2%s",
+					   schema_name(gc->schema),
+					   all ? "" : " AND e.entry_id OPERATOR(pg_catalog.=) ANY ($3)"),
+			  all ? 2 : 3, types, values, false, SPI_OK_DELETE);
+	become_caller(&as);
+}
+
+static void
+store_watermarks(GroupChanges *gc, bool keep)
+{
+	Oid			types[10] = {NAMEOID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID, INT8OID,
+	TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	ListCell   *dn_cell;
+	ListCell   *wm_cell;
+	AsOwner		as;
+
+	become_owner(&as, gc->schema);
+	/* base DNs no longer of the group go */
+	{
+		const char **dns = palloc(sizeof(char *) * Max(list_length(gc->base_dns), 1));
+		Datum		values[3];
+		int			n = 0;
+
+		foreach(dn_cell, gc->base_dns)
+			dns[n++] = (const char *) lfirst(dn_cell);
+		values[0] = name_datum(gc->server->servername);
+		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[2] = text_array(dns, n);
+		run_query(psprintf("DELETE FROM %s.sync_state s"
+						   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						   " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						   " AND NOT s.base_dn OPERATOR(pg_catalog.=) ANY ($3)"
+						   " AND s.base_dn OPERATOR(pg_catalog.<>) ''",
+						   schema_name(gc->schema)),
+				  3, (Oid[]) {NAMEOID, TEXTOID, TEXTARRAYOID}, values, false,
+				  SPI_OK_DELETE);
+	}
+	forboth(dn_cell, gc->base_dns, wm_cell, gc->next)
+	{
+		Watermark  *wm = (Watermark *) lfirst(wm_cell);
+		Datum		values[10];
+		char		nulls[10];
+		bytea	   *cookie = NULL;
+
+		memset(nulls, ' ', sizeof(nulls));
+		values[0] = name_datum(gc->server->servername);
+		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[2] = CStringGetTextDatum((char *) lfirst(dn_cell));
+		values[3] = CStringGetTextDatum(wm->mechanism == CHANGES_RFC4533 ? "rfc4533" : "usn");
+		if (!keep || wm->mechanism == CHANGES_NONE)
+			nulls[3] = 'n';
+		if (wm->cookie)
+		{
+			cookie = palloc(VARHDRSZ + wm->cookie_len);
+			SET_VARSIZE(cookie, VARHDRSZ + wm->cookie_len);
+			memcpy(VARDATA(cookie), wm->cookie, wm->cookie_len);
+			values[4] = PointerGetDatum(cookie);
+		}
+		else
+			nulls[4] = 'n';
+		values[5] = Int64GetDatum(wm->usn);
+		if (wm->mechanism != CHANGES_USN)
+			nulls[5] = 'n';
+		values[6] = wm->host ? CStringGetTextDatum(wm->host) : (Datum) 0;
+		if (wm->host == NULL)
+			nulls[6] = 'n';
+		values[7] = wm->invocation_id ? CStringGetTextDatum(wm->invocation_id) : (Datum) 0;
+		if (wm->invocation_id == NULL)
+			nulls[7] = 'n';
+		values[8] = CStringGetTextDatum(gc->options);
+		values[9] = Int32GetDatum(0);
+		nulls[9] = 'n';
+		run_query_nulls(psprintf("INSERT INTO %s.sync_state AS s (server, record_group, base_dn,"
+								 " mechanism, cookie, usn, host, invocation_id, options, updated_at)"
+								 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, pg_catalog.now())"
+								 " ON CONFLICT (server, record_group, base_dn) DO UPDATE SET"
+								 " mechanism = excluded.mechanism, cookie = excluded.cookie,"
+								 " usn = excluded.usn, host = excluded.host,"
+								 " invocation_id = excluded.invocation_id,"
+								 " options = excluded.options, updated_at = pg_catalog.now()",
+								 schema_name(gc->schema)),
+						10, types, values, nulls, false, SPI_OK_INSERT);
+	}
+	/* rows of the full read's size alone, with no base DN */
+	{
+		Datum		values[2];
+
+		values[0] = name_datum(gc->server->servername);
+		values[1] = CStringGetTextDatum(group_name(gc->group));
+		run_query(psprintf("UPDATE %1$s.sync_state s SET entries = e.entries,"
+						   " full_read_at = e.full_read_at"
+						   " FROM (SELECT pg_catalog.max(x.entries) AS entries,"
+						   " pg_catalog.max(x.full_read_at) AS full_read_at FROM %1$s.sync_state x"
+						   " WHERE x.server OPERATOR(pg_catalog.=) $1"
+						   " AND x.record_group OPERATOR(pg_catalog.=) $2) e"
+						   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						   " AND s.record_group OPERATOR(pg_catalog.=) $2",
+						   schema_name(gc->schema)),
+				  2, types, values, false, SPI_OK_UPDATE);
+		run_query(psprintf("DELETE FROM %s.sync_state s"
+						   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						   " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						   " AND s.base_dn OPERATOR(pg_catalog.=) ''"
+						   " AND EXISTS (SELECT 1 FROM %s.sync_state o"
+						   " WHERE o.server OPERATOR(pg_catalog.=) $1"
+						   " AND o.record_group OPERATOR(pg_catalog.=) $2"
+						   " AND o.base_dn OPERATOR(pg_catalog.<>) '')",
+						   schema_name(gc->schema), schema_name(gc->schema)),
+				  2, types, values, false, SPI_OK_DELETE);
+	}
+	become_caller(&as);
+}
+
+/*
+ * The end of a group's part of ldap_sync_changes (a real run): the
+ * watermarks, the entries' keys as of them, the records gone from the
+ * table forgotten, and the records a change touched that no run of this
+ * call took marked dirty.
+ */
+static void end_group(GroupChanges *gc);
+
+/*
+ * The end of a group's ldap_sync_changes: its watermarks and what it
+ * learned are stored (end_group), and the full read's index is freed.
+ */
+void
+changes_end(GroupChanges *gc)
+{
+	end_group(gc);
+	if (gc->index)
+		directory_index_free(gc->index);
+	gc->index = NULL;
+}
+
+static void
+end_group(GroupChanges *gc)
+{
+	EntryBatch	batch;
+	HASH_SEQ_STATUS status;
+	int64	   *dcid;
+	DcidSet		untaken;
+	int64	   *dcids;
+	int			n;
+
+	if (gc->dry_run || gc->mechanism == CHANGES_NONE)
+		return;
+
+	batch_entries_init(&batch, gc);
+	if (gc->full_reason)
+	{
+		bool		complete = false;
+		ListCell   *cell;
+
+		/* the directory gave no watermark before the full read */
+		foreach(cell, gc->next)
+		{
+			Watermark  *wm = (Watermark *) lfirst(cell);
+
+			if (wm->mechanism == CHANGES_NONE)
+			{
+				ereport(pssync_am_background_worker() ? LOG : NOTICE,
+						(errmsg("ldap_sync_changes keeps no watermark for %s on server \"%s\": %s",
+								group_name(gc->group), gc->server->servername,
+								wm->missing ? wm->missing : "the directory gave none"),
+						 errdetail("Every ldap_sync_changes of them is a full run.")));
+				store_watermarks(gc, false);
+				return;
+			}
+		}
+
+		delete_entries(gc, NULL, 0, true);
+		if (gc->index)
+			complete = directory_index_for_each(gc->index, index_entry_state, &batch);
+		write_entries(&batch);
+		if (!complete)
+		{
+			/* names the bind account may search but not read: no watermark */
+			ereport(pssync_am_background_worker() ? LOG : NOTICE,
+					(errmsg("ldap_sync_changes keeps no watermark for %s on server \"%s\": some entries' permanent IDs, last names or IDs cannot be read",
+							group_name(gc->group), gc->server->servername),
+					 errdetail("Every ldap_sync_changes of them is a full run.")));
+			store_watermarks(gc, false);
+			return;
+		}
+	}
+	else
+	{
+		ListCell   *e;
+		ListCell   *k;
+		ListCell   *ik;
+		StringSet	found;
+		const char **gone;
+		int			ngone = 0;
+
+		string_set_init(&found, gc->cxt);
+		forthree(e, gc->found, k, gc->found_keys, ik, gc->found_id_keys)
+		{
+			ChangedEntry *entry = (ChangedEntry *) lfirst(e);
+
+			string_set_add(&found, entry->entry_id);
+			add_entry(&batch, entry->entry_id, (List *) lfirst(k), (List *) lfirst(ik));
+		}
+		write_entries(&batch);
+		gone = palloc(sizeof(char *) * Max(list_length(gc->gone), 1));
+		foreach(e, gc->gone)
+		{
+			char	   *id = (char *) lfirst(e);
+
+			if (hash_search(found.hash, &id, HASH_FIND, NULL) == NULL)
+				gone[ngone++] = id;
+		}
+		delete_entries(gc, gone, ngone, false);
+	}
+	store_watermarks(gc, true);
+
+	/* forget the records gone from the table */
+	dcids = dcid_set_array(&gc->gone_records, &n);
+	if (n > 0)
+	{
+		Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
+		Datum		values[3];
+		AsOwner		as;
+
+		values[0] = name_datum(gc->server->servername);
+		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[2] = int8_array(dcids, n);
+		become_owner(&as, gc->schema);
+		run_query(psprintf("DELETE FROM %s.record_state s"
+						   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						   " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						   " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3)",
+						   schema_name(gc->schema)),
+				  3, types, values, false, SPI_OK_DELETE);
+		become_caller(&as);
+	}
+
+	/* touched, and of a type no run of this call took */
+	dcid_set_init(&untaken, gc->cxt);
+	hash_seq_init(&status, gc->touched.hash);
+	while ((dcid = hash_seq_search(&status)) != NULL)
+	{
+		if (!dcid_set_has(&gc->taken, *dcid) && !dcid_set_has(&gc->gone_records, *dcid))
+			dcid_set_add(&untaken, *dcid);
+	}
+	dcids = dcid_set_array(&untaken, &n);
+	mark_records_dirty(gc->server->servername, gc->group, dcids, n);
+}

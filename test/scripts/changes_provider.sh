@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# changes_provider: ldap_sync_changes against RFC 4533 providers that cannot
+# say what changed since a cookie.  Each makes a full run, with a NOTICE
+# saying why, and the rows of a full run; none costs a present phase.
+#
+#   nolog     syncprov without a session log: a cookie costs a present
+#             phase (the UUID of every entry);
+#   refusing  syncprov-reloadhint TRUE: a cookie older than the session log
+#             is refused with e-syncRefreshRequired;
+#   restarted a provider restarted: its session log (in memory) is empty;
+#   nosync    no syncprov: slapd lists the Sync Request control, and
+#             answers a sync search without a cookie, so every run is
+#             full and keeps no watermark.
+source "$(dirname "$0")/lib.bash"
+
+DB=pssync_changes_provider
+OUT=$PSSYNC_WORK/$SCRIPT_NAME
+mkdir -p "$OUT"
+bulk_ldif Prov 50 V >"$OUT/people.ldif"
+
+# the first run is full (no watermark); the second, after a change, says why
+# it is full again, or is incremental.  Prints the NOTICE of each.
+two_runs() {
+	local uri=$1
+	setup_database "$DB" "$uri" >/dev/null || return 1
+	sql "$DB" "ALTER SERVER district_ldap OPTIONS (SET student_base_dn 'ou=Prov,dc=district,dc=org');
+	           $(bulk_students_sql 50 V 600000)
+	           INSERT INTO students (dcid, first_name, last_name) VALUES (600051, 'VGiven00051', 'VFamily00051')" >/dev/null || return 1
+	sql "$DB" "SELECT count(*) FROM pssync.ldap_sync_changes('students')" 2>&1 | grep NOTICE
+	# an account for the 51st student
+	ldapadd -x -H "$uri" -D cn=admin,dc=district,dc=org -w admin-secret >/dev/null <<LDIF
+dn: uid=v00051,ou=Prov,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: VGiven00051 VFamily00051
+sn: VFamily00051
+givenName: VGiven00051
+uid: v00051
+LDIF
+	[ -n "${BETWEEN:-}" ] && $BETWEEN
+	sql "$DB" "SELECT 'rows: ' || count(*) || ', v00051: ' || count(*) FILTER (WHERE new_username = 'v00051')
+	           FROM pssync.ldap_sync_changes('students') WHERE dcid > 600000" 2>&1 | grep -E "NOTICE|rows:"
+}
+
+# A provider with a session log answers the cookie with the one change:
+# the new account.
+start_own_slapd good "$OUT/people.ldif" || exit 1
+out=$(two_runs "$OWN_SLAPD_URI")
+echo "$out" | sed 's/^/# good: /'
+check "good: the first run is full, there being no watermark" grep -q "there is no watermark" <<<"$out"
+check "good: the second returns the one change, incrementally" grep -q "^rows: 1, v00051: 1" <<<"$out"
+check "good: and runs in full no more" [ "$(grep -c 'in full' <<<"$out")" = 1 ]
+
+# No session log: the cookie gets a present phase, which pssync stops.
+SLAPD_SESSIONLOG=0 start_own_slapd nolog "$OUT/people.ldif" || exit 1
+out=$(two_runs "$OWN_SLAPD_URI")
+echo "$out" | sed 's/^/# nolog: /'
+check "nolog: the second run is full, and says the session log does not reach back" \
+	grep -q "session log does not reach back to the stored cookie" <<<"$out"
+check "nolog: its rows are a full run's (all 51, the new account among them)" grep -q "^rows: 51, v00051: 1" <<<"$out"
+
+# A provider that refuses a stale cookie (reloadhint): the cookie is made
+# older than the session log.
+SLAPD_SYNCPROV_CONF="syncprov-reloadhint TRUE" start_own_slapd refusing "$OUT/people.ldif" || exit 1
+make_stale() {
+	sql "$DB" "UPDATE pssync.sync_state SET cookie = convert_to(regexp_replace(convert_from(cookie, 'UTF8'),
+	           'csn=[0-9]{14}', 'csn=20000101000000'), 'UTF8')" >/dev/null
+}
+out=$(BETWEEN=make_stale two_runs "$OWN_SLAPD_URI")
+echo "$out" | sed 's/^/# refusing: /'
+check "refusing: a refused cookie (e-syncRefreshRequired) makes a full run" \
+	grep -q "refused the stored cookie (e-syncRefreshRequired)" <<<"$out"
+check "refusing: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
+
+# The provider restarts between two runs: its session log starts empty.
+start_own_slapd restarted "$OUT/people.ldif" || exit 1
+RESTART_PORT=$OWN_SLAPD_PORT
+restart() {
+	stop_pids "$OWN_SLAPD_PID"
+	untrack_own_pid "$OWN_SLAPD_PID"
+	restart_own_slapd restarted "$RESTART_PORT" || exit 1
+}
+out=$(BETWEEN=restart two_runs "$OWN_SLAPD_URI")
+echo "$out" | sed 's/^/# restarted: /'
+check "restarted: after a restart of the provider, a full run" grep -q "session log does not reach back" <<<"$out"
+check "restarted: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
+
+# No syncprov: every run is full, and keeps no watermark.
+SLAPD_SESSIONLOG=none start_own_slapd nosync "$OUT/people.ldif" || exit 1
+out=$(two_runs "$OWN_SLAPD_URI")
+echo "$out" | sed 's/^/# nosync: /'
+check "nosync: the first run is full, and says it keeps no watermark, and why" \
+	grep -q "keeps no watermark for students.*sync search" <<<"$out"
+check "nosync: the second is full too" [ "$(grep -c 'runs students in full' <<<"$out")" = 2 ]
+check "nosync: the second run's rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
+check_eq "nosync: no watermark is kept" \
+	"$(sql "$DB" "SELECT count(*) FROM pssync.sync_state WHERE mechanism IS NOT NULL")" 0
+
+finish

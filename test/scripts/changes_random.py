@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Random changes to both sides of a small district, for changes_random.sh.
+
+    changes_random.py init STATE SEED      the directory (LDIF) and the
+                                           PowerSchool records (SQL), in
+                                           STATE.ldif and STATE.sql
+    changes_random.py round STATE N        round N's changes: STATE.ldif
+                                           (for ldapmodify -c) and
+                                           STATE.sql
+
+The directory's model (every entry under ou=Rand, ou=RandStaff and
+ou=RandAway, which is outside both base DNs) is kept in STATE (JSON).  Names
+come from small pools, so that records share last names (partial matches),
+both names (ambiguous ones) and user IDs (conflicts).  PowerSchool's side
+is changed by SQL that picks its rows by a hash of the round, so that a
+seed gives the same run.
+"""
+import json
+import random
+import sys
+
+FIRST = ["Ann", "Bob", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ivy", "Jo"]
+LAST = ["Lee", "Kim", "Park", "Diaz", "Ng", "Roe", "Fox", "Yu"]
+OUS = ["Rand", "RandStaff", "RandAway"]
+STUDENTS = 60
+USERS = 30
+
+
+def dn(entry):
+    return "cn=%s,ou=%s,dc=district,dc=org" % (entry["rdn"], entry["ou"])
+
+
+def ldif_entry(entry):
+    lines = ["dn: " + dn(entry), "objectClass: inetOrgPerson",
+             "cn: " + entry["rdn"], "sn: " + entry["sn"]]
+    if entry.get("givenName"):
+        lines.append("givenName: " + entry["givenName"])
+    for uid in entry["uid"]:
+        lines.append("uid: " + uid)
+    if entry.get("employeeNumber"):
+        lines.append("employeeNumber: " + entry["employeeNumber"])
+    return "\n".join(lines) + "\n\n"
+
+
+def name_variant(rng, name):
+    """A name as the directory or PowerSchool may spell it otherwise."""
+    r = rng.random()
+    if r < 0.1:
+        return name.upper()
+    if r < 0.15:
+        return " " + name + " "
+    return name
+
+
+def new_uid(rng, state):
+    r = rng.random()
+    taken = [u for e in state["entries"].values() for u in e["uid"]]
+    if r < 0.15 and taken:
+        return rng.choice(taken)            # a user ID two entries hold
+    if r < 0.2:
+        return "bad uid%d" % rng.randrange(100)  # invalid: a space
+    state["next_uid"] += 1
+    return "u%d" % state["next_uid"]
+
+
+def new_entry(rng, state, ou):
+    state["next_rdn"] += 1
+    entry = {"rdn": "p%d" % state["next_rdn"], "ou": ou,
+             "sn": name_variant(rng, rng.choice(LAST)),
+             "givenName": rng.choice(FIRST) if rng.random() > 0.05 else None,
+             "uid": [new_uid(rng, state)] if rng.random() > 0.05 else []}
+    if ou == "Rand" and rng.random() < 0.2:
+        entry["employeeNumber"] = str(70000 + rng.randrange(STUDENTS + 20))
+    state["entries"][entry["rdn"]] = entry
+    return entry
+
+
+def init(path, seed):
+    rng = random.Random(seed)
+    state = {"seed": seed, "next_uid": 0, "next_rdn": 0, "entries": {}}
+    out = []
+    for ou in OUS:
+        out.append("dn: ou=%s,dc=district,dc=org\nobjectClass: organizationalUnit\nou: %s\n\n"
+                   % (ou, ou))
+    for i in range(STUDENTS + 20):
+        out.append(ldif_entry(new_entry(rng, state, "Rand")))
+    for i in range(USERS + 10):
+        out.append(ldif_entry(new_entry(rng, state, "RandStaff")))
+    for i in range(10):
+        out.append(ldif_entry(new_entry(rng, state, "RandAway")))
+    open(path + ".ldif", "w").write("".join(out))
+
+    sql = ["DELETE FROM schoolstaff; DELETE FROM users; DELETE FROM students;"]
+    for i in range(STUDENTS):
+        web_id = rng.choice(["NULL", "NULL", "'u%d'" % rng.randrange(1, 120)])
+        sql.append("INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)"
+                   " SELECT %d, %d, '%s', '%s', %s WHERE NOT EXISTS"
+                   " (SELECT 1 FROM students WHERE student_web_id = %s);"
+                   % (50000 + i, 70000 + i, rng.choice(FIRST), rng.choice(LAST), web_id, web_id))
+    for i in range(USERS):
+        sql.append("INSERT INTO users (dcid, first_name, last_name, psaccess) VALUES (%d, '%s', '%s', %d);"
+                   % (60000 + i, rng.choice(FIRST), rng.choice(LAST), rng.random() < 0.3))
+        if rng.random() < 0.5:
+            sql.append("INSERT INTO schoolstaff (dcid, users_dcid, staffstatus, status) VALUES (%d, %d, 1, 1);"
+                       % (60000 + i, 60000 + i))
+    open(path + ".sql", "w").write("\n".join(sql) + "\n")
+    json.dump(state, open(path, "w"))
+
+
+def directory_change(rng, state, out):
+    entries = list(state["entries"].values())
+    kind = rng.choice(["add", "add", "delete", "sn", "givenName", "uid", "uid",
+                       "rename", "move", "employeeNumber"])
+    if kind == "add" or not entries:
+        out.append(ldif_entry(new_entry(rng, state, rng.choice(["Rand", "Rand", "RandStaff"]))))
+        return
+    entry = rng.choice(entries)
+    if kind == "delete":
+        out.append("dn: %s\nchangetype: delete\n\n" % dn(entry))
+        del state["entries"][entry["rdn"]]
+    elif kind == "sn":
+        entry["sn"] = name_variant(rng, rng.choice(LAST))
+        out.append("dn: %s\nchangetype: modify\nreplace: sn\nsn: %s\n\n" % (dn(entry), entry["sn"]))
+    elif kind == "givenName":
+        entry["givenName"] = name_variant(rng, rng.choice(FIRST))
+        out.append("dn: %s\nchangetype: modify\nreplace: givenName\ngivenName: %s\n\n"
+                   % (dn(entry), entry["givenName"]))
+    elif kind == "uid":
+        r = rng.random()
+        if r < 0.15:
+            entry["uid"] = []
+        elif r < 0.25:
+            entry["uid"] = entry["uid"] + [new_uid(rng, state)]
+        else:
+            entry["uid"] = [new_uid(rng, state)]
+        entry["uid"] = sorted(set(entry["uid"]))
+        out.append("dn: %s\nchangetype: modify\nreplace: uid\n%s\n"
+                   % (dn(entry), "".join("uid: %s\n" % u for u in entry["uid"])))
+    elif kind == "rename":
+        state["next_rdn"] += 1
+        old = dn(entry)
+        del state["entries"][entry["rdn"]]
+        entry["rdn"] = "p%d" % state["next_rdn"]
+        state["entries"][entry["rdn"]] = entry
+        out.append("dn: %s\nchangetype: modrdn\nnewrdn: cn=%s\ndeleteoldrdn: 1\n\n" % (old, entry["rdn"]))
+    elif kind == "move":
+        old = dn(entry)
+        entry["ou"] = rng.choice([o for o in OUS if o != entry["ou"]])
+        out.append("dn: %s\nchangetype: modrdn\nnewrdn: cn=%s\ndeleteoldrdn: 1\nnewsuperior: ou=%s,dc=district,dc=org\n\n"
+                   % (old, entry["rdn"], entry["ou"]))
+    elif kind == "employeeNumber":
+        if entry.get("employeeNumber"):
+            del entry["employeeNumber"]
+            out.append("dn: %s\nchangetype: modify\ndelete: employeeNumber\n\n" % dn(entry))
+        else:
+            entry["employeeNumber"] = str(70000 + rng.randrange(STUDENTS + 20))
+            out.append("dn: %s\nchangetype: modify\nreplace: employeeNumber\nemployeeNumber: %s\n\n"
+                       % (dn(entry), entry["employeeNumber"]))
+
+
+def pick(table, salt):
+    """SQL: the dcid of a row of table, chosen by a hash of salt."""
+    return "(SELECT dcid FROM %s ORDER BY md5(dcid::text || '%s') LIMIT 1)" % (table, salt)
+
+
+def powerschool_change(rng, n, k, out):
+    salt = "r%dk%d" % (n, k)
+    table = rng.choice(["students", "students", "users"])
+    kind = rng.choice(["first", "last", "last", "username", "username", "insert", "delete",
+                       "teacher", "psaccess"])
+    if kind in ("teacher", "psaccess"):
+        table = "users"
+    if kind == "first":
+        out.append("UPDATE %s SET first_name = '%s' WHERE dcid = %s;"
+                   % (table, name_variant(rng, rng.choice(FIRST)), pick(table, salt)))
+    elif kind == "last":
+        out.append("UPDATE %s SET last_name = '%s' WHERE dcid = %s;"
+                   % (table, name_variant(rng, rng.choice(LAST)), pick(table, salt)))
+    elif kind == "username":
+        value = rng.choice(["NULL", "''", "'u%d'" % rng.randrange(1, 200)])
+        columns = ["student_web_id"] if table == "students" else ["loginid", "teacherloginid"]
+        column = rng.choice(columns)
+        out.append("UPDATE %s SET %s = %s WHERE dcid = %s AND NOT EXISTS"
+                   " (SELECT 1 FROM %s WHERE %s = %s);"
+                   % (table, column, value, pick(table, salt), table, column, value))
+    elif kind == "insert":
+        base = 55000 if table == "students" else 65000
+        dcid = base + n * 10 + k
+        if table == "students":
+            out.append("INSERT INTO students (dcid, student_number, first_name, last_name) VALUES (%d, %d, '%s', '%s');"
+                       % (dcid, 70000 + rng.randrange(80), rng.choice(FIRST), rng.choice(LAST)))
+        else:
+            out.append("INSERT INTO users (dcid, first_name, last_name, psaccess) VALUES (%d, '%s', '%s', %d);"
+                       % (dcid, rng.choice(FIRST), rng.choice(LAST), rng.random() < 0.3))
+    elif kind == "delete":
+        if table == "users":
+            out.append("DELETE FROM schoolstaff WHERE users_dcid = %s;" % pick("users", salt))
+        out.append("DELETE FROM %s WHERE dcid = %s;" % (table, pick(table, salt)))
+    elif kind == "teacher":
+        out.append("WITH u AS (SELECT %s AS dcid)"
+                   " , d AS (DELETE FROM schoolstaff s USING u WHERE s.users_dcid = u.dcid RETURNING 1)"
+                   " INSERT INTO schoolstaff (dcid, users_dcid, staffstatus, status)"
+                   " SELECT u.dcid, u.dcid, 1, 1 FROM u WHERE NOT EXISTS (SELECT 1 FROM schoolstaff s WHERE s.users_dcid = u.dcid);"
+                   % pick("users", salt))
+    elif kind == "psaccess":
+        out.append("UPDATE users SET psaccess = 1 - psaccess WHERE dcid = %s;" % pick("users", salt))
+
+
+def do_round(path, n):
+    state = json.load(open(path))
+    rng = random.Random("%s/%d" % (state["seed"], n))
+    ldif = []
+    sql = []
+    for k in range(rng.randrange(0, 6)):
+        directory_change(rng, state, ldif)
+    for k in range(rng.randrange(0, 6)):
+        powerschool_change(rng, n, k, sql)
+    open(path + ".ldif", "w").write("".join(ldif))
+    open(path + ".sql", "w").write("\n".join(sql) + "\n")
+    json.dump(state, open(path, "w"))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "init":
+        init(sys.argv[2], int(sys.argv[3]))
+    else:
+        do_round(sys.argv[2], int(sys.argv[3]))

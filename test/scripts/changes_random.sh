@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# changes_random: the guarantee of ldap_sync_changes, after random mixes of
+# changes to both sides.
+#
+# A small district whose names collide on purpose (test/scripts/
+# changes_random.py): students under ou=Rand, teachers and staff under
+# ou=RandStaff, and entries that move in and out of both from ou=RandAway.
+# Each round changes the directory (adds, deletes, new names, user IDs
+# added, taken, duplicated, made invalid or removed, renames, moves, IDs)
+# and PowerSchool (names, usernames, new and deleted records, teachers
+# becoming staff and back, admin access), and sometimes does what other
+# functions do between runs (a district-wide run of one scope, ldap_unlink,
+# ldap_assign).  Then, with the full dry runs of every scope taken as what
+# ldap_sync_district says now:
+#
+#   - every record ldap_sync_changes('all') returns has the rows the full
+#     run has for it (real runs of the scopes one after the other, as
+#     ldap_sync_changes runs them, rolled back; dry runs for its dry run);
+#   - it returns exactly the records whose rows in the full run differ from
+#     their rows in their previous run (any run's, as after its writes;
+#     matched_by aside).
+#
+# CHANGES_ROUNDS (40) rounds; CHANGES_SEED (42) seeds the changes.
+source "$(dirname "$0")/lib.bash"
+
+DB=pssync_changes_random
+ROUNDS=${CHANGES_ROUNDS:-40}
+SEED=${CHANGES_SEED:-42}
+OUT=$PSSYNC_WORK/$SCRIPT_NAME
+mkdir -p "$OUT"
+STATE=$OUT/state
+python3 "$SCRIPTS_DIR/changes_random.py" init "$STATE" "$SEED" || exit 1
+
+start_own_slapd dir "$STATE.ldif" || { echo "could not start slapd"; exit 1; }
+ADMIN=(-x -H "$OWN_SLAPD_URI" -D cn=admin,dc=district,dc=org -w admin-secret)
+setup_database "$DB" "$OWN_SLAPD_URI" || exit 1
+sql "$DB" "ALTER SERVER district_ldap OPTIONS (SET student_base_dn 'ou=Rand,dc=district,dc=org',
+                                               SET staff_base_dn 'ou=RandStaff,dc=district,dc=org',
+                                               ADD student_id_attr 'employeeNumber')" || exit 1
+sql_script "$DB" <"$STATE.sql" || exit 1
+
+# Each record's rows as one text (key: s or u, and dcid): a line per row,
+# sorted; would_update reads updated; "after" shows them as after the
+# run's writes (updated rows unchanged, the new username the old one).
+sql_script "$DB" <<'EOF' || exit 1
+CREATE SCHEMA rt;
+CREATE FUNCTION rt.line(r pssync.sync_result, after boolean) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT concat_ws('|',
+           CASE WHEN r.status IN ('updated', 'would_update')
+                THEN CASE WHEN after THEN 'unchanged' ELSE 'updated' END
+                ELSE r.status END,
+           r.record_type, coalesce(r.first_name, '<>'), coalesce(r.last_name, '<>'),
+           coalesce(r.field, '<>'),
+           CASE WHEN after AND r.status IN ('updated', 'would_update') THEN r.new_username
+                ELSE coalesce(r.old_username, '<>') END,
+           coalesce(r.new_username, '<>'), coalesce(r.dn, '<>'),
+           coalesce(r.candidates::text, '<>'), coalesce(r.candidate_count::text, '<>'))
+$$;
+CREATE FUNCTION rt.key(record_type text) RETURNS text LANGUAGE sql IMMUTABLE
+  AS $$ SELECT CASE record_type WHEN 'student' THEN 's' ELSE 'u' END $$;
+-- the previous run's rows of each record, as after its writes
+CREATE TABLE rt.prev (k text, dcid bigint, rows text, PRIMARY KEY (k, dcid));
+CREATE TABLE rt.full (k text, dcid bigint, rows text, after text);
+CREATE TABLE rt.got (k text, dcid bigint, rows text, after text);
+CREATE FUNCTION rt.collect(target text, statement text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('INSERT INTO rt.%I SELECT rt.key(r.record_type), r.dcid,'
+                 ' string_agg(rt.line(r, false), E''\n'' ORDER BY rt.line(r, false)),'
+                 ' string_agg(rt.line(r, true), E''\n'' ORDER BY rt.line(r, true))'
+                 ' FROM (%s) r GROUP BY 1, 2', target, statement);
+END $$;
+-- what every scope's full run says now, one after the other
+CREATE FUNCTION rt.full_runs(dry boolean) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE rt.full;
+  PERFORM rt.collect('full', format('SELECT * FROM pssync.ldap_sync_district(''students'', dry_run => %L)', dry));
+  PERFORM rt.collect('full', format('SELECT * FROM pssync.ldap_sync_district(''teachers'', dry_run => %L)', dry));
+  PERFORM rt.collect('full', format('SELECT * FROM pssync.ldap_sync_district(''staff'', dry_run => %L)', dry));
+END $$;
+-- what differs: returned with other rows than the full run's, not
+-- returned though its rows changed, returned though they did not
+-- (a full run returns every record of its scope: full_types are the
+-- record types of the scopes that ran in full)
+CREATE FUNCTION rt.differences(full_types text[]) RETURNS TABLE (what text, k text, dcid bigint, detail text)
+LANGUAGE sql AS $$
+  SELECT 'rows differ', g.k, g.dcid, E'\n  full:    ' || coalesce(f.rows, '(none)') || E'\n  changes: ' || g.rows
+    FROM rt.got g LEFT JOIN rt.full f USING (k, dcid) WHERE f.rows IS DISTINCT FROM g.rows
+  UNION ALL
+  SELECT 'missed', f.k, f.dcid, E'\n  previous: ' || coalesce(p.rows, '(none)') || E'\n  now:      ' || f.rows
+    FROM rt.full f LEFT JOIN rt.prev p USING (k, dcid)
+   WHERE p.rows IS DISTINCT FROM f.rows AND NOT EXISTS (SELECT 1 FROM rt.got g WHERE g.k = f.k AND g.dcid = f.dcid)
+  UNION ALL
+  SELECT 'not changed, but returned', g.k, g.dcid, E'\n  ' || g.rows
+    FROM rt.got g JOIN rt.prev p USING (k, dcid)
+   WHERE p.rows = g.rows AND NOT split_part(g.rows, '|', 2) = ANY (full_types)
+$$;
+EOF
+
+# The record types of the scopes ldap_sync_changes ran in full, from its
+# NOTICEs, as a text[] literal.
+full_types() {
+	local types
+	types=$(sed -n 's/.*runs \(students\|teachers\|staff\) in full.*/\1/p' "$OUT/notices.log" |
+		sed 's/students/student/; s/teachers/teacher/' | paste -sd, -)
+	echo "{$types}"
+}
+
+failures=0
+pg_log_mark
+for round in $(seq 1 "$ROUNDS"); do
+	python3 "$SCRIPTS_DIR/changes_random.py" round "$STATE" "$round" || exit 1
+	if [ -s "$STATE.ldif" ]; then
+		ldapmodify -c "${ADMIN[@]}" -f "$STATE.ldif" >"$OUT/ldapmodify.log" 2>&1
+	fi
+	sql_script "$DB" <"$STATE.sql" >/dev/null 2>"$OUT/sql.log" || { cat "$OUT/sql.log"; exit 1; }
+
+	# now and then, what other functions do between two runs of the changes
+	what=$(( (round * 7 + SEED) % 11 ))
+	case $what in
+		3) # that run is now these records' previous run
+		   sql "$DB" "TRUNCATE rt.got; SELECT rt.collect('got', 'SELECT * FROM pssync.ldap_sync_district(''teachers'')');
+		              DELETE FROM rt.prev p USING rt.got g WHERE p.k = g.k AND p.dcid = g.dcid;
+		              INSERT INTO rt.prev SELECT k, dcid, after FROM rt.got;" >/dev/null
+		   note "round $round: a district-wide run of the teachers in between" ;;
+		6) sql "$DB" "SELECT pssync.ldap_unlink('student', (SELECT dcid FROM pssync.links ORDER BY md5(dcid::text || '$round') LIMIT 1))" >/dev/null
+		   note "round $round: ldap_unlink of a student in between" ;;
+		9) # a person chooses the first candidate of a partial match
+		   sql "$DB" "TRUNCATE rt.got;
+		              SELECT rt.collect('got', format('SELECT * FROM pssync.ldap_assign(''student'', %s, %L)', dcid, candidates[1]))
+		                FROM pssync.ldap_sync_district('students', dry_run => true)
+		               WHERE status = 'partial' ORDER BY md5(dcid::text || '$round') LIMIT 1;
+		              DELETE FROM rt.prev p USING rt.got g WHERE p.k = g.k AND p.dcid = g.dcid;
+		              INSERT INTO rt.prev SELECT k, dcid, after FROM rt.got;" >/dev/null
+		   note "round $round: ldap_assign of a partial match in between" ;;
+	esac
+
+	if [ $(( round % 5 )) = 4 ]; then
+		sql "$DB" "SELECT rt.full_runs(true)" >/dev/null || exit 1
+		# a dry run returns the same, and changes nothing
+		sql "$DB" "TRUNCATE rt.got; SELECT rt.collect('got', 'SELECT * FROM pssync.ldap_sync_changes(''all'', dry_run => true)')" >/dev/null 2>"$OUT/notices.log"
+		differences=$(sql "$DB" "SELECT what || ' ' || k || dcid || detail FROM rt.differences('$(full_types)') ORDER BY 1")
+		detail=$differences
+		check "round $round: a dry run of ldap_sync_changes returns what a full dry run says changed" [ -z "$differences" ]
+		[ -z "$differences" ] || failures=$((failures + 1))
+	fi
+	# the real runs, in a transaction rolled back; their rows kept outside it
+	sql_script "$DB" >/dev/null <<EOF || exit 1
+BEGIN;
+SELECT rt.full_runs(false);
+\\copy rt.full TO '$OUT/full.copy'
+ROLLBACK;
+TRUNCATE rt.full;
+\\copy rt.full FROM '$OUT/full.copy'
+EOF
+	sql "$DB" "TRUNCATE rt.got; SELECT rt.collect('got', 'SELECT * FROM pssync.ldap_sync_changes(''all'')')" >/dev/null 2>"$OUT/notices.log"
+	grep -h "NOTICE" "$OUT/notices.log" | sed "s/^/# round $round: /"
+	returned=$(sql "$DB" "SELECT count(*) FROM rt.got")
+	differences=$(sql "$DB" "SELECT what || ' ' || k || dcid || detail FROM rt.differences('$(full_types)') ORDER BY 1")
+	detail=$differences
+	check "round $round: ldap_sync_changes returns exactly the $returned records whose rows changed, with the full run's rows" [ -z "$differences" ]
+	[ -z "$differences" ] || failures=$((failures + 1))
+	# the previous run of every record is now this one, or is unchanged
+	sql "$DB" "TRUNCATE rt.prev; INSERT INTO rt.prev SELECT k, dcid, after FROM rt.full" >/dev/null
+	if [ "$failures" -ge "${CHANGES_MAX_FAILURES:-3}" ]; then
+		note "stopping after $failures failed rounds"
+		break
+	fi
+done
+
+# Each round after the first was incremental, not a full run in disguise.
+full_runs=$(sql "$DB" "SELECT count(*) FROM pssync.sync_run WHERE function = 'ldap_sync_changes' AND strategy = 'scan'")
+incremental=$(sql "$DB" "SELECT count(*) FROM pssync.sync_run WHERE function = 'ldap_sync_changes' AND strategy = 'changes'")
+note "runs of ldap_sync_changes: $full_runs full (scopes), $incremental incremental (scopes)"
+check_eq "only the first run of each scope is a full run" "$full_runs" 3
+check_no_crash "no backend crashed"
+finish
