@@ -517,7 +517,7 @@ name_distance(const char *a, const char *b, int max)
 	int			j;
 	int			result;
 
-	if (Abs(la - lb) > max)
+	if ((la > lb ? la - lb : lb - la) > max)
 		return max + 1;
 	x = small ? xs : palloc(sizeof(pg_wchar) * (la + 1));
 	y = small ? ys : palloc(sizeof(pg_wchar) * (lb + 1));
