@@ -108,3 +108,18 @@ SELECT regress.error_of($$SELECT pssync.ldap_unlink('staff', 2001)$$);
 RESET ROLE;
 SELECT count(*) AS still_excluded FROM pssync.exclusions WHERE dcid = 2001;
 ROLLBACK;
+
+-- ldap_sync_changes skips excluded records as every sync does, and counts
+-- them.  Once included again, a record's rows differ from the previous
+-- run's (it had none), so the next ldap_sync_changes returns them.
+BEGIN;
+SELECT count(*) > 0 AS first_run_in_full FROM pssync.ldap_sync_changes('students');
+SELECT pssync.ldap_exclude('student', 1003, 'managed by hand');
+SELECT status, dcid FROM pssync.ldap_sync_changes('students');
+SELECT function, records, excluded FROM pssync.sync_run ORDER BY run_id DESC LIMIT 1;
+SELECT pssync.ldap_include('student', 1003);
+SELECT status, dcid FROM pssync.ldap_sync_changes('students');
+SELECT status, dcid FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1003;
+-- and then nothing more
+SELECT count(*) FROM pssync.ldap_sync_changes('students');
+ROLLBACK;

@@ -1003,12 +1003,13 @@ mark_records_dirty(const char *server, RecordGroup group, int64 *dcids, int n)
 }
 
 /*
- * Mark a record dirty on every server: it was excluded or included again
- * (exclusions.c), so that the next ldap_sync_changes of each server takes
- * it again.
+ * Forget what ldap_sync_changes remembers of a record, on every server: it
+ * was excluded or included again (exclusions.c).  An excluded record has
+ * no rows; once included again, its rows differ from the previous run's,
+ * and the next ldap_sync_changes takes it as a record PowerSchool added.
  */
 void
-mark_record_dirty(RecordGroup group, int64 dcid)
+forget_record_state(RecordGroup group, int64 dcid)
 {
 	Oid			schema = state_schema();
 	Oid			types[2] = {TEXTOID, INT8OID};
@@ -1020,11 +1021,11 @@ mark_record_dirty(RecordGroup group, int64 dcid)
 	values[0] = CStringGetTextDatum(group_name(group));
 	values[1] = Int64GetDatum(dcid);
 	become_owner(&as, schema);
-	run_query(psprintf("UPDATE %s.record_state s SET dirty = true"
+	run_query(psprintf("DELETE FROM %s.record_state s"
 					   " WHERE s.record_group OPERATOR(pg_catalog.=) $1"
 					   " AND s.dcid OPERATOR(pg_catalog.=) $2",
 					   schema_name(schema)),
-			  2, types, values, false, SPI_OK_UPDATE);
+			  2, types, values, false, SPI_OK_DELETE);
 	become_caller(&as);
 }
 

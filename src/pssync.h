@@ -611,7 +611,7 @@ extern void mark_link_dependents(const char *server, RecordGroup group,
 								 const char **entry_ids, int64 *linked_dcids,
 								 int n);
 extern void mark_unlinked(const char *server, RecordGroup group, int64 dcid);
-extern void mark_record_dirty(RecordGroup group, int64 dcid);
+extern void forget_record_state(RecordGroup group, int64 dcid);
 extern void check_directory_size(PssyncServer *server, RecordGroup group,
 								 const char *base_dn, int entries);
 extern void note_full_read(const char *server, RecordGroup group, int entries);

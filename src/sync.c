@@ -1033,7 +1033,7 @@ pssync_ldap_exclude(PG_FUNCTION_ARGS)
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "managing the exclusions");
 	added = exclude_record(group, text_to_cstring(PG_GETARG_TEXT_PP(0)), dcid,
 						   reason, &old_reason);
-	mark_record_dirty(group, dcid);
+	forget_record_state(group, dcid);
 	record_exclusion_change("ldap_exclude", group, dcid, &tables, true,
 							old_reason ? psprintf("%s (was: %s)", reason, old_reason) : reason,
 							started_at);
@@ -1068,7 +1068,7 @@ pssync_ldap_include(PG_FUNCTION_ARGS)
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "managing the exclusions");
 	removed = include_record(group, dcid, &old_reason);
 	if (removed)
-		mark_record_dirty(group, dcid);
+		forget_record_state(group, dcid);
 	record_exclusion_change("ldap_include", group, dcid, &tables, removed,
 							old_reason, started_at);
 	if (SPI_finish() != SPI_OK_FINISH)
