@@ -106,7 +106,9 @@ ROLLBACK;
 -- The same with the district that sql/strategies.sql generated: names in
 -- other case, accents, look-alike letters, white space, filter syntax and
 -- control characters (test/fixtures/awkward_district.sql), where the scan
--- must ask the directory about many names.
+-- must ask the directory about many names.  (How many of them are
+-- exceptions depends on the directory's version: slapd 2.6 compares a
+-- vertical tab in a name as 2.5 does not.)
 RESET pssync.students_table;
 RESET pssync.users_table;
 RESET pssync.schoolstaff_table;
@@ -121,18 +123,20 @@ CREATE TEMP TABLE awkward_exceptions AS
 SELECT dcid FROM pssync.ldap_sync_students('awkward_students', dry_run => true)
  WHERE status IN ('partial', 'no_match');
 SET LOCAL pssync.strategy = 'search';
-SELECT count(*) FROM pssync.ldap_sync_students('awkward_exceptions');
+SELECT count(*) = (SELECT count(*) FROM awkward_exceptions) AS every_exception
+  FROM pssync.ldap_sync_students('awkward_exceptions');
 CREATE TEMP TABLE awkward_by_search AS
 SELECT dcid, status, suggestion_dn, suggestion_user_id, suggestion_score,
        suggestion_reasons, suggestion_next_score
   FROM pssync.sync_log WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run);
 SET LOCAL pssync.strategy = 'scan';
-SELECT count(*) FROM pssync.ldap_sync_students('awkward_exceptions');
+SELECT count(*) = (SELECT count(*) FROM awkward_exceptions) AS every_exception
+  FROM pssync.ldap_sync_students('awkward_exceptions');
 CREATE TEMP TABLE awkward_by_scan AS
 SELECT dcid, status, suggestion_dn, suggestion_user_id, suggestion_score,
        suggestion_reasons, suggestion_next_score
   FROM pssync.sync_log WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run);
-SELECT (SELECT count(*) FROM awkward_by_scan) AS rows,
+SELECT (SELECT count(*) FROM awkward_by_scan) = (SELECT count(*) FROM awkward_exceptions) AS every_exception,
        (SELECT count(suggestion_dn) FROM awkward_by_scan) AS with_suggestion,
        (SELECT count(*) FROM (TABLE awkward_by_search EXCEPT TABLE awkward_by_scan) d) AS only_search,
        (SELECT count(*) FROM (TABLE awkward_by_scan EXCEPT TABLE awkward_by_search) d) AS only_scan;
