@@ -26,10 +26,13 @@
 #                           10 s, N times in all, and take the median
 #                           (default 3)
 #   --no-relay              direct runs only
+#   --no-changes            leave out ldap_sync_changes and the worker
+#   --worker-adds N         entries added for the worker's latency (50)
 #   --keep                  keep the servers' scratch directory
 #
 # Installs what is missing (as make test does), then builds and installs
-# pssync from this tree.  Everything started is stopped on exit, by
+# pssync from this tree into the PostgreSQL of PG_BIN (default the
+# system's 15; PG_BIN=/path/to/bin for a private copy).  Everything started is stopped on exit, by
 # process id.  The table also goes to bench/out/results.md (and
 # results.json beside it).
 set -euo pipefail
@@ -46,6 +49,7 @@ search_sample=10000
 search_sample_direct=0
 relay=1
 repeat=3
+extra=""
 while [ $# -gt 0 ]; do
 	case $1 in
 		--students) students=$2; shift 2 ;;
@@ -57,6 +61,8 @@ while [ $# -gt 0 ]; do
 		--search-sample-direct) search_sample_direct=$2; shift 2 ;;
 		--quick) search_sample=2000; search_sample_direct=10000; shift ;;
 		--no-relay) relay=""; shift ;;
+		--no-changes) extra="$extra --no-changes"; shift ;;
+		--worker-adds) extra="$extra --worker-adds $2"; shift 2 ;;
 		--repeat) repeat=$2; shift 2 ;;
 		--keep) export PSSYNC_KEEP_WORK=1; shift ;;
 		-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -72,9 +78,11 @@ source test/packages.sh
 ensure_packages $PSSYNC_PACKAGES python3
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PATH="$PG_BIN:$PATH"
-echo "== building and installing pssync from this tree"
-make -s >/dev/null
-make -s install >/dev/null
+echo "== building and installing pssync from this tree into $PG_BIN's PostgreSQL"
+# into the PostgreSQL that runs the benchmark (the Makefile's default is
+# the system's 15)
+make -s PG_CONFIG="$PG_BIN/pg_config" >/dev/null
+make -s install PG_CONFIG="$PG_BIN/pg_config" >/dev/null
 
 mkdir -p "$OUT"
 echo "== building the relay"
@@ -108,6 +116,12 @@ database monitor
 access to * by * read'
 echo "== starting PostgreSQL and slapd (slapadd of the directory)"
 t=$(date +%s.%N)
+# pssync preloaded, with its background worker for database postgres; it
+# waits without a pssync.worker_role, which bench.py sets for its
+# latency measurement alone
+export PSSYNC_PG_CONF="shared_preload_libraries = 'pssync'
+pssync.worker_database = 'postgres'
+pssync.worker_scope = 'students'"
 start_postgres
 start_slapd main "$OUT/district/directory.ldif"
 echo "   $(python3 -c "print('%.1f s' % ($(date +%s.%N) - $t))")"
@@ -129,6 +143,6 @@ python3 bench/bench.py --district "$OUT/district" \
 	--direct-uri "$PSSYNC_LDAP_URI" --relay-uri "$relay_uri" --delay-us "$delay_us" \
 	--strategies "$strategies" --search-sample "$search_sample" \
 	--search-sample-direct "$search_sample_direct" --repeat "$repeat" \
-	--work "$PSSYNC_WORK" --results "$OUT/results.md" --load-at-start "$load_at_start"
+	--work "$PSSYNC_WORK" --results "$OUT/results.md" --load-at-start "$load_at_start" $extra
 echo
 echo "total $(($(date +%s) - started)) s; the table is also in bench/out/results.md"
