@@ -27,6 +27,7 @@
 #                           (default 3)
 #   --no-relay              direct runs only
 #   --no-changes            leave out ldap_sync_changes and the worker
+#   --no-worker             leave out the worker's latency
 #   --worker-adds N         entries added for the worker's latency (50)
 #   --keep                  keep the servers' scratch directory
 #
@@ -62,6 +63,7 @@ while [ $# -gt 0 ]; do
 		--quick) search_sample=2000; search_sample_direct=10000; shift ;;
 		--no-relay) relay=""; shift ;;
 		--no-changes) extra="$extra --no-changes"; shift ;;
+		--no-worker) extra="$extra --no-worker"; shift ;;
 		--worker-adds) extra="$extra --worker-adds $2"; shift 2 ;;
 		--repeat) repeat=$2; shift 2 ;;
 		--keep) export PSSYNC_KEEP_WORK=1; shift ;;
