@@ -40,6 +40,38 @@ import time
 
 BIND_DN = "cn=pssync,ou=Services,dc=district,dc=org"
 STUDENT_BASE = "ou=Students,dc=district,dc=org"
+GRADUATED_BASE = "ou=Graduated,ou=Students,dc=district,dc=org"
+ADMIN_DN = "cn=admin,dc=district,dc=org"
+ADMIN_PASSWORD = "admin-secret"
+
+# Each record's rows as one text, as bench.rows_of() gives them: a line per
+# row, sorted; would_update reads updated; "after" shows them as after the
+# run's writes (updated rows unchanged, the new username the old one).
+ROWS_SQL = """
+CREATE OR REPLACE FUNCTION bench.line(r pssync.sync_result, after boolean) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT concat_ws('|',
+           CASE WHEN r.status IN ('updated', 'would_update')
+                THEN CASE WHEN after THEN 'unchanged' ELSE 'updated' END
+                ELSE r.status END,
+           coalesce(r.first_name, '<>'), coalesce(r.last_name, '<>'), coalesce(r.field, '<>'),
+           CASE WHEN after AND r.status IN ('updated', 'would_update') THEN r.new_username
+                ELSE coalesce(r.old_username, '<>') END,
+           coalesce(r.new_username, '<>'), coalesce(r.dn, '<>'),
+           coalesce(r.candidates::text, '<>'), coalesce(r.candidate_count::text, '<>'))
+$$;
+CREATE OR REPLACE FUNCTION bench.rows_of(target text, statement text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+  EXECUTE format('CREATE TABLE bench.%I AS SELECT r.dcid,'
+                 ' string_agg(bench.line(r, false), E''\n'' ORDER BY bench.line(r, false)) AS rows,'
+                 ' string_agg(bench.line(r, true), E''\n'' ORDER BY bench.line(r, true)) AS after'
+                 ' FROM (%s) r GROUP BY r.dcid', target, statement);
+  EXECUTE format('SELECT count(*) FROM bench.%I', target) INTO n;
+  RETURN n;
+END $$;
+"""
 
 
 # --------------------------------------------------------------------------
@@ -627,6 +659,18 @@ class Bench:
         if "relay" in outputs:
             self.relay_identical = files_equal(outputs["direct"], outputs["relay"])
         self.use_uri(args.direct_uri)
+        if args.changes:
+            try:
+                self.measure_changes()
+            except Exception as e:
+                self.changes = {"error": "failed: %s" % str(e)[:300]}
+                print("  changes: %s" % self.changes["error"], file=sys.stderr, flush=True)
+            if args.worker:
+                try:
+                    self.measure_worker()
+                except Exception as e:
+                    self.worker = {"error": "failed: %s" % str(e)[:300]}
+                    print("  worker: %s" % self.worker["error"], file=sys.stderr, flush=True)
         if args.links and self.has_links():
             try:
                 self.measure_links(available)
@@ -767,6 +811,202 @@ class Bench:
         print("  %-6s %-6s %-8s %s" % (row["network"], row["strategy"], row["run"], msg),
               file=sys.stderr, flush=True)
 
+    # ---- ldap_sync_changes and the background worker
+
+    def ldapmodify(self, ldif):
+        subprocess.run(["ldapmodify", "-x", "-H", self.args.direct_uri, "-D", ADMIN_DN,
+                        "-w", ADMIN_PASSWORD], input=ldif, check=True, capture_output=True,
+                       text=True)
+
+    def timed_statement(self, sql):
+        """A statement in a fresh session: its time, peak memory, messages."""
+        s = Psql()
+        try:
+            s.must("LOAD 'pssync'")
+            s.must("SET client_min_messages = debug1")
+            pid = int(s.value("SELECT pg_backend_pid()"))
+            idle = rss_anon_kb(pid)
+            sampler = MemorySampler(pid)
+            t0 = time.perf_counter()
+            rows, msgs = s.run(sql)
+            elapsed = time.perf_counter() - t0
+            peak = sampler.stop()
+        finally:
+            s.close()
+        errors = [m for m in msgs if "ERROR" in m]
+        if errors:
+            raise RuntimeError(errors[0])
+        phases = {}
+        for line in msgs:
+            mm = re.search(r"pssync: (.+) took ([0-9.]+) ms", line)
+            if mm:
+                phases[mm.group(1)] = phases.get(mm.group(1), 0) + float(mm.group(2)) / 1000.0
+        return {"seconds": elapsed, "rows": rows, "peak_above_idle_kb": peak - idle,
+                "idle_kb": idle, "notices": [m for m in msgs if "NOTICE" in m],
+                "phases": phases}
+
+    def the_changes(self):
+        """100 directory changes (50 user IDs, 30 moves, 10 deletions, 10 new
+        accounts for records that had none) and 20 in PowerSchool (10
+        usernames blanked, 5 last names, 5 new records), on records chosen
+        by a hash of their dcid."""
+        db = self.db
+        linked = db.must("""SELECT l.dcid, l.dn, l.user_id FROM pssync.links l
+                             WHERE l.record_type = 'student' AND l.user_id ~ '^[a-z0-9.]+$'
+                               AND l.dn ~ '^uid=[a-z0-9.]+,ou=Students,dc='
+                             ORDER BY hashint8(l.dcid), l.dcid LIMIT 90""")
+        missing = db.must("""SELECT s.dcid, s.first_name, s.last_name FROM students s
+                              JOIN bench.expected e USING (dcid)
+                             WHERE e.status IN ('partial', 'no_match')
+                               AND s.first_name ~ '^[A-Za-z]+$' AND s.last_name ~ '^[A-Za-z]+$'
+                             ORDER BY hashint8(s.dcid + 1), s.dcid LIMIT 70""")
+        if len(linked) < 90 or len(missing) < 70:
+            raise RuntimeError("the district has too few linked or unmatched students")
+        ldif = []
+        for dcid, dn, uid in linked[:50]:
+            ldif.append("dn: %s\nchangetype: modrdn\nnewrdn: uid=%s.x\ndeleteoldrdn: 1\n" % (dn, uid))
+        for dcid, dn, uid in linked[50:80]:
+            ldif.append("dn: %s\nchangetype: modrdn\nnewrdn: uid=%s\ndeleteoldrdn: 1\nnewsuperior: %s\n"
+                        % (dn, uid, GRADUATED_BASE))
+        for dcid, dn, uid in linked[80:90]:
+            ldif.append("dn: %s\nchangetype: delete\n" % dn)
+        for dcid, first, last in missing[:10]:
+            uid = "new%s" % dcid
+            ldif.append("dn: uid=%s,%s\nchangetype: add\nobjectClass: inetOrgPerson\n"
+                        "cn: %s %s\ngivenName: %s\nsn: %s\nuid: %s\n"
+                        % (uid, STUDENT_BASE, first, last, first, last, uid))
+        self.ldapmodify("\n".join(ldif))
+        others = db.must("""SELECT l.dcid FROM pssync.links l WHERE l.record_type = 'student'
+                             ORDER BY hashint8(l.dcid + 2), l.dcid LIMIT 200""")
+        others = [r[0] for r in others if r[0] not in set(x[0] for x in linked)][:15]
+        db.must("UPDATE students SET student_web_id = NULL WHERE dcid IN (%s)" % ",".join(others[:10]))
+        db.must("UPDATE students SET last_name = last_name || '-Changed' WHERE dcid IN (%s)"
+                % ",".join(others[10:15]))
+        db.must("""INSERT INTO students (dcid, first_name, last_name)
+                   SELECT 9000000 + g, 'Newstudent', 'Changes' || g FROM generate_series(1, 5) g""")
+        return missing[10:]
+
+    def measure_changes(self):
+        """ldap_sync_changes after 100 directory and 20 PowerSchool changes to
+        a district of linked students, against a scan real run of
+        ldap_sync_district('students'); and whether it returns exactly the
+        records whose rows a full run shows changed."""
+        db = self.db
+        print("  changes: the first run of ldap_sync_changes (full) ...", file=sys.stderr, flush=True)
+        self.reset()
+        db.must("""DROP TABLE IF EXISTS bench.prev, bench.full, bench.got;
+            DELETE FROM students WHERE dcid >= 9000000;
+            DELETE FROM pssync.record_state; DELETE FROM pssync.entry_state;
+            DELETE FROM pssync.sync_state; DELETE FROM pssync.record_links""")
+        db.must(ROWS_SQL)
+        c = {}
+        first = self.timed_statement("SELECT bench.rows_of('prev', "
+                                     "'SELECT * FROM pssync.ldap_sync_changes(''students'')')")
+        c["first_seconds"] = first["seconds"]
+        c["first_notices"] = first["notices"]
+        c["linked"] = int(db.value("SELECT count(*) FROM pssync.links WHERE record_type = 'student'"))
+        nothing = self.timed_statement("SELECT count(*) FROM pssync.ldap_sync_changes('students')")
+        c["nothing_seconds"] = nothing["seconds"]
+        c["nothing_rows"] = int(nothing["rows"][0][0])
+        self.latency_students = self.the_changes()
+        db.must("VACUUM ANALYZE students")
+
+        # what a full run says now, and how long a scan real run takes
+        db.must("SELECT bench.rows_of('full', 'SELECT * FROM pssync.ldap_sync_district(''students'', dry_run => true)')")
+        c["expected"] = int(db.value(
+            "SELECT count(*) FROM bench.full f LEFT JOIN bench.prev p USING (dcid) "
+            "WHERE p.rows IS DISTINCT FROM f.rows"))
+        full = self.timed_statement("BEGIN; SET LOCAL pssync.strategy = 'scan'; "
+                                    "SELECT count(*) FROM pssync.ldap_sync_district('students'); ROLLBACK")
+        c["full_seconds"] = full["seconds"]
+        c["full_peak_kb"] = full["peak_above_idle_kb"]
+        print("  changes: a scan real run of ldap_sync_district('students') takes %.2f s"
+              % full["seconds"], file=sys.stderr, flush=True)
+        got = self.timed_statement("SELECT bench.rows_of('got', "
+                                   "'SELECT * FROM pssync.ldap_sync_changes(''students'')')")
+        c["changes_seconds"] = got["seconds"]
+        c["changes_peak_kb"] = got["peak_above_idle_kb"]
+        c["changes_phases"] = got["phases"]
+        c["changes_notices"] = got["notices"]
+        c["returned"] = int(got["rows"][0][0])
+        c["missed"] = int(db.value(
+            "SELECT count(*) FROM bench.full f LEFT JOIN bench.prev p USING (dcid) "
+            "WHERE p.rows IS DISTINCT FROM f.rows AND NOT EXISTS "
+            "(SELECT 1 FROM bench.got g WHERE g.dcid = f.dcid)"))
+        c["extra"] = int(db.value(
+            "SELECT count(*) FROM bench.got g JOIN bench.prev p USING (dcid) WHERE p.rows = g.rows"))
+        c["rows_differ"] = int(db.value(
+            "SELECT count(*) FROM bench.got g LEFT JOIN bench.full f USING (dcid) "
+            "WHERE f.rows IS DISTINCT FROM g.rows"))
+        c["speedup"] = c["full_seconds"] / c["changes_seconds"]
+        self.changes = c
+        print("  changes: %d records changed; ldap_sync_changes took %.3f s (%.0fx faster), "
+              "returned %d: %d missed, %d extra, %d with other rows"
+              % (c["expected"], c["changes_seconds"], c["speedup"], c["returned"], c["missed"],
+                 c["extra"], c["rows_differ"]), file=sys.stderr, flush=True)
+
+    def measure_worker(self):
+        """The background worker's latency: from an entry added in slapd for
+        a record that had no match to the record's username committed, over
+        args.worker_adds adds, one after the other."""
+        db = self.db
+        students = getattr(self, "latency_students", [])[:self.args.worker_adds]
+        if len(students) < self.args.worker_adds:
+            raise RuntimeError("too few unmatched students for the worker's adds")
+        if not db.must("SELECT 1 FROM pg_settings WHERE name = 'pssync.worker_database' "
+                       "AND setting <> ''"):
+            raise RuntimeError("the server was not started with pssync's worker (bench/run.sh does)")
+        print("  worker: starting it ...", file=sys.stderr, flush=True)
+        db.must("""DO $$ BEGIN
+              IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_worker') THEN
+                CREATE ROLE bench_worker LOGIN;
+              END IF;
+            END $$;
+            GRANT USAGE ON SCHEMA pssync TO bench_worker;
+            GRANT USAGE ON FOREIGN SERVER district_ldap TO bench_worker;
+            GRANT SELECT ON students, users, schoolstaff TO bench_worker;
+            GRANT UPDATE (student_web_id) ON students TO bench_worker""")
+        db.must("ALTER SYSTEM SET pssync.worker_role = 'bench_worker'")
+        db.must("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if db.value("SELECT state FROM pssync.worker_status") == "streaming":
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the worker did not start streaming: %s" %
+                               db.value("SELECT last_error FROM pssync.worker_status"))
+        time.sleep(1)
+        poll = Psql()
+        latencies = []
+        try:
+            for dcid, first, last in students:
+                uid = "w%s" % dcid
+                ldif = ("dn: uid=%s,%s\nchangetype: add\nobjectClass: inetOrgPerson\n"
+                        "cn: %s %s\ngivenName: %s\nsn: %s\nuid: %s\n"
+                        % (uid, STUDENT_BASE, first, last, first, last, uid))
+                t0 = time.perf_counter()
+                self.ldapmodify(ldif)
+                while True:
+                    if poll.value("SELECT student_web_id FROM students WHERE dcid = %s" % dcid) == uid:
+                        break
+                    if time.perf_counter() - t0 > 60:
+                        raise RuntimeError("student %s did not get %s within 60 s" % (dcid, uid))
+                    time.sleep(0.005)
+                latencies.append(time.perf_counter() - t0)
+        finally:
+            poll.close()
+            db.must("ALTER SYSTEM RESET pssync.worker_role")
+            db.must("SELECT pg_reload_conf()")
+        latencies.sort()
+        self.worker = {"adds": len(latencies), "latencies": latencies,
+                       "median": statistics.median(latencies),
+                       "p95": latencies[max(0, int(round(0.95 * len(latencies))) - 1)],
+                       "max": latencies[-1]}
+        print("  worker: %d adds: median %.3f s, p95 %.3f s, max %.3f s"
+              % (len(latencies), self.worker["median"], self.worker["p95"], self.worker["max"]),
+              file=sys.stderr, flush=True)
+
     # ---- the report
 
     def table(self):
@@ -862,6 +1102,7 @@ class Bench:
                          ("identical to" if self.relay_identical else "DIFFERENT from"))
         lines[notes_start:] = ["- " + l for l in lines[notes_start:]]
         lines.extend(self.links_lines())
+        lines.extend(self.changes_report())
         targets = self.targets() + self.links_targets()
         if targets:
             lines.append("")
@@ -870,8 +1111,65 @@ class Bench:
             lines.extend("- " + t for t in targets)
         return "\n".join(lines)
 
+    def changes_report(self):
+        out = []
+        c = getattr(self, "changes", None)
+        w = getattr(self, "worker", None)
+        if c:
+            out += ["", "ldap_sync_changes (direct), after 100 directory changes (50 user IDs, 30 moves, "
+                    "10 deletions, 10 new accounts for records that had none) and 20 in PowerSchool "
+                    "(10 usernames blanked, 5 last names, 5 new records):", ""]
+            if "error" in c:
+                out.append("- %s" % c["error"])
+            else:
+                out.append("- its first run (no watermark: full, scan): %.2f s; %d students linked"
+                           % (c["first_seconds"], c["linked"]))
+                out.append("- with nothing changed: %.3f s, %d rows" % (c["nothing_seconds"], c["nothing_rows"]))
+                out.append("- after the changes: %.3f s, %d records returned; a scan real run of "
+                           "ldap_sync_district('students'): %.2f s; %.0fx faster"
+                           % (c["changes_seconds"], c["returned"], c["full_seconds"], c["speedup"]))
+                out.append("- exactness: %d records' rows changed in the full run; %d of them missed, "
+                           "%d returned though unchanged, %d returned with other rows than the full run's"
+                           % (c["expected"], c["missed"], c["extra"], c["rows_differ"]))
+                out.append("- peak MB above idle: ldap_sync_changes %.1f, the scan real run %.1f"
+                           % (c["changes_peak_kb"] / 1024.0, c["full_peak_kb"] / 1024.0))
+                phases = ", ".join("%s %.0f ms" % (k, v * 1000) for k, v in c["changes_phases"].items()
+                                   if v >= 0.001)
+                if phases:
+                    out.append("- its phases: %s" % phases)
+        if w:
+            out += ["", "The background worker (streaming from slapd, scope students):", ""]
+            if "error" in w:
+                out.append("- %s" % w["error"])
+            else:
+                out.append("- latency from an entry added in slapd (for a record that had no match) to the "
+                           "record's username committed, over %d adds one after the other: median %.3f s, "
+                           "p95 %.3f s, max %.3f s" % (w["adds"], w["median"], w["p95"], w["max"]))
+        return out
+
     def targets(self):
         out = []
+        c = getattr(self, "changes", None)
+        if c and "error" not in c:
+            out.append("target ldap_sync_changes at least 20x faster than a scan real run of "
+                       "ldap_sync_district('students') (100 directory and 20 PowerSchool changes): %.0fx %s"
+                       % (c["speedup"], "met" if c["speedup"] >= 20 else "NOT met"))
+            exact = c["missed"] == 0 and c["extra"] == 0 and c["rows_differ"] == 0
+            out.append("target ldap_sync_changes returns exactly the records a full run shows changed: %s"
+                       % ("met (%d records)" % c["returned"] if exact else
+                          "NOT met (%d missed, %d extra, %d other rows)" % (c["missed"], c["extra"], c["rows_differ"])))
+        w = getattr(self, "worker", None)
+        if w and "error" not in w:
+            out.append("target worker latency p95 at most 2 s (%d adds): %.3f s %s"
+                       % (w["adds"], w["p95"], "met" if w["p95"] <= 2 else "NOT met"))
+        for network in self.floors:
+            for r in self.rows:
+                if (r["network"], r["strategy"], r["run"]) == (network, "scan", "real run") and "seconds" in r:
+                    floor = self.floors[network]["ldapsearch_seconds"] + self.update_seconds
+                    ratio = r["seconds"] / floor
+                    out.append("target a full real run (scan, history on, pssync.history_rows = changes) "
+                               "at most 1.5x the floor (%s): %.2fx %s" %
+                               (network, ratio, "met" if ratio <= 1.5 else "NOT met"))
 
         def find(network, strategy, run):
             for r in self.rows:
@@ -914,6 +1212,10 @@ class Bench:
         links = getattr(self, "links", None) or {}
         peaks += [(m["peak_above_idle_kb"], "links: " + k) for k, m in links.items()
                   if isinstance(m, dict) and "peak_above_idle_kb" in m]
+        c = getattr(self, "changes", None)
+        if c and "error" not in c:
+            peaks += [(c["changes_peak_kb"], "ldap_sync_changes"),
+                      (c["full_peak_kb"], "ldap_sync_changes' full run")]
         if peaks:
             kb, run = max(peaks)
             out.append("target backend peak at most 64 MB above idle (every run): max %.1f MB (%s) %s" %
@@ -979,6 +1281,12 @@ def main():
     ap.add_argument("--links-search-sample", type=int, default=10000,
                     help="count search's LDAP requests, linked and not, on this many students "
                          "(default 10000; 0: leave out)")
+    ap.add_argument("--no-changes", dest="changes", action="store_false",
+                    help="leave out ldap_sync_changes and the worker")
+    ap.add_argument("--no-worker", dest="worker", action="store_false",
+                    help="leave out the worker's latency")
+    ap.add_argument("--worker-adds", type=int, default=50,
+                    help="entries added for the worker's latency (default 50)")
     ap.add_argument("--work", required=True, help="a scratch directory")
     ap.add_argument("--results", default="", help="write the table here (Markdown) and JSON beside it")
     ap.add_argument("--load-at-start", default="")
@@ -1002,6 +1310,7 @@ def main():
         with open(os.path.splitext(args.results)[0] + ".json", "w") as f:
             json.dump({"rows": b.rows, "floors": b.floors, "update_seconds": b.update_seconds,
                        "links": getattr(b, "links", None),
+                       "changes": getattr(b, "changes", None), "worker": getattr(b, "worker", None),
                        "update_times": b.update_times,
                        "counts": b.counts, "rtt_us": b.rtt, "summary": b.summary,
                        "load_seconds": b.load_seconds,

@@ -26,10 +26,14 @@
 #                           10 s, N times in all, and take the median
 #                           (default 3)
 #   --no-relay              direct runs only
+#   --no-changes            leave out ldap_sync_changes and the worker
+#   --no-worker             leave out the worker's latency
+#   --worker-adds N         entries added for the worker's latency (50)
 #   --keep                  keep the servers' scratch directory
 #
 # Installs what is missing (as make test does), then builds and installs
-# pssync from this tree.  Everything started is stopped on exit, by
+# pssync from this tree into the PostgreSQL of PG_BIN (default the
+# system's 15; PG_BIN=/path/to/bin for a private copy).  Everything started is stopped on exit, by
 # process id.  The table also goes to bench/out/results.md (and
 # results.json beside it).
 set -euo pipefail
@@ -46,6 +50,7 @@ search_sample=10000
 search_sample_direct=0
 relay=1
 repeat=3
+extra=""
 while [ $# -gt 0 ]; do
 	case $1 in
 		--students) students=$2; shift 2 ;;
@@ -57,6 +62,9 @@ while [ $# -gt 0 ]; do
 		--search-sample-direct) search_sample_direct=$2; shift 2 ;;
 		--quick) search_sample=2000; search_sample_direct=10000; shift ;;
 		--no-relay) relay=""; shift ;;
+		--no-changes) extra="$extra --no-changes"; shift ;;
+		--no-worker) extra="$extra --no-worker"; shift ;;
+		--worker-adds) extra="$extra --worker-adds $2"; shift 2 ;;
 		--repeat) repeat=$2; shift 2 ;;
 		--keep) export PSSYNC_KEEP_WORK=1; shift ;;
 		-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -117,7 +125,13 @@ database monitor
 access to * by * read'
 echo "== starting PostgreSQL and slapd (slapadd of the directory)"
 t=$(date +%s.%N)
-PSSYNC_PG_CONF="shared_preload_libraries = 'pssync'" start_postgres
+# pssync preloaded, with its background worker for database postgres; it
+# waits without a pssync.worker_role, which bench.py sets for its
+# latency measurement alone
+export PSSYNC_PG_CONF="shared_preload_libraries = 'pssync'
+pssync.worker_database = 'postgres'
+pssync.worker_scope = 'students'"
+start_postgres
 start_slapd main "$OUT/district/directory.ldif"
 echo "   $(python3 -c "print('%.1f s' % ($(date +%s.%N) - $t))")"
 
@@ -138,6 +152,6 @@ python3 bench/bench.py --district "$OUT/district" \
 	--direct-uri "$PSSYNC_LDAP_URI" --relay-uri "$relay_uri" --delay-us "$delay_us" \
 	--strategies "$strategies" --search-sample "$search_sample" \
 	--search-sample-direct "$search_sample_direct" --repeat "$repeat" \
-	--work "$PSSYNC_WORK" --results "$OUT/results.md" --load-at-start "$load_at_start"
+	--work "$PSSYNC_WORK" --results "$OUT/results.md" --load-at-start "$load_at_start" $extra
 echo
 echo "total $(($(date +%s) - started)) s; the table is also in bench/out/results.md"

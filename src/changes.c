@@ -1609,58 +1609,149 @@ changes_full_read(GroupChanges *gc, DirectoryIndex *index)
 /*
  * A scope's records: what PowerSchool changed, and what the directory's
  * changes and earlier runs (dirty) touched.
+ *
+ * The records are read as the caller (its privileges and row security
+ * apply); pssync's own state is read as its owner, so that the state of
+ * records another role's runs took counts.  The two are compared here.
  */
+typedef struct StoredPrint
+{
+	int64		dcid;			/* the key */
+	int64		fingerprint;
+	uint64		usernames;		/* a hash of its usernames */
+	bool		usernames_null;
+	bool		dirty;
+	bool		seen;			/* in the table, as the caller sees it */
+} StoredPrint;
+
 typedef struct Detection
 {
 	GroupChanges *gc;
 	DcidSet    *dcids;
+	HTAB	   *prints;			/* StoredPrint by dcid */
+	MemoryContext row_cxt;		/* reset after each row */
 	int			changed;
 } Detection;
 
+/* A hash of a text[] column's elements (NULL elements count). */
+static uint64
+usernames_hash(HeapTuple tuple, TupleDesc desc, int column, bool *isnull,
+			   char ***usernames, int *n)
+{
+	uint64		hash = 0;
+	int			i;
+
+	(void) SPI_getbinval(tuple, desc, column, isnull);
+	*n = row_text_array(tuple, desc, column, usernames);
+	for (i = 0; i < *n; i++)
+	{
+		const char *s = (*usernames)[i];
+
+		hash = hash_combine64(hash, s == NULL ? UINT64CONST(0x9e3779b97f4a7c15) :
+							  hash_bytes_extended((const unsigned char *) s,
+												  strlen(s), i + 1));
+	}
+	return hash_combine64(hash, (uint64) *n);
+}
+
+/* A row of the state, as its owner reads it. */
+static void
+stored_print_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Detection  *d = (Detection *) arg;
+	MemoryContext old = MemoryContextSwitchTo(d->row_cxt);
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	StoredPrint *print = hash_search(d->prints, &dcid, HASH_ENTER, NULL);
+	char	  **usernames;
+	int			n;
+
+	print->fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+	print->usernames = usernames_hash(tuple, desc, 3, &print->usernames_null,
+									  &usernames, &n);
+	print->dirty = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+	print->seen = false;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(d->row_cxt);
+}
+
+/* A record of the table, as the caller reads it: taken if it changed. */
 static void
 detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 {
 	Detection  *d = (Detection *) arg;
 	GroupChanges *gc = d->gc;
+	MemoryContext old = MemoryContextSwitchTo(d->row_cxt);
 	bool		isnull;
+	bool		fingerprint_null;
+	bool		usernames_null;
 	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-	bool		gone = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+	int64		fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2,
+														  &fingerprint_null));
+	StoredPrint *print = hash_search(d->prints, &dcid, HASH_FIND, NULL);
 	char	  **usernames;
+	uint64		hash;
 	int			n;
 	int			i;
 
-	if (gone)
+	hash = usernames_hash(tuple, desc, 3, &usernames_null, &usernames, &n);
+	if (print != NULL)
 	{
-		dcid_set_add(&gc->gone_records, dcid);
-		dcid_set_add(d->dcids, dcid);	/* its state says what it held */
-		return;
+		print->seen = true;
+		if (!print->dirty &&
+			(fingerprint_null || print->fingerprint == fingerprint) &&
+			(usernames_null || print->usernames_null || print->usernames == hash))
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(d->row_cxt);
+			return;				/* unchanged since its run */
+		}
 	}
+	MemoryContextSwitchTo(old);
+
 	d->changed++;
 	dcid_set_add(d->dcids, dcid);
-	(void) SPI_getbinval(tuple, desc, 2, &isnull);
-	if (isnull)
-		return;					/* only dirty */
-	n = row_text_array(tuple, desc, 3, &usernames);
-	for (i = 0; i < n; i++)
-		string_set_add(&gc->values, usernames[i]);
-	/* as it was before the records are read */
-	if (gc->memory)
+	if (!fingerprint_null)
 	{
-		NotedRow   *row = hash_search(gc->memory->noted, &dcid, HASH_ENTER, NULL);
+		for (i = 0; i < n; i++)
+			string_set_add(&gc->values, usernames[i]);
+		/* as it was before the records are read */
+		if (gc->memory)
+		{
+			NotedRow   *row = hash_search(gc->memory->noted, &dcid, HASH_ENTER, NULL);
 
-		row->fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-		row->nusernames = Min(n, 2);
-		for (i = 0; i < row->nusernames; i++)
-			row->usernames[i] = usernames[i] ?
-				MemoryContextStrdup(gc->memory->cxt, usernames[i]) : NULL;
+			row->fingerprint = fingerprint;
+			row->nusernames = Min(n, 2);
+			for (i = 0; i < row->nusernames; i++)
+				row->usernames[i] = usernames[i] ?
+					MemoryContextStrdup(gc->memory->cxt, usernames[i]) : NULL;
+		}
 	}
+	MemoryContextReset(d->row_cxt);
+}
+
+/* dcids of the state that the caller did not see in the table */
+typedef struct Unseen
+{
+	int64	   *dcids;
+	int			n;
+} Unseen;
+
+static void
+gone_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Unseen	   *gone = (Unseen *) arg;
+	bool		isnull;
+
+	gone->dcids[gone->n++] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 }
 
 /*
  * The dcids a scope's incremental run takes first: the records PowerSchool
- * added or changed (read as the caller: its privileges and row security
- * apply), those a directory change touched, and those marked dirty.  Also
- * notes the records gone from the table.  The run's memory is started here
+ * added or changed, those a directory change touched, and those marked
+ * dirty.  Also notes the records gone from the table: a record the caller
+ * may not see is not taken for gone (whether it exists is asked of the
+ * table as its owner, as links.c does).  The run's memory is started here
  * (the fingerprints as read now).  *n is their number; NULL with
  * full_reason set when so many records changed that a full run is cheaper.
  */
@@ -1673,10 +1764,15 @@ changes_scope_begin(GroupChanges *gc, RunMemory **memory, int *n)
 	Datum		values[2];
 	DcidSet		dcids;
 	Detection	d;
+	HASHCTL		ctl;
 	HASH_SEQ_STATUS status;
+	StoredPrint *print;
+	Unseen		unseen;
+	Unseen		gone;
 	int64	   *dcid;
 	int64	   *result;
 	int			total;
+	AsOwner		as;
 
 	if (!gc->dry_run)
 	{
@@ -1693,24 +1789,69 @@ changes_scope_begin(GroupChanges *gc, RunMemory **memory, int *n)
 	d.gc = gc;
 	d.dcids = &dcids;
 	d.changed = 0;
+	d.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync detection row",
+									  ALLOCSET_SMALL_SIZES);
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(StoredPrint);
+	ctl.hcxt = CurrentMemoryContext;
+	d.prints = hash_create("pssync stored fingerprints", 1024, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
+	/* what the previous runs saw: pssync's own state, as its owner */
 	values[0] = name_datum(gc->server->servername);
 	values[1] = CStringGetTextDatum(group_name(gc->group));
-	for_each_row(psprintf("SELECT COALESCE(t.dcid, s.dcid), t.fingerprint, t.usernames,"
-						  " t.dcid IS NULL"
-						  " FROM (SELECT t.dcid::pg_catalog.int8 AS dcid, %s AS fingerprint,"
-						  " %s AS usernames FROM %s t WHERE t.dcid IS NOT NULL) t"
-						  " FULL JOIN (SELECT s.dcid, s.fingerprint, s.usernames, s.dirty"
+	become_owner(&as, gc->schema);
+	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.usernames, s.dirty"
 						  " FROM %s.record_state s WHERE s.server OPERATOR(pg_catalog.=) $1"
-						  " AND s.record_group OPERATOR(pg_catalog.=) $2) s"
-						  " ON s.dcid OPERATOR(pg_catalog.=) t.dcid"
-						  " WHERE t.dcid IS NULL OR s.dcid IS NULL OR s.dirty"
-						  " OR NOT (s.fingerprint OPERATOR(pg_catalog.=) t.fingerprint)"
-						  " OR NOT (s.usernames OPERATOR(pg_catalog.=) t.usernames)",
-						  fingerprint_sql(gc->tables, gc->group),
-						  usernames_sql(gc->group), table->qualified_name,
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2",
 						  schema_name(gc->schema)),
-				 2, types, values, true, detection_row, &d);
+				 2, types, values, true, stored_print_row, &d);
+	become_caller(&as);
+
+	/* the records as they are now: as the caller */
+	for_each_row(psprintf("SELECT t.dcid::pg_catalog.int8, %s, %s FROM %s t"
+						  " WHERE t.dcid IS NOT NULL",
+						  fingerprint_sql(gc->tables, gc->group),
+						  usernames_sql(gc->group), table->qualified_name),
+				 0, NULL, NULL, true, detection_row, &d);
+
+	/* stored but not seen: gone, or only hidden from the caller */
+	unseen.dcids = palloc(sizeof(int64) * Max(hash_get_num_entries(d.prints), 1));
+	unseen.n = 0;
+	hash_seq_init(&status, d.prints);
+	while ((print = hash_seq_search(&status)) != NULL)
+	{
+		if (!print->seen)
+			unseen.dcids[unseen.n++] = print->dcid;
+	}
+	if (unseen.n > 0)
+	{
+		Oid			type = INT8ARRAYOID;
+		Datum		value = int8_array(unseen.dcids, unseen.n);
+		Oid			save_userid;
+		int			save_sec_context;
+		int			i;
+
+		gone.dcids = palloc(sizeof(int64) * unseen.n);
+		gone.n = 0;
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(relation_owner(table->relid),
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		for_each_row(psprintf("SELECT u.dcid FROM pg_catalog.unnest($1) AS u(dcid)"
+							  " WHERE NOT EXISTS (SELECT 1 FROM %s t"
+							  " WHERE t.dcid OPERATOR(pg_catalog.=) u.dcid)",
+							  table->qualified_name),
+					 1, &type, &value, true, gone_row, &gone);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		for (i = 0; i < gone.n; i++)
+		{
+			dcid_set_add(&gc->gone_records, gone.dcids[i]);
+			dcid_set_add(&dcids, gone.dcids[i]);	/* its state says what it held */
+		}
+	}
+	hash_destroy(d.prints);
+	MemoryContextDelete(d.row_cxt);
 
 	hash_seq_init(&status, gc->touched.hash);
 	while ((dcid = hash_seq_search(&status)) != NULL)
