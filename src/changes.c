@@ -113,61 +113,16 @@ schema_name(Oid schema)
  * run theirs; an error in between restores the caller's identity with the
  * rest of the (sub)transaction.
  */
-typedef struct AsOwner
-{
-	Oid			save_userid;
-	int			save_sec_context;
-} AsOwner;
-
 static void
 become_owner(AsOwner *as, Oid schema)
 {
-	GetUserIdAndSecContext(&as->save_userid, &as->save_sec_context);
-	SetUserIdAndSecContext(relation_owner(get_relname_relid("record_state", schema)),
-						   as->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-}
-
-static void
-become_caller(AsOwner *as)
-{
-	SetUserIdAndSecContext(as->save_userid, as->save_sec_context);
+	become_relation_owner(as, get_relname_relid("record_state", schema));
 }
 
 static Datum
 name_datum(const char *name)
 {
 	return DirectFunctionCall1(namein, CStringGetDatum(name));
-}
-
-static Datum
-int8_array(int64 *values, int n)
-{
-	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
-
-	for (i = 0; i < n; i++)
-		datums[i] = Int64GetDatum(values[i]);
-	return PointerGetDatum(construct_array(datums, n, INT8OID, 8,
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-static Datum
-text_array(const char **values, int n)
-{
-	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		nulls[i] = values[i] == NULL;
-		datums[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
-	}
-	return PointerGetDatum(construct_md_array(datums, nulls, 1, dims, lbs,
-											  TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /* A text[] column of a row as C strings (NULL elements as NULL). */

@@ -380,6 +380,17 @@ extern void run_query(const char *sql, int nargs, Oid *types, Datum *values,
 extern void run_query_nulls(const char *sql, int nargs, Oid *types,
 							Datum *values, const char *nulls, bool read_only,
 							int expected);
+
+typedef struct AsOwner
+{
+	Oid			save_userid;
+	int			save_sec_context;
+} AsOwner;
+
+extern void become_relation_owner(AsOwner *as, Oid relid);
+extern void become_caller(AsOwner *as);
+extern Datum int8_array(int64 *values, int n);
+extern Datum text_array(const char **values, int n);
 extern void for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
 						 bool latest, RowCallback callback, void *arg);
 extern char *row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena);

@@ -15,6 +15,9 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -172,4 +175,57 @@ row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena)
 		return NULL;
 	t = DatumGetTextPP(d);
 	return arena_strndup(arena, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/*
+ * Statements as the owner of a relation (pssync's own tables are written
+ * as their owner, the extension's), and back as the caller; an error in
+ * between restores the caller's identity with the rest of the
+ * (sub)transaction.
+ */
+void
+become_relation_owner(AsOwner *as, Oid relid)
+{
+	GetUserIdAndSecContext(&as->save_userid, &as->save_sec_context);
+	SetUserIdAndSecContext(relation_owner(relid),
+						   as->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+become_caller(AsOwner *as)
+{
+	SetUserIdAndSecContext(as->save_userid, as->save_sec_context);
+}
+
+/* An int8[] of values, for a statement's parameter. */
+Datum
+int8_array(int64 *values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		datums[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(datums, n, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* A text[] of C strings (NULL: a NULL element), for a statement's parameter. */
+Datum
+text_array(const char **values, int n)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = values[i] == NULL;
+		datums[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(values[i]);
+	}
+	return PointerGetDatum(construct_md_array(datums, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
 }
