@@ -151,8 +151,9 @@ worker_register(void)
 
 /*
  * SIGTERM (pg_terminate_backend, shutdown): between batches the worker
- * ends at once, with exit code 0; in a batch it is interrupted as any
- * backend is (the batch rolls back), and ends.
+ * ends at once, with exit code 0; in a batch it is cancelled as a query is
+ * (the batch rolls back, and the directory's waits answer the cancel), and
+ * then ends with exit code 0 too: a shutdown is no error.
  */
 static void
 worker_sigterm(SIGNAL_ARGS)
@@ -163,7 +164,7 @@ worker_sigterm(SIGNAL_ARGS)
 	if (in_batch)
 	{
 		InterruptPending = true;
-		ProcDiePending = true;
+		QueryCancelPending = true;
 	}
 	SetLatch(MyLatch);
 	errno = save_errno;
@@ -427,6 +428,14 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 		msgid = -1;
 		pgstat_report_activity(STATE_IDLE, NULL);
 		RESUME_INTERRUPTS();
+
+		/* SIGTERM cancelled the batch: it rolled back, and the worker ends */
+		if (ShutdownRequestPending)
+		{
+			ereport(LOG,
+					(errmsg("pssync worker: stopping; the batch in progress was rolled back")));
+			proc_exit(0);
+		}
 
 		backoff_ms = backoff_ms == 0 ? BACKOFF_FIRST_MS :
 			Min(backoff_ms * 2, BACKOFF_MAX_MS);
