@@ -43,6 +43,7 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
@@ -96,6 +97,9 @@ typedef struct IndexRow
 	int			entry;
 	int			next;			/* the next row in the key's bucket, or -1 */
 } IndexRow;
+
+/* the most first and last name pairs of an entry filed as full names */
+#define MAX_NAME_PAIRS 256
 
 #define ROW_CHUNK_BITS 12
 #define ROWS_PER_CHUNK (1 << ROW_CHUNK_BITS)
@@ -372,9 +376,11 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	const char **last_values;
 	int			entry = index->nentries;
 	DirectoryEntry *e = new_entry(index);
+	bool		pairs;
 	int			f;
 	int			l;
 
+	CHECK_FOR_INTERRUPTS();
 	e->dn = arena_strdup(index->strings, dn);
 	copy_directory_values(index->strings, &e->uid, &values[2]);
 	e->entry_id = NULL;
@@ -395,12 +401,21 @@ index_entry(void *arg, const char *dn, DirectoryValues *values)
 	}
 	first_values = index_values(index, first);
 	last_values = index_values(index, last);
+
+	/*
+	 * An entry has a row of full names for each pair of its first and last
+	 * names.  One with more pairs than MAX_NAME_PAIRS (a directory may let
+	 * a person add values to their own entry) is filed by its last names
+	 * alone, as an entry whose first name the read may have hidden: the
+	 * directory is asked about it, and the index stays small.
+	 */
+	pairs = (int64) first->count * last->count <= MAX_NAME_PAIRS;
 	for (l = 0; l < last->count; l++)
 	{
 		add_row(index, &index->last, last_values[l], NULL, entry);
-		for (f = 0; f < first->count; f++)
+		for (f = 0; pairs && f < first->count; f++)
 			add_row(index, &index->full, first_values[f], last_values[l], entry);
-		if (first->count == 0)
+		if (first->count == 0 || !pairs)
 			note_missing(index, &index->no_first, entry, value_key(last_values[l]));
 	}
 	if (last->count == 0)
@@ -937,8 +952,8 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 	int64	   *filed = NULL;	/* (key number << 32) | entry */
 	int			nfiled = 0;
 	int			allocated = 0;
-	int			first_filed = 0;	/* of the current entry */
 	int		   *next;
+	int		   *last_entry;
 	HASHCTL		ctl;
 	int			i;
 
@@ -967,10 +982,9 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 		int			p;
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		if (text == NULL)
 			continue;			/* a value with a NUL: never a candidate */
-		if (nfiled == 0 || (int) (filed[nfiled - 1] & 0xffffffff) != row->entry)
-			first_filed = nfiled;
 
 		tp = text_parts(texts, text, this_key, of_last);
 		other_text = value_raw(row->value[of_last ? 0 : 1]);
@@ -984,7 +998,6 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 				char	   *key = buffer;
 				PairKey    *entry;
 				int64		f;
-				int			j;
 
 				if (snprintf(buffer, sizeof(buffer), "%s%s", tp->parts[p], ends[k]) >= (int) sizeof(buffer))
 					key = psprintf("%s%s", tp->parts[p], ends[k]);
@@ -995,12 +1008,8 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 					entry->number = pk->nkeys++;
 				}
 				f = ((int64) entry->number << 32) | row->entry;
-				for (j = first_filed; j < nfiled && filed[j] != f; j++)
-					;
 				if (key != buffer)
 					pfree(key);
-				if (j < nfiled)
-					continue;	/* the entry's already, with another pair */
 				if (nfiled == allocated)
 				{
 					allocated = Max(4096, allocated * 2);
@@ -1012,17 +1021,42 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 		}
 	}
 
+	/*
+	 * An entry filed twice under a key (with another pair of its names) is
+	 * kept once: the rows are in the order of the entries, so a key's last
+	 * entry so far is the only one to compare with.
+	 */
+	last_entry = palloc(sizeof(int) * Max(pk->nkeys, 1));
+	memset(last_entry, -1, sizeof(int) * Max(pk->nkeys, 1));
+	for (i = 0; i < nfiled; i++)
+	{
+		int			number = (int) (filed[i] >> 32);
+		int			e = (int) (filed[i] & 0xffffffff);
+
+		if (last_entry[number] == e)
+			filed[i] = -1;
+		else
+			last_entry[number] = e;
+	}
+	pfree(last_entry);
+
 	/* the entries grouped by key number, each group in the order of entries */
 	pk->start = MemoryContextAllocZero(cxt, sizeof(int) * (pk->nkeys + 1));
 	pk->entries = MemoryContextAllocHuge(cxt, sizeof(int) * Max(nfiled, 1));
 	for (i = 0; i < nfiled; i++)
-		pk->start[(filed[i] >> 32) + 1]++;
+	{
+		if (filed[i] >= 0)
+			pk->start[(filed[i] >> 32) + 1]++;
+	}
 	for (i = 0; i < pk->nkeys; i++)
 		pk->start[i + 1] += pk->start[i];
 	next = palloc(sizeof(int) * Max(pk->nkeys, 1));
 	memcpy(next, pk->start, sizeof(int) * pk->nkeys);
 	for (i = 0; i < nfiled; i++)
-		pk->entries[next[filed[i] >> 32]++] = (int) (filed[i] & 0xffffffff);
+	{
+		if (filed[i] >= 0)
+			pk->entries[next[filed[i] >> 32]++] = (int) (filed[i] & 0xffffffff);
+	}
 	pfree(next);
 	if (filed)
 		pfree(filed);
