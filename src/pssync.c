@@ -139,6 +139,8 @@ check_accept_variants(char **newval, void **extra, GucSource source pg_attribute
 	if (!SplitIdentifierString(copy, ',', &names))
 	{
 		GUC_check_errdetail("List syntax is invalid.");
+		pfree(copy);
+		list_free(names);
 		return false;
 	}
 	foreach(cell, names)
@@ -151,11 +153,15 @@ check_accept_variants(char **newval, void **extra, GucSource source pg_attribute
 			GUC_check_errdetail("\"%s\" is not a reason that can be accepted.",
 								(char *) lfirst(cell));
 			GUC_check_errhint("The reasons are case_accents, nickname, preferred_name, surname_part, suffix, swapped, middle_name, initial, typo_first, typo_last and same_id.");
+			pfree(copy);
+			list_free(names);
 			return false;
 		}
 		if (reason != REASON_EXACT)
 			mask |= REASON_BIT(reason);
 	}
+	pfree(copy);
+	list_free(names);
 	*extra = pssync_guc_malloc(sizeof(uint32));
 	if (*extra == NULL)
 		return false;
