@@ -64,6 +64,23 @@ SELECT status, dcid, records > 2 AS full_rows
   FROM regress.changes_run(true) WHERE dcid BETWEEN 8200 AND 8299 ORDER BY dcid;
 RESET pssync.use_links;
 SELECT count(*) FROM pssync.ldap_sync_changes('students');
+-- So do the variants a sync accepts (pssync.accept_variants), and with
+-- them the nicknames; and the preferred first names.
+SET pssync.accept_variants = 'nickname';
+SELECT status, dcid, records > 2 AS full_rows
+  FROM regress.changes_run() WHERE dcid BETWEEN 8200 AND 8299 ORDER BY dcid;
+SELECT count(*) FROM pssync.ldap_sync_changes('students');
+INSERT INTO pssync.nicknames (name, variant) VALUES ('Alicia', 'Allie');
+SELECT status, dcid, records > 2 AS full_rows
+  FROM regress.changes_run() WHERE dcid BETWEEN 8200 AND 8299 ORDER BY dcid;
+DELETE FROM pssync.nicknames WHERE NOT shipped;
+RESET pssync.accept_variants;
+SELECT count(*) > 2 AS full_rows FROM pssync.ldap_sync_changes('students');
+SET pssync.student_preferred_name_column = 'student_number';
+SELECT count(*) > 2 AS full_rows FROM pssync.ldap_sync_changes('students');
+SELECT count(*) FROM pssync.ldap_sync_changes('students');
+RESET pssync.student_preferred_name_column;
+SELECT count(*) > 2 AS full_rows FROM pssync.ldap_sync_changes('students');
 
 -- Entries named by another permanent ID than the one Content
 -- Synchronization names them by: every run is full, and keeps no watermark.

@@ -1170,14 +1170,37 @@ struct GroupChanges
 
 /*
  * What a group's watermark holds for: the server options and settings
- * that decide which entries are a group's, and what its rows are.  Another
- * value means a full run.
+ * that decide which entries are a group's, and what its rows are (with
+ * pssync.accept_variants, the nicknames too).  Another value means a full
+ * run.
  */
+static void
+text_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	*((char **) arg) = SPI_getvalue(tuple, desc, 1);
+}
+
 static char *
 watermark_options(PssyncServer *server, RecordGroup group,
 				  PowerSchoolTables *tables, const char *entry_id_attr)
 {
-	return psprintf("filter=%s scope=%s first=%s last=%s uid=%s id=%s/%s entry_id=%s links=%s table=%s",
+	char	   *nicknames = "";
+
+	if (pssync_accept_variants != 0 && OidIsValid(state_schema()) &&
+		OidIsValid(get_relname_relid("nicknames", state_schema())))
+	{
+		AsOwner		as;
+
+		become_relation_owner(&as, get_relname_relid("nicknames", state_schema()));
+		for_each_row(psprintf("SELECT pg_catalog.hashtextextended(pg_catalog.string_agg("
+							  "n.name OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) n.variant,"
+							  " ',' ORDER BY n.name, n.variant), 0)::pg_catalog.text"
+							  " FROM %s.nicknames n", schema_name(state_schema())),
+					 0, NULL, NULL, true, text_row, &nicknames);
+		become_caller(&as);
+	}
+	return psprintf("filter=%s scope=%s first=%s last=%s uid=%s id=%s/%s entry_id=%s links=%s table=%s"
+					" accept=%u preferred=%s nicknames=%s",
 					server->filter,
 					server->scope == LDAP_SCOPE_ONELEVEL ? "one" : "sub",
 					server->first_name_attr, server->last_name_attr,
@@ -1186,7 +1209,10 @@ watermark_options(PssyncServer *server, RecordGroup group,
 					tables->id_column ? tables->id_column : "",
 					entry_id_attr, links_in_use() ? "on" : "off",
 					group == GROUP_STUDENTS ? tables->students.qualified_name :
-					tables->users.qualified_name);
+					tables->users.qualified_name,
+					pssync_accept_variants,
+					tables->preferred_column ? tables->preferred_column : "",
+					nicknames ? nicknames : "");
 }
 
 /* The advisory lock of a server and group, until the end of the transaction. */

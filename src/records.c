@@ -651,6 +651,9 @@ fingerprint_sql(PowerSchoolTables *tables, RecordGroup group)
 	if (tables->id_column)
 		appendStringInfo(&sql, ", t.%s::pg_catalog.text",
 						 quote_identifier(tables->id_column));
+	if (tables->preferred_column)
+		appendStringInfo(&sql, ", t.%s::pg_catalog.text",
+						 quote_identifier(tables->preferred_column));
 	if (group == GROUP_STAFF)
 		appendStringInfo(&sql,
 						 ", COALESCE(t.psaccess::pg_catalog.int4 OPERATOR(pg_catalog.=) 1, false),"
