@@ -40,7 +40,7 @@ REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
 	tls failover referrals interleave hostile invisible stringprep security history lookup id_matching \
 	links max_changes many_values base_dns active_records exclusions wait_event suggest nicknames suggest_sync accept_variants \
-	history_rows min_directory_ratio changes changes_fallbacks changes_privileges upgrade
+	history_rows min_directory_ratio changes changes_fallbacks changes_privileges changes_coverage upgrade
 
 ifneq ($(wildcard /usr/lib/postgresql/15/bin/pg_config),)
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config

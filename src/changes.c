@@ -830,8 +830,9 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 /*
  * After a real run has written its changes and history: remember each
  * record it took, where what is stored differs.  A run whose rows are not
- * those of a district-wide run (another uid_attr than the server's) marks
- * its records dirty instead.  Then the records its writes made different
+ * those of a district-wide run (another uid_attr than the server's, other
+ * options or settings than the watermark's) marks its records dirty, with
+ * an outcome no rows have.  Then the records its writes made different
  * are marked dirty.  results are in the order of the records.
  */
 void
@@ -890,10 +891,16 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 				string_set_add(&given_up, result_old_username(result));
 			}
 		}
-		if (!canonical)
-			continue;
 		if (!new_state(memory, first, results, state, &ns))
 			continue;
+
+		/*
+		 * Rows that are not a district-wide run's: remembered as no rows
+		 * are, so that the next run, which takes the record (below), returns
+		 * its rows.
+		 */
+		if (!canonical)
+			ns.outcome = 0;
 		hash = state_hash(ns.record_type, ns.fingerprint, ns.outcome,
 						  ns.last_key, ns.id_key, ns.entry_id, ns.usernames,
 						  ns.nusernames, ns.user_ids, ns.nuser_ids);
@@ -1200,7 +1207,7 @@ watermark_options(PssyncServer *server, RecordGroup group,
 		become_caller(&as);
 	}
 	return psprintf("filter=%s scope=%s first=%s last=%s uid=%s id=%s/%s entry_id=%s links=%s table=%s"
-					" accept=%u preferred=%s nicknames=%s",
+					" accept=%u preferred=%s nicknames=%s bind=%s",
 					server->filter,
 					server->scope == LDAP_SCOPE_ONELEVEL ? "one" : "sub",
 					server->first_name_attr, server->last_name_attr,
@@ -1212,7 +1219,41 @@ watermark_options(PssyncServer *server, RecordGroup group,
 					tables->users.qualified_name,
 					pssync_accept_variants,
 					tables->preferred_column ? tables->preferred_column : "",
-					nicknames ? nicknames : "");
+					nicknames ? nicknames : "",
+					server->bind_dn ? server->bind_dn : "");
+}
+
+/*
+ * Are a run's rows those ldap_sync_changes' watermark holds for: made
+ * with the options and settings of the group's watermark (another
+ * pssync.use_links, ID column, table or bind account gives rows of their
+ * own)?  True when there is no watermark: the next ldap_sync_changes runs
+ * in full.
+ */
+bool
+run_has_watermark_options(PssyncServer *server, RecordGroup group,
+						  PowerSchoolTables *tables, const char *entry_id_attr)
+{
+	Oid			schema = state_schema();
+	Oid			types[2] = {NAMEOID, TEXTOID};
+	Datum		values[2];
+	char	   *stored = NULL;
+	AsOwner		as;
+
+	if (!OidIsValid(schema))
+		return true;
+	values[0] = name_datum(server->servername);
+	values[1] = CStringGetTextDatum(group_name(group));
+	become_owner(&as, schema);
+	for_each_row(psprintf("SELECT s.options FROM %s.sync_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND s.options IS NOT NULL LIMIT 1",
+						  schema_name(schema)),
+				 2, types, values, true, text_row, &stored);
+	become_caller(&as);
+	return stored == NULL ||
+		strcmp(stored, watermark_options(server, group, tables, entry_id_attr)) == 0;
 }
 
 /* The advisory lock of a server and group, until the end of the transaction. */
@@ -1443,6 +1484,19 @@ find_touched(GroupChanges *gc)
 						  " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
 						  schema_name(gc->schema)),
 				 5, types, values, true, touched_row, &gc->touched);
+
+	/*
+	 * With pssync.accept_variants, an entry that changed may be a variant
+	 * of any unmatched record's names (another surname part, the names
+	 * swapped, a typo): each of them is touched.
+	 */
+	if (pssync_accept_variants != 0)
+		for_each_row(psprintf("SELECT s.dcid FROM %s.record_state s"
+							  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+							  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+							  " AND s.entry_id IS NULL",
+							  schema_name(gc->schema)),
+					 2, types, values, true, touched_row, &gc->touched);
 	become_caller(&as);
 }
 
@@ -1522,7 +1576,7 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				break;
 			}
 			if (changes->deletions_unseen)
-				ereport(NOTICE,
+				ereport(pssync_am_background_worker() ? LOG : NOTICE,
 						(errmsg("LDAP server \"%s\": the bind account cannot see deleted objects, so deletions under \"%s\" are not seen",
 								server->servername, row->base_dn),
 						 errdetail("Links to deleted entries are found broken by the next full run."),
@@ -2356,6 +2410,33 @@ end_group(GroupChanges *gc)
 						   " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3)",
 						   schema_name(gc->schema)),
 				  3, types, values, false, SPI_OK_DELETE);
+		become_caller(&as);
+	}
+
+	/*
+	 * A full run read the directory as of the new watermark for the
+	 * records it took; the others (of a type no run of this call took, or
+	 * that the caller may not see) may have missed a change: the next run
+	 * takes them.
+	 */
+	if (gc->full_reason)
+	{
+		Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
+		Datum		values[3];
+		AsOwner		as;
+
+		dcids = dcid_set_array(&gc->taken, &n);
+		values[0] = name_datum(gc->server->servername);
+		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[2] = int8_array(dcids, n);
+		become_owner(&as, gc->schema);
+		run_query(psprintf("UPDATE %s.record_state s SET dirty = true"
+						   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						   " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						   " AND NOT s.dirty"
+						   " AND s.dcid NOT IN (SELECT pg_catalog.unnest($3))",
+						   schema_name(gc->schema)),
+				  3, types, values, false, SPI_OK_UPDATE);
 		become_caller(&as);
 	}
 

@@ -623,6 +623,9 @@ extern void mark_link_dependents(const char *server, RecordGroup group,
 								 int n);
 extern void mark_unlinked(const char *server, RecordGroup group, int64 dcid);
 extern void forget_record_state(RecordGroup group, int64 dcid);
+extern bool run_has_watermark_options(PssyncServer *server, RecordGroup group,
+									  PowerSchoolTables *tables,
+									  const char *entry_id_attr);
 extern void check_directory_size(PssyncServer *server, RecordGroup group,
 								 const char *base_dn, int entries);
 extern void note_full_read(const char *server, RecordGroup group, int entries);

@@ -212,7 +212,8 @@ record_and_link(SyncRequest *request, PssyncServer *server,
 				PowerSchoolTables *tables, const char *uid_attr,
 				const char *strategy, List *records, int excluded,
 				List *unloaded, bool district, List *results, List *rows,
-				RunMemory *memory, TimestampTz started_at, instr_time *phase)
+				RunMemory *memory, const char *entry_id_attr,
+				TimestampTz started_at, instr_time *phase)
 {
 	HistoryRun	run;
 	LinkRun		link_run;
@@ -235,10 +236,16 @@ record_and_link(SyncRequest *request, PssyncServer *server,
 	link_run.run_id = record_run(&run, rows);
 	log_phase_time(phase, "recording the run");
 
-	/* another uid_attr than the server's gives rows of its own */
+	/*
+	 * another uid_attr than the server's, or other options and settings
+	 * than ldap_sync_changes' watermark holds for, give rows of their own
+	 */
 	run_memory_end(memory, results, link_run.run_id,
-				   request->uid_attr == NULL ||
-				   strcmp(request->uid_attr, server->uid_attr[request->group]) == 0);
+				   (request->uid_attr == NULL ||
+					strcmp(request->uid_attr, server->uid_attr[request->group]) == 0) &&
+				   (entry_id_attr == NULL ||
+					run_has_watermark_options(server, request->group, tables,
+											  entry_id_attr)));
 	log_phase_time(phase, "remembering the records");
 
 	link_run.server = server->servername;
@@ -291,6 +298,7 @@ execute_run(SyncRequest *request, PssyncServer *server,
 	DirectoryIndex *index = NULL;
 	RunMemory  *memory = NULL;
 	SuggestRun	suggest_run;
+	const char *entry_id_attr = NULL;
 	int			excluded = 0;
 	bool		own_dir = dir == NULL;
 	TimestampTz started_at = GetCurrentTimestamp();
@@ -331,6 +339,12 @@ execute_run(SyncRequest *request, PssyncServer *server,
 									 (MatchStrategy) pssync_strategy,
 									 request->changes != NULL, &used, &index,
 									 suggest_run_for(request, tables, &suggest_run));
+	/*
+	 * the permanent ID attribute, as a watermark's options name it (a full
+	 * run of ldap_sync_changes stores the watermark it runs with)
+	 */
+	if (memory && request->changes == NULL)
+		entry_id_attr = directory_entry_id_attr(dir);
 	if (own_dir)
 		directory_disconnect(dir);
 	mark_linked_elsewhere(server->servername, request->group, results);
@@ -360,7 +374,8 @@ execute_run(SyncRequest *request, PssyncServer *server,
 						(used == STRATEGY_SCAN ? "scan" : "search"),
 						records, excluded, unloaded,
 						request->selection.kind == SELECT_ALL,
-						results, result.rows, memory, started_at, &phase);
+						results, result.rows, memory, entry_id_attr,
+						started_at, &phase);
 	return result;
 }
 
@@ -480,7 +495,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 		record_and_link(request, server, tables, server->uid_attr[request->group],
 						"changes", records, excluded + more_excluded,
 						changes_gone_links(gc), true,
-						results, result->rows, memory, started_at, &phase);
+						results, result->rows, memory, NULL, started_at, &phase);
 	return true;
 }
 

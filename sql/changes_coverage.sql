@@ -1,0 +1,56 @@
+--
+-- changes_coverage: what a run of ldap_sync_changes does not take stays
+-- for a run that will.
+--
+-- - A full run (no watermark, a refused cookie, changed options) stores a
+--   new watermark for the whole group: the group's records it did not
+--   take (of a type another scope covers, or that the caller may not see)
+--   are taken by the next run.
+-- - A run whose rows are not a district run's (another pssync.use_links,
+--   table, ID column or bind account than the watermark's) leaves its
+--   records to the next ldap_sync_changes.
+-- - With pssync.accept_variants, a changed entry may be a variant of any
+--   unmatched record's names: they are all taken.
+--
+\getenv ldap_uri PSSYNC_LDAP_URI
+\set ldap_admin '-x -H ' :ldap_uri ' -D cn=admin,dc=district,dc=org -w admin-secret'
+\setenv LDAP_ADMIN :ldap_admin
+
+-- A full run of the teachers stores the watermark of the users' group; the
+-- staff's records it did not take are taken by the next staff run.
+BEGIN;
+SELECT count(*) > 0 AS teachers FROM pssync.ldap_sync_district('teachers');
+SELECT count(*) > 0 AS staff FROM pssync.ldap_sync_district('staff');
+\! ldapmodrdn $LDAP_ADMIN -r uid=dlunch,ou=Staff,dc=district,dc=org uid=dlunch2 && echo "Dan Lunch's user ID is dlunch2"
+SELECT count(*) > 0 AS teachers_in_full FROM pssync.ldap_sync_changes('teachers');
+SELECT status, dcid, old_username, new_username FROM pssync.ldap_sync_changes('staff');
+ROLLBACK;
+\! ldapmodrdn $LDAP_ADMIN -r uid=dlunch2,ou=Staff,dc=district,dc=org uid=dlunch && echo "and dlunch again"
+
+-- A run with links off gives rows of its own: the next ldap_sync_changes
+-- takes its records, and returns the district run's rows for them.
+BEGIN;
+SELECT count(*) > 0 AS in_full FROM pssync.ldap_sync_changes('staff');
+\! printf 'dn: uid=gsub,ou=Staff,dc=district,dc=org\nchangetype: modify\nreplace: sn\nsn: Subway\n' | ldapmodify $LDAP_ADMIN >/dev/null && echo "Gina Sub is Gina Subway in the directory"
+SELECT status, dcid, matched_by FROM pssync.ldap_sync_changes('staff');
+SET LOCAL pssync.use_links = off;
+SELECT status, dcid FROM pssync.ldap_sync_district('staff') WHERE dcid = 2007;
+RESET pssync.use_links;
+-- (every record of that run is returned: matched_by was another)
+SELECT count(*) > 1 AS every_record, count(*) FILTER (WHERE dcid = 2007 AND status = 'unchanged'
+                                               AND matched_by = 'link') AS gina_by_link
+  FROM pssync.ldap_sync_changes('staff');
+ROLLBACK;
+\! printf 'dn: uid=gsub,ou=Staff,dc=district,dc=org\nchangetype: modify\nreplace: sn\nsn: Sub\n' | ldapmodify $LDAP_ADMIN >/dev/null && echo "and Gina Sub again"
+
+-- With accept_variants, a new entry that is a variant of an unmatched
+-- record's names (one part of its surname) is found.
+BEGIN;
+SET LOCAL pssync.accept_variants = 'surname_part';
+INSERT INTO students (dcid, first_name, last_name) VALUES (9901, 'Rita', 'Moreno Diaz');
+SELECT status, dcid FROM pssync.ldap_sync_changes('students') WHERE dcid = 9901;
+\! printf 'dn: uid=rmoreno,ou=Students,dc=district,dc=org\nobjectClass: inetOrgPerson\nuid: rmoreno\ncn: Rita Moreno\ngivenName: Rita\nsn: Moreno\n' | ldapadd $LDAP_ADMIN >/dev/null && echo "an account for Rita Moreno"
+SELECT status, dcid, new_username, matched_by FROM pssync.ldap_sync_changes('students');
+ROLLBACK;
+\! ldapdelete $LDAP_ADMIN uid=rmoreno,ou=Students,dc=district,dc=org && echo "and it is gone"
+SELECT count(*) AS states_left FROM pssync.sync_state;
