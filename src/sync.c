@@ -341,9 +341,10 @@ execute_run(SyncRequest *request, PssyncServer *server,
 									 suggest_run_for(request, tables, &suggest_run));
 	/*
 	 * the permanent ID attribute, as a watermark's options name it (a full
-	 * run of ldap_sync_changes stores the watermark it runs with)
+	 * run of ldap_sync_changes stores the watermark it runs with; the rows
+	 * of ldap_assign, a person's choice, are a record's as they are)
 	 */
-	if (memory && request->changes == NULL)
+	if (memory && request->changes == NULL && request->dn == NULL)
 		entry_id_attr = directory_entry_id_attr(dir);
 	if (own_dir)
 		directory_disconnect(dir);
