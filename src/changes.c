@@ -805,24 +805,34 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 	params[4] = int8_array(linked_dcids, nentries);
 	params[5] = int8_array(covered, ncovered);
 	become_owner(&as, schema);
+
+	/*
+	 * Sets, not arrays searched row by row: a district-wide run gives tens of
+	 * thousands of values and covered records, and "&&" or "NOT EXISTS
+	 * (unnest ...)" for each of 100,000 states would take minutes.  A few
+	 * values use the index on user_ids.
+	 */
 	run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"
-					   " FROM (SELECT v.dcid FROM %1$s.record_state v"
+					   " FROM ((SELECT v.dcid FROM %1$s.record_state v%2$s"
 					   " WHERE v.server OPERATOR(pg_catalog.=) $1"
 					   " AND v.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND v.user_ids OPERATOR(pg_catalog.&&) $3"
+					   " AND %3$s"
 					   " UNION"
 					   " SELECT m.dcid FROM %1$s.record_state m"
 					   " JOIN ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) e(entry_id, dcid)"
 					   " ON e.entry_id OPERATOR(pg_catalog.=) m.entry_id"
 					   " WHERE m.server OPERATOR(pg_catalog.=) $1"
 					   " AND m.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid) d"
+					   " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid)"
+					   " EXCEPT SELECT pg_catalog.unnest($6)) d(dcid)"
 					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
 					   " AND s.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND s.dcid OPERATOR(pg_catalog.=) d.dcid AND NOT s.dirty"
-					   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($6) c(dcid)"
-					   " WHERE c.dcid OPERATOR(pg_catalog.=) s.dcid)",
-					   schema_name(schema)),
+					   " AND s.dcid OPERATOR(pg_catalog.=) d.dcid AND NOT s.dirty",
+					   schema_name(schema),
+					   nvalues > 64 ? ", pg_catalog.unnest(v.user_ids) x(user_id)" : "",
+					   nvalues > 64 ?
+					   "x.user_id IN (SELECT pg_catalog.unnest($3))" :
+					   "v.user_ids OPERATOR(pg_catalog.&&) $3"),
 			  6, types, params, false, SPI_OK_UPDATE);
 	become_caller(&as);
 }
@@ -2430,11 +2440,15 @@ end_group(GroupChanges *gc)
 		values[1] = CStringGetTextDatum(group_name(gc->group));
 		values[2] = int8_array(dcids, n);
 		become_owner(&as, gc->schema);
-		run_query(psprintf("UPDATE %s.record_state s SET dirty = true"
+		run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"
+						   " FROM (SELECT r.dcid FROM %1$s.record_state r"
+						   " WHERE r.server OPERATOR(pg_catalog.=) $1"
+						   " AND r.record_group OPERATOR(pg_catalog.=) $2"
+						   " AND NOT r.dirty"
+						   " EXCEPT SELECT pg_catalog.unnest($3)) d(dcid)"
 						   " WHERE s.server OPERATOR(pg_catalog.=) $1"
 						   " AND s.record_group OPERATOR(pg_catalog.=) $2"
-						   " AND NOT s.dirty"
-						   " AND s.dcid NOT IN (SELECT pg_catalog.unnest($3))",
+						   " AND s.dcid OPERATOR(pg_catalog.=) d.dcid",
 						   schema_name(gc->schema)),
 				  3, types, values, false, SPI_OK_UPDATE);
 		become_caller(&as);
