@@ -170,6 +170,26 @@ text_array(const char **values, int n)
 											  TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/*
+ * SQL that is true when a text[] column shares a value with the text[]
+ * parameter $param of n values.  A few values: the && operator, which the
+ * GIN index on user_ids answers.  Many (a district-wide run takes tens of
+ * thousands of usernames): && compares every value with every value of
+ * each row it checks, so the column's values are looked up in the
+ * parameter instead, which PostgreSQL hashes (the parameter is a constant
+ * to the planner).
+ */
+#define OVERLAP_FEW_VALUES 64
+
+static char *
+overlap_sql(const char *column, int param, int n)
+{
+	if (n <= OVERLAP_FEW_VALUES)
+		return psprintf("%s OPERATOR(pg_catalog.&&) $%d", column, param);
+	return psprintf("EXISTS (SELECT 1 FROM pg_catalog.unnest(%s) AS u(id)"
+					" WHERE u.id OPERATOR(pg_catalog.=) ANY ($%d))", column, param);
+}
+
 /* A text[] column of a row as C strings (NULL elements as NULL). */
 static int
 row_text_array(HeapTuple tuple, TupleDesc desc, int column, char ***values)
@@ -854,7 +874,7 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 					   " FROM (SELECT v.dcid FROM %1$s.record_state v"
 					   " WHERE v.server OPERATOR(pg_catalog.=) $1"
 					   " AND v.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND v.user_ids OPERATOR(pg_catalog.&&) $3"
+					   " AND %2$s"
 					   " UNION"
 					   " SELECT m.dcid FROM %1$s.record_state m"
 					   " JOIN ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) e(entry_id, dcid)"
@@ -865,9 +885,8 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
 					   " AND s.record_group OPERATOR(pg_catalog.=) $2"
 					   " AND s.dcid OPERATOR(pg_catalog.=) d.dcid AND NOT s.dirty"
-					   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($6) c(dcid)"
-					   " WHERE c.dcid OPERATOR(pg_catalog.=) s.dcid)",
-					   schema_name(schema)),
+					   " AND NOT (s.dcid OPERATOR(pg_catalog.=) ANY ($6))",
+					   schema_name(schema), overlap_sql("v.user_ids", 3, nvalues)),
 			  6, types, params, false, SPI_OK_UPDATE);
 	become_caller(&as);
 }
@@ -1903,9 +1922,10 @@ changes_scope_more(GroupChanges *gc, List *results, int *n)
 		for_each_row(psprintf("SELECT s.dcid FROM %s.record_state s"
 							  " WHERE s.server OPERATOR(pg_catalog.=) $1"
 							  " AND s.record_group OPERATOR(pg_catalog.=) $2"
-							  " AND (s.user_ids OPERATOR(pg_catalog.&&) $3"
+							  " AND (%s"
 							  " OR s.entry_id OPERATOR(pg_catalog.=) ANY ($4))",
-							  schema_name(gc->schema)),
+							  schema_name(gc->schema),
+							  overlap_sql("s.user_ids", 3, nvalues)),
 					 4, types, params, true, touched_row, &more);
 		become_caller(&as);
 	}
