@@ -699,7 +699,7 @@ class Bench:
         usernames blanked, 5 last names, 5 new records), on records chosen
         by a hash of their dcid."""
         db = self.db
-        linked = db.must("""SELECT l.dcid, l.dn, l.user_id FROM pssync.links l
+        linked = db.must("""SELECT l.dcid, l.dn, l.user_id FROM pssync.record_links l
                              WHERE l.record_type = 'student' AND l.user_id ~ '^[a-z0-9.]+$'
                                AND l.dn ~ '^uid=[a-z0-9.]+,ou=Students,dc='
                              ORDER BY hashint8(l.dcid), l.dcid LIMIT 90""")
@@ -724,7 +724,7 @@ class Bench:
                         "cn: %s %s\ngivenName: %s\nsn: %s\nuid: %s\n"
                         % (uid, STUDENT_BASE, first, last, first, last, uid))
         self.ldapmodify("\n".join(ldif))
-        others = db.must("""SELECT l.dcid FROM pssync.links l WHERE l.record_type = 'student'
+        others = db.must("""SELECT l.dcid FROM pssync.record_links l WHERE l.record_type = 'student'
                              ORDER BY hashint8(l.dcid + 2), l.dcid LIMIT 200""")
         others = [r[0] for r in others if r[0] not in set(x[0] for x in linked)][:15]
         db.must("UPDATE students SET student_web_id = NULL WHERE dcid IN (%s)" % ",".join(others[:10]))
@@ -752,7 +752,7 @@ class Bench:
                                      "'SELECT * FROM pssync.ldap_sync_changes(''students'')')")
         c["first_seconds"] = first["seconds"]
         c["first_notices"] = first["notices"]
-        c["linked"] = int(db.value("SELECT count(*) FROM pssync.links WHERE record_type = 'student'"))
+        c["linked"] = int(db.value("SELECT count(*) FROM pssync.record_links WHERE record_type = 'student'"))
         nothing = self.timed_statement("SELECT count(*) FROM pssync.ldap_sync_changes('students')")
         c["nothing_seconds"] = nothing["seconds"]
         c["nothing_rows"] = int(nothing["rows"][0][0])
