@@ -179,7 +179,7 @@ text_array(const char **values, int n)
  * parameter instead, which PostgreSQL hashes (the parameter is a constant
  * to the planner).
  */
-#define OVERLAP_FEW_VALUES 64
+#define OVERLAP_FEW_VALUES 1000
 
 static char *
 overlap_sql(const char *column, int param, int n)
