@@ -912,10 +912,23 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 	int			nvalues;
 	const char **values;
 	ListCell   *cell;
+	MemoryContext record_cxt;
+	MemoryContext batch_cxt;
 
 	if (memory == NULL)
 		return;
 	old = MemoryContextSwitchTo(memory->cxt);
+
+	/*
+	 * What one record's state is worked out in (its keys, the texts that
+	 * are hashed) is freed after each record; what a batch of states to
+	 * write holds, after each statement.  A district-wide run takes every
+	 * record: kept for the whole run, they came to hundreds of megabytes.
+	 */
+	record_cxt = AllocSetContextCreate(memory->cxt, "pssync state of a record",
+									   ALLOCSET_DEFAULT_SIZES);
+	batch_cxt = AllocSetContextCreate(memory->cxt, "pssync states to write",
+									  ALLOCSET_DEFAULT_SIZES);
 	firsts = record_firsts(results);
 	covered = palloc(sizeof(int64) * Max(list_length(firsts), 1));
 	foreach(cell, firsts)
@@ -956,27 +969,44 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 		}
 		if (!canonical)
 			continue;
+		MemoryContextReset(record_cxt);
+		MemoryContextSwitchTo(record_cxt);
 		if (!new_state(memory, first, results, state, &ns))
+		{
+			MemoryContextSwitchTo(memory->cxt);
 			continue;
+		}
 		hash = state_hash(ns.record_type, ns.fingerprint, ns.outcome,
 						  ns.last_key, ns.id_key, ns.entry_id, ns.usernames,
 						  ns.nusernames, ns.user_ids, ns.nuser_ids);
 		if (state && !state->dirty && state->hash == hash)
+		{
+			MemoryContextSwitchTo(memory->cxt);
 			continue;
+		}
+		MemoryContextSwitchTo(batch_cxt);
 		batch.dcids[batch.n] = ns.dcid;
 		batch.record_types[batch.n] = ns.record_type;
 		batch.fingerprints[batch.n] = ns.fingerprint;
 		batch.outcomes[batch.n] = ns.outcome;
-		batch.last_keys[batch.n] = ns.last_key;
-		batch.id_keys[batch.n] = ns.id_key;
-		batch.entry_ids[batch.n] = ns.entry_id;
+		batch.last_keys[batch.n] = ns.last_key ? pstrdup(ns.last_key) : NULL;
+		batch.id_keys[batch.n] = ns.id_key ? pstrdup(ns.id_key) : NULL;
+		batch.entry_ids[batch.n] = ns.entry_id ? pstrdup(ns.entry_id) : NULL;
 		batch.usernames[batch.n] = array_literal(ns.usernames, ns.nusernames);
 		batch.user_ids[batch.n] = array_literal(ns.user_ids, ns.nuser_ids);
 		batch.n++;
 		if (batch.n == STATES_PER_STATEMENT)
+		{
 			write_states(memory, &batch, run_id);
+			MemoryContextReset(batch_cxt);
+		}
+		MemoryContextSwitchTo(memory->cxt);
 	}
+	MemoryContextSwitchTo(batch_cxt);
 	write_states(memory, &batch, run_id);
+	MemoryContextSwitchTo(memory->cxt);
+	MemoryContextDelete(batch_cxt);
+	MemoryContextDelete(record_cxt);
 
 	/* its rows are not a district-wide run's: the next run takes them */
 	if (!canonical)
