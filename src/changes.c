@@ -125,6 +125,26 @@ name_datum(const char *name)
 	return DirectFunctionCall1(namein, CStringGetDatum(name));
 }
 
+/*
+ * SQL that is true when a text[] column shares a value with the text[]
+ * parameter $param of n values.  A few values: the && operator, which the
+ * GIN index on user_ids answers.  Many (a district-wide run takes tens of
+ * thousands of usernames): && compares every value with every value of
+ * each row it checks, so the column's values are looked up in the
+ * parameter instead, which PostgreSQL hashes (the parameter is a constant
+ * to the planner).
+ */
+#define OVERLAP_FEW_VALUES 1000
+
+static char *
+overlap_sql(const char *column, int param, int n)
+{
+	if (n <= OVERLAP_FEW_VALUES)
+		return psprintf("%s OPERATOR(pg_catalog.&&) $%d", column, param);
+	return psprintf("EXISTS (SELECT 1 FROM pg_catalog.unnest(%s) AS u(id)"
+					" WHERE u.id OPERATOR(pg_catalog.=) ANY ($%d))", column, param);
+}
+
 /* A text[] column of a row as C strings (NULL elements as NULL). */
 static int
 row_text_array(HeapTuple tuple, TupleDesc desc, int column, char ***values)
@@ -805,34 +825,23 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 	params[4] = int8_array(linked_dcids, nentries);
 	params[5] = int8_array(covered, ncovered);
 	become_owner(&as, schema);
-
-	/*
-	 * Sets, not arrays searched row by row: a district-wide run gives tens of
-	 * thousands of values and covered records, and "&&" or "NOT EXISTS
-	 * (unnest ...)" for each of 100,000 states would take minutes.  A few
-	 * values use the index on user_ids.
-	 */
 	run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"
-					   " FROM ((SELECT v.dcid FROM %1$s.record_state v%2$s"
+					   " FROM (SELECT v.dcid FROM %1$s.record_state v"
 					   " WHERE v.server OPERATOR(pg_catalog.=) $1"
 					   " AND v.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND %3$s"
+					   " AND %2$s"
 					   " UNION"
 					   " SELECT m.dcid FROM %1$s.record_state m"
 					   " JOIN ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) e(entry_id, dcid)"
 					   " ON e.entry_id OPERATOR(pg_catalog.=) m.entry_id"
 					   " WHERE m.server OPERATOR(pg_catalog.=) $1"
 					   " AND m.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid)"
-					   " EXCEPT SELECT pg_catalog.unnest($6)) d(dcid)"
+					   " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid) d"
 					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
 					   " AND s.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND s.dcid OPERATOR(pg_catalog.=) d.dcid AND NOT s.dirty",
-					   schema_name(schema),
-					   nvalues > 64 ? ", pg_catalog.unnest(v.user_ids) x(user_id)" : "",
-					   nvalues > 64 ?
-					   "x.user_id IN (SELECT pg_catalog.unnest($3))" :
-					   "v.user_ids OPERATOR(pg_catalog.&&) $3"),
+					   " AND s.dcid OPERATOR(pg_catalog.=) d.dcid AND NOT s.dirty"
+					   " AND NOT (s.dcid OPERATOR(pg_catalog.=) ANY ($6))",
+					   schema_name(schema), overlap_sql("v.user_ids", 3, nvalues)),
 			  6, types, params, false, SPI_OK_UPDATE);
 	become_caller(&as);
 }
@@ -859,10 +868,23 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 	int			nvalues;
 	const char **values;
 	ListCell   *cell;
+	MemoryContext record_cxt;
+	MemoryContext batch_cxt;
 
 	if (memory == NULL)
 		return;
 	old = MemoryContextSwitchTo(memory->cxt);
+
+	/*
+	 * What one record's state is worked out in (its keys, the texts that
+	 * are hashed) is freed after each record; what a batch of states to
+	 * write holds, after each statement.  A district-wide run takes every
+	 * record: kept for the whole run, they came to hundreds of megabytes.
+	 */
+	record_cxt = AllocSetContextCreate(memory->cxt, "pssync state of a record",
+									   ALLOCSET_DEFAULT_SIZES);
+	batch_cxt = AllocSetContextCreate(memory->cxt, "pssync states to write",
+									  ALLOCSET_DEFAULT_SIZES);
 	firsts = record_firsts(results);
 	covered = palloc(sizeof(int64) * Max(list_length(firsts), 1));
 	foreach(cell, firsts)
@@ -901,8 +923,13 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 				string_set_add(&given_up, result_old_username(result));
 			}
 		}
+		MemoryContextReset(record_cxt);
+		MemoryContextSwitchTo(record_cxt);
 		if (!new_state(memory, first, results, state, &ns))
+		{
+			MemoryContextSwitchTo(memory->cxt);
 			continue;
+		}
 
 		/*
 		 * Rows that are not a district-wide run's: remembered as no rows
@@ -915,21 +942,33 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 						  ns.last_key, ns.id_key, ns.entry_id, ns.usernames,
 						  ns.nusernames, ns.user_ids, ns.nuser_ids);
 		if (state && !state->dirty && state->hash == hash)
+		{
+			MemoryContextSwitchTo(memory->cxt);
 			continue;
+		}
+		MemoryContextSwitchTo(batch_cxt);
 		batch.dcids[batch.n] = ns.dcid;
 		batch.record_types[batch.n] = ns.record_type;
 		batch.fingerprints[batch.n] = ns.fingerprint;
 		batch.outcomes[batch.n] = ns.outcome;
-		batch.last_keys[batch.n] = ns.last_key;
-		batch.id_keys[batch.n] = ns.id_key;
-		batch.entry_ids[batch.n] = ns.entry_id;
+		batch.last_keys[batch.n] = ns.last_key ? pstrdup(ns.last_key) : NULL;
+		batch.id_keys[batch.n] = ns.id_key ? pstrdup(ns.id_key) : NULL;
+		batch.entry_ids[batch.n] = ns.entry_id ? pstrdup(ns.entry_id) : NULL;
 		batch.usernames[batch.n] = array_literal(ns.usernames, ns.nusernames);
 		batch.user_ids[batch.n] = array_literal(ns.user_ids, ns.nuser_ids);
 		batch.n++;
 		if (batch.n == STATES_PER_STATEMENT)
+		{
 			write_states(memory, &batch, run_id);
+			MemoryContextReset(batch_cxt);
+		}
+		MemoryContextSwitchTo(memory->cxt);
 	}
+	MemoryContextSwitchTo(batch_cxt);
 	write_states(memory, &batch, run_id);
+	MemoryContextSwitchTo(memory->cxt);
+	MemoryContextDelete(batch_cxt);
+	MemoryContextDelete(record_cxt);
 
 	/* its rows are not a district-wide run's: the next run takes them */
 	if (!canonical)
@@ -1983,9 +2022,10 @@ changes_scope_more(GroupChanges *gc, List *results, int *n)
 		for_each_row(psprintf("SELECT s.dcid FROM %s.record_state s"
 							  " WHERE s.server OPERATOR(pg_catalog.=) $1"
 							  " AND s.record_group OPERATOR(pg_catalog.=) $2"
-							  " AND (s.user_ids OPERATOR(pg_catalog.&&) $3"
+							  " AND (%s"
 							  " OR s.entry_id OPERATOR(pg_catalog.=) ANY ($4))",
-							  schema_name(gc->schema)),
+							  schema_name(gc->schema),
+							  overlap_sql("s.user_ids", 3, nvalues)),
 					 4, types, params, true, touched_row, &more);
 		become_caller(&as);
 	}
