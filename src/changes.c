@@ -976,15 +976,41 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 	/*
 	 * A username taken: the records that want it now conflict (those of this
 	 * run knew, as they were checked with it).  A username given up: those
-	 * that wanted it are free of the conflict now, this run's too, which
-	 * were checked while it was held.
+	 * that wanted it are free of the conflict now, this run's too where it
+	 * was a conflict (checked while the value was held); this run's other
+	 * records did not want it, or got it.
 	 */
 	values = string_set_array(&taken, &nvalues);
 	mark_dependents(memory->schema, memory->server, memory->group,
 					values, nvalues, NULL, NULL, 0, covered, ncovered);
 	values = string_set_array(&given_up, &nvalues);
-	mark_dependents(memory->schema, memory->server, memory->group,
-					values, nvalues, NULL, NULL, 0, NULL, 0);
+	if (nvalues > 0)
+	{
+		int64	   *clean = palloc(sizeof(int64) * Max(ncovered, 1));
+		int			nclean = 0;
+
+		foreach(cell, firsts)
+		{
+			ListCell   *first = (ListCell *) lfirst(cell);
+			SyncRecord *rec = ((SyncResult *) lfirst(first))->record;
+			ListCell   *row;
+			bool		conflict = false;
+
+			for_each_cell(row, results, first)
+			{
+				SyncResult *result = (SyncResult *) lfirst(row);
+
+				if (result->record != rec)
+					break;
+				if (result->status == STATUS_CONFLICT)
+					conflict = true;
+			}
+			if (!conflict)
+				clean[nclean++] = rec->dcid;
+		}
+		mark_dependents(memory->schema, memory->server, memory->group,
+						values, nvalues, NULL, NULL, 0, clean, nclean);
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(memory->cxt);
 }
