@@ -782,6 +782,9 @@ struct SuggestRun
 	uint32		accept;			/* pssync.accept_variants */
 };
 
+/* ldap_suggest's max_results, at most */
+#define MAX_SUGGEST_RESULTS 100
+
 /* how far apart the best suggestion must be from the next (thousandths) */
 #define SUGGESTION_MARGIN 50
 
