@@ -76,6 +76,15 @@
 /* the values of an attribute of an entry that are compared, at most */
 #define MAX_VALUES 32
 
+/*
+ * A name longer than this (in bytes) is compared only whole: it gets no
+ * substring patterns.  A name's parts asked for, and an assertion's
+ * patterns, are at most these.  (Long names would make long filters.)
+ */
+#define MAX_FUZZY_NAME 256
+#define MAX_NAME_PARTS 16
+#define MAX_PATTERNS 64
+
 /* What the index knows of an entry against a filter. */
 typedef enum Truth
 {
@@ -283,7 +292,8 @@ open_pattern(const char *utf8)
 		if (!is_piece_char((unsigned char) *c) && *c != ' ')
 			break;
 	}
-	if (*c == '\0' || pieces == NIL || (!starts && !ends) || name_has_control(utf8))
+	if (*c == '\0' || pieces == NIL || (!starts && !ends) || name_has_control(utf8) ||
+		strlen(utf8) > MAX_FUZZY_NAME)
 		return NULL;
 	foreach(cell, pieces)
 	{
@@ -323,7 +333,7 @@ end_pattern(const char *utf8, bool at_start)
 	Pattern    *p;
 	char	   *piece;
 
-	if (pieces == NIL || !(at_start ? starts : ends))
+	if (pieces == NIL || !(at_start ? starts : ends) || strlen(utf8) > MAX_FUZZY_NAME)
 		return NULL;
 	piece = (char *) (at_start ? linitial(pieces) : llast(pieces));
 	if (!isalnum((unsigned char) (at_start ? piece[0] : piece[strlen(piece) - 1])))
@@ -368,8 +378,9 @@ part_patterns(const char *utf8, bool surname)
 	char	   *copy = pstrdup(utf8);
 	char	   *part;
 	char	   *saved;
+	int			nparts = 0;
 
-	if (name_has_control(utf8))
+	if (name_has_control(utf8) || strlen(utf8) > MAX_FUZZY_NAME)
 		return NIL;
 	if (surname)
 	{
@@ -397,8 +408,11 @@ part_patterns(const char *utf8, bool surname)
 		int			longest = 0;
 		Pattern    *p;
 
+		CHECK_FOR_INTERRUPTS();
 		if (fold[0] == '\0' || (surname && is_surname_particle_or_suffix(fold)))
 			continue;
+		if (++nparts > MAX_NAME_PARTS)
+			break;
 		pieces = name_pieces(part, &starts, &ends);
 		foreach(cell, pieces)
 			longest = Max(longest, (int) strlen((char *) lfirst(cell)));
@@ -475,7 +489,7 @@ prefix_pattern(const char *utf8)
 	Pattern    *p;
 
 	if (pieces == NIL || !starts || strlen((char *) linitial(pieces)) < 3 ||
-		name_has_control(utf8))
+		name_has_control(utf8) || strlen(utf8) > MAX_FUZZY_NAME)
 		return NULL;
 	p = palloc0(sizeof(Pattern));
 	p->initial = (char *) linitial(pieces);
@@ -509,6 +523,9 @@ assertion(QuestionAttr attr, List *patterns)
 {
 	Assertion  *a = palloc(sizeof(Assertion));
 
+	/* the first patterns are the whole names: those are kept */
+	if (list_length(patterns) > MAX_PATTERNS)
+		patterns = list_truncate(patterns, MAX_PATTERNS);
 	a->attr = attr;
 	a->patterns = patterns;
 	return a;
@@ -560,6 +577,7 @@ question_filter(Suggester *s, List *assertions)
 		{
 			StringInfoData one;
 
+			CHECK_FOR_INTERRUPTS();
 			initStringInfo(&one);
 			append_pattern(&one, attr, (Pattern *) lfirst(pc));
 			if (list_member(rendered, makeString(one.data)))
@@ -675,6 +693,7 @@ build_questions(Suggester *s, Pending *p)
 	List	   *keys;
 	ListCell   *cell;
 
+	CHECK_FOR_INTERRUPTS();
 	if (last)
 	{
 		/* 1: the last name, or a part of it */
