@@ -793,6 +793,9 @@ typedef struct SuggestionList
 {
 	int			n;
 	Suggestion *items;
+	bool		complete;		/* false: a search of the record was cut short
+								 * by a size limit, and a suggestion may be
+								 * missing */
 } SuggestionList;
 
 typedef struct Suggester Suggester;

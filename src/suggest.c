@@ -153,6 +153,7 @@ struct Answer
 	const char *filter;
 	List	   *found;			/* of Found */
 	List	   *under_base;		/* while asking under one base DN */
+	bool		cut_short;		/* a search of it stopped at a size limit */
 	Suggester  *s;
 };
 
@@ -1162,7 +1163,10 @@ ask_questions(Suggester *s, Pending *pending, int n)
 		for (i = 0; i < nanswers; i++)
 		{
 			if (!searches[i].complete)
+			{
 				s->cut_short++;
+				answers[i]->cut_short = true;
+			}
 			answers[i]->found = list_concat(answers[i]->found, answers[i]->under_base);
 		}
 	}
@@ -1431,6 +1435,7 @@ typedef struct Kept
 {
 	SyncRecord *rec;
 	List	   *suggestions;	/* of Suggestion */
+	bool		complete;		/* no search of the record was cut short */
 } Kept;
 
 static void
@@ -1814,6 +1819,7 @@ suggest_round(Suggester *s, SyncRecord **records, int n, int keep,
 		int			nentries = 0;
 		int			k;
 
+		kept[i].complete = true;
 		foreach(cell, p->questions)
 		{
 			Question   *q = (Question *) lfirst(cell);
@@ -1821,6 +1827,9 @@ suggest_round(Suggester *s, SyncRecord **records, int n, int keep,
 			if (q->ask)
 			{
 				ListCell   *fc;
+
+				if (q->answer->cut_short)
+					kept[i].complete = false;
 
 				foreach(fc, q->answer->found)
 				{
@@ -1926,6 +1935,7 @@ suggest(Suggester *s, SyncRecord **records, int n, int keep,
 
 		list_sort(kept[i].suggestions, compare_suggestions);
 		lists[i].n = Min(list_length(kept[i].suggestions), keep);
+		lists[i].complete = kept[i].complete;
 		lists[i].items = palloc0(sizeof(Suggestion) * Max(lists[i].n, 1));
 		foreach(cell, kept[i].suggestions)
 		{
