@@ -90,6 +90,8 @@ ALTER USER MAPPING FOR PUBLIC SERVER suggest_ldap
 INSERT INTO suggest.students (dcid, first_name, last_name)
 VALUES (5098, 'Person0001', 'Smith Jr.'), (5099, 'Person1500', 'Smith Jr.');
 CREATE TEMP TABLE crowd (dcid) AS VALUES (5098), (5099);
+-- (the scan would read only 1,000 of them, and search instead)
+SET LOCAL pssync.strategy = 'search';
 SELECT status, dcid, new_username, matched_by
   FROM pssync.ldap_sync_students('crowd', dry_run => true) ORDER BY dcid;
 ALTER USER MAPPING FOR PUBLIC SERVER suggest_ldap
