@@ -75,6 +75,31 @@ SELECT status, dcid, matched_by
  ORDER BY dcid;
 ROLLBACK;
 
+-- A variant is accepted only when every search of its suggestions was
+-- complete: one that a size limit cut short may have lost a runner-up,
+-- which would make the best look alone.  ou=Crowd holds 1,500 Smiths
+-- (test/fixtures/crowd_ldif.sh); cn=pssync-capped gets at most 1,000
+-- entries a search, so the search for the Smiths is cut short, and
+-- Person0001 and Person1500 Smith Jr. stay exceptions (a notice says
+-- why).  Read without a limit, both are accepted (suffix).
+SET pssync.accept_variants = 'suffix';
+BEGIN;
+ALTER SERVER suggest_ldap OPTIONS (SET student_base_dn 'ou=Crowd,dc=district,dc=org');
+ALTER USER MAPPING FOR PUBLIC SERVER suggest_ldap
+  OPTIONS (SET bind_dn 'cn=pssync-capped,ou=Services,dc=district,dc=org');
+INSERT INTO suggest.students (dcid, first_name, last_name)
+VALUES (5098, 'Person0001', 'Smith Jr.'), (5099, 'Person1500', 'Smith Jr.');
+CREATE TEMP TABLE crowd (dcid) AS VALUES (5098), (5099);
+-- (the scan would read only 1,000 of them, and search instead)
+SET LOCAL pssync.strategy = 'search';
+SELECT status, dcid, new_username, matched_by
+  FROM pssync.ldap_sync_students('crowd', dry_run => true) ORDER BY dcid;
+ALTER USER MAPPING FOR PUBLIC SERVER suggest_ldap
+  OPTIONS (SET bind_dn 'cn=pssync,ou=Services,dc=district,dc=org');
+SELECT status, dcid, new_username, matched_by
+  FROM pssync.ldap_sync_students('crowd', dry_run => true) ORDER BY dcid;
+ROLLBACK;
+
 -- A variant counts against max_changes like any change.
 SET pssync.accept_variants = 'case_accents';
 SET pssync.max_changes = 1;

@@ -66,4 +66,16 @@ RESET ROLE;
 REVOKE ALL ON SCHEMA pssync, regress FROM regress_nickname_reader;
 DROP ROLE regress_nickname_reader;
 
+-- A very large table is read in bounded time: a name keeps at most 64
+-- variants (and 64 names it is a variant of), 8 spellings.  With 20,000
+-- rows more (Alexander with 10,000 variants, and 10,000 names of Xander),
+-- Bob is still Robert's nickname.
+BEGIN;
+INSERT INTO pssync.nicknames (name, variant)
+SELECT 'Alexander', 'Alexander' || n FROM generate_series(1, 10000) n
+UNION ALL
+SELECT 'Xander' || n, 'Xander' FROM generate_series(1, 10000) n;
+SELECT rank, dn, score, reasons FROM pssync.ldap_suggest('student', 5004);
+ROLLBACK;
+
 DELETE FROM pssync.nicknames WHERE NOT shipped;

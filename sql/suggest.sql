@@ -89,6 +89,20 @@ UPDATE suggest.students SET first_name = '*', last_name = 'Smith' WHERE dcid = 5
 SELECT rank, dn, score, reasons FROM pssync.ldap_suggest('student', 5023);
 ROLLBACK;
 
+-- A long name makes no long filter: a name's parts asked for are at most
+-- 16, and a name longer than 256 bytes is compared only whole (no
+-- substring).  Smith of 2,000 parts finds nothing, at once; Smith and 20
+-- parts more still finds John Smith by the first part.
+BEGIN;
+ALTER TABLE suggest.students ALTER last_name TYPE text;
+UPDATE suggest.students SET first_name = 'John',
+       last_name = 'Smith' || repeat(' Smith', 1999) WHERE dcid = 5023;
+SELECT rank, dn, score, reasons FROM pssync.ldap_suggest('student', 5023);
+UPDATE suggest.students SET first_name = 'John',
+       last_name = 'Smith' || repeat('-Xy', 20) WHERE dcid = 5023;
+SELECT rank, dn, score, reasons FROM pssync.ldap_suggest('student', 5023);
+ROLLBACK;
+
 -- The preferred first name is read only when a superuser names its column.
 RESET pssync.student_preferred_name_column;
 SELECT rank, dn, score, reasons FROM pssync.ldap_suggest('student', 5007);
@@ -125,6 +139,8 @@ SELECT regress.error_of($$SELECT * FROM pssync.ldap_suggest(NULL, 5004)$$);
 SELECT regress.error_of($$SELECT * FROM pssync.ldap_suggest('student', NULL)$$);
 SELECT regress.error_of($$SELECT * FROM pssync.ldap_suggest('student', 5004, 0)$$);
 SELECT regress.error_of($$SELECT * FROM pssync.ldap_suggest('student', 5004, NULL)$$);
+SELECT regress.error_of($$SELECT * FROM pssync.ldap_suggest('student', 5004, 101)$$);
+SELECT count(*) FROM pssync.ldap_suggest('student', 5004, 100);
 SELECT regress.error_of($$SELECT * FROM pssync.ldap_suggest('student', 99999)$$);
 SELECT regress.error_of($$SELECT * FROM pssync.ldap_suggest('teacher', 5004)$$);
 

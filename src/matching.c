@@ -863,7 +863,9 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
  * score, for the history; and with pssync.accept_variants, a partial or
  * no_match record whose best suggestion has only accepted reasons, and no
  * other within SUGGESTION_MARGIN of its score, is matched to it
- * (matched_by "variant"), in place of its exception row.  The scan's index
+ * (matched_by "variant"), in place of its exception row; unless a search
+ * of its suggestions was cut short by a size limit, which leaves it an
+ * exception (with its best suggestion in the history).  The scan's index
  * answers what it can; the rest is asked of the directory.
  */
 static bool
@@ -871,7 +873,8 @@ accepted_variant(SuggestionList *list, uint32 accept)
 {
 	Suggestion *best = &list->items[0];
 
-	if (list->n == 0 || accept == 0)
+	/* a runner-up that a size limit cut off would make the best look alone */
+	if (list->n == 0 || accept == 0 || !list->complete)
 		return false;
 	if ((best->reasons & ~(accept | REASON_BIT(REASON_EXACT))) != 0)
 		return false;

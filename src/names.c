@@ -462,31 +462,63 @@ name_has_control(const char *utf8)
 	return false;
 }
 
+/*
+ * The length in bytes of the character at s (not at its end): a lead byte
+ * with all its continuation bytes, or else 1 (a stray continuation byte,
+ * or a lead byte cut short, is a character of its own).  name_length and
+ * decode_utf8 step alike, so they count the same characters.
+ */
+static int
+utf8_char_len(const unsigned char *s)
+{
+	int			len = pg_utf_mblen(s);
+	int			i;
+
+	if (len <= 1 || (s[0] & 0xc0) != 0xc0)
+		return 1;
+	for (i = 1; i < len; i++)
+	{
+		if ((s[i] & 0xc0) != 0x80)
+			return 1;			/* also at the terminating NUL */
+	}
+	return len;
+}
+
 /* The number of characters of a UTF-8 string. */
 int
 name_length(const char *s)
 {
+	const unsigned char *p = (const unsigned char *) s;
 	int			n = 0;
 
-	for (; *s; s++)
+	while (*p)
 	{
-		if (((unsigned char) *s & 0xc0) != 0x80)
-			n++;
+		p += utf8_char_len(p);
+		n++;
 	}
 	return n;
 }
 
+/*
+ * The characters of a UTF-8 string into out, at most max of them; an
+ * invalid byte becomes a code of its own that no character has (0xDC00
+ * plus the byte, a lone surrogate).
+ */
 static int
-decode_utf8(const char *s, pg_wchar *out)
+decode_utf8(const char *s, pg_wchar *out, int max)
 {
+	const unsigned char *p = (const unsigned char *) s;
 	int			n = 0;
 
-	while (*s)
+	while (*p && n < max)
 	{
-		int			len = pg_utf_mblen((const unsigned char *) s);
+		int			len = utf8_char_len(p);
 
-		out[n++] = utf8_to_unicode((const unsigned char *) s);
-		s += Max(len, 1);
+		if (len == 1 && *p >= 0x80)
+			out[n++] = 0xDC00 + *p;
+		else
+			out[n++] = utf8_to_unicode(p);
+		p += len;
 	}
 	return n;
 }
@@ -522,8 +554,8 @@ name_distance(const char *a, const char *b, int max)
 	x = small ? xs : palloc(sizeof(pg_wchar) * (la + 1));
 	y = small ? ys : palloc(sizeof(pg_wchar) * (lb + 1));
 	rows = small ? rows_stack : palloc(sizeof(int) * 3 * (lb + 1));
-	decode_utf8(a, x);
-	decode_utf8(b, y);
+	decode_utf8(a, x, la);
+	decode_utf8(b, y, lb);
 	prev2 = rows;
 	prev = rows + lb + 1;
 	cur = rows + 2 * (lb + 1);

@@ -785,6 +785,9 @@ struct SuggestRun
 	uint32		accept;			/* pssync.accept_variants */
 };
 
+/* ldap_suggest's max_results, at most */
+#define MAX_SUGGEST_RESULTS 100
+
 /* how far apart the best suggestion must be from the next (thousandths) */
 #define SUGGESTION_MARGIN 50
 
@@ -793,6 +796,9 @@ typedef struct SuggestionList
 {
 	int			n;
 	Suggestion *items;
+	bool		complete;		/* false: a search of the record was cut short
+								 * by a size limit, and a suggestion may be
+								 * missing */
 } SuggestionList;
 
 typedef struct Suggester Suggester;

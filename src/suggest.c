@@ -76,6 +76,15 @@
 /* the values of an attribute of an entry that are compared, at most */
 #define MAX_VALUES 32
 
+/*
+ * A name longer than this (in bytes) is compared only whole: it gets no
+ * substring patterns.  A name's parts asked for, and an assertion's
+ * patterns, are at most these.  (Long names would make long filters.)
+ */
+#define MAX_FUZZY_NAME 256
+#define MAX_NAME_PARTS 16
+#define MAX_PATTERNS 64
+
 /* What the index knows of an entry against a filter. */
 typedef enum Truth
 {
@@ -144,6 +153,7 @@ struct Answer
 	const char *filter;
 	List	   *found;			/* of Found */
 	List	   *under_base;		/* while asking under one base DN */
+	bool		cut_short;		/* a search of it stopped at a size limit */
 	Suggester  *s;
 };
 
@@ -283,7 +293,8 @@ open_pattern(const char *utf8)
 		if (!is_piece_char((unsigned char) *c) && *c != ' ')
 			break;
 	}
-	if (*c == '\0' || pieces == NIL || (!starts && !ends) || name_has_control(utf8))
+	if (*c == '\0' || pieces == NIL || (!starts && !ends) || name_has_control(utf8) ||
+		strlen(utf8) > MAX_FUZZY_NAME)
 		return NULL;
 	foreach(cell, pieces)
 	{
@@ -323,7 +334,7 @@ end_pattern(const char *utf8, bool at_start)
 	Pattern    *p;
 	char	   *piece;
 
-	if (pieces == NIL || !(at_start ? starts : ends))
+	if (pieces == NIL || !(at_start ? starts : ends) || strlen(utf8) > MAX_FUZZY_NAME)
 		return NULL;
 	piece = (char *) (at_start ? linitial(pieces) : llast(pieces));
 	if (!isalnum((unsigned char) (at_start ? piece[0] : piece[strlen(piece) - 1])))
@@ -368,8 +379,9 @@ part_patterns(const char *utf8, bool surname)
 	char	   *copy = pstrdup(utf8);
 	char	   *part;
 	char	   *saved;
+	int			nparts = 0;
 
-	if (name_has_control(utf8))
+	if (name_has_control(utf8) || strlen(utf8) > MAX_FUZZY_NAME)
 		return NIL;
 	if (surname)
 	{
@@ -397,8 +409,11 @@ part_patterns(const char *utf8, bool surname)
 		int			longest = 0;
 		Pattern    *p;
 
+		CHECK_FOR_INTERRUPTS();
 		if (fold[0] == '\0' || (surname && is_surname_particle_or_suffix(fold)))
 			continue;
+		if (++nparts > MAX_NAME_PARTS)
+			break;
 		pieces = name_pieces(part, &starts, &ends);
 		foreach(cell, pieces)
 			longest = Max(longest, (int) strlen((char *) lfirst(cell)));
@@ -475,7 +490,7 @@ prefix_pattern(const char *utf8)
 	Pattern    *p;
 
 	if (pieces == NIL || !starts || strlen((char *) linitial(pieces)) < 3 ||
-		name_has_control(utf8))
+		name_has_control(utf8) || strlen(utf8) > MAX_FUZZY_NAME)
 		return NULL;
 	p = palloc0(sizeof(Pattern));
 	p->initial = (char *) linitial(pieces);
@@ -509,6 +524,9 @@ assertion(QuestionAttr attr, List *patterns)
 {
 	Assertion  *a = palloc(sizeof(Assertion));
 
+	/* the first patterns are the whole names: those are kept */
+	if (list_length(patterns) > MAX_PATTERNS)
+		patterns = list_truncate(patterns, MAX_PATTERNS);
 	a->attr = attr;
 	a->patterns = patterns;
 	return a;
@@ -560,6 +578,7 @@ question_filter(Suggester *s, List *assertions)
 		{
 			StringInfoData one;
 
+			CHECK_FOR_INTERRUPTS();
 			initStringInfo(&one);
 			append_pattern(&one, attr, (Pattern *) lfirst(pc));
 			if (list_member(rendered, makeString(one.data)))
@@ -675,6 +694,7 @@ build_questions(Suggester *s, Pending *p)
 	List	   *keys;
 	ListCell   *cell;
 
+	CHECK_FOR_INTERRUPTS();
 	if (last)
 	{
 		/* 1: the last name, or a part of it */
@@ -1143,7 +1163,10 @@ ask_questions(Suggester *s, Pending *pending, int n)
 		for (i = 0; i < nanswers; i++)
 		{
 			if (!searches[i].complete)
+			{
 				s->cut_short++;
+				answers[i]->cut_short = true;
+			}
 			answers[i]->found = list_concat(answers[i]->found, answers[i]->under_base);
 		}
 	}
@@ -1412,6 +1435,7 @@ typedef struct Kept
 {
 	SyncRecord *rec;
 	List	   *suggestions;	/* of Suggestion */
+	bool		complete;		/* no search of the record was cut short */
 } Kept;
 
 static void
@@ -1795,6 +1819,7 @@ suggest_round(Suggester *s, SyncRecord **records, int n, int keep,
 		int			nentries = 0;
 		int			k;
 
+		kept[i].complete = true;
 		foreach(cell, p->questions)
 		{
 			Question   *q = (Question *) lfirst(cell);
@@ -1802,6 +1827,9 @@ suggest_round(Suggester *s, SyncRecord **records, int n, int keep,
 			if (q->ask)
 			{
 				ListCell   *fc;
+
+				if (q->answer->cut_short)
+					kept[i].complete = false;
 
 				foreach(fc, q->answer->found)
 				{
@@ -1907,6 +1935,7 @@ suggest(Suggester *s, SyncRecord **records, int n, int keep,
 
 		list_sort(kept[i].suggestions, compare_suggestions);
 		lists[i].n = Min(list_length(kept[i].suggestions), keep);
+		lists[i].complete = kept[i].complete;
 		lists[i].items = palloc0(sizeof(Suggestion) * Max(lists[i].n, 1));
 		foreach(cell, kept[i].suggestions)
 		{

@@ -1264,6 +1264,11 @@ pssync_ldap_suggest(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_results must be at least 1")));
+	if (max_results > MAX_SUGGEST_RESULTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_results must be at most %d", MAX_SUGGEST_RESULTS),
+				 errhint("Lower max_results; the best candidates come first.")));
 
 	callcxt = AllocSetContextCreate(CurrentMemoryContext, "pssync suggest",
 									ALLOCSET_DEFAULT_SIZES);

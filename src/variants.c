@@ -51,6 +51,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -147,6 +148,15 @@ times(int a, int b)
  * folded), the names it has as variants, the names it is a variant of,
  * and how the table spells it.
  */
+/*
+ * A name's variants and names (each way), its spellings, and the
+ * spellings nickname_spellings() returns, at most: a very large table is
+ * read and searched in bounded time.
+ */
+#define MAX_NICKNAME_LINKS 64
+#define MAX_NICKNAME_SPELLINGS 8
+#define MAX_KNOWN_BY 64
+
 struct Nickname
 {
 	char	   *fold;			/* the key */
@@ -198,6 +208,8 @@ add_spelling(Nickname *entry, const char *spelling)
 {
 	ListCell   *cell;
 
+	if (list_length(entry->spellings) >= MAX_NICKNAME_SPELLINGS)
+		return;
 	foreach(cell, entry->spellings)
 	{
 		if (strcmp((char *) lfirst(cell), spelling) == 0)
@@ -221,6 +233,7 @@ nickname_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	Nickname   *n;
 	Nickname   *v;
 
+	CHECK_FOR_INTERRUPTS();
 	if (name_null || variant_null)
 		return;
 	name = directory_to_utf8(TextDatumGetCString(name_datum));
@@ -234,9 +247,11 @@ nickname_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	v = nickname_entry(nicknames, variant_key, true);
 	add_spelling(n, name);
 	add_spelling(v, variant);
-	if (!list_member_ptr(n->variants, v))
+	if (list_length(n->variants) < MAX_NICKNAME_LINKS &&
+		!list_member_ptr(n->variants, v))
 		n->variants = lappend(n->variants, v);
-	if (!list_member_ptr(v->names, n))
+	if (list_length(v->names) < MAX_NICKNAME_LINKS &&
+		!list_member_ptr(v->names, n))
 		v->names = lappend(v->names, n);
 }
 
@@ -317,6 +332,9 @@ add_spellings(List **spellings, Nickname *entry)
 		ListCell   *other;
 		bool		known = false;
 
+		if (list_length(*spellings) >= MAX_KNOWN_BY)
+			return;
+
 		foreach(other, *spellings)
 		{
 			if (strcmp((char *) lfirst(other), s) == 0)
@@ -330,7 +348,7 @@ add_spellings(List **spellings, Nickname *entry)
 /*
  * The first names a first name may be known by, as the table spells them
  * (UTF-8): its own spellings there (José for Jose), and those of the
- * names nickname_factor() relates to it.
+ * names nickname_factor() relates to it; at most MAX_KNOWN_BY of them.
  */
 List *
 nickname_spellings(Nicknames *nicknames pg_attribute_unused(), NameForms *name)
@@ -350,6 +368,7 @@ nickname_spellings(Nicknames *nicknames pg_attribute_unused(), NameForms *name)
 		add_spellings(&spellings, x);
 		foreach(inner, x->variants)
 			add_spellings(&spellings, (Nickname *) lfirst(inner));
+		CHECK_FOR_INTERRUPTS();
 	}
 	foreach(cell, entry->names)
 	{
@@ -360,6 +379,7 @@ nickname_spellings(Nicknames *nicknames pg_attribute_unused(), NameForms *name)
 			add_spellings(&spellings, (Nickname *) lfirst(inner));
 		foreach(inner, x->names)
 			add_spellings(&spellings, (Nickname *) lfirst(inner));
+		CHECK_FOR_INTERRUPTS();
 	}
 	return spellings;
 }
