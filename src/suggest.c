@@ -47,7 +47,9 @@
  * another record holds in a username column the record's sync checks
  * (uid_taken), is listed with its score halved.
  *
- * Records are taken RECORDS_PER_ROUND at a time; what a round finds lives
+ * Records are taken RECORDS_PER_ROUND at a time (RECORDS_PER_ROUND_ASKED
+ * without an index, as what the directory sends is kept until the round
+ * is scored); what a round finds lives
  * in a memory context of its own, reset after it, but for the candidates
  * that may be among the first (prune_candidates), which are lowered and
  * ranked once all rounds are done.
@@ -69,6 +71,8 @@
 #include "pssync.h"
 
 #define RECORDS_PER_ROUND 250
+/* without an index, what the directory answers for a round is kept: fewer */
+#define RECORDS_PER_ROUND_ASKED 25
 
 /* the first names question 3 asks for, at most */
 #define MAX_QUESTION_NAMES 24
@@ -1911,14 +1915,15 @@ suggest(Suggester *s, SyncRecord **records, int n, int keep,
 	Kept	   *kept = palloc0(sizeof(Kept) * Max(n, 1));
 	instr_time	start_time;
 	instr_time	now;
+	int			per_round = s->index ? RECORDS_PER_ROUND : RECORDS_PER_ROUND_ASKED;
 	int			start;
 	int			i;
 
-	for (start = 0; start < n; start += RECORDS_PER_ROUND)
+	for (start = 0; start < n; start += per_round)
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->round_cxt);
 
-		suggest_round(s, records + start, Min(RECORDS_PER_ROUND, n - start),
+		suggest_round(s, records + start, Min(per_round, n - start),
 					  keep, kept + start, out_cxt);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(s->round_cxt);
