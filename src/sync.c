@@ -561,6 +561,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
 
+	INSTR_TIME_SET_CURRENT(phase);
 	put_rows(rsinfo, result.rows, callcxt);
 	log_phase_time(&phase, "returning the rows");
 
