@@ -881,6 +881,53 @@ accepted_variant(SuggestionList *list, uint32 accept)
 	return list->n == 1 || best->score - list->items[1].score > SUGGESTION_MARGIN;
 }
 
+/*
+ * The best suggestion of each partial, no_match and link_broken row of
+ * rows that has none yet: for ldap_sync_changes, which keeps them only
+ * for the rows it returns.  Asks the directory (no index is at hand).
+ */
+void
+suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
+				 const char *uid_attr, PowerSchoolTables *tables, List *rows)
+{
+	SyncResult **wanting = palloc(sizeof(SyncResult *) * Max(list_length(rows), 1));
+	SyncRecord **records = palloc(sizeof(SyncRecord *) * Max(list_length(rows), 1));
+	SuggestionList *lists;
+	Suggester  *s;
+	ListCell   *cell;
+	int			n = 0;
+	int			i;
+
+	foreach(cell, rows)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if ((result->status == STATUS_PARTIAL || result->status == STATUS_NO_MATCH ||
+			 result->status == STATUS_LINK_BROKEN) && result->suggestion == NULL)
+		{
+			wanting[n] = result;
+			records[n++] = result->record;
+		}
+	}
+	if (n == 0)
+		return;
+	s = suggester_create(server, dir, group, uid_attr,
+						 links_in_use() ? directory_entry_id_attr(dir) : NULL,
+						 NULL, tables);
+	lists = palloc(sizeof(SuggestionList) * n);
+	suggest(s, records, n, 2, lists);
+	elog(DEBUG1, "pssync: suggestions for %d exceptions returned: %s", n, suggester_summary(s));
+	suggester_free(s);
+	for (i = 0; i < n; i++)
+	{
+		if (lists[i].n > 0)
+		{
+			wanting[i]->suggestion = &lists[i].items[0];
+			wanting[i]->next_score = lists[i].n > 1 ? lists[i].items[1].score : -1;
+		}
+	}
+}
+
 static void
 suggest_exceptions(MatchContext *cxt, RecordGroup group, SuggestRun *run)
 {

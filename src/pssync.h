@@ -555,6 +555,9 @@ extern List *match_records(PssyncServer *server, PssyncDirectory *dir,
 						   RecordGroup group, const char *uid_attr,
 						   List *records, Arena *arena, MatchStrategy *used,
 						   SuggestRun *suggest);
+extern void suggest_for_rows(PssyncServer *server, PssyncDirectory *dir,
+							 RecordGroup group, const char *uid_attr,
+							 PowerSchoolTables *tables, List *rows);
 extern List *match_records_with(PssyncServer *server, PssyncDirectory *dir,
 								RecordGroup group, const char *uid_attr,
 								List *records, Arena *arena,
@@ -612,8 +615,9 @@ typedef struct GroupChanges GroupChanges;
 
 extern bool changes_supported(void);
 extern RunMemory *run_memory_begin(const char *server, RecordGroup group,
-								   PowerSchoolTables *tables,
-								   RecordSelection *selection);
+									PowerSchoolTables *tables,
+									RecordSelection *selection,
+									bool changes_run);
 extern void run_memory_end(RunMemory *memory, List *results, int64 run_id,
 						   bool canonical);
 extern void mark_records_dirty(const char *server, RecordGroup group,

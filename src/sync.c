@@ -310,7 +310,7 @@ execute_run(SyncRequest *request, PssyncServer *server,
 	/* what each record is before it is read, to remember it afterwards */
 	if (!request->dry_run)
 		memory = run_memory_begin(server->servername, request->group, tables,
-								  &request->selection);
+								  &request->selection, request->changes != NULL);
 	records = load_records(request, tables, &request->selection, arena,
 						   &excluded);
 	if (request->dn && records == NIL && excluded > 0)
@@ -448,6 +448,8 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	int			excluded = 0;
 	int			more_excluded = 0;
 	SuggestRun	suggest_run;
+	SuggestRun *accepting;
+	bool		keep_suggestions;
 	TimestampTz started_at = GetCurrentTimestamp();
 	instr_time	phase;
 
@@ -461,13 +463,22 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	selection.kind = SELECT_DCIDS;
 	selection.dcids = dcids;
 	selection.ndcids = n;
+	/*
+	 * Suggestions while matching only for the variants a district accepts;
+	 * the best of each exception is kept for the rows returned, after.
+	 */
+	keep_suggestions = suggest_run_for(request, tables, &suggest_run) != NULL &&
+		suggest_run.keep_best;
+	suggest_run.keep_best = false;
+	accepting = suggest_run.accept != 0 ? &suggest_run : NULL;
+
 	records = n > 0 ? load_records(request, tables, &selection, arena,
 								   &excluded) : NIL;
 	(void) attach_links(server->servername, request->group, records, false, arena);
 	results = match_records_with(server, dir, request->group,
 								 server->uid_attr[request->group], records,
 								 arena, STRATEGY_BATCH, false, NULL, NULL,
-								 suggest_run_for(request, tables, &suggest_run));
+								 accepting);
 
 	/* and the records they lead to */
 	selection.dcids = changes_scope_more(gc, results, &n);
@@ -478,8 +489,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	more_results = match_records_with(server, dir, request->group,
 									  server->uid_attr[request->group],
 									  more_records, arena, STRATEGY_BATCH,
-									  false, NULL, NULL,
-									  suggest_run_for(request, tables, &suggest_run));
+									  false, NULL, NULL, accepting);
 	records = list_concat(records, more_records);
 	results = results_in_record_order(records, list_concat(results, more_results));
 	mark_linked_elsewhere(server->servername, request->group, results);
@@ -488,6 +498,9 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	apply_changes(tables, request->group, results, list_length(records),
 				  request->dry_run, true, arena);
 	rows = changes_scope_rows(gc, results);
+	if (keep_suggestions)
+		suggest_for_rows(server, dir, request->group,
+						 server->uid_attr[request->group], tables, rows);
 	result->rows = rows_in_order(rows);
 	result->changed = count_changed(rows);
 	log_phase_time(&phase, "applying the changes");
