@@ -611,19 +611,53 @@ new_run_memory(Oid schema, const char *server, RecordGroup group,
 	return memory;
 }
 
+/* A statement's one text value. */
+static void
+text_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	*((char **) arg) = SPI_getvalue(tuple, desc, 1);
+}
+
+/* Does ldap_sync_changes keep a watermark of a server's group? */
+static bool
+has_watermark(Oid schema, const char *server, RecordGroup group)
+{
+	Oid			types[2] = {NAMEOID, TEXTOID};
+	Datum		values[2];
+	char	   *found = NULL;
+	AsOwner		as;
+
+	values[0] = name_datum(server);
+	values[1] = CStringGetTextDatum(group_name(group));
+	become_owner(&as, schema);
+	for_each_row(psprintf("SELECT 'yes' FROM %s.sync_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND s.mechanism IS NOT NULL LIMIT 1",
+						  schema_name(schema)),
+				 2, types, values, true, text_row, &found);
+	become_caller(&as);
+	return found != NULL;
+}
+
 /*
  * Before a real run loads its records: the fingerprints and usernames of
  * its selection, as they are before the records are read.  NULL when the
- * installed version keeps no state.
+ * installed version keeps no state, or (but for ldap_sync_changes' own
+ * full runs, changes_run) when ldap_sync_changes keeps no watermark of the
+ * group: its next run is a full one, which remembers every record itself,
+ * and a district that does not use it pays nothing for it.
  */
 RunMemory *
 run_memory_begin(const char *server, RecordGroup group,
-				 PowerSchoolTables *tables, RecordSelection *selection)
+				 PowerSchoolTables *tables, RecordSelection *selection,
+				 bool changes_run)
 {
 	Oid			schema = state_schema();
 	RunMemory  *memory;
 
-	if (!OidIsValid(schema))
+	if (!OidIsValid(schema) ||
+		(!changes_run && !has_watermark(schema, server, group)))
 		return NULL;
 	memory = new_run_memory(schema, server, group, tables);
 	load_fingerprints(tables, group, selection, note_fingerprint, memory);
@@ -1256,12 +1290,6 @@ struct GroupChanges
  * pssync.accept_variants, the nicknames too).  Another value means a full
  * run.
  */
-static void
-text_row(HeapTuple tuple, TupleDesc desc, void *arg)
-{
-	*((char **) arg) = SPI_getvalue(tuple, desc, 1);
-}
-
 static char *
 watermark_options(PssyncServer *server, RecordGroup group,
 				  PowerSchoolTables *tables, const char *entry_id_attr)
