@@ -151,8 +151,9 @@ worker_register(void)
 
 /*
  * SIGTERM (pg_terminate_backend, shutdown): between batches the worker
- * ends at once, with exit code 0; in a batch it is interrupted as any
- * backend is (the batch rolls back), and ends.
+ * ends at once, with exit code 0; in a batch the batch is canceled (it
+ * rolls back, as a canceled statement does), and the worker ends the same
+ * way, with exit code 0 and no error in the log.
  */
 static void
 worker_sigterm(SIGNAL_ARGS)
@@ -163,7 +164,7 @@ worker_sigterm(SIGNAL_ARGS)
 	if (in_batch)
 	{
 		InterruptPending = true;
-		ProcDiePending = true;
+		QueryCancelPending = true;
 	}
 	SetLatch(MyLatch);
 	errno = save_errno;
@@ -426,6 +427,12 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 		stream = NULL;
 		msgid = -1;
 		pgstat_report_activity(STATE_IDLE, NULL);
+		/* a batch canceled by SIGTERM: rolled back, and the worker ends */
+		if (ShutdownRequestPending)
+		{
+			FreeErrorData(edata);
+			proc_exit(0);
+		}
 		RESUME_INTERRUPTS();
 
 		backoff_ms = backoff_ms == 0 ? BACKOFF_FIRST_MS :
