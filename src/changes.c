@@ -471,6 +471,7 @@ typedef struct StateRead
 	HTAB	   *states;
 	bool		details;		/* keep usernames, user IDs, entry ID */
 	MemoryContext cxt;			/* of the states */
+	MemoryContext row_cxt;		/* without details: a row's work, reset */
 } StateRead;
 
 static void
@@ -480,7 +481,8 @@ stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	bool		isnull;
 	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	StoredState *state = hash_search(read->states, &dcid, HASH_ENTER, NULL);
-	MemoryContext old = MemoryContextSwitchTo(read->cxt);
+	MemoryContext old = MemoryContextSwitchTo(read->details ? read->cxt :
+											  read->row_cxt);
 	char	  **usernames;
 	char	   *last_key;
 	char	   *id_key;
@@ -509,6 +511,7 @@ stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		state->user_ids = NULL;
 		state->nuser_ids = 0;
 		MemoryContextSwitchTo(old);
+		MemoryContextReset(read->row_cxt);
 		return;
 	}
 	MemoryContextSwitchTo(old);
@@ -530,8 +533,13 @@ read_states(Oid schema, const char *server, RecordGroup group, int64 *dcids,
 	read.states = stored_state_table(cxt);
 	read.details = details;
 	read.cxt = cxt;
+	read.row_cxt = NULL;
 	if (dcids && n == 0)
 		return read.states;
+	if (!details)
+		read.row_cxt = AllocSetContextCreate(CurrentMemoryContext,
+											 "pssync state row",
+											 ALLOCSET_SMALL_SIZES);
 	values[0] = name_datum(server);
 	values[1] = CStringGetTextDatum(group_name(group));
 	values[2] = dcids ? int8_array(dcids, n) : (Datum) 0;
@@ -545,6 +553,8 @@ read_states(Oid schema, const char *server, RecordGroup group, int64 *dcids,
 						  dcids ? " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3)" : ""),
 				 dcids ? 3 : 2, types, values, true, stored_state_row, &read);
 	become_caller(&as);
+	if (read.row_cxt)
+		MemoryContextDelete(read.row_cxt);
 	return read.states;
 }
 
@@ -586,8 +596,20 @@ note_fingerprint(void *arg, int64 dcid, int64 fingerprint, ArrayType *usernames)
 					  &elems, &nulls, &n);
 	row->nusernames = Min(n, 2);
 	for (i = 0; i < row->nusernames; i++)
-		row->usernames[i] = nulls[i] ? NULL :
-			MemoryContextStrdup(memory->cxt, TextDatumGetCString(elems[i]));
+	{
+		char	   *username;
+
+		if (nulls[i])
+		{
+			row->usernames[i] = NULL;
+			continue;
+		}
+		username = TextDatumGetCString(elems[i]);
+		row->usernames[i] = MemoryContextStrdup(memory->cxt, username);
+		pfree(username);
+	}
+	pfree(elems);
+	pfree(nulls);
 }
 
 static RunMemory *
