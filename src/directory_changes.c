@@ -767,6 +767,7 @@ usn_watermark(PssyncDirectory *dir, Watermark *wm)
 	char	   *usn = first_value(read_attribute(dir, "", "highestCommittedUSN"));
 	char	   *service = first_value(read_attribute(dir, "", "dsServiceName"));
 	List	   *invocation;
+	char	   *end;
 
 	wm->host = first_value(read_attribute(dir, "", "dnsHostName"));
 	if (usn == NULL)
@@ -774,7 +775,14 @@ usn_watermark(PssyncDirectory *dir, Watermark *wm)
 		wm->missing = "the domain controller's root DSE shows no highestCommittedUSN";
 		return;
 	}
-	wm->usn = strtoi64(usn, NULL, 10);
+	errno = 0;
+	wm->usn = strtoi64(usn, &end, 10);
+	if (errno != 0 || end == usn || *end != '\0' || wm->usn < 0)
+	{
+		wm->missing = psprintf("the domain controller's highestCommittedUSN \"%s\" is not a USN",
+							   usn);
+		return;
+	}
 	if (service)
 	{
 		invocation = read_attribute(dir, directory_text(service, strlen(service)),
@@ -920,7 +928,8 @@ usn_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 	usn_watermark(dir, &changes->next);
 	if (changes->next.mechanism != CHANGES_USN)
 	{
-		changes->full_reason = "the domain controller's root DSE shows no highestCommittedUSN";
+		changes->full_reason = changes->next.missing ? changes->next.missing :
+			"the domain controller's root DSE shows no highestCommittedUSN";
 		return;
 	}
 	if (since->host == NULL || changes->next.host == NULL ||
@@ -938,6 +947,20 @@ usn_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 										changes->next.host);
 		return;
 	}
+
+	/*
+	 * A USN rollback (the DC restored in a way that kept its invocationId):
+	 * what changes now gets USNs the watermark already covers.
+	 */
+	if (changes->next.usn < since->usn)
+	{
+		changes->full_reason = psprintf("the domain controller's USN went backwards (highestCommittedUSN " INT64_FORMAT ", the watermark's " INT64_FORMAT ")",
+										changes->next.usn, since->usn);
+		return;
+	}
+	/* nothing can have a USN above the largest there is */
+	if (since->usn == PG_INT64_MAX)
+		return;
 
 	memset(&answers, 0, sizeof(answers));
 	answers.changes = changes;
