@@ -44,6 +44,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "directory_int.h"
 
@@ -1117,18 +1118,25 @@ directory_change_stream(PssyncDirectory *dir, ChangeMechanism mechanism,
 
 /*
  * Wait up to timeout_ms (or until the latch is set) for the stream to say
- * that something changed; then read what else it has to say for a short
- * while, so that a burst of changes makes one batch.  Returns whether
+ * that something changed; then read what else it has to say while it
+ * comes within 200 ms of the last, for up to 1 s (or 10000 messages), so
+ * that a burst of changes makes one batch and a long one several.  Returns whether
  * something changed.  *why is set when the stream ended: the directory
  * answered the search with a result (it refused the control, or stopped);
  * a lost connection is an ERROR.
  */
+#define STREAM_QUIET_MS 200
+#define STREAM_BURST_MS 1000
+#define STREAM_BURST_MESSAGES 10000
+
 bool
 directory_stream_wait(PssyncDirectory *dir, int msgid, long timeout_ms,
 					  const char **why)
 {
 	bool		changed = false;
 	long		wait_ms = timeout_ms;
+	TimestampTz burst_start = 0;
+	int			nmessages = 0;
 
 	*why = NULL;
 	for (;;)
@@ -1155,12 +1163,26 @@ directory_stream_wait(PssyncDirectory *dir, int msgid, long timeout_ms,
 			}
 			else if (ldap_msgtype(msg) == LDAP_RES_SEARCH_ENTRY ||
 					 ldap_msgtype(msg) == LDAP_RES_INTERMEDIATE)
+			{
 				changed = true;
+				nmessages++;
+			}
 		}
 		directory_release_message(dir);
 		if (*why)
 			return changed;
-		/* a burst of changes: what comes within 200 ms is the same batch */
-		wait_ms = 200;
+
+		/*
+		 * A burst of changes: what comes within 200 ms is the same batch,
+		 * but a batch runs at least every STREAM_BURST_MS (a bulk import
+		 * would otherwise hold it off until it ends).
+		 */
+		if (burst_start == 0)
+			burst_start = GetCurrentTimestamp();
+		wait_ms = STREAM_BURST_MS -
+			TimestampDifferenceMilliseconds(burst_start, GetCurrentTimestamp());
+		if (wait_ms <= 0 || nmessages >= STREAM_BURST_MESSAGES)
+			return changed;
+		wait_ms = Min(wait_ms, STREAM_QUIET_MS);
 	}
 }
