@@ -53,6 +53,15 @@
 /* a filter no entry passes: a refreshOnly search of it only gets a cookie */
 #define NOTHING_FILTER "(!(objectClass=*))"
 
+/* a cookie longer than this is no cookie of a provider's we keep */
+#define MAX_COOKIE_LEN (64 * 1024)
+
+/* messages a sync search for a watermark alone gets, at most */
+#define WATERMARK_MAX_MESSAGES 100
+
+/* messages a sync search for changes gets besides one per change */
+#define SYNC_SPARE_MESSAGES 100
+
 /*
  * What the answers of a sync search said, as they come.
  */
@@ -68,6 +77,10 @@ typedef struct SyncAnswers
 	int			limit;			/* more changes than this: stop */
 	char	   *cookie;			/* the latest cookie sent */
 	int			cookie_len;
+	bool		cookie_too_long;	/* one was longer than MAX_COOKIE_LEN */
+	int			nmessages;		/* of the search, every kind */
+	bool		watermark_only; /* no entry is asked for */
+	int			nentries;		/* search entries come, every kind */
 	bool		present;		/* a present phase: the cookie reached no log */
 	bool		ignored;		/* an entry older than the cookie came */
 	bool		done;
@@ -238,11 +251,19 @@ uuid_text(struct berval *uuid)
 	return buf.data;
 }
 
+/* The latest cookie of a search: the one before it is freed. */
 static void
 keep_cookie(SyncAnswers *answers, struct berval *cookie)
 {
 	if (cookie->bv_val == NULL || cookie->bv_len == 0)
 		return;
+	if (cookie->bv_len > MAX_COOKIE_LEN)
+	{
+		answers->cookie_too_long = true;
+		return;
+	}
+	if (answers->cookie)
+		pfree(answers->cookie);
 	answers->cookie = copy_bytes(NULL, cookie->bv_val, cookie->bv_len);
 	answers->cookie_len = cookie->bv_len;
 }
@@ -548,10 +569,14 @@ sync_messages(SyncAnswers *answers, LDAPMessage *res, int msgid)
 	{
 		if (ldap_msgid(msg) != msgid)
 			continue;
+		answers->nmessages++;
 		switch (ldap_msgtype(msg))
 		{
 			case LDAP_RES_SEARCH_ENTRY:
-				sync_entry(answers, msg);
+				answers->nentries++;
+				/* a search for a watermark asks for none: not read */
+				if (!answers->watermark_only)
+					sync_entry(answers, msg);
 				break;
 			case LDAP_RES_INTERMEDIATE:
 				sync_info(answers, msg);
@@ -638,6 +663,7 @@ rfc4533_watermark(PssyncDirectory *dir, const char *base_dn, Watermark *wm)
 	answers.changes = palloc0(sizeof(DirectoryChanges));
 	answers.entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync sync entry",
 											  ALLOCSET_SMALL_SIZES);
+	answers.watermark_only = true;
 	msgid = start_sync_search(dir, base_dn, LDAP_SCOPE_BASE, NOTHING_FILTER,
 							  NULL, LDAP_SYNC_REFRESH_ONLY, NULL);
 	while (!answers.done)
@@ -647,8 +673,36 @@ rfc4533_watermark(PssyncDirectory *dir, const char *base_dn, Watermark *wm)
 
 		sync_messages(&answers, res, msgid);
 		directory_release_message(dir);
+		CHECK_FOR_INTERRUPTS();
+
+		/* a filter no entry passes gets no entry, and few messages */
+		if (!answers.done &&
+			(answers.nentries > 0 || answers.changes->gone != NIL ||
+			 answers.cookie_too_long ||
+			 answers.nmessages > WATERMARK_MAX_MESSAGES))
+		{
+			abandon_search(dir, msgid);
+			break;
+		}
 	}
 	MemoryContextDelete(answers.entry_cxt);
+	if (answers.nentries > 0 || answers.changes->gone != NIL)
+	{
+		wm->missing = "the directory answered a sync search that asks for no entry with entries";
+		return;
+	}
+	if (answers.cookie_too_long)
+	{
+		wm->missing = psprintf("the directory sent a cookie longer than %d bytes",
+							   MAX_COOKIE_LEN);
+		return;
+	}
+	if (!answers.done)
+	{
+		wm->missing = psprintf("the directory answered a sync search that asks for no entry with more than %d messages",
+							   WATERMARK_MAX_MESSAGES);
+		return;
+	}
 	if (answers.result_code != LDAP_SUCCESS)
 	{
 		wm->missing = psprintf("the directory answered the sync search with \"%s\"%s%s",
@@ -694,6 +748,10 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 	SyncAnswers answers;
 	int			msgid;
 
+	/* every message counts: entries of no sync, new cookies, ... */
+	int			max_messages = limit > PG_INT32_MAX - SYNC_SPARE_MESSAGES ?
+		PG_INT32_MAX : limit + SYNC_SPARE_MESSAGES;
+
 	memset(&answers, 0, sizeof(answers));
 	answers.dir = dir;
 	answers.changes = changes;
@@ -722,8 +780,9 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 
 		/* what is not incremental is stopped at once */
 		if (!answers.done &&
-			(answers.present || answers.ignored ||
-			 list_length(changes->found) + list_length(changes->gone) > limit))
+			(answers.present || answers.ignored || answers.cookie_too_long ||
+			 list_length(changes->found) + list_length(changes->gone) > limit ||
+			 answers.nmessages > max_messages))
 		{
 			abandon_search(dir, msgid);
 			break;
@@ -731,12 +790,18 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 	}
 	MemoryContextDelete(answers.entry_cxt);
 
-	if (answers.ignored)
+	if (answers.cookie_too_long)
+		changes->full_reason = psprintf("the directory sent a cookie longer than %d bytes",
+										MAX_COOKIE_LEN);
+	else if (answers.ignored)
 		changes->full_reason = "the directory ignored the stored cookie and sent its whole content";
 	else if (answers.present)
 		changes->full_reason = "the directory's session log does not reach back to the stored cookie (a present phase): configure syncprov-sessionlog";
 	else if (list_length(changes->found) + list_length(changes->gone) > limit)
 		changes->full_reason = psprintf("more than %d entries changed", limit);
+	else if (!answers.done)
+		changes->full_reason = psprintf("the directory sent more than %d messages for at most %d changes",
+										max_messages, limit);
 	else if (answers.result_code != LDAP_SUCCESS)
 		changes->full_reason = unconstify(char *, rfc4533_refusal(&answers));
 	if (changes->full_reason)
