@@ -81,6 +81,7 @@ typedef struct SyncAnswers
 	int			nmessages;		/* of the search, every kind */
 	bool		watermark_only; /* no entry is asked for */
 	int			nentries;		/* search entries come, every kind */
+	bool		unreadable;		/* a changed entry had no readable ID */
 	bool		present;		/* a present phase: the cookie reached no log */
 	bool		ignored;		/* an entry older than the cookie came */
 	bool		done;
@@ -347,6 +348,7 @@ typedef struct EntryState
 {
 	SyncAnswers *answers;
 	int			state;
+	char	   *uuid;			/* the syncState's entryUUID, as text */
 } EntryState;
 
 static void
@@ -365,7 +367,13 @@ collect_sync_entry(void *arg, const char *dn pg_attribute_unused(),
 		answers->ignored = true;
 	entry_id = directory_entry_id("entryUUID", &values[answers->ncaller]);
 	if (entry_id == NULL)
+		entry_id = es->uuid ? pstrdup(es->uuid) : NULL;
+	if (entry_id == NULL)
+	{
+		/* a change that cannot be kept: the watermark must not pass it */
+		answers->unreadable = true;
 		return;
+	}
 	entry = palloc0(sizeof(ChangedEntry));
 	entry->entry_id = entry_id;
 	entry->values = palloc0(sizeof(DirectoryValues) * Max(answers->ncaller, 1));
@@ -427,6 +435,7 @@ sync_entry(SyncAnswers *answers, LDAPMessage *msg)
 		case LDAP_SYNC_MODIFY:
 			es.answers = answers;
 			es.state = state;
+			es.uuid = uuid_text(&uuid);
 			directory_deliver_entry(dir, msg, answers->attrs, answers->nattrs,
 									collect_sync_entry, &es,
 									answers->entry_cxt);
@@ -781,6 +790,7 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 		/* what is not incremental is stopped at once */
 		if (!answers.done &&
 			(answers.present || answers.ignored || answers.cookie_too_long ||
+			 answers.unreadable ||
 			 list_length(changes->found) + list_length(changes->gone) > limit ||
 			 answers.nmessages > max_messages))
 		{
@@ -793,6 +803,8 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 	if (answers.cookie_too_long)
 		changes->full_reason = psprintf("the directory sent a cookie longer than %d bytes",
 										MAX_COOKIE_LEN);
+	else if (answers.unreadable)
+		changes->full_reason = "the directory sent a changed entry whose entryUUID could not be read";
 	else if (answers.ignored)
 		changes->full_reason = "the directory ignored the stored cookie and sent its whole content";
 	else if (answers.present)
@@ -902,7 +914,11 @@ collect_usn_entry(void *arg, const char *dn pg_attribute_unused(),
 	char	   *entry_id = directory_entry_id("objectGUID", &values[answers->ncaller]);
 
 	if (entry_id == NULL)
+	{
+		/* a change that cannot be kept: the watermark must not pass it */
+		answers->changes->full_reason = "the domain controller sent a changed entry whose objectGUID could not be read";
 		return;
+	}
 	entry = palloc0(sizeof(ChangedEntry));
 	entry->entry_id = entry_id;
 	entry->values = palloc0(sizeof(DirectoryValues) * Max(answers->ncaller, 1));
@@ -920,6 +936,8 @@ collect_changed_id(void *arg, const char *dn pg_attribute_unused(),
 
 	if (entry_id)
 		answers->changed_ids = lappend(answers->changed_ids, entry_id);
+	else
+		answers->changes->full_reason = "the domain controller listed a changed object whose objectGUID could not be read";
 }
 
 /* An entry whose first attribute asked for has a value. */
@@ -1048,6 +1066,8 @@ usn_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 		changes->full_reason = "the domain controller stopped the changes at a size limit";
 		return;
 	}
+	if (changes->full_reason)
+		return;
 
 	/*
 	 * The objects of the naming context that changed (deleted ones among
