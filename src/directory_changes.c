@@ -82,6 +82,7 @@ typedef struct SyncAnswers
 	bool		watermark_only; /* no entry is asked for */
 	int			nentries;		/* search entries come, every kind */
 	bool		unreadable;		/* a changed entry had no readable ID */
+	bool		done_control;	/* the result had a parsable syncDone */
 	bool		present;		/* a present phase: the cookie reached no log */
 	bool		ignored;		/* an entry older than the cookie came */
 	bool		done;
@@ -550,6 +551,7 @@ sync_done(SyncAnswers *answers, LDAPMessage *msg)
 
 		if (ber && ber_scanf(ber, "{") != LBER_ERROR)
 		{
+			answers->done_control = true;
 			if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE &&
 				ber_scanf(ber, "m", &cookie) != LBER_ERROR)
 				keep_cookie(answers, &cookie);
@@ -816,6 +818,8 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 										max_messages, limit);
 	else if (answers.result_code != LDAP_SUCCESS)
 		changes->full_reason = unconstify(char *, rfc4533_refusal(&answers));
+	else if (!answers.done_control)
+		changes->full_reason = "the directory ended the sync search without a syncDone control";
 	if (changes->full_reason)
 		return;
 
