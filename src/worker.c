@@ -194,12 +194,49 @@ worker_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 	}
 }
 
+static void reload_settings(const char *role);
+static void nap(long timeout_ms);
+
+/*
+ * pssync.worker_role is (or became) a superuser: the worker runs nothing
+ * as one.  It says so once, and waits until the role is none again (or
+ * another is set).  Called out of any transaction.
+ */
+static void
+wait_while_superuser(const char *role)
+{
+	set_state(WORKER_STOPPED, "pssync.worker_role is a superuser");
+	ereport(LOG,
+			(errmsg("pssync worker: pssync.worker_role \"%s\" is a superuser; the worker does not run as one",
+					role),
+			 errhint("Give it a role that has what a sync needs, and no more.")));
+	for (;;)
+	{
+		bool		is_superuser;
+
+		nap(60 * 1000L);
+		if (ConfigReloadPending)
+			reload_settings(role);
+		StartTransactionCommand();
+		is_superuser = superuser();
+		CommitTransactionCommand();
+		if (!is_superuser)
+		{
+			ereport(LOG,
+					(errmsg("pssync worker: pssync.worker_role \"%s\" is no longer a superuser; the worker runs",
+							role)));
+			set_state(WORKER_STOPPED, NULL);
+			return;
+		}
+	}
+}
+
 /*
  * One batch, in a transaction of its own: what ldap_sync_changes does.
  * Returns the server, copied into cxt, for the change stream.
  */
 static PssyncServer *
-run_batch(MemoryContext cxt)
+run_batch(MemoryContext cxt, const char *role)
 {
 	PssyncServer *server;
 	MemoryContext old;
@@ -212,6 +249,18 @@ run_batch(MemoryContext cxt)
 	if (ShutdownRequestPending)
 		proc_exit(0);
 	StartTransactionCommand();
+
+	/* the role may have become a superuser since the worker started */
+	while (superuser())
+	{
+		CommitTransactionCommand();
+		in_batch = false;
+		wait_while_superuser(role);
+		in_batch = true;
+		if (ShutdownRequestPending)
+			proc_exit(0);
+		StartTransactionCommand();
+	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
 
@@ -385,19 +434,10 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 	if (superuser())
 	{
 		CommitTransactionCommand();
-		set_state(WORKER_STOPPED, "pssync.worker_role is a superuser");
-		ereport(LOG,
-				(errmsg("pssync worker: pssync.worker_role \"%s\" is a superuser; the worker does not run as one",
-						role),
-				 errhint("Give it a role that has what a sync needs, and no more.")));
-		for (;;)
-		{
-			nap(60 * 1000L);
-			if (ConfigReloadPending)
-				reload_settings(role);
-		}
+		wait_while_superuser(role);
 	}
-	CommitTransactionCommand();
+	else
+		CommitTransactionCommand();
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "pssync worker",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -467,7 +507,7 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 
 		MemoryContextReset(batch_cxt);
 		MemoryContextSwitchTo(batch_cxt);
-		server = run_batch(batch_cxt);
+		server = run_batch(batch_cxt, role);
 		MemoryContextSwitchTo(worker_cxt);
 
 		if (stream == NULL)
