@@ -8,6 +8,8 @@
 #   refusing  syncprov-reloadhint TRUE: a cookie older than the session log
 #             is refused with e-syncRefreshRequired;
 #   restarted a provider restarted: its session log (in memory) is empty;
+#   nodone    the result of a sync search with a cookie comes without
+#             its syncDone control;
 #   nosync    no syncprov: slapd lists the Sync Request control, and
 #             answers a sync search without a cookie, so every run is
 #             full and keeps no watermark.
@@ -83,6 +85,20 @@ out=$(BETWEEN=restart two_runs "$OWN_SLAPD_URI")
 echo "$out" | sed 's/^/# restarted: /'
 check "restarted: after a restart of the provider, a full run" grep -q "session log does not reach back" <<<"$out"
 check "restarted: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
+
+# A provider that ends the refresh with a result but no syncDone control
+# (a relay drops it from the sync searches with a cookie): it has not said
+# what the refresh was, so a full run, not "nothing changed".
+start_own_slapd nodone "$OUT/people.ldif" || exit 1
+NODONE_PORT=$(free_port) || exit 1
+python3 "$TOP/test/tools/nosyncdone.py" "$NODONE_PORT" "$OWN_SLAPD_PORT" &
+track_own_pid $!
+wait_for 10 bash -c "echo >/dev/tcp/127.0.0.1/$NODONE_PORT" 2>/dev/null
+out=$(two_runs "ldap://127.0.0.1:$NODONE_PORT")
+echo "$out" | sed 's/^/# nodone: /'
+check "nodone: a sync result without a syncDone control makes a full run" \
+	grep -q "ended the sync search without a syncDone control" <<<"$out"
+check "nodone: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
 
 # No syncprov: every run is full, and keeps no watermark.
 SLAPD_SESSIONLOG=none start_own_slapd nosync "$OUT/people.ldif" || exit 1
