@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""nosyncdone: an LDAP relay that drops the syncDone control.
+"""syncmangle: an LDAP relay that garbles the answers to sync searches.
 
-    nosyncdone.py LISTEN_PORT TARGET_PORT
+    syncmangle.py MODE LISTEN_PORT TARGET_PORT
 
 Listens on 127.0.0.1:LISTEN_PORT and relays every connection to
-127.0.0.1:TARGET_PORT, unchanged but for one thing: the result of a sync
-search that carries a cookie (the Sync Request control, RFC 4533, with a
-cookie) comes without its controls, so without its syncDone control.  A
-sync search without a cookie (what pssync asks a watermark with) keeps it.
-It is a provider that ends a refresh without saying what it was.  Runs
-until killed.
+127.0.0.1:TARGET_PORT, unchanged but for the answers to a sync search that
+carries a cookie (the Sync Request control, RFC 4533, with a cookie); a
+sync search without one (what pssync asks a watermark with) is left alone.
+MODE says what becomes of them:
+
+    nodone     the result comes without its controls, so without its
+               syncDone control: a provider that ends a refresh without
+               saying what it was;
+    nouuid     the entries come without their entryUUID attribute (their
+               syncState control still names them);
+    bigcookie  the result's syncDone control holds a cookie of 70,000
+               bytes (and refreshDeletes TRUE).
+
+Runs until killed.
 """
 
 import socket
@@ -17,6 +25,7 @@ import sys
 import threading
 
 SYNC_REQUEST = b"1.3.6.1.4.1.4203.1.9.1.1"
+SYNC_DONE = b"1.3.6.1.4.1.4203.1.9.1.3"
 
 
 class BerError(Exception):
@@ -58,6 +67,10 @@ def encode_length(n):
     return bytes([0x80 | len(body)]) + body
 
 
+def tlv(tag, body):
+    return bytes([tag]) + encode_length(len(body)) + body
+
+
 def messages(buf):
     """The complete LDAP messages at the start of buf, and the rest."""
     out = []
@@ -97,14 +110,31 @@ def msgid(msg):
     return int.from_bytes(msg[is_:ie], "big")
 
 
-def without_controls(msg):
-    """A SearchResultDone without its controls; any other message as it is."""
+def mangle(msg):
+    """An answer to a sync search with a cookie, as MODE has it."""
     _, s, e = read_tlv(msg, 0)
     parts = children(msg, s, e)
-    if len(parts) < 3 or parts[1][0] != 0x65:
+    if len(parts) < 2:
         return msg
-    body = msg[s:parts[1][2]]  # the message ID and the result
-    return b"\x30" + encode_length(len(body)) + body
+    head = msg[s:parts[0][2]]  # the message ID
+    rest = msg[parts[1][2]:e]  # the controls
+    op_tag, os_, oe = parts[1]
+    if MODE == "nodone" and op_tag == 0x65:
+        return tlv(0x30, msg[s:oe])
+    if MODE == "bigcookie" and op_tag == 0x65:
+        value = tlv(0x30, tlv(0x04, b"x" * 70000) + b"\x01\x01\xff")
+        control = tlv(0x30, tlv(0x04, SYNC_DONE) + tlv(0x04, value))
+        return tlv(0x30, msg[s:oe] + tlv(0xA0, control))
+    if MODE == "nouuid" and op_tag == 0x64:
+        (_, ns, ne), (_, as_, ae) = children(msg, os_, oe)
+        attrs = b""
+        for _, cs, ce in children(msg, as_, ae):
+            (_, ts, te) = children(msg, cs, ce)[0]
+            if msg[ts:te].lower() != b"entryuuid":
+                attrs += tlv(0x30, msg[cs:ce])
+        entry = tlv(0x64, tlv(0x04, msg[ns:ne]) + tlv(0x30, attrs))
+        return tlv(0x30, head + entry + rest)
+    return msg
 
 
 def relay(client):
@@ -151,7 +181,7 @@ def relay(client):
                     with lock:
                         strip = msgid(m) in marked
                     if strip:
-                        m = without_controls(m)
+                        m = mangle(m)
                 except (BerError, IndexError):
                     pass
                 client.sendall(m)
@@ -164,8 +194,9 @@ def relay(client):
             pass
 
 
-LISTEN_PORT = int(sys.argv[1])
-TARGET_PORT = int(sys.argv[2])
+MODE = sys.argv[1]
+LISTEN_PORT = int(sys.argv[2])
+TARGET_PORT = int(sys.argv[3])
 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("127.0.0.1", LISTEN_PORT))
