@@ -82,8 +82,11 @@ restart() {
 	stop_pids "$OWN_SLAPD_PID"
 	untrack_own_pid "$OWN_SLAPD_PID"
 	restart_own_slapd restarted "$RESTART_PORT" || exit 1
+	echo "$OWN_SLAPD_PID" >"$OUT/restarted.pid"
 }
 out=$(BETWEEN=restart two_runs "$OWN_SLAPD_URI")
+# restart ran in two_runs' subshell: the slapd it started is stopped here
+[ -s "$OUT/restarted.pid" ] && stop_pids "$(cat "$OUT/restarted.pid")"
 echo "$out" | sed 's/^/# restarted: /'
 check "restarted: after a restart of the provider, a full run" grep -q "session log does not reach back" <<<"$out"
 check "restarted: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
