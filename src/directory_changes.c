@@ -1205,19 +1205,21 @@ directory_change_stream(PssyncDirectory *dir, ChangeMechanism mechanism,
 	return msgid;
 }
 
+/* a burst of changes: what comes this soon after the last is the same */
+#define STREAM_QUIET_MS 200
+/* ... but a burst is read for no longer, nor further, than this */
+#define STREAM_BURST_MS 1000
+#define STREAM_BURST_MESSAGES 10000
+
 /*
  * Wait up to timeout_ms (or until the latch is set) for the stream to say
  * that something changed; then read what else it has to say while it
  * comes within 200 ms of the last, for up to 1 s (or 10000 messages), so
- * that a burst of changes makes one batch and a long one several.  Returns whether
- * something changed.  *why is set when the stream ended: the directory
- * answered the search with a result (it refused the control, or stopped);
- * a lost connection is an ERROR.
+ * that a burst of changes makes one batch and a long one several.
+ * Returns whether something changed.  *why is set when the stream ended:
+ * the directory answered the search with a result (it refused the
+ * control, or stopped); a lost connection is an ERROR.
  */
-#define STREAM_QUIET_MS 200
-#define STREAM_BURST_MS 1000
-#define STREAM_BURST_MESSAGES 10000
-
 bool
 directory_stream_wait(PssyncDirectory *dir, int msgid, long timeout_ms,
 					  const char **why)
@@ -1262,9 +1264,9 @@ directory_stream_wait(PssyncDirectory *dir, int msgid, long timeout_ms,
 			return changed;
 
 		/*
-		 * A burst of changes: what comes within 200 ms is the same batch,
-		 * but a batch runs at least every STREAM_BURST_MS (a bulk import
-		 * would otherwise hold it off until it ends).
+		 * A burst of changes: what comes within STREAM_QUIET_MS is the same
+		 * batch, but a batch runs at least every STREAM_BURST_MS (a bulk
+		 * import would otherwise hold it off until it ends).
 		 */
 		if (burst_start == 0)
 			burst_start = GetCurrentTimestamp();
