@@ -1809,5 +1809,10 @@ CREATE VIEW worker_status AS
 SELECT database, state, last_batch_at, last_error, watermark_age, batches,
        changed_records
   FROM @extschema@.worker_info();
-GRANT SELECT ON worker_status TO PUBLIC;
+-- last_error can hold a bind DN and the directory's diagnostics: for
+-- monitoring roles, not for everyone
+REVOKE EXECUTE ON FUNCTION worker_info() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION worker_info() TO pg_monitor;
+REVOKE ALL ON worker_status FROM PUBLIC;
+GRANT SELECT ON worker_status TO pg_monitor;
 COMMENT ON VIEW worker_status IS 'pssync: the background worker, as it is now';

@@ -115,6 +115,21 @@ RESET pssync.history;
 RESET ROLE;
 REVOKE SET ON PARAMETER pssync.history FROM regress_principal;
 
+-- The worker's status (its last error can hold a bind DN and the
+-- directory's diagnostics) is for monitoring roles: pg_monitor, not PUBLIC.
+SELECT has_function_privilege('regress_clerk', 'pssync.worker_info()', 'EXECUTE') AS clerk_runs_worker_info,
+       has_table_privilege('regress_clerk', 'pssync.worker_status', 'SELECT') AS clerk_reads_worker_status,
+       has_function_privilege('pg_monitor', 'pssync.worker_info()', 'EXECUTE') AS monitor_runs_worker_info,
+       has_table_privilege('pg_monitor', 'pssync.worker_status', 'SELECT') AS monitor_reads_worker_status;
+SET ROLE regress_clerk;
+SELECT count(*) FROM pssync.worker_status;
+RESET ROLE;
+GRANT pg_monitor TO regress_clerk;
+SET ROLE regress_clerk;
+SELECT count(*) >= 0 AS monitor_reads FROM pssync.worker_status;
+RESET ROLE;
+REVOKE pg_monitor FROM regress_clerk;
+
 REVOKE ALL ON students, users, schoolstaff, schools FROM regress_clerk, regress_principal;
 REVOKE ALL ON SCHEMA pssync, regress FROM regress_clerk, regress_principal;
 REVOKE ALL ON FOREIGN SERVER district_ldap FROM regress_principal;

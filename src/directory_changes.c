@@ -44,6 +44,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "directory_int.h"
 
@@ -51,6 +52,15 @@
 
 /* a filter no entry passes: a refreshOnly search of it only gets a cookie */
 #define NOTHING_FILTER "(!(objectClass=*))"
+
+/* a cookie longer than this is no cookie of a provider's we keep */
+#define MAX_COOKIE_LEN (64 * 1024)
+
+/* messages a sync search for a watermark alone gets, at most */
+#define WATERMARK_MAX_MESSAGES 100
+
+/* messages a sync search for changes gets besides one per change */
+#define SYNC_SPARE_MESSAGES 100
 
 /*
  * What the answers of a sync search said, as they come.
@@ -67,6 +77,12 @@ typedef struct SyncAnswers
 	int			limit;			/* more changes than this: stop */
 	char	   *cookie;			/* the latest cookie sent */
 	int			cookie_len;
+	bool		cookie_too_long;	/* one was longer than MAX_COOKIE_LEN */
+	int			nmessages;		/* of the search, every kind */
+	bool		watermark_only; /* no entry is asked for */
+	int			nentries;		/* search entries come, every kind */
+	bool		unreadable;		/* a changed entry had no readable ID */
+	bool		done_control;	/* the result had a parsable syncDone */
 	bool		present;		/* a present phase: the cookie reached no log */
 	bool		ignored;		/* an entry older than the cookie came */
 	bool		done;
@@ -237,11 +253,19 @@ uuid_text(struct berval *uuid)
 	return buf.data;
 }
 
+/* The latest cookie of a search: the one before it is freed. */
 static void
 keep_cookie(SyncAnswers *answers, struct berval *cookie)
 {
 	if (cookie->bv_val == NULL || cookie->bv_len == 0)
 		return;
+	if (cookie->bv_len > MAX_COOKIE_LEN)
+	{
+		answers->cookie_too_long = true;
+		return;
+	}
+	if (answers->cookie)
+		pfree(answers->cookie);
 	answers->cookie = copy_bytes(NULL, cookie->bv_val, cookie->bv_len);
 	answers->cookie_len = cookie->bv_len;
 }
@@ -325,6 +349,7 @@ typedef struct EntryState
 {
 	SyncAnswers *answers;
 	int			state;
+	char	   *uuid;			/* the syncState's entryUUID, as text */
 } EntryState;
 
 static void
@@ -343,7 +368,13 @@ collect_sync_entry(void *arg, const char *dn pg_attribute_unused(),
 		answers->ignored = true;
 	entry_id = directory_entry_id("entryUUID", &values[answers->ncaller]);
 	if (entry_id == NULL)
+		entry_id = es->uuid ? pstrdup(es->uuid) : NULL;
+	if (entry_id == NULL)
+	{
+		/* a change that cannot be kept: the watermark must not pass it */
+		answers->unreadable = true;
 		return;
+	}
 	entry = palloc0(sizeof(ChangedEntry));
 	entry->entry_id = entry_id;
 	entry->values = palloc0(sizeof(DirectoryValues) * Max(answers->ncaller, 1));
@@ -405,6 +436,7 @@ sync_entry(SyncAnswers *answers, LDAPMessage *msg)
 		case LDAP_SYNC_MODIFY:
 			es.answers = answers;
 			es.state = state;
+			es.uuid = uuid_text(&uuid);
 			directory_deliver_entry(dir, msg, answers->attrs, answers->nattrs,
 									collect_sync_entry, &es,
 									answers->entry_cxt);
@@ -519,6 +551,7 @@ sync_done(SyncAnswers *answers, LDAPMessage *msg)
 
 		if (ber && ber_scanf(ber, "{") != LBER_ERROR)
 		{
+			answers->done_control = true;
 			if (ber_peek_tag(ber, &len) == LDAP_TAG_SYNC_COOKIE &&
 				ber_scanf(ber, "m", &cookie) != LBER_ERROR)
 				keep_cookie(answers, &cookie);
@@ -547,10 +580,14 @@ sync_messages(SyncAnswers *answers, LDAPMessage *res, int msgid)
 	{
 		if (ldap_msgid(msg) != msgid)
 			continue;
+		answers->nmessages++;
 		switch (ldap_msgtype(msg))
 		{
 			case LDAP_RES_SEARCH_ENTRY:
-				sync_entry(answers, msg);
+				answers->nentries++;
+				/* a search for a watermark asks for none: not read */
+				if (!answers->watermark_only)
+					sync_entry(answers, msg);
 				break;
 			case LDAP_RES_INTERMEDIATE:
 				sync_info(answers, msg);
@@ -637,6 +674,7 @@ rfc4533_watermark(PssyncDirectory *dir, const char *base_dn, Watermark *wm)
 	answers.changes = palloc0(sizeof(DirectoryChanges));
 	answers.entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync sync entry",
 											  ALLOCSET_SMALL_SIZES);
+	answers.watermark_only = true;
 	msgid = start_sync_search(dir, base_dn, LDAP_SCOPE_BASE, NOTHING_FILTER,
 							  NULL, LDAP_SYNC_REFRESH_ONLY, NULL);
 	while (!answers.done)
@@ -646,8 +684,36 @@ rfc4533_watermark(PssyncDirectory *dir, const char *base_dn, Watermark *wm)
 
 		sync_messages(&answers, res, msgid);
 		directory_release_message(dir);
+		CHECK_FOR_INTERRUPTS();
+
+		/* a filter no entry passes gets no entry, and few messages */
+		if (!answers.done &&
+			(answers.nentries > 0 || answers.changes->gone != NIL ||
+			 answers.cookie_too_long ||
+			 answers.nmessages > WATERMARK_MAX_MESSAGES))
+		{
+			abandon_search(dir, msgid);
+			break;
+		}
 	}
 	MemoryContextDelete(answers.entry_cxt);
+	if (answers.nentries > 0 || answers.changes->gone != NIL)
+	{
+		wm->missing = "the directory answered a sync search that asks for no entry with entries";
+		return;
+	}
+	if (answers.cookie_too_long)
+	{
+		wm->missing = psprintf("the directory sent a cookie longer than %d bytes",
+							   MAX_COOKIE_LEN);
+		return;
+	}
+	if (!answers.done)
+	{
+		wm->missing = psprintf("the directory answered a sync search that asks for no entry with more than %d messages",
+							   WATERMARK_MAX_MESSAGES);
+		return;
+	}
 	if (answers.result_code != LDAP_SUCCESS)
 	{
 		wm->missing = psprintf("the directory answered the sync search with \"%s\"%s%s",
@@ -693,6 +759,10 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 	SyncAnswers answers;
 	int			msgid;
 
+	/* every message counts: entries of no sync, new cookies, ... */
+	int			max_messages = limit > PG_INT32_MAX - SYNC_SPARE_MESSAGES ?
+		PG_INT32_MAX : limit + SYNC_SPARE_MESSAGES;
+
 	memset(&answers, 0, sizeof(answers));
 	answers.dir = dir;
 	answers.changes = changes;
@@ -721,8 +791,10 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 
 		/* what is not incremental is stopped at once */
 		if (!answers.done &&
-			(answers.present || answers.ignored ||
-			 list_length(changes->found) + list_length(changes->gone) > limit))
+			(answers.present || answers.ignored || answers.cookie_too_long ||
+			 answers.unreadable ||
+			 list_length(changes->found) + list_length(changes->gone) > limit ||
+			 answers.nmessages > max_messages))
 		{
 			abandon_search(dir, msgid);
 			break;
@@ -730,14 +802,24 @@ rfc4533_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 	}
 	MemoryContextDelete(answers.entry_cxt);
 
-	if (answers.ignored)
+	if (answers.cookie_too_long)
+		changes->full_reason = psprintf("the directory sent a cookie longer than %d bytes",
+										MAX_COOKIE_LEN);
+	else if (answers.unreadable)
+		changes->full_reason = "the directory sent a changed entry whose entryUUID could not be read";
+	else if (answers.ignored)
 		changes->full_reason = "the directory ignored the stored cookie and sent its whole content";
 	else if (answers.present)
 		changes->full_reason = "the directory's session log does not reach back to the stored cookie (a present phase): configure syncprov-sessionlog";
 	else if (list_length(changes->found) + list_length(changes->gone) > limit)
 		changes->full_reason = psprintf("more than %d entries changed", limit);
+	else if (!answers.done)
+		changes->full_reason = psprintf("the directory sent more than %d messages for at most %d changes",
+										max_messages, limit);
 	else if (answers.result_code != LDAP_SUCCESS)
 		changes->full_reason = unconstify(char *, rfc4533_refusal(&answers));
+	else if (!answers.done_control)
+		changes->full_reason = "the directory ended the sync search without a syncDone control";
 	if (changes->full_reason)
 		return;
 
@@ -767,6 +849,7 @@ usn_watermark(PssyncDirectory *dir, Watermark *wm)
 	char	   *usn = first_value(read_attribute(dir, "", "highestCommittedUSN"));
 	char	   *service = first_value(read_attribute(dir, "", "dsServiceName"));
 	List	   *invocation;
+	char	   *end;
 
 	wm->host = first_value(read_attribute(dir, "", "dnsHostName"));
 	if (usn == NULL)
@@ -774,7 +857,14 @@ usn_watermark(PssyncDirectory *dir, Watermark *wm)
 		wm->missing = "the domain controller's root DSE shows no highestCommittedUSN";
 		return;
 	}
-	wm->usn = strtoi64(usn, NULL, 10);
+	errno = 0;
+	wm->usn = strtoi64(usn, &end, 10);
+	if (errno != 0 || end == usn || *end != '\0' || wm->usn < 0)
+	{
+		wm->missing = psprintf("the domain controller's highestCommittedUSN \"%s\" is not a USN",
+							   usn);
+		return;
+	}
 	if (service)
 	{
 		invocation = read_attribute(dir, directory_text(service, strlen(service)),
@@ -828,7 +918,11 @@ collect_usn_entry(void *arg, const char *dn pg_attribute_unused(),
 	char	   *entry_id = directory_entry_id("objectGUID", &values[answers->ncaller]);
 
 	if (entry_id == NULL)
+	{
+		/* a change that cannot be kept: the watermark must not pass it */
+		answers->changes->full_reason = "the domain controller sent a changed entry whose objectGUID could not be read";
 		return;
+	}
 	entry = palloc0(sizeof(ChangedEntry));
 	entry->entry_id = entry_id;
 	entry->values = palloc0(sizeof(DirectoryValues) * Max(answers->ncaller, 1));
@@ -846,6 +940,8 @@ collect_changed_id(void *arg, const char *dn pg_attribute_unused(),
 
 	if (entry_id)
 		answers->changed_ids = lappend(answers->changed_ids, entry_id);
+	else
+		answers->changes->full_reason = "the domain controller listed a changed object whose objectGUID could not be read";
 }
 
 /* An entry whose first attribute asked for has a value. */
@@ -920,7 +1016,8 @@ usn_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 	usn_watermark(dir, &changes->next);
 	if (changes->next.mechanism != CHANGES_USN)
 	{
-		changes->full_reason = "the domain controller's root DSE shows no highestCommittedUSN";
+		changes->full_reason = changes->next.missing ? changes->next.missing :
+			"the domain controller's root DSE shows no highestCommittedUSN";
 		return;
 	}
 	if (since->host == NULL || changes->next.host == NULL ||
@@ -938,6 +1035,20 @@ usn_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 										changes->next.host);
 		return;
 	}
+
+	/*
+	 * A USN rollback (the DC restored in a way that kept its invocationId):
+	 * what changes now gets USNs the watermark already covers.
+	 */
+	if (changes->next.usn < since->usn)
+	{
+		changes->full_reason = psprintf("the domain controller's USN went backwards (highestCommittedUSN " INT64_FORMAT ", the watermark's " INT64_FORMAT ")",
+										changes->next.usn, since->usn);
+		return;
+	}
+	/* nothing can have a USN above the largest there is */
+	if (since->usn == PG_INT64_MAX)
+		return;
 
 	memset(&answers, 0, sizeof(answers));
 	answers.changes = changes;
@@ -959,6 +1070,8 @@ usn_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 		changes->full_reason = "the domain controller stopped the changes at a size limit";
 		return;
 	}
+	if (changes->full_reason)
+		return;
 
 	/*
 	 * The objects of the naming context that changed (deleted ones among
@@ -1092,13 +1205,20 @@ directory_change_stream(PssyncDirectory *dir, ChangeMechanism mechanism,
 	return msgid;
 }
 
+/* a burst of changes: what comes this soon after the last is the same */
+#define STREAM_QUIET_MS 200
+/* ... but a burst is read for no longer, nor further, than this */
+#define STREAM_BURST_MS 1000
+#define STREAM_BURST_MESSAGES 10000
+
 /*
  * Wait up to timeout_ms (or until the latch is set) for the stream to say
- * that something changed; then read what else it has to say for a short
- * while, so that a burst of changes makes one batch.  Returns whether
- * something changed.  *why is set when the stream ended: the directory
- * answered the search with a result (it refused the control, or stopped);
- * a lost connection is an ERROR.
+ * that something changed; then read what else it has to say while it
+ * comes within 200 ms of the last, for up to 1 s (or 10000 messages), so
+ * that a burst of changes makes one batch and a long one several.
+ * Returns whether something changed.  *why is set when the stream ended:
+ * the directory answered the search with a result (it refused the
+ * control, or stopped); a lost connection is an ERROR.
  */
 bool
 directory_stream_wait(PssyncDirectory *dir, int msgid, long timeout_ms,
@@ -1106,6 +1226,8 @@ directory_stream_wait(PssyncDirectory *dir, int msgid, long timeout_ms,
 {
 	bool		changed = false;
 	long		wait_ms = timeout_ms;
+	TimestampTz burst_start = 0;
+	int			nmessages = 0;
 
 	*why = NULL;
 	for (;;)
@@ -1132,12 +1254,26 @@ directory_stream_wait(PssyncDirectory *dir, int msgid, long timeout_ms,
 			}
 			else if (ldap_msgtype(msg) == LDAP_RES_SEARCH_ENTRY ||
 					 ldap_msgtype(msg) == LDAP_RES_INTERMEDIATE)
+			{
 				changed = true;
+				nmessages++;
+			}
 		}
 		directory_release_message(dir);
 		if (*why)
 			return changed;
-		/* a burst of changes: what comes within 200 ms is the same batch */
-		wait_ms = 200;
+
+		/*
+		 * A burst of changes: what comes within STREAM_QUIET_MS is the same
+		 * batch, but a batch runs at least every STREAM_BURST_MS (a bulk
+		 * import would otherwise hold it off until it ends).
+		 */
+		if (burst_start == 0)
+			burst_start = GetCurrentTimestamp();
+		wait_ms = STREAM_BURST_MS -
+			TimestampDifferenceMilliseconds(burst_start, GetCurrentTimestamp());
+		if (wait_ms <= 0 || nmessages >= STREAM_BURST_MESSAGES)
+			return changed;
+		wait_ms = Min(wait_ms, STREAM_QUIET_MS);
 	}
 }

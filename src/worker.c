@@ -22,7 +22,8 @@
  *	  (pg_stat_activity shows it idle, with no backend_xmin);
  *	- an error (a directory that is down) makes it back off, from 1 s
  *	  doubling to 5 minutes; the log gets one line when it starts backing
- *	  off and one when it is back, not one a retry;
+ *	  off, one for each other error while it does, and one when it is back,
+ *	  not one a retry;
  *	- SIGHUP rereads the settings (another worker_role restarts it), SIGTERM
  *	  and shutdown end it cleanly, and the postmaster restarts it after a
  *	  crash.
@@ -65,6 +66,8 @@ PG_FUNCTION_INFO_V1(pssync_worker_info);
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 
+#define LAST_ERROR_LEN 512
+
 typedef enum WorkerState
 {
 	WORKER_STOPPED,
@@ -85,12 +88,15 @@ typedef struct WorkerShared
 	WorkerState state;
 	TimestampTz last_batch_at;
 	TimestampTz watermark_at;	/* the last committed batch's */
-	char		last_error[512];
+	char		last_error[LAST_ERROR_LEN];
 	int64		batches;
 	int64		changed_records;
 } WorkerShared;
 
 static WorkerShared *shared = NULL;
+
+/* the error the log last had, while backing off */
+static char logged_error[LAST_ERROR_LEN];
 
 /* a batch is running: SIGTERM interrupts it, as die() would */
 static volatile sig_atomic_t in_batch = false;
@@ -170,6 +176,7 @@ worker_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+/* The state, and its error: none (NULL) clears the last one. */
 static void
 set_state(WorkerState state, const char *error)
 {
@@ -177,20 +184,57 @@ set_state(WorkerState state, const char *error)
 		return;
 	SpinLockAcquire(&shared->mutex);
 	shared->state = state;
-	if (error)
-		strlcpy(shared->last_error, error, sizeof(shared->last_error));
+	strlcpy(shared->last_error, error ? error : "", sizeof(shared->last_error));
 	SpinLockRelease(&shared->mutex);
 }
 
+/* Stopped: the last error stays, to say why. */
 static void
 worker_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
 {
-	set_state(WORKER_STOPPED, NULL);
 	if (shared)
 	{
 		SpinLockAcquire(&shared->mutex);
+		shared->state = WORKER_STOPPED;
 		shared->pid = 0;
 		SpinLockRelease(&shared->mutex);
+	}
+}
+
+static void reload_settings(const char *role);
+static void nap(long timeout_ms);
+
+/*
+ * pssync.worker_role is (or became) a superuser: the worker runs nothing
+ * as one.  It says so once, and waits until the role is none again (or
+ * another is set).  Called out of any transaction.
+ */
+static void
+wait_while_superuser(const char *role)
+{
+	set_state(WORKER_STOPPED, "pssync.worker_role is a superuser");
+	ereport(LOG,
+			(errmsg("pssync worker: pssync.worker_role \"%s\" is a superuser; the worker does not run as one",
+					role),
+			 errhint("Give it a role that has what a sync needs, and no more.")));
+	for (;;)
+	{
+		bool		is_superuser;
+
+		nap(60 * 1000L);
+		if (ConfigReloadPending)
+			reload_settings(role);
+		StartTransactionCommand();
+		is_superuser = superuser();
+		CommitTransactionCommand();
+		if (!is_superuser)
+		{
+			ereport(LOG,
+					(errmsg("pssync worker: pssync.worker_role \"%s\" is no longer a superuser; the worker runs",
+							role)));
+			set_state(WORKER_STOPPED, NULL);
+			return;
+		}
 	}
 }
 
@@ -199,7 +243,7 @@ worker_exit(int code pg_attribute_unused(), Datum arg pg_attribute_unused())
  * Returns the server, copied into cxt, for the change stream.
  */
 static PssyncServer *
-run_batch(MemoryContext cxt)
+run_batch(MemoryContext cxt, const char *role)
 {
 	PssyncServer *server;
 	MemoryContext old;
@@ -212,6 +256,18 @@ run_batch(MemoryContext cxt)
 	if (ShutdownRequestPending)
 		proc_exit(0);
 	StartTransactionCommand();
+
+	/* the role may have become a superuser since the worker started */
+	while (superuser())
+	{
+		CommitTransactionCommand();
+		in_batch = false;
+		wait_while_superuser(role);
+		in_batch = true;
+		if (ShutdownRequestPending)
+			proc_exit(0);
+		StartTransactionCommand();
+	}
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
 
@@ -385,19 +441,10 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 	if (superuser())
 	{
 		CommitTransactionCommand();
-		set_state(WORKER_STOPPED, "pssync.worker_role is a superuser");
-		ereport(LOG,
-				(errmsg("pssync worker: pssync.worker_role \"%s\" is a superuser; the worker does not run as one",
-						role),
-				 errhint("Give it a role that has what a sync needs, and no more.")));
-		for (;;)
-		{
-			nap(60 * 1000L);
-			if (ConfigReloadPending)
-				reload_settings(role);
-		}
+		wait_while_superuser(role);
 	}
-	CommitTransactionCommand();
+	else
+		CommitTransactionCommand();
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "pssync worker",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -440,13 +487,16 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 		backoff_ms = backoff_ms == 0 ? BACKOFF_FIRST_MS :
 			Min(backoff_ms * 2, BACKOFF_MAX_MS);
 		set_state(WORKER_BACKING_OFF, edata->message);
-		if (logged_state != WORKER_BACKING_OFF)
+		/* once when it starts backing off, and again for another error */
+		if (logged_state != WORKER_BACKING_OFF ||
+			strncmp(logged_error, edata->message, sizeof(logged_error) - 1) != 0)
 		{
 			ereport(LOG,
 					(errmsg("pssync worker: backing off: %s", edata->message),
 					 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
 					 errhint("It tries again after 1 s, doubling the wait up to 5 minutes, and says so here when it is back.")));
 			logged_state = WORKER_BACKING_OFF;
+			strlcpy(logged_error, edata->message, sizeof(logged_error));
 		}
 		FreeErrorData(edata);
 		nap(backoff_ms);
@@ -467,7 +517,7 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 
 		MemoryContextReset(batch_cxt);
 		MemoryContextSwitchTo(batch_cxt);
-		server = run_batch(batch_cxt);
+		server = run_batch(batch_cxt, role);
 		MemoryContextSwitchTo(worker_cxt);
 
 		if (stream == NULL)

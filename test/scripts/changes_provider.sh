@@ -2,12 +2,16 @@
 # changes_provider: ldap_sync_changes against RFC 4533 providers that cannot
 # say what changed since a cookie.  Each makes a full run, with a NOTICE
 # saying why, and the rows of a full run; none costs a present phase.
+# (nouuid, whose entries come without entryUUID, runs incrementally.)
 #
 #   nolog     syncprov without a session log: a cookie costs a present
 #             phase (the UUID of every entry);
 #   refusing  syncprov-reloadhint TRUE: a cookie older than the session log
 #             is refused with e-syncRefreshRequired;
 #   restarted a provider restarted: its session log (in memory) is empty;
+#   nodone    the result of a sync search with a cookie comes without
+#             its syncDone control;
+#   bigcookie a cookie longer than pssync keeps (64 kB);
 #   nosync    no syncprov: slapd lists the Sync Request control, and
 #             answers a sync search without a cookie, so every run is
 #             full and keeps no watermark.
@@ -87,6 +91,44 @@ out=$(BETWEEN=restart two_runs "$OWN_SLAPD_URI")
 echo "$out" | sed 's/^/# restarted: /'
 check "restarted: after a restart of the provider, a full run" grep -q "session log does not reach back" <<<"$out"
 check "restarted: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
+
+# A provider with a session log behind a relay that garbles the answers to
+# a sync search with a cookie (test/tools/syncmangle.py MODE): its URI is
+# MANGLED_URI.
+start_mangled() {
+	local port
+	start_own_slapd "$1" "$OUT/people.ldif" || return 1
+	port=$(free_port) || return 1
+	python3 "$TOP/test/tools/syncmangle.py" "$1" "$port" "$OWN_SLAPD_PORT" >"$OUT/$1.log" 2>&1 &
+	track_own_pid $!
+	wait_for 10 bash -c "echo >/dev/tcp/127.0.0.1/$port" 2>/dev/null
+	MANGLED_URI=ldap://127.0.0.1:$port
+}
+
+# A result without a syncDone control: the provider has not said what the
+# refresh was, so a full run, not "nothing changed".
+start_mangled nodone || exit 1
+out=$(two_runs "$MANGLED_URI")
+echo "$out" | sed 's/^/# nodone: /'
+check "nodone: a sync result without a syncDone control makes a full run" \
+	grep -q "ended the sync search without a syncDone control" <<<"$out"
+check "nodone: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
+
+# A changed entry without its entryUUID: its syncState names it, and the
+# change is not lost.
+start_mangled nouuid || exit 1
+out=$(two_runs "$MANGLED_URI")
+echo "$out" | sed 's/^/# nouuid: /'
+check "nouuid: the second run returns the one change, incrementally" grep -q "^rows: 1, v00051: 1" <<<"$out"
+check "nouuid: and runs in full no more" [ "$(grep -c 'in full' <<<"$out")" = 1 ]
+
+# A cookie of 70,000 bytes: no cookie pssync keeps; a full run.
+start_mangled bigcookie || exit 1
+out=$(two_runs "$MANGLED_URI")
+echo "$out" | sed 's/^/# bigcookie: /'
+check "bigcookie: a cookie longer than 64 kB makes a full run" \
+	grep -q "sent a cookie longer than 65536 bytes" <<<"$out"
+check "bigcookie: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
 
 # No syncprov: every run is full, and keeps no watermark.
 SLAPD_SESSIONLOG=none start_own_slapd nosync "$OUT/people.ldif" || exit 1

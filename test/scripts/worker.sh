@@ -9,10 +9,12 @@
 #   - it streams; a new account lands (recorded with function 'worker');
 #   - idle, it holds no transaction (backend_xmin NULL, state idle) and
 #     shows as backend_type "pssync worker";
-#   - the directory goes away: it backs off, with one log line however many
-#     retries; the directory comes back: it streams again, and the next
-#     account lands;
+#   - the directory goes away: it backs off, with one log line for each
+#     error however many retries; the directory comes back: it streams
+#     again, the view shows no error, and the next account lands;
 #   - SIGHUP rereads its settings (pssync.worker_scope);
+#   - its role made a superuser, it stops at the next batch; made none
+#     again, it runs;
 #   - killed, it is restarted; at shutdown it exits cleanly, and comes back
 #     with the server.
 #
@@ -117,10 +119,16 @@ untrack_own_pid "$OWN_SLAPD_PID"
 check "with the directory gone, it backs off" wait_for 30 bash -c "[ \"\$(PGHOST=$DIR/cluster/socket PGPORT=$OWN_PG_PORT psql -X -At -d workerdb -c 'SELECT state FROM pssync.worker_status')\" = 'backing off' ]"
 check "the view says why" [ -n "$(own "SELECT last_error FROM pssync.worker_status")" ]
 sleep 8	# retries after 1, 2 and 4 s
-check_eq "one log line for all its retries" "$(grep -c 'pssync worker: backing off' "$LOG")" 1
+# one line for the lost stream, one for the connections refused since
+backoff_lines=$(grep 'pssync worker: backing off' "$LOG")
+detail=$backoff_lines
+check_eq "one log line for each error, not one a retry" \
+	"$(wc -l <<<"$backoff_lines")" "$(sed 's/.*backing off: //' <<<"$backoff_lines" | sort -u | wc -l)"
+check_eq "the lost stream, then the refused connections" "$(wc -l <<<"$backoff_lines")" 2
 restart_own_slapd dir "$SLAPD_PORT" || exit 1
 check "the directory back, it streams again" wait_for 60 bash -c "[ \"\$(PGHOST=$DIR/cluster/socket PGPORT=$OWN_PG_PORT psql -X -At -d workerdb -c 'SELECT state FROM pssync.worker_status')\" = streaming ]"
 check_eq "and says so once" "$(grep -c 'pssync worker: streaming changes' "$LOG")" 2
+check_eq "the view no longer shows the error" "$(own "SELECT last_error IS NULL FROM pssync.worker_status")" t
 add_account 00022
 check "the next account lands: W00022 gets w00022" wait_for 30 bash -c "[ \"\$(PGHOST=$DIR/cluster/socket PGPORT=$OWN_PG_PORT psql -X -At -d workerdb -c 'SELECT student_web_id FROM students WHERE dcid = 700022')\" = w00022 ]"
 
@@ -129,6 +137,16 @@ own "ALTER SYSTEM SET pssync.worker_scope = 'teachers'" && own "SELECT pg_reload
 check "SIGHUP: it rereads pssync.worker_scope" wait_for 30 grep -q 'settings reloaded: pssync.worker_scope "teachers"' "$LOG"
 check "and its next batch is of the teachers" wait_for 30 bash -c "PGHOST=$DIR/cluster/socket PGPORT=$OWN_PG_PORT psql -X -At -d workerdb -c \"SELECT query FROM pg_stat_activity WHERE backend_type = 'pssync worker'\" | grep -q teachers"
 own "ALTER SYSTEM RESET pssync.worker_scope" && own "SELECT pg_reload_conf()" >/dev/null
+
+# Its role made a superuser, it runs no batch as one; made none again, it
+# runs again.
+own "ALTER ROLE pssync_worker SUPERUSER"
+add_account 00023
+check "its role a superuser, it stops at the next batch" wait_for 30 grep -q 'pssync.worker_role "pssync_worker" is a superuser' "$LOG"
+check_eq "the view says why" "$(own "SELECT state || ': ' || last_error FROM pssync.worker_status")" "stopped: pssync.worker_role is a superuser"
+own "ALTER ROLE pssync_worker NOSUPERUSER" && own "SELECT pg_reload_conf()" >/dev/null
+check "its role none again, it runs" wait_for 60 grep -q 'pssync.worker_role "pssync_worker" is no longer a superuser' "$LOG"
+check "and streams" wait_for 60 bash -c "[ \"\$(PGHOST=$DIR/cluster/socket PGPORT=$OWN_PG_PORT psql -X -At -d workerdb -c 'SELECT state FROM pssync.worker_status')\" = streaming ]"
 
 # Killed, it is restarted (after the postmaster's crash restart).
 pid=$(own "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pssync worker'")
