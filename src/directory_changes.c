@@ -1042,8 +1042,8 @@ usn_changes(PssyncDirectory *dir, const char *base_dn, Watermark *since,
 	 */
 	if (changes->next.usn < since->usn)
 	{
-		changes->full_reason = psprintf("the domain controller's USN went backwards (highestCommittedUSN " INT64_FORMAT ", the watermark's " INT64_FORMAT ")",
-										changes->next.usn, since->usn);
+		changes->full_reason = psprintf("the domain controller's USN went backwards: its highestCommittedUSN is below the watermark's, " INT64_FORMAT,
+										since->usn);
 		return;
 	}
 	/* nothing can have a USN above the largest there is */

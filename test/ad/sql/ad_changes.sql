@@ -75,6 +75,11 @@ SELECT count(*) FROM pssync.ldap_sync_changes('students');
 UPDATE pssync.sync_state SET host = 'dc2.district.test'
  WHERE server = 'district_ad_admin' AND record_group = 'students';
 SELECT count(*) > 0 AS full FROM pssync.ldap_sync_changes('students', dry_run => true);
+-- ... or of this one with its USN gone back (restored keeping its
+-- invocationId), so that new changes would get USNs the watermark covers.
+UPDATE pssync.sync_state SET host = 'dc1.district.test', usn = 9223372036854775807
+ WHERE server = 'district_ad_admin' AND record_group = 'students';
+SELECT count(*) > 0 AS full FROM pssync.ldap_sync_changes('students', dry_run => true);
 UPDATE pssync.sync_state SET host = 'dc1.district.test',
        invocation_id = '00000000-0000-0000-0000-000000000000'
  WHERE server = 'district_ad_admin' AND record_group = 'students';
