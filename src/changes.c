@@ -131,8 +131,8 @@ name_datum(const char *name)
  * GIN index on user_ids answers.  Many (a district-wide run takes tens of
  * thousands of usernames): && compares every value with every value of
  * each row it checks, so the column's values are looked up in the
- * parameter instead, which PostgreSQL hashes (the parameter is a constant
- * to the planner).
+ * parameter's values as a subquery, which PostgreSQL hashes once (a
+ * hashed subplan), with or without a generic plan.
  */
 #define OVERLAP_FEW_VALUES 1000
 
@@ -142,7 +142,7 @@ overlap_sql(const char *column, int param, int n)
 	if (n <= OVERLAP_FEW_VALUES)
 		return psprintf("%s OPERATOR(pg_catalog.&&) $%d", column, param);
 	return psprintf("EXISTS (SELECT 1 FROM pg_catalog.unnest(%s) AS u(id)"
-					" WHERE u.id OPERATOR(pg_catalog.=) ANY ($%d))", column, param);
+					" WHERE u.id IN (SELECT pg_catalog.unnest($%d)))", column, param);
 }
 
 /* A text[] column of a row as C strings (NULL elements as NULL). */
@@ -1345,7 +1345,10 @@ watermark_options(PssyncServer *server, RecordGroup group,
 					pssync_accept_variants,
 					tables->preferred_column ? tables->preferred_column : "",
 					nicknames ? nicknames : "",
-					server->bind_dn ? server->bind_dn : "");
+					server->bind_dn ?
+					psprintf(UINT64_FORMAT,
+							 hash_bytes_extended((const unsigned char *) server->bind_dn,
+												 strlen(server->bind_dn), 0)) : "");
 }
 
 /*

@@ -278,7 +278,14 @@ run_batch(MemoryContext cxt, const char *role)
 
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+
+	/* a SIGTERM during the commit: the batch is committed, and the worker ends */
+	HOLD_INTERRUPTS();
 	in_batch = false;
+	QueryCancelPending = false;
+	RESUME_INTERRUPTS();
+	if (ShutdownRequestPending)
+		proc_exit(0);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(true);
 
