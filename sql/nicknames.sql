@@ -78,4 +78,13 @@ SELECT 'Xander' || n, 'Xander' FROM generate_series(1, 10000) n;
 SELECT rank, dn, score, reasons FROM pssync.ldap_suggest('student', 5004);
 ROLLBACK;
 
+-- A name with many variants keeps the names it is a nickname of first:
+-- with 100 more variants of Bob, all before Robert in the alphabet, Bob
+-- Smith still finds Robert Smith.
+BEGIN;
+INSERT INTO pssync.nicknames (name, variant)
+SELECT 'Bob', 'Aabob' || n FROM generate_series(1, 100) n;
+SELECT rank, dn, score, reasons FROM pssync.ldap_suggest('student', 5004);
+ROLLBACK;
+
 DELETE FROM pssync.nicknames WHERE NOT shipped;

@@ -74,8 +74,8 @@
 /* without an index, what the directory answers for a round is kept: fewer */
 #define RECORDS_PER_ROUND_ASKED 25
 
-/* the first names question 3 asks for, at most */
-#define MAX_QUESTION_NAMES 24
+/* the first names one question 3 asks for, at most (it asks several) */
+#define MAX_QUESTION_NAMES 16
 
 /* the values of an attribute of an entry that are compared, at most */
 #define MAX_VALUES 32
@@ -683,8 +683,6 @@ other_first_names(Pending *p)
 		}
 	}
 	list_sort(names, compare_strings);
-	if (list_length(names) > MAX_QUESTION_NAMES)
-		names = list_truncate(names, MAX_QUESTION_NAMES);
 	return names;
 }
 
@@ -696,7 +694,6 @@ build_questions(Suggester *s, Pending *p)
 	List	   *names;
 	List	   *patterns;
 	List	   *keys;
-	ListCell   *cell;
 
 	CHECK_FOR_INTERRUPTS();
 	if (last)
@@ -724,30 +721,40 @@ build_questions(Suggester *s, Pending *p)
 									assertion(ATTR_LAST, patterns)),
 						 INDEX_KEY_FIRST_PART, pair_keys(first, false, p->names.last, NIL));
 
-		/* 3: the other first names, and the last name or pieces of it */
+		/*
+		 * 3: the other first names, and the last name or pieces of it:
+		 * MAX_QUESTION_NAMES names a question (the nicknames a name has are
+		 * bounded: see variants.c)
+		 */
 		names = other_first_names(p);
 		if (names != NIL && !name_has_control(last) &&
 			!(first && name_has_control(first)))
 		{
-			List	   *first_patterns = NIL;
+			int			start;
 
-			keys = NIL;
-			foreach(cell, names)
+			for (start = 0; start < list_length(names); start += MAX_QUESTION_NAMES)
 			{
-				char	   *name = (char *) lfirst(cell);
-				Pattern    *prefix = prefix_pattern(name);
+				List	   *first_patterns = NIL;
+				int			i;
 
-				first_patterns = list_concat(first_patterns, name_patterns(name, ATTR_FIRST));
-				if (prefix)
-					first_patterns = lappend(first_patterns, prefix);
-				keys = pair_keys(name, false, p->names.last, keys);
+				keys = NIL;
+				for (i = start; i < Min(start + MAX_QUESTION_NAMES, list_length(names)); i++)
+				{
+					char	   *name = (char *) list_nth(names, i);
+					Pattern    *prefix = prefix_pattern(name);
+
+					first_patterns = list_concat(first_patterns, name_patterns(name, ATTR_FIRST));
+					if (prefix)
+						first_patterns = lappend(first_patterns, prefix);
+					keys = pair_keys(name, false, p->names.last, keys);
+				}
+				add_question(s, p,
+							 list_make2(assertion(ATTR_FIRST, first_patterns),
+										assertion(ATTR_LAST,
+												  list_concat(name_patterns(last, ATTR_LAST),
+															  fuzzy_last_patterns(last)))),
+							 INDEX_KEY_FIRST_PART, keys);
 			}
-			add_question(s, p,
-						 list_make2(assertion(ATTR_FIRST, first_patterns),
-									assertion(ATTR_LAST,
-											  list_concat(name_patterns(last, ATTR_LAST),
-														  fuzzy_last_patterns(last)))),
-						 INDEX_KEY_FIRST_PART, keys);
 		}
 
 		/*

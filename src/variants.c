@@ -361,23 +361,34 @@ nickname_spellings(Nicknames *nicknames pg_attribute_unused(), NameForms *name)
 	if (entry == NULL)
 		return NIL;
 	add_spellings(&spellings, entry);
-	foreach(cell, entry->variants)
-	{
-		Nickname   *x = (Nickname *) lfirst(cell);
 
-		add_spellings(&spellings, x);
-		foreach(inner, x->variants)
-			add_spellings(&spellings, (Nickname *) lfirst(inner));
+	/*
+	 * The names it is a nickname of first (Bob: Robert), then their other
+	 * nicknames, then its own: when the list is cut at MAX_KNOWN_BY (a
+	 * district's table may give a name hundreds of variants), the formal
+	 * names stay.
+	 */
+	foreach(cell, entry->names)
+	{
+		add_spellings(&spellings, (Nickname *) lfirst(cell));
 		CHECK_FOR_INTERRUPTS();
 	}
 	foreach(cell, entry->names)
 	{
 		Nickname   *x = (Nickname *) lfirst(cell);
 
-		add_spellings(&spellings, x);
 		foreach(inner, x->variants)
 			add_spellings(&spellings, (Nickname *) lfirst(inner));
 		foreach(inner, x->names)
+			add_spellings(&spellings, (Nickname *) lfirst(inner));
+		CHECK_FOR_INTERRUPTS();
+	}
+	foreach(cell, entry->variants)
+	{
+		Nickname   *x = (Nickname *) lfirst(cell);
+
+		add_spellings(&spellings, x);
+		foreach(inner, x->variants)
 			add_spellings(&spellings, (Nickname *) lfirst(inner));
 		CHECK_FOR_INTERRUPTS();
 	}
