@@ -1790,6 +1790,7 @@ typedef struct StoredPrint
 typedef struct Detection
 {
 	GroupChanges *gc;
+	UserKinds	kinds;			/* the scope's types of users */
 	DcidSet    *dcids;
 	HTAB	   *prints;			/* StoredPrint by dcid */
 	MemoryContext row_cxt;		/* reset after each row */
@@ -1858,6 +1859,26 @@ detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	int			i;
 
 	hash = usernames_hash(tuple, desc, 3, &usernames_null, &usernames, &n);
+
+	/*
+	 * a user of the other type (teachers or staff): the other scope's to
+	 * take, and not counted here (a scope of one type would otherwise run
+	 * in full for the other's records)
+	 */
+	if (d->kinds != USERS_ALL)
+	{
+		bool		teacher_null;
+		bool		teacher = DatumGetBool(SPI_getbinval(tuple, desc, 4, &teacher_null));
+
+		if (!teacher_null && teacher != (d->kinds == USERS_TEACHERS))
+		{
+			if (print != NULL)
+				print->seen = true;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(d->row_cxt);
+			return;
+		}
+	}
 	if (print != NULL)
 	{
 		print->seen = true;
@@ -1919,7 +1940,8 @@ gone_row(HeapTuple tuple, TupleDesc desc, void *arg)
  * full_reason set when so many records changed that a full run is cheaper.
  */
 int64 *
-changes_scope_begin(GroupChanges *gc, RunMemory **memory, int *n)
+changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
+					int *n)
 {
 	PowerSchoolTable *table = gc->group == GROUP_STUDENTS ?
 		&gc->tables->students : &gc->tables->users;
@@ -1950,6 +1972,7 @@ changes_scope_begin(GroupChanges *gc, RunMemory **memory, int *n)
 	string_set_init(&gc->entries_seen, gc->cxt);
 	dcid_set_init(&dcids, gc->cxt);
 	d.gc = gc;
+	d.kinds = kinds;
 	d.dcids = &dcids;
 	d.changed = 0;
 	d.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync detection row",
@@ -1971,11 +1994,22 @@ changes_scope_begin(GroupChanges *gc, RunMemory **memory, int *n)
 				 2, types, values, true, stored_print_row, &d);
 	become_caller(&as);
 
-	/* the records as they are now: as the caller */
-	for_each_row(psprintf("SELECT t.dcid::pg_catalog.int8, %s, %s FROM %s t"
+	/*
+	 * the records as they are now: as the caller; for a scope of one type
+	 * of users, whether each is a teacher (a current schoolstaff row with
+	 * staffstatus 1, as records.c tells)
+	 */
+	for_each_row(psprintf("SELECT t.dcid::pg_catalog.int8, %s, %s, %s FROM %s t"
 						  " WHERE t.dcid IS NOT NULL",
 						  fingerprint_sql(gc->tables, gc->group),
-						  usernames_sql(gc->group), table->qualified_name),
+						  usernames_sql(gc->group),
+						  kinds == USERS_ALL ? "NULL::pg_catalog.bool" :
+						  psprintf("EXISTS (SELECT 1 FROM %s ss"
+								   " WHERE ss.users_dcid OPERATOR(pg_catalog.=) t.dcid"
+								   " AND ss.status::pg_catalog.int4 OPERATOR(pg_catalog.=) 1"
+								   " AND ss.staffstatus::pg_catalog.int4 OPERATOR(pg_catalog.=) 1)",
+								   gc->tables->schoolstaff.qualified_name),
+						  table->qualified_name),
 				 0, NULL, NULL, true, detection_row, &d);
 
 	/* stored but not seen: gone, or only hidden from the caller */

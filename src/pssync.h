@@ -638,7 +638,8 @@ extern GroupChanges *changes_begin(PssyncServer *server, PssyncDirectory *dir,
 								   bool dry_run);
 extern const char *changes_full_reason(GroupChanges *gc);
 extern bool changes_full_read(GroupChanges *gc, DirectoryIndex *index);
-extern int64 *changes_scope_begin(GroupChanges *gc, RunMemory **memory, int *n);
+extern int64 *changes_scope_begin(GroupChanges *gc, UserKinds kinds,
+								   RunMemory **memory, int *n);
 extern int64 *changes_scope_more(GroupChanges *gc, List *results, int *n);
 extern List *changes_scope_rows(GroupChanges *gc, List *results);
 extern void changes_scope_taken(GroupChanges *gc, List *records);

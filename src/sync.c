@@ -454,7 +454,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	instr_time	phase;
 
 	INSTR_TIME_SET_CURRENT(phase);
-	dcids = changes_scope_begin(gc, &memory, &n);
+	dcids = changes_scope_begin(gc, request->kinds, &memory, &n);
 	if (dcids == NULL)
 		return false;
 	log_phase_time(&phase, "finding what changed in PowerSchool");
