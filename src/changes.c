@@ -640,9 +640,13 @@ text_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	*((char **) arg) = SPI_getvalue(tuple, desc, 1);
 }
 
-/* Does ldap_sync_changes keep a watermark of a server's group? */
-static bool
-has_watermark(Oid schema, const char *server, RecordGroup group)
+/*
+ * A column (mechanism, options) of a server's group's watermarks, as text:
+ * the first that is not NULL, or NULL.
+ */
+static char *
+watermark_value(Oid schema, const char *server, RecordGroup group,
+				const char *column)
 {
 	Oid			types[2] = {NAMEOID, TEXTOID};
 	Datum		values[2];
@@ -652,14 +656,21 @@ has_watermark(Oid schema, const char *server, RecordGroup group)
 	values[0] = name_datum(server);
 	values[1] = CStringGetTextDatum(group_name(group));
 	become_owner(&as, schema);
-	for_each_row(psprintf("SELECT 'yes' FROM %s.sync_state s"
+	for_each_row(psprintf("SELECT s.%1$s::pg_catalog.text FROM %2$s.sync_state s"
 						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
 						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
-						  " AND s.mechanism IS NOT NULL LIMIT 1",
-						  schema_name(schema)),
+						  " AND s.%1$s IS NOT NULL LIMIT 1",
+						  column, schema_name(schema)),
 				 2, types, values, true, text_row, &found);
 	become_caller(&as);
-	return found != NULL;
+	return found;
+}
+
+/* Does ldap_sync_changes keep a watermark of a server's group? */
+static bool
+has_watermark(Oid schema, const char *server, RecordGroup group)
+{
+	return watermark_value(schema, server, group, "mechanism") != NULL;
 }
 
 /*
@@ -1363,23 +1374,11 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
 						  PowerSchoolTables *tables, const char *entry_id_attr)
 {
 	Oid			schema = state_schema();
-	Oid			types[2] = {NAMEOID, TEXTOID};
-	Datum		values[2];
-	char	   *stored = NULL;
-	AsOwner		as;
+	char	   *stored;
 
 	if (!OidIsValid(schema))
 		return true;
-	values[0] = name_datum(server->servername);
-	values[1] = CStringGetTextDatum(group_name(group));
-	become_owner(&as, schema);
-	for_each_row(psprintf("SELECT s.options FROM %s.sync_state s"
-						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
-						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
-						  " AND s.options IS NOT NULL LIMIT 1",
-						  schema_name(schema)),
-				 2, types, values, true, text_row, &stored);
-	become_caller(&as);
+	stored = watermark_value(schema, server->servername, group, "options");
 	return stored == NULL ||
 		strcmp(stored, watermark_options(server, group, tables, entry_id_attr)) == 0;
 }
