@@ -167,39 +167,6 @@ row_text_array(HeapTuple tuple, TupleDesc desc, int column, char ***values)
 	return n;
 }
 
-/* A text[] literal of strings (for unnest() of arrays of arrays). */
-static char *
-array_literal(const char **values, int n)
-{
-	StringInfoData buf;
-	int			i;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (i = 0; i < n; i++)
-	{
-		const char *p;
-
-		if (i > 0)
-			appendStringInfoChar(&buf, ',');
-		if (values[i] == NULL)
-		{
-			appendStringInfoString(&buf, "NULL");
-			continue;
-		}
-		appendStringInfoChar(&buf, '"');
-		for (p = values[i]; *p; p++)
-		{
-			if (*p == '"' || *p == '\\')
-				appendStringInfoChar(&buf, '\\');
-			appendStringInfoChar(&buf, *p);
-		}
-		appendStringInfoChar(&buf, '"');
-	}
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
 
 /*
  * Sets of dcids, and of strings.
@@ -1021,8 +988,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 		batch.last_keys[batch.n] = ns.last_key ? pstrdup(ns.last_key) : NULL;
 		batch.id_keys[batch.n] = ns.id_key ? pstrdup(ns.id_key) : NULL;
 		batch.entry_ids[batch.n] = ns.entry_id ? pstrdup(ns.entry_id) : NULL;
-		batch.usernames[batch.n] = array_literal(ns.usernames, ns.nusernames);
-		batch.user_ids[batch.n] = array_literal(ns.user_ids, ns.nuser_ids);
+		batch.usernames[batch.n] = text_array_literal(ns.usernames, ns.nusernames);
+		batch.user_ids[batch.n] = text_array_literal(ns.user_ids, ns.nuser_ids);
 		batch.n++;
 		if (batch.n == STATES_PER_STATEMENT)
 		{
@@ -2291,7 +2258,7 @@ keys_literal(List *keys)
 
 	foreach(cell, keys)
 		values[n++] = (const char *) lfirst(cell);
-	return array_literal(values, n);
+	return text_array_literal(values, n);
 }
 
 static void

@@ -67,30 +67,10 @@ history_schema(void)
 static char *
 candidates_literal(SyncResult *result)
 {
-	StringInfoData buf;
-	int			i;
-
 	if (result->candidates == NULL)
 		return NULL;
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (i = 0; i < result->ncandidates; i++)
-	{
-		const char *p;
-
-		if (i > 0)
-			appendStringInfoChar(&buf, ',');
-		appendStringInfoChar(&buf, '"');
-		for (p = result->candidates[i]; *p; p++)
-		{
-			if (*p == '"' || *p == '\\')
-				appendStringInfoChar(&buf, '\\');
-			appendStringInfoChar(&buf, *p);
-		}
-		appendStringInfoChar(&buf, '"');
-	}
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
+	return text_array_literal((const char **) result->candidates,
+							  result->ncandidates);
 }
 
 /* A column of sync_run, and its value. */

@@ -391,6 +391,7 @@ extern void become_relation_owner(AsOwner *as, Oid relid);
 extern void become_caller(AsOwner *as);
 extern Datum int8_array(int64 *values, int n);
 extern Datum text_array(const char **values, int n);
+extern char *text_array_literal(const char **values, int n);
 extern void for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
 						 bool latest, RowCallback callback, void *arg);
 extern char *row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena);

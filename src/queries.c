@@ -229,3 +229,39 @@ text_array(const char **values, int n)
 	return PointerGetDatum(construct_md_array(datums, nulls, 1, dims, lbs,
 											  TEXTOID, -1, false, TYPALIGN_INT));
 }
+
+/*
+ * The text of a text[] literal of strings (NULL: a NULL element), for
+ * unnest() of arrays of arrays, or a text column of a history row.
+ */
+char *
+text_array_literal(const char **values, int n)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < n; i++)
+	{
+		const char *p;
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		if (values[i] == NULL)
+		{
+			appendStringInfoString(&buf, "NULL");
+			continue;
+		}
+		appendStringInfoChar(&buf, '"');
+		for (p = values[i]; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&buf, '\\');
+			appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '"');
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
