@@ -408,42 +408,8 @@ COMMENT ON FUNCTION ldap_include(text, bigint) IS
   'let syncs take an excluded record again; true if it was excluded';
 
 -- The changes to the exclusions have no exceptions to show, and an
--- excluded record's exceptions are not shown.
-CREATE OR REPLACE VIEW last_exceptions WITH (security_invoker = true) AS
-WITH latest AS (
-  SELECT DISTINCT ON (r.function, r.scope, r.selection, r.server)
-         r.run_id, r.started_at, r.function, r.scope, r.selection, r.server,
-         r.powerschool_table, r.uid_attr
-    FROM @extschema@.sync_run r
-   WHERE r.function NOT IN ('ldap_assign', 'ldap_unlink', 'ldap_exclude', 'ldap_include')
-   ORDER BY r.function, r.scope, r.selection, r.server, r.run_id DESC
-)
-SELECT r.run_id, r.started_at, r.function, r.scope, r.selection,
-       l.status, l.record_type, l.dcid, l.first_name, l.last_name, l.field,
-       l.old_username, l.new_username, l.dn, l.candidates, l.candidate_count,
-       @extschema@.resolve_statement(r.server::text, r.powerschool_table, r.uid_attr, l.status,
-                                     l.record_type, l.dcid, l.first_name,
-                                     l.last_name, l.field, l.new_username,
-                                     l.candidates, l.candidate_count)
-         COLLATE pg_catalog."default" AS resolve_sql
-  FROM latest r
-  JOIN @extschema@.sync_log l ON l.run_id = r.run_id
- WHERE l.section = 'exception'
-   AND NOT EXISTS (
-         SELECT 1
-           FROM @extschema@.sync_run a
-           JOIN @extschema@.sync_log al ON al.run_id = a.run_id
-          WHERE a.function = 'ldap_assign'
-            AND a.run_id > r.run_id
-            AND al.dcid = l.dcid
-            AND al.record_type = l.record_type
-            AND al.status IN ('updated', 'unchanged'))
-   AND NOT EXISTS (
-         SELECT 1
-           FROM @extschema@.exclusions e
-          WHERE e.dcid = l.dcid
-            AND (e.record_type = l.record_type
-                 OR (e.record_type IN ('teacher', 'staff') AND l.record_type IN ('teacher', 'staff'))));
+-- excluded record's exceptions are not shown: last_exceptions is made
+-- once, with the suggestions' columns, at the end of the next section.
 
 -- ---------------------------------------------------------------------
 -- 2.1: suggestions (issue 12)
@@ -1668,7 +1634,8 @@ $$;
 COMMENT ON FUNCTION suggestion_statement(text, text, text, text, bigint, text, real, real) IS
   'the statement that resolves a partial, no_match or link_broken row of pssync.last_exceptions';
 
--- last_exceptions shows the best suggestion, and resolves with it.
+-- last_exceptions shows the best suggestion, and resolves with it; it
+-- leaves out the changes to the exclusions and excluded records.
 CREATE OR REPLACE VIEW last_exceptions WITH (security_invoker = true) AS
 WITH latest AS (
   SELECT DISTINCT ON (r.function, r.scope, r.selection, r.server)
