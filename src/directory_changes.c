@@ -344,6 +344,20 @@ note_gone(SyncAnswers *answers, struct berval *uuid)
 		answers->changes->gone = lappend(answers->changes->gone, id);
 }
 
+/* A changed entry, with the values of the attributes the caller asked for. */
+static void
+keep_changed_entry(DirectoryChanges *changes, char *entry_id,
+				   DirectoryValues *values, int n)
+{
+	ChangedEntry *entry = palloc0(sizeof(ChangedEntry));
+
+	entry->entry_id = entry_id;
+	entry->values = palloc0(sizeof(DirectoryValues) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		copy_directory_values(NULL, &entry->values[i], &values[i]);
+	changes->found = lappend(changes->found, entry);
+}
+
 /* An entry of a sync search, with its syncState. */
 typedef struct EntryState
 {
@@ -359,7 +373,6 @@ collect_sync_entry(void *arg, const char *dn pg_attribute_unused(),
 	EntryState *es = (EntryState *) arg;
 	SyncAnswers *answers = es->answers;
 	DirectoryValues *csn = &values[answers->nattrs - 1];
-	ChangedEntry *entry;
 	char	   *entry_id;
 
 	if (answers->cookie_csns && csn->count > 0 &&
@@ -375,12 +388,7 @@ collect_sync_entry(void *arg, const char *dn pg_attribute_unused(),
 		answers->unreadable = true;
 		return;
 	}
-	entry = palloc0(sizeof(ChangedEntry));
-	entry->entry_id = entry_id;
-	entry->values = palloc0(sizeof(DirectoryValues) * Max(answers->ncaller, 1));
-	for (int i = 0; i < answers->ncaller; i++)
-		copy_directory_values(NULL, &entry->values[i], &values[i]);
-	answers->changes->found = lappend(answers->changes->found, entry);
+	keep_changed_entry(answers->changes, entry_id, values, answers->ncaller);
 }
 
 /*
@@ -914,7 +922,6 @@ collect_usn_entry(void *arg, const char *dn pg_attribute_unused(),
 				  DirectoryValues *values)
 {
 	UsnAnswers *answers = (UsnAnswers *) arg;
-	ChangedEntry *entry;
 	char	   *entry_id = directory_entry_id("objectGUID", &values[answers->ncaller]);
 
 	if (entry_id == NULL)
@@ -923,12 +930,7 @@ collect_usn_entry(void *arg, const char *dn pg_attribute_unused(),
 		answers->changes->full_reason = "the domain controller sent a changed entry whose objectGUID could not be read";
 		return;
 	}
-	entry = palloc0(sizeof(ChangedEntry));
-	entry->entry_id = entry_id;
-	entry->values = palloc0(sizeof(DirectoryValues) * Max(answers->ncaller, 1));
-	for (int i = 0; i < answers->ncaller; i++)
-		copy_directory_values(NULL, &entry->values[i], &values[i]);
-	answers->changes->found = lappend(answers->changes->found, entry);
+	keep_changed_entry(answers->changes, entry_id, values, answers->ncaller);
 }
 
 static void
