@@ -559,6 +559,29 @@ words_within(NameForms *a, NameForms *b)
 }
 
 /*
+ * What two names are when they are exact, empty or equal but for case and
+ * accents: true, with *best set; false when the caller must look further.
+ */
+static bool
+plain_likeness(NameForms *r, NameForms *e, Likeness *best)
+{
+	if (forms_exact(r, e))
+	{
+		best->factor = 1000;
+		return true;
+	}
+	if (r->fold[0] == '\0' || e->fold[0] == '\0')
+		return true;
+	if (strcmp(r->fold, e->fold) == 0)
+	{
+		best->factor = FACTOR_CASE_ACCENTS;
+		best->reasons = REASON_BIT(REASON_CASE_ACCENTS);
+		return true;
+	}
+	return false;
+}
+
+/*
  * A typo: an edit distance of 1 where the name has 4 letters or more
  * (one of them: a letter left out of "Jack" is "Jck"), or 2 between names
  * of 8 or more.
@@ -584,19 +607,8 @@ first_relation(Nicknames *nicknames, NameForms *r, NameForms *e)
 	Likeness	best = {0, 0};
 	int			f;
 
-	if (forms_exact(r, e))
-	{
-		best.factor = 1000;
+	if (plain_likeness(r, e, &best))
 		return best;
-	}
-	if (r->fold[0] == '\0' || e->fold[0] == '\0')
-		return best;
-	if (strcmp(r->fold, e->fold) == 0)
-	{
-		best.factor = FACTOR_CASE_ACCENTS;
-		best.reasons = REASON_BIT(REASON_CASE_ACCENTS);
-		return best;
-	}
 	if ((f = nickname_factor(r->nickname, e->nickname)) > 0)
 		consider(&best, f, REASON_BIT(REASON_NICKNAME));
 
@@ -787,19 +799,8 @@ last_relation(NameForms *r, NameForms *e)
 	Core		rc;
 	Core		ec;
 
-	if (forms_exact(r, e))
-	{
-		best.factor = 1000;
+	if (plain_likeness(r, e, &best))
 		return best;
-	}
-	if (r->fold[0] == '\0' || e->fold[0] == '\0')
-		return best;
-	if (strcmp(r->fold, e->fold) == 0)
-	{
-		best.factor = FACTOR_CASE_ACCENTS;
-		best.reasons = REASON_BIT(REASON_CASE_ACCENTS);
-		return best;
-	}
 
 	rskip = suffix_mask(r);
 	eskip = suffix_mask(e);
