@@ -1028,6 +1028,9 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 	MemoryContextDelete(batch_cxt);
 	MemoryContextDelete(record_cxt);
 
+	/* a group's first run wrote every record: plan what follows with that */
+	analyze_if_never_analyzed(get_relname_relid("record_state", memory->schema));
+
 	/* its rows are not a district-wide run's: the next run takes them */
 	if (!canonical)
 		mark_records_dirty(memory->server, memory->group, covered, ncovered);
@@ -1653,6 +1656,12 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 errmsg("the installed version of pssync keeps no state for ldap_sync_changes"),
 				 errhint("ALTER EXTENSION pssync UPDATE;")));
 	lock_group(server->servername, group);
+	if (!dry_run)
+	{
+		analyze_if_never_analyzed(get_relname_relid("record_state", gc->schema));
+		analyze_if_never_analyzed(get_relname_relid("entry_state", gc->schema));
+		analyze_if_never_analyzed(get_relname_relid("record_links", gc->schema));
+	}
 	rows = read_watermarks(gc);
 	gc->mechanism = directory_change_mechanism(dir, entry_id_attr, &gc->full_reason);
 	if (gc->mechanism == CHANGES_NONE)

@@ -389,6 +389,7 @@ typedef struct AsOwner
 
 extern void become_relation_owner(AsOwner *as, Oid relid);
 extern void become_caller(AsOwner *as);
+extern void analyze_if_never_analyzed(Oid relid);
 extern Datum int8_array(int64 *values, int n);
 extern Datum text_array(const char **values, int n);
 extern char *text_array_literal(const char **values, int n);
