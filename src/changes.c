@@ -1592,18 +1592,38 @@ find_touched(GroupChanges *gc)
 	values[3] = text_array(last_array, nlast);
 	values[4] = text_array(id_key_array, nid_keys);
 	become_owner(&as, gc->schema);
+
+	/*
+	 * The records that share a last name or ID with a changed entry, but
+	 * those last matched through their link, which a change of another
+	 * entry does not touch (see match_one): a link of the record to the
+	 * entry it was matched to (also one this run made) is one it follows
+	 * next time.  A broken link has no entry in record_state.
+	 */
 	for_each_row(psprintf("SELECT s.dcid FROM %1$s.record_state s"
 						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
 						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
 						  " AND (s.last_key OPERATOR(pg_catalog.=) ANY ($4)"
-						  " OR s.id_key OPERATOR(pg_catalog.=) ANY ($5)"
-						  " OR s.entry_id OPERATOR(pg_catalog.=) ANY ($3))"
+						  " OR s.id_key OPERATOR(pg_catalog.=) ANY ($5))"
+						  "%2$s"
+						  " UNION"
+						  " SELECT s.dcid FROM %1$s.record_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND s.entry_id OPERATOR(pg_catalog.=) ANY ($3)"
 						  " UNION"
 						  " SELECT l.dcid FROM %1$s.record_links l"
 						  " WHERE l.server OPERATOR(pg_catalog.=) $1"
 						  " AND l.record_group OPERATOR(pg_catalog.=) $2"
 						  " AND l.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
-						  schema_name(gc->schema)),
+						  schema_name(gc->schema),
+						  links_in_use() ?
+						  psprintf(" AND NOT EXISTS (SELECT 1 FROM %s.record_links k"
+								   " WHERE k.server OPERATOR(pg_catalog.=) $1"
+								   " AND k.record_group OPERATOR(pg_catalog.=) $2"
+								   " AND k.dcid OPERATOR(pg_catalog.=) s.dcid"
+								   " AND k.entry_id OPERATOR(pg_catalog.=) s.entry_id)",
+								   schema_name(gc->schema)) : ""),
 				 5, types, values, true, touched_row, &gc->touched);
 
 	/*

@@ -882,9 +882,20 @@ accepted_variant(SuggestionList *list, uint32 accept)
 }
 
 /*
+ * From this many exceptions on, ldap_sync_changes reads and indexes the
+ * group's entries for their suggestions rather than asking the directory
+ * each one's questions: at 100,000 entries, reading and indexing them took
+ * 0.5 s, and asking took 10 ms an exception (229 exceptions: 2.6 s).
+ */
+#define SUGGEST_INDEX_MIN_ROWS 50
+
+/*
  * The best suggestion of each partial, no_match and link_broken row of
  * rows that has none yet: for ldap_sync_changes, which keeps them only
- * for the rows it returns.  Asks the directory (no index is at hand).
+ * for the rows it returns.  A few are asked of the directory; many are
+ * answered from an index of the group's entries, read for them (unless
+ * pssync.strategy is search, or the read was cut short by a size limit):
+ * the same answers as a scan run's.
  */
 void
 suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
@@ -894,6 +905,9 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	SyncRecord **records = palloc(sizeof(SyncRecord *) * Max(list_length(rows), 1));
 	SuggestionList *lists;
 	Suggester  *s;
+	DirectoryIndex *index = NULL;
+	Arena	   *strings = NULL;
+	const char *entry_id_attr = links_in_use() ? directory_entry_id_attr(dir) : NULL;
 	ListCell   *cell;
 	int			n = 0;
 	int			i;
@@ -911,13 +925,28 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	}
 	if (n == 0)
 		return;
-	s = suggester_create(server, dir, group, uid_attr,
-						 links_in_use() ? directory_entry_id_attr(dir) : NULL,
-						 NULL, tables);
+	if (n >= SUGGEST_INDEX_MIN_ROWS && pssync_strategy != STRATEGY_SEARCH)
+	{
+		strings = arena_create_large(CurrentMemoryContext, "pssync entries for suggestions");
+		index = directory_index_build(server, dir, server_base_dns(server, group),
+									  uid_attr, server->id_attr[group],
+									  entry_id_attr, strings);
+		if (!directory_index_complete(index))
+		{
+			directory_index_free(index);
+			index = NULL;
+		}
+	}
+	s = suggester_create(server, dir, group, uid_attr, entry_id_attr, index, tables);
 	lists = palloc(sizeof(SuggestionList) * n);
 	suggest(s, records, n, 2, lists);
-	elog(DEBUG1, "pssync: suggestions for %d exceptions returned: %s", n, suggester_summary(s));
+	elog(DEBUG1, "pssync: suggestions for %d exceptions returned%s: %s", n,
+		 index ? " (from an index of the entries)" : "", suggester_summary(s));
 	suggester_free(s);
+	if (index)
+		directory_index_free(index);
+	if (strings)
+		MemoryContextDelete(arena_context(strings));
 	for (i = 0; i < n; i++)
 	{
 		if (lists[i].n > 0)
