@@ -892,14 +892,16 @@ accepted_variant(SuggestionList *list, uint32 accept)
 /*
  * The best suggestion of each partial, no_match and link_broken row of
  * rows that has none yet: for ldap_sync_changes, which keeps them only
- * for the rows it returns.  A few are asked of the directory; many are
+ * for the rows it returns.  With run_index (the run's matching read the
+ * directory), from it.  Else a few are asked of the directory; many are
  * answered from an index of the group's entries, read for them (unless
  * pssync.strategy is search, or the read was cut short by a size limit):
  * the same answers as a scan run's.
  */
 void
 suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
-				 const char *uid_attr, PowerSchoolTables *tables, List *rows)
+				 const char *uid_attr, PowerSchoolTables *tables, List *rows,
+				 DirectoryIndex *run_index)
 {
 	SyncResult **wanting = palloc(sizeof(SyncResult *) * Max(list_length(rows), 1));
 	SyncRecord **records = palloc(sizeof(SyncRecord *) * Max(list_length(rows), 1));
@@ -925,7 +927,9 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	}
 	if (n == 0)
 		return;
-	if (n >= SUGGEST_INDEX_MIN_ROWS && pssync_strategy != STRATEGY_SEARCH)
+	if (run_index)
+		index = run_index;
+	else if (n >= SUGGEST_INDEX_MIN_ROWS && pssync_strategy != STRATEGY_SEARCH)
 	{
 		strings = arena_create_large(CurrentMemoryContext, "pssync entries for suggestions");
 		index = directory_index_build(server, dir, server_base_dns(server, group),
@@ -943,7 +947,7 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	elog(DEBUG1, "pssync: suggestions for %d exceptions returned%s: %s", n,
 		 index ? " (from an index of the entries)" : "", suggester_summary(s));
 	suggester_free(s);
-	if (index)
+	if (index && index != run_index)
 		directory_index_free(index);
 	if (strings)
 		MemoryContextDelete(arena_context(strings));
@@ -1099,13 +1103,28 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 }
 
 /*
+ * How ldap_sync_changes matches the records it takes: as a scan (reading
+ * the group's entries, which its suggestions then use too) when there are
+ * as many as a selection that "auto" scans for, unless pssync.strategy is
+ * search; else a batch of searches for just them.
+ */
+MatchStrategy
+changes_match_strategy(int nrecords)
+{
+	if (nrecords >= SCAN_THRESHOLD && pssync_strategy != STRATEGY_SEARCH)
+		return STRATEGY_SCAN;
+	return STRATEGY_BATCH;
+}
+
+/*
  * The same with the strategy given: STRATEGY_BATCH asks the scan's
  * questions, many at a time, without reading the directory first (for the
  * few records ldap_sync_changes takes).  With full_read, the directory is
  * read whole (the scan), even for no record.  *index (when given) is the
  * index of the directory read, or NULL: the caller frees it with
  * directory_index_free() (otherwise it is freed here once the records are
- * decided).  suggest_run (when given) makes the suggestions of the
+ * decided); an index the caller gives in *index is used instead of a read
+ * (a scan).  suggest_run (when given) makes the suggestions of the
  * exceptions.
  */
 List *
@@ -1135,7 +1154,12 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 	progress.started = progress.last_report = GetCurrentTimestamp();
 	progress.total = n;
 
-	if (strategy == STRATEGY_SCAN && (n > 0 || full_read))
+	if (index && *index)
+	{
+		cxt.index = *index;		/* read by the caller for other records */
+		strategy = STRATEGY_SCAN;
+	}
+	else if (strategy == STRATEGY_SCAN && (n > 0 || full_read))
 	{
 		/* the permanent IDs are read for ldap_sync_changes even without links */
 		cxt.index = directory_index_build(server, dir, cxt.base_dns, uid_attr,

@@ -557,9 +557,11 @@ extern List *match_records(PssyncServer *server, PssyncDirectory *dir,
 						   RecordGroup group, const char *uid_attr,
 						   List *records, Arena *arena, MatchStrategy *used,
 						   SuggestRun *suggest);
+extern MatchStrategy changes_match_strategy(int nrecords);
 extern void suggest_for_rows(PssyncServer *server, PssyncDirectory *dir,
 							 RecordGroup group, const char *uid_attr,
-							 PowerSchoolTables *tables, List *rows);
+							 PowerSchoolTables *tables, List *rows,
+							 DirectoryIndex *run_index);
 extern List *match_records_with(PssyncServer *server, PssyncDirectory *dir,
 								RecordGroup group, const char *uid_attr,
 								List *records, Arena *arena,

@@ -449,6 +449,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	int			more_excluded = 0;
 	SuggestRun	suggest_run;
 	SuggestRun *accepting;
+	DirectoryIndex *index = NULL;
 	bool		keep_suggestions;
 	TimestampTz started_at = GetCurrentTimestamp();
 	instr_time	phase;
@@ -477,8 +478,8 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	(void) attach_links(server->servername, request->group, records, false, arena);
 	results = match_records_with(server, dir, request->group,
 								 server->uid_attr[request->group], records,
-								 arena, STRATEGY_BATCH, false, NULL, NULL,
-								 accepting);
+								 arena, changes_match_strategy(n), false, NULL,
+								 &index, accepting);
 
 	/* and the records they lead to */
 	selection.dcids = changes_scope_more(gc, results, &n);
@@ -489,7 +490,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	more_results = match_records_with(server, dir, request->group,
 									  server->uid_attr[request->group],
 									  more_records, arena, STRATEGY_BATCH,
-									  false, NULL, NULL, accepting);
+									  false, NULL, &index, accepting);
 	records = list_concat(records, more_records);
 	results = results_in_record_order(records, list_concat(results, more_results));
 	mark_linked_elsewhere(server->servername, request->group, results);
@@ -500,7 +501,9 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	rows = changes_scope_rows(gc, results);
 	if (keep_suggestions)
 		suggest_for_rows(server, dir, request->group,
-						 server->uid_attr[request->group], tables, rows);
+						 server->uid_attr[request->group], tables, rows, index);
+	if (index)
+		directory_index_free(index);
 	result->rows = rows_in_order(rows);
 	result->changed = count_changed(rows);
 	log_phase_time(&phase, "applying the changes");
