@@ -1717,8 +1717,9 @@ CREATE TABLE record_state (
   record_type text NOT NULL,
   fingerprint bigint NOT NULL,  -- its row's names, ID and kind in PowerSchool's table
   outcome bigint NOT NULL,      -- its result rows, as after the run's writes
-  last_key text,                -- the key of its last name (names.c)
-  id_key text,                  -- the key of its ID
+  last_key text,                -- the key of its last name (names.c); NULL
+                                -- when matched through its link
+  id_key text,                  -- the key of its ID (the same)
   entry_id text,                -- the permanent ID of the entry it matched
   usernames text[],             -- its usernames
   user_ids text[],              -- the directory's user IDs it was matched to

@@ -915,6 +915,14 @@ class Bench:
             INSERT INTO bench.prev SELECT * FROM bench.prev2; DROP TABLE bench.prev2""")
         self.latency_students = self.the_changes()
         db.must("VACUUM ANALYZE students")
+        hold = os.environ.get("PSSYNC_BENCH_HOLD")
+        if hold:
+            # for a developer: the servers stay up, just after the changes,
+            # until the file HOLD names is removed
+            with open(hold, "w") as f:
+                f.write("PGHOST=%s PGPORT=%s\n" % (os.environ.get("PGHOST", ""), os.environ.get("PGPORT", "")))
+            while os.path.exists(hold):
+                time.sleep(1)
 
         # what a full run says now, and how long a scan real run takes
         db.must("SELECT bench.rows_of('full', 'SELECT * FROM pssync.ldap_sync_district(''students'', dry_run => true)')")

@@ -11,6 +11,8 @@
 --   records to the next ldap_sync_changes.
 -- - With pssync.accept_variants, a changed entry may be a variant of any
 --   unmatched record's names: they are all taken.
+-- - A record that follows its link is not taken by another entry with its
+--   names; once its link is broken, it is.
 --
 \getenv ldap_uri PSSYNC_LDAP_URI
 \set ldap_admin '-x -H ' :ldap_uri ' -D cn=admin,dc=district,dc=org -w admin-secret'
@@ -54,4 +56,24 @@ SELECT status, dcid FROM pssync.ldap_sync_changes('students') WHERE dcid = 9901;
 SELECT status, dcid, new_username, matched_by FROM pssync.ldap_sync_changes('students');
 ROLLBACK;
 \! ldapdelete $LDAP_ADMIN uid=rmoreno,ou=Students,dc=district,dc=org && echo "and it is gone"
+
+-- John Smith (1002) is linked to uid=jsmith by the first run.  A second
+-- John Smith account does not change his rows (he follows his link), so
+-- he is not returned.  When his linked entry leaves the students' base DN
+-- (moved to the staff's), his link is broken, and the other account is
+-- his candidate.  A third John Smith account then changes his rows again
+-- (a broken link's candidates are what a name search finds): he is
+-- returned, with the district run's rows.
+BEGIN;
+SELECT count(*) > 0 AS in_full FROM pssync.ldap_sync_changes('students');
+\! printf 'dn: uid=jsmith2,ou=Students,dc=district,dc=org\nobjectClass: inetOrgPerson\nuid: jsmith2\ncn: John Smith\ngivenName: John\nsn: Smith\n' | ldapadd $LDAP_ADMIN >/dev/null && echo "a second John Smith account"
+SELECT count(*) FILTER (WHERE dcid = 1002) AS john_returned FROM pssync.ldap_sync_changes('students');
+SELECT status, matched_by FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1002;
+\! ldapmodrdn $LDAP_ADMIN -s ou=Staff,dc=district,dc=org uid=jsmith,ou=Students,dc=district,dc=org uid=jsmith && echo "his own account moves to the staff's OU"
+SELECT status, dcid, candidates FROM pssync.ldap_sync_changes('students') WHERE dcid = 1002;
+\! printf 'dn: uid=jsmith3,ou=Students,dc=district,dc=org\nobjectClass: inetOrgPerson\nuid: jsmith3\ncn: John Smith\ngivenName: John\nsn: Smith\n' | ldapadd $LDAP_ADMIN >/dev/null && echo "a third John Smith account"
+SELECT status, dcid, candidates FROM pssync.ldap_sync_changes('students') WHERE dcid = 1002;
+SELECT status, dcid, candidates FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1002;
+ROLLBACK;
+\! ldapmodrdn $LDAP_ADMIN -s ou=Students,dc=district,dc=org uid=jsmith,ou=Staff,dc=district,dc=org uid=jsmith && ldapdelete $LDAP_ADMIN uid=jsmith2,ou=Students,dc=district,dc=org uid=jsmith3,ou=Students,dc=district,dc=org && echo "and back as they were"
 SELECT count(*) AS states_left FROM pssync.sync_state;

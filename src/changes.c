@@ -24,7 +24,8 @@
  *	- in the directory: an entry that changed, left or came matters to the
  *	  records linked to it, and to those whose last name or ID has the key
  *	  of one of its old or new last names or IDs (exact and partial
- *	  matches, matches by ID);
+ *	  matches, matches by ID), but for those that follow their link to
+ *	  another entry (their rows are that entry's);
  *	- and in either case, to the records matched to a user ID that a
  *	  touched record was or is now matched to (two records that want one
  *	  value are both conflicts), or to the entry it was or is matched to
@@ -134,8 +135,8 @@ name_datum(const char *name)
  * subquery run once per row is as quadratic (a subplan too large to hash
  * is scanned for each row).  So all rows' values are joined with the
  * parameter's, which PostgreSQL hashes (measured: 47,000 values against
- * 100,000 rows in 0.1 s, with or without a generic plan).  Used as a
- * whole query or a member of a UNION, never under an OR.
+ * 100,000 rows in 0.1 s, with or without a generic plan).  A record may
+ * come more than once: a member of a UNION, never under an OR.
  */
 #define OVERLAP_FEW_VALUES 64
 
@@ -1524,8 +1525,9 @@ touched_row(HeapTuple tuple, TupleDesc desc, void *arg)
 
 /*
  * The records the directory's changes touch: those whose last name or ID
- * has a key of a changed entry's old or new last names or IDs, and those
- * linked to or matched to a changed entry.
+ * has a key of a changed entry's old or new last names or IDs (but for
+ * those that follow their link to another entry), and those linked to or
+ * matched to a changed entry.
  */
 static void
 find_touched(GroupChanges *gc)
@@ -2192,6 +2194,13 @@ changes_scope_more(GroupChanges *gc, List *results, int *n)
 		dcid_set_add(&gc->scope_dcids, result[i]);
 	elog(DEBUG1, "pssync: %s: %d more records taken", group_name(gc->group), *n);
 	return result;
+}
+
+/* The entries the group's last full read found (0: not known). */
+int
+changes_directory_entries(GroupChanges *gc)
+{
+	return gc->entries > 0 ? gc->entries : 0;
 }
 
 /*

@@ -882,12 +882,15 @@ accepted_variant(SuggestionList *list, uint32 accept)
 }
 
 /*
- * From this many exceptions on, ldap_sync_changes reads and indexes the
- * group's entries for their suggestions rather than asking the directory
- * each one's questions: at 100,000 entries, reading and indexing them took
- * 0.5 s, and asking took 10 ms an exception (229 exceptions: 2.6 s).
+ * From this many exceptions on, and one for every SUGGEST_INDEX_ENTRIES
+ * entries of the group's last full read, ldap_sync_changes reads and
+ * indexes the group's entries for their suggestions rather than asking
+ * the directory each one's questions: at 100,000 entries, reading and
+ * indexing them took 0.5 s, and asking took 10 ms an exception (229
+ * exceptions: 2.6 s).
  */
 #define SUGGEST_INDEX_MIN_ROWS 50
+#define SUGGEST_INDEX_ENTRIES 2000
 
 /*
  * The best suggestion of each partial, no_match and link_broken row of
@@ -901,7 +904,7 @@ accepted_variant(SuggestionList *list, uint32 accept)
 void
 suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 const char *uid_attr, PowerSchoolTables *tables, List *rows,
-				 DirectoryIndex *run_index)
+				 DirectoryIndex *run_index, int entries)
 {
 	SyncResult **wanting = palloc(sizeof(SyncResult *) * Max(list_length(rows), 1));
 	SyncRecord **records = palloc(sizeof(SyncRecord *) * Max(list_length(rows), 1));
@@ -929,16 +932,28 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		return;
 	if (run_index)
 		index = run_index;
-	else if (n >= SUGGEST_INDEX_MIN_ROWS && pssync_strategy != STRATEGY_SEARCH)
+	else if (n >= Max(SUGGEST_INDEX_MIN_ROWS, entries / SUGGEST_INDEX_ENTRIES) &&
+			 pssync_strategy != STRATEGY_SEARCH)
 	{
 		strings = arena_create_large(CurrentMemoryContext, "pssync entries for suggestions");
 		index = directory_index_build(server, dir, server_base_dns(server, group),
 									  uid_attr, server->id_attr[group],
 									  entry_id_attr, strings);
-		if (!directory_index_complete(index))
+
+		/*
+		 * cut short by a size limit, or with entries that may hide their
+		 * names from the bind account (the questions about them would all
+		 * be asked anyway): asked instead
+		 */
+		if (!directory_index_complete(index) ||
+			!directory_index_knows(index, INDEX_KEY_FIRST_PART) ||
+			!directory_index_knows(index, INDEX_KEY_LAST_PART) ||
+			!directory_index_knows(index, INDEX_KEY_FULL))
 		{
 			directory_index_free(index);
+			MemoryContextDelete(arena_context(strings));
 			index = NULL;
+			strings = NULL;
 		}
 	}
 	s = suggester_create(server, dir, group, uid_attr, entry_id_attr, index, tables);

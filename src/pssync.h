@@ -561,7 +561,7 @@ extern MatchStrategy changes_match_strategy(int nrecords);
 extern void suggest_for_rows(PssyncServer *server, PssyncDirectory *dir,
 							 RecordGroup group, const char *uid_attr,
 							 PowerSchoolTables *tables, List *rows,
-							 DirectoryIndex *run_index);
+							 DirectoryIndex *run_index, int entries);
 extern List *match_records_with(PssyncServer *server, PssyncDirectory *dir,
 								RecordGroup group, const char *uid_attr,
 								List *records, Arena *arena,
@@ -645,6 +645,7 @@ extern bool changes_full_read(GroupChanges *gc, DirectoryIndex *index);
 extern int64 *changes_scope_begin(GroupChanges *gc, UserKinds kinds,
 								   RunMemory **memory, int *n);
 extern int64 *changes_scope_more(GroupChanges *gc, List *results, int *n);
+extern int	changes_directory_entries(GroupChanges *gc);
 extern List *changes_scope_rows(GroupChanges *gc, List *results);
 extern void changes_scope_taken(GroupChanges *gc, List *records);
 extern List *changes_gone_links(GroupChanges *gc);

@@ -17,17 +17,18 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/pg_type.h"
-#include "miscadmin.h"
-#include "utils/array.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/regproc.h"
-#include "storage/bufmgr.h"
-#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -211,8 +212,13 @@ become_caller(AsOwner *as)
  * it, and plans a nested loop around every row, which against tens of
  * thousands of values is quadratic (measured: minutes at 100,000
  * students, against 1 s).  ANALYZE counts this transaction's own rows.
- * Not in a read-only transaction or during recovery, where it cannot run;
- * once the statistics are there it costs a catalog lookup.
+ *
+ * Only when its lock (SHARE UPDATE EXCLUSIVE, held to the end of the
+ * transaction) is free at once: another sync's first run, a VACUUM or
+ * autovacuum holding it means waiting, or a deadlock with a sync of
+ * another group, for what only makes plans better.  Not in a read-only
+ * transaction or during recovery, where it cannot run.  Once the
+ * statistics are there it costs a catalog lookup.
  */
 #define STATISTICS_MIN_PAGES 64
 
@@ -221,6 +227,7 @@ analyze_if_never_analyzed(Oid relid)
 {
 	Relation	rel;
 	BlockNumber pages;
+	MemoryContext save_portal = PortalContext;
 	AsOwner		as;
 
 	if (!OidIsValid(relid) || XactReadOnly || RecoveryInProgress())
@@ -233,12 +240,36 @@ analyze_if_never_analyzed(Oid relid)
 	relation_close(rel, AccessShareLock);
 	if (pages < STATISTICS_MIN_PAGES)
 		return;
+	if (!ConditionalLockRelationOid(relid, ShareUpdateExclusiveLock))
+		return;
+	/* (again, now that nobody else analyzes it) */
+	if (SearchSysCacheExists3(STATRELATTINH, ObjectIdGetDatum(relid),
+							  Int16GetDatum(1), BoolGetDatum(false)))
+	{
+		UnlockRelationOid(relid, ShareUpdateExclusiveLock);
+		return;
+	}
 	elog(DEBUG1, "pssync: analyzing %s (%u pages, no statistics yet)",
 		 relation_display_name(relid), pages);
-	become_relation_owner(&as, relid);
-	run_query(psprintf("ANALYZE %s", qualified_relation_name(relid)),
-			  0, NULL, NULL, false, SPI_OK_UTILITY);
-	become_caller(&as);
+
+	/*
+	 * ANALYZE makes its memory context under PortalContext, which the
+	 * background worker (no portal) does not have: under the current one.
+	 */
+	if (PortalContext == NULL)
+		PortalContext = CurrentMemoryContext;
+	PG_TRY();
+	{
+		become_relation_owner(&as, relid);
+		run_query(psprintf("ANALYZE %s", qualified_relation_name(relid)),
+				  0, NULL, NULL, false, SPI_OK_UTILITY);
+		become_caller(&as);
+	}
+	PG_FINALLY();
+	{
+		PortalContext = save_portal;
+	}
+	PG_END_TRY();
 }
 
 /* An int8[] of values, for a statement's parameter. */

@@ -501,7 +501,8 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	rows = changes_scope_rows(gc, results);
 	if (keep_suggestions)
 		suggest_for_rows(server, dir, request->group,
-						 server->uid_attr[request->group], tables, rows, index);
+						 server->uid_attr[request->group], tables, rows, index,
+						 changes_directory_entries(gc));
 	if (index)
 		directory_index_free(index);
 	result->rows = rows_in_order(rows);
