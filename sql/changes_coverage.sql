@@ -75,5 +75,6 @@ SELECT status, dcid, candidates FROM pssync.ldap_sync_changes('students') WHERE 
 SELECT status, dcid, candidates FROM pssync.ldap_sync_changes('students') WHERE dcid = 1002;
 SELECT status, dcid, candidates FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1002;
 ROLLBACK;
-\! ldapmodrdn $LDAP_ADMIN -s ou=Students,dc=district,dc=org uid=jsmith,ou=Staff,dc=district,dc=org uid=jsmith && ldapdelete $LDAP_ADMIN uid=jsmith2,ou=Students,dc=district,dc=org uid=jsmith3,ou=Students,dc=district,dc=org && echo "and back as they were"
+\! ldapmodrdn $LDAP_ADMIN -s ou=Students,dc=district,dc=org uid=jsmith,ou=Staff,dc=district,dc=org uid=jsmith && echo "John Smith's account is back"
+\! ldapdelete -c $LDAP_ADMIN uid=jsmith2,ou=Students,dc=district,dc=org uid=jsmith3,ou=Students,dc=district,dc=org && echo "and the other two are gone"
 SELECT count(*) AS states_left FROM pssync.sync_state;

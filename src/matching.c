@@ -1120,14 +1120,15 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 /*
  * How ldap_sync_changes matches the records it takes: as a scan (reading
  * the group's entries, which its suggestions then use too) when there are
- * as many as a selection that "auto" scans for, unless pssync.strategy is
- * search; else a batch of searches for just them.
+ * as many as a selection that "auto" scans for (pssync.changes_scan_records,
+ * for tests), unless pssync.strategy is search; else, or when a size limit
+ * cuts the read short, a batch of searches for just them.
  */
 MatchStrategy
 changes_match_strategy(int nrecords)
 {
-	if (nrecords >= SCAN_THRESHOLD && pssync_strategy != STRATEGY_SEARCH)
-		return STRATEGY_SCAN;
+	if (nrecords >= pssync_changes_scan_records && pssync_strategy != STRATEGY_SEARCH)
+		return STRATEGY_SCAN_OR_BATCH;
 	return STRATEGY_BATCH;
 }
 
@@ -1152,6 +1153,7 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 	MatchContext cxt;
 	MemoryContext advance_cxt = NULL;
 	SyncRecord **array = NULL;
+	MatchStrategy fallback = STRATEGY_SEARCH;
 	Lookup	   *lookups = NULL;
 	Progress	progress;
 	instr_time	phase;
@@ -1163,6 +1165,11 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 
 	if (strategy == STRATEGY_AUTO)
 		strategy = n >= SCAN_THRESHOLD ? STRATEGY_SCAN : STRATEGY_SEARCH;
+	if (strategy == STRATEGY_SCAN_OR_BATCH)
+	{
+		strategy = STRATEGY_SCAN;
+		fallback = STRATEGY_BATCH;
+	}
 	if (full_read)
 		strategy = STRATEGY_SCAN;
 
@@ -1185,7 +1192,7 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 										  arena);
 		if (!directory_index_complete(cxt.index))
 		{
-			ereport(NOTICE,
+			ereport(pssync_am_background_worker() ? LOG : NOTICE,
 					(errmsg("LDAP server \"%s\" returned only %d entries of \"%s\" before a size limit",
 							server->servername,
 							directory_index_size(cxt.index), cxt.base_dn_text),
@@ -1193,7 +1200,7 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 					 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
 			directory_index_free(cxt.index);
 			cxt.index = NULL;
-			strategy = STRATEGY_SEARCH;
+			strategy = fallback;
 		}
 		else
 			check_directory_size(server, group, cxt.base_dn_text,

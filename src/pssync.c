@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <math.h>
 
 #include "fmgr.h"
@@ -41,6 +42,7 @@ char	   *pssync_worker_database = NULL;
 char	   *pssync_worker_role = NULL;
 char	   *pssync_worker_scope = NULL;
 int			pssync_worker_naptime = 60;
+int			pssync_changes_scan_records = 1000;
 
 static const struct config_enum_entry history_rows_options[] = {
 	{"changes", HISTORY_ROWS_CHANGES, false},
@@ -280,6 +282,17 @@ _PG_init(void)
 							3600 * 1000,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pssync.changes_scan_records",
+							"Records an ldap_sync_changes run takes from which it reads the group's entries.",
+							"Fewer are searched for in batches.  For tests of both paths; not shown by SHOW ALL.",
+							&pssync_changes_scan_records,
+							1000,
+							1,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("pssync.strategy",

@@ -127,8 +127,11 @@ typedef enum MatchStrategy
 	STRATEGY_AUTO,
 	STRATEGY_SEARCH,
 	STRATEGY_SCAN,
-	STRATEGY_BATCH				/* not a setting: the scan's questions, many
+	STRATEGY_BATCH,				/* not a setting: the scan's questions, many
 								 * at a time, without reading the directory
+								 * (ldap_sync_changes) */
+	STRATEGY_SCAN_OR_BATCH		/* not a setting: a scan, or the batch when
+								 * a size limit cuts the read short
 								 * (ldap_sync_changes) */
 } MatchStrategy;
 
@@ -151,6 +154,7 @@ extern bool pssync_use_links;
 extern char *pssync_max_changes;
 extern bool pssync_progress;
 extern int	pssync_progress_interval;	/* milliseconds */
+extern int	pssync_changes_scan_records;
 extern char *pssync_student_preferred_name_column;
 extern char *pssync_staff_preferred_name_column;
 extern uint32 pssync_accept_variants;	/* bits of SuggestReason */

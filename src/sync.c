@@ -480,6 +480,10 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 								 server->uid_attr[request->group], records,
 								 arena, changes_match_strategy(n), false, NULL,
 								 &index, accepting);
+	/* a whole read of the group, checked by min_directory_ratio: its size */
+	if (index && !request->dry_run)
+		note_full_read(server->servername, request->group,
+					   directory_index_size(index));
 
 	/* and the records they lead to */
 	selection.dcids = changes_scope_more(gc, results, &n);
