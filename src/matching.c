@@ -57,7 +57,7 @@
 
 #include "pssync.h"
 
-#define SCAN_THRESHOLD 1000
+#define SCAN_THRESHOLD PSSYNC_SCAN_THRESHOLD
 
 /*
  * A partial or ambiguous row lists at most this many candidates, the first
@@ -1196,6 +1196,8 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 					(errmsg("LDAP server \"%s\" returned only %d entries of \"%s\" before a size limit",
 							server->servername,
 							directory_index_size(cxt.index), cxt.base_dn_text),
+					 fallback == STRATEGY_BATCH ?
+					 errdetail("The records are searched for in batches instead.") :
 					 errdetail("Each record is searched for instead."),
 					 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
 			directory_index_free(cxt.index);
@@ -1250,7 +1252,7 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 	}
 
 	if (cxt.cut_short > 0)
-		ereport(NOTICE,
+		ereport(pssync_am_background_worker() ? LOG : NOTICE,
 				(errmsg_plural("LDAP server \"%s\" cut %d search short at a size limit",
 							   "LDAP server \"%s\" cut %d searches short at a size limit",
 							   cxt.cut_short, server->servername, cxt.cut_short),

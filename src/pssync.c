@@ -42,7 +42,7 @@ char	   *pssync_worker_database = NULL;
 char	   *pssync_worker_role = NULL;
 char	   *pssync_worker_scope = NULL;
 int			pssync_worker_naptime = 60;
-int			pssync_changes_scan_records = 1000;
+int			pssync_changes_scan_records = PSSYNC_SCAN_THRESHOLD;
 
 static const struct config_enum_entry history_rows_options[] = {
 	{"changes", HISTORY_ROWS_CHANGES, false},
@@ -285,14 +285,14 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pssync.changes_scan_records",
-							"Records an ldap_sync_changes run takes from which it reads the group's entries.",
-							"Fewer are searched for in batches.  For tests of both paths; not shown by SHOW ALL.",
+							"Records an ldap_sync_changes run must take to read the group's entries whole (for tests).",
+							"Fewer are searched for in batches.",
 							&pssync_changes_scan_records,
-							1000,
+							PSSYNC_SCAN_THRESHOLD,
 							1,
 							INT_MAX,
 							PGC_SUSET,
-							GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("pssync.strategy",

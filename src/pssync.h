@@ -122,6 +122,10 @@ typedef struct SyncResult
 
 
 /* pssync.c: module load and configuration variables */
+
+/* a selection this large is scanned under pssync.strategy auto */
+#define PSSYNC_SCAN_THRESHOLD 1000
+
 typedef enum MatchStrategy
 {
 	STRATEGY_AUTO,

@@ -481,7 +481,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 								 arena, changes_match_strategy(n), false, NULL,
 								 &index, accepting);
 	/* a whole read of the group, checked by min_directory_ratio: its size */
-	if (index && !request->dry_run)
+	if (index && directory_index_complete(index) && !request->dry_run)
 		note_full_read(server->servername, request->group,
 					   directory_index_size(index));
 

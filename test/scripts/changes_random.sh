@@ -113,6 +113,7 @@ full_types() {
 
 failures=0
 pg_log_mark
+scan_reads=0
 for round in $(seq 1 "$ROUNDS"); do
 	python3 "$SCRIPTS_DIR/changes_random.py" round "$STATE" "$round" || exit 1
 	if [ -s "$STATE.ldif" ]; then
@@ -160,7 +161,13 @@ ROLLBACK;
 TRUNCATE rt.full;
 \\copy rt.full FROM '$OUT/full.copy'
 EOF
+	read_before=$(sql "$DB" "SELECT coalesce(max(full_read_at)::text, '') FROM pssync.sync_state")
 	sql "$DB" "${scan}TRUNCATE rt.got; SELECT rt.collect('got', 'SELECT * FROM pssync.ldap_sync_changes(''all'')')" >/dev/null 2>"$OUT/notices.log"
+	# an incremental run on the scan path read a group whole, and noted it
+	if [ -n "$scan" ] && [ "$round" -gt 1 ] &&
+		[ "$(sql "$DB" "SELECT coalesce(max(full_read_at)::text, '') FROM pssync.sync_state")" != "$read_before" ]; then
+		scan_reads=$((scan_reads + 1))
+	fi
 	grep -h "NOTICE" "$OUT/notices.log" | sed "s/^/# round $round: /"
 	returned=$(sql "$DB" "SELECT count(*) FROM rt.got")
 	differences=$(sql "$DB" "SELECT what || ' ' || k || dcid || detail FROM rt.differences('$(full_types)') ORDER BY 1")
@@ -180,5 +187,8 @@ full_runs=$(sql "$DB" "SELECT count(*) FROM pssync.sync_run WHERE function = 'ld
 incremental=$(sql "$DB" "SELECT count(*) FROM pssync.sync_run WHERE function = 'ldap_sync_changes' AND strategy = 'changes'")
 note "runs of ldap_sync_changes: $full_runs full (scopes), $incremental incremental (scopes)"
 check_eq "only the first run of each scope is a full run" "$full_runs" 3
+odd_rounds=$(( (round - 1) / 2 ))
+check_num "the odd rounds after the first read a group whole (the scan path), as they should" \
+	"$scan_reads" ">=" $(( odd_rounds * 3 / 4 ))
 check_no_crash "no backend crashed"
 finish
