@@ -13,6 +13,8 @@
 --   unmatched record's names: they are all taken.
 -- - A record that follows its link is not taken by another entry with its
 --   names; once its link is broken, it is.
+-- - An ldap_assign that leaves the record unsettled (a conflict) makes no
+--   link, so its rows are not a district run's: the next run takes it.
 --
 \getenv ldap_uri PSSYNC_LDAP_URI
 \set ldap_admin '-x -H ' :ldap_uri ' -D cn=admin,dc=district,dc=org -w admin-secret'
@@ -77,4 +79,16 @@ SELECT status, dcid, candidates FROM pssync.ldap_sync_district('students', dry_r
 ROLLBACK;
 \! ldapmodrdn $LDAP_ADMIN -s ou=Students,dc=district,dc=org uid=jsmith,ou=Staff,dc=district,dc=org uid=jsmith && echo "John Smith's account is back"
 \! ldapdelete -c $LDAP_ADMIN uid=jsmith2,ou=Students,dc=district,dc=org uid=jsmith3,ou=Students,dc=district,dc=org && echo "and the other two are gone"
+
+-- Katherine Jones (1006, a partial match) assigned to Mary Brown's
+-- account, whose user ID Maria Brown (1011) holds: a conflict, and no
+-- link.  A district run still finds her partial match, and so does the
+-- next ldap_sync_changes.
+BEGIN;
+SELECT count(*) > 0 AS in_full FROM pssync.ldap_sync_changes('students');
+SELECT status, dcid, new_username FROM pssync.ldap_assign('student', 1006, 'uid=mbrown,ou=Students,dc=district,dc=org');
+SELECT count(*) AS links FROM pssync.record_links WHERE dcid = 1006;
+SELECT status, dcid FROM pssync.ldap_sync_changes('students') WHERE dcid = 1006;
+SELECT status, dcid FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1006;
+ROLLBACK;
 SELECT count(*) AS states_left FROM pssync.sync_state;
