@@ -13,8 +13,10 @@
 --   unmatched record's names: they are all taken.
 -- - A record that follows its link is not taken by another entry with its
 --   names; once its link is broken, it is.
--- - An ldap_assign that leaves the record unsettled (a conflict) makes no
---   link, so its rows are not a district run's: the next run takes it.
+-- - The next run matches again a record that ldap_assign gave rows: when
+--   the assignment made a link, a district run follows it, and the record
+--   is not returned; when it made none (a conflict), a district run
+--   matches the record by its names, and it is returned.
 --
 \getenv ldap_uri PSSYNC_LDAP_URI
 \set ldap_admin '-x -H ' :ldap_uri ' -D cn=admin,dc=district,dc=org -w admin-secret'
@@ -90,5 +92,16 @@ SELECT status, dcid, new_username FROM pssync.ldap_assign('student', 1006, 'uid=
 SELECT count(*) AS links FROM pssync.record_links WHERE dcid = 1006;
 SELECT status, dcid FROM pssync.ldap_sync_changes('students') WHERE dcid = 1006;
 SELECT status, dcid FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1006;
+ROLLBACK;
+
+-- Katherine Jones assigned to Kate Jones's account (one of her partial
+-- candidates): she takes its user ID and is linked to it, and the next
+-- run, which matches her again, does not return her (her rows are the
+-- assignment's, as after its write).
+BEGIN;
+SELECT count(*) > 0 AS in_full FROM pssync.ldap_sync_changes('students');
+SELECT status, dcid, new_username FROM pssync.ldap_assign('student', 1006, 'uid=kjones,ou=Students,dc=district,dc=org');
+SELECT count(*) FILTER (WHERE dcid = 1006) AS katherine_returned FROM pssync.ldap_sync_changes('students');
+SELECT status, dcid, matched_by FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1006;
 ROLLBACK;
 SELECT count(*) AS states_left FROM pssync.sync_state;

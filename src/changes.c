@@ -910,11 +910,17 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
  * record it took, where what is stored differs.  A run whose rows are not
  * those of a district-wide run (another uid_attr than the server's, other
  * options or settings than the watermark's) marks its records dirty, with
- * an outcome no rows have.  Then the records its writes made different
- * are marked dirty.  results are in the order of the records.
+ * an outcome no rows have.  A run whose rows may not be a district run's
+ * (retake: ldap_assign, which a district run matches otherwise unless the
+ * assignment made a link that it follows) keeps its rows as the records'
+ * previous ones, and marks them dirty: the next ldap_sync_changes matches
+ * them again and returns them if their rows differ.  Then the records its
+ * writes made different are marked dirty.  results are in the order of
+ * the records.
  */
 void
-run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
+run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
+			   bool retake)
 {
 	MemoryContext old;
 	List	   *firsts;
@@ -1032,8 +1038,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical)
 	/* a group's first run wrote every record: plan what follows with that */
 	analyze_if_never_analyzed(get_relname_relid("record_state", memory->schema));
 
-	/* its rows are not a district-wide run's: the next run takes them */
-	if (!canonical)
+	/* its rows are not (or may not be) a district-wide run's: the next run takes them */
+	if (!canonical || retake)
 		mark_records_dirty(memory->server, memory->group, covered, ncovered);
 	/*
 	 * A username taken: the records that want it now conflict (those of this

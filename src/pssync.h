@@ -631,7 +631,7 @@ extern RunMemory *run_memory_begin(const char *server, RecordGroup group,
 									RecordSelection *selection,
 									bool changes_run);
 extern void run_memory_end(RunMemory *memory, List *results, int64 run_id,
-						   bool canonical);
+						   bool canonical, bool retake);
 extern void mark_records_dirty(const char *server, RecordGroup group,
 							   int64 *dcids, int n);
 extern void mark_link_dependents(const char *server, RecordGroup group,

@@ -207,22 +207,6 @@ count_changed(List *rows)
  * district-wide run removes when their record is gone; an incremental run
  * gives those of the records it found gone.)
  */
-/* Did every row end updated or unchanged (an ldap_assign that links)? */
-static bool
-results_settled(List *results)
-{
-	ListCell   *cell;
-
-	foreach(cell, results)
-	{
-		SyncResult *result = (SyncResult *) lfirst(cell);
-
-		if (result->status != STATUS_UPDATED && result->status != STATUS_UNCHANGED)
-			return false;
-	}
-	return results != NIL;
-}
-
 static void
 record_and_link(SyncRequest *request, PssyncServer *server,
 				PowerSchoolTables *tables, const char *uid_attr,
@@ -255,17 +239,17 @@ record_and_link(SyncRequest *request, PssyncServer *server,
 	/*
 	 * another uid_attr than the server's, or other options and settings
 	 * than ldap_sync_changes' watermark holds for, give rows of their own;
-	 * so does an ldap_assign that links nothing (a conflict, or links not
-	 * in use), as a district run matches the record otherwise
+	 * an ldap_assign's may be a district run's or not (it follows the link
+	 * the assignment made; without one, it matches the record otherwise):
+	 * the next ldap_sync_changes matches the record again
 	 */
 	run_memory_end(memory, results, link_run.run_id,
 				   (request->uid_attr == NULL ||
 					strcmp(request->uid_attr, server->uid_attr[request->group]) == 0) &&
 				   (entry_id_attr == NULL ||
 					run_has_watermark_options(server, request->group, tables,
-											  entry_id_attr)) &&
-				   (request->dn == NULL ||
-					(links_in_use() && results_settled(results))));
+											  entry_id_attr)),
+				   request->dn != NULL);
 	log_phase_time(phase, "remembering the records");
 
 	link_run.server = server->servername;
