@@ -120,6 +120,36 @@ SELECT extversion FROM pg_extension WHERE extname = 'pssync';
 SELECT * FROM regress.compare_with_fresh();
 ROLLBACK;
 
+-- Each released version is also the same whichever way it was reached: a
+-- fresh 1.2 and 1.0 -> 1.1 -> 1.2 give the same catalog, and a fresh 2.0
+-- and 1.0 -> 1.1 -> 1.2 -> 2.0.
+CREATE FUNCTION regress.compare_chain(version text) RETURNS TABLE (difference text, object text, definition text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  DROP EXTENSION pssync CASCADE;
+  EXECUTE format('CREATE EXTENSION pssync VERSION %L', version);
+  CREATE TEMP TABLE fresh_version AS SELECT * FROM regress.extension_catalog();
+  DROP EXTENSION pssync CASCADE;
+  CREATE EXTENSION pssync VERSION '1.0';
+  EXECUTE format('ALTER EXTENSION pssync UPDATE TO %L', version);
+  RETURN QUERY
+    (SELECT 'only in a fresh ' || version, * FROM fresh_version
+     EXCEPT SELECT 'only in a fresh ' || version, * FROM regress.extension_catalog())
+    UNION ALL
+    (SELECT 'only after 1.0 updated to ' || version, * FROM regress.extension_catalog()
+     EXCEPT SELECT 'only after 1.0 updated to ' || version, * FROM fresh_version)
+    ORDER BY 1, 2;
+  DROP TABLE fresh_version;
+END
+$$;
+BEGIN;
+SELECT * FROM regress.compare_chain('1.2');
+ROLLBACK;
+BEGIN;
+SELECT * FROM regress.compare_chain('2.0');
+ROLLBACK;
+DROP FUNCTION regress.compare_chain(text);
+
 DROP FUNCTION regress.compare_with_fresh();
 DROP FUNCTION regress.extension_catalog();
 SELECT regress.usernames() = (SELECT usernames FROM regress.fixture_usernames) AS as_before;
