@@ -301,24 +301,13 @@ directory_search_scope(PssyncDirectory *dir, const char *base_dn, int scope,
 					   DirectoryEntryCallback callback, void *arg,
 					   int *result_code)
 {
-	Query		query;
-
-	memset(&query, 0, sizeof(query));
-	query.base = base_dn;
-	query.scope = scope;
-	query.filter = filter;
-	query.callback = callback;
-	query.arg = arg;
-	query.paged = true;
-	run_queries(dir, &query, 1, attrs, result_code != NULL);
-	if (result_code)
-		*result_code = query.result_code;
-	return query.complete;
+	return directory_search_control(dir, base_dn, scope, filter, attrs, NULL,
+									callback, arg, result_code);
 }
 
 /*
  * One paged search with another control besides (Active Directory's Show
- * Deleted, say); as directory_search_scope otherwise.
+ * Deleted, say; or none), as directory_search_scope otherwise.
  */
 bool
 directory_search_control(PssyncDirectory *dir, const char *base_dn, int scope,
