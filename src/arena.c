@@ -13,6 +13,7 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+#include "common/hashfn.h"
 
 #include "utils/memutils.h"
 
@@ -155,3 +156,21 @@ copy_bytes(Arena *arena, const char *s, Size len)
 	return copy;
 }
 
+/*
+ * dynahash callbacks for a table whose entries begin with a char * key: a
+ * NUL-terminated string that lives elsewhere (in an arena, say), hashed and
+ * compared as a string, not as a pointer.
+ */
+uint32
+string_pointer_hash(const void *key, Size keysize pg_attribute_unused())
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+int
+string_pointer_match(const void *a, const void *b, Size keysize pg_attribute_unused())
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}

@@ -76,12 +76,6 @@
 /* what one search for entries' keys asks at most */
 #define IDS_PER_QUERY 10000
 
-static const char *
-group_name(RecordGroup group)
-{
-	return group == GROUP_STUDENTS ? "students" : "users";
-}
-
 /*
  * The extension's schema when the installed version keeps the state of
  * incremental sync (2.1 and later), else InvalidOid.
@@ -89,12 +83,7 @@ group_name(RecordGroup group)
 static Oid
 state_schema(void)
 {
-	Oid			schema = get_namespace_oid("pssync", true);
-
-	if (!OidIsValid(schema) ||
-		!OidIsValid(get_relname_relid("record_state", schema)))
-		return InvalidOid;
-	return schema;
+	return pssync_schema_with("record_state");
 }
 
 bool
@@ -237,20 +226,6 @@ typedef struct StringSet
 	MemoryContext cxt;
 } StringSet;
 
-static uint32
-set_string_hash(const void *key, Size keysize pg_attribute_unused())
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, strlen(s));
-}
-
-static int
-string_match(const void *a, const void *b, Size keysize pg_attribute_unused())
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 static void
 string_set_init(StringSet *set, MemoryContext cxt)
 {
@@ -258,8 +233,8 @@ string_set_init(StringSet *set, MemoryContext cxt)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(char *);
-	ctl.hash = set_string_hash;
-	ctl.match = string_match;
+	ctl.hash = string_pointer_hash;
+	ctl.match = string_pointer_match;
 	ctl.hcxt = cxt;
 	set->hash = hash_create("pssync strings", 256, &ctl,
 							HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
@@ -520,7 +495,7 @@ read_states(Oid schema, const char *server, RecordGroup group, int64 *dcids,
 											 "pssync state row",
 											 ALLOCSET_SMALL_SIZES);
 	values[0] = name_datum(server);
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = dcids ? int8_array(dcids, n) : (Datum) 0;
 	become_owner(&as, schema);
 	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.outcome, s.dirty, s.record_type,"
@@ -633,7 +608,7 @@ watermark_value(Oid schema, const char *server, RecordGroup group,
 	AsOwner		as;
 
 	values[0] = name_datum(server);
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	become_owner(&as, schema);
 	for_each_row(psprintf("SELECT s.%1$s::pg_catalog.text FROM %2$s.sync_state s"
 						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
@@ -821,7 +796,7 @@ write_states(RunMemory *memory, StateBatch *b, int64 run_id)
 		return;
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = name_datum(memory->server);
-	values[1] = CStringGetTextDatum(group_name(memory->group));
+	values[1] = CStringGetTextDatum(record_group_name(memory->group));
 	values[2] = Int64GetDatum(run_id);
 	if (run_id == 0)
 		nulls[2] = 'n';
@@ -881,7 +856,7 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 	if (nvalues == 0 && nentries == 0)
 		return;
 	params[0] = name_datum(server);
-	params[1] = CStringGetTextDatum(group_name(group));
+	params[1] = CStringGetTextDatum(record_group_name(group));
 	params[2] = text_array(values, nvalues);
 	params[3] = text_array(entry_ids, nentries);
 	params[4] = int8_array(linked_dcids, nentries);
@@ -1095,7 +1070,7 @@ mark_records_dirty(const char *server, RecordGroup group, int64 *dcids, int n)
 	if (!OidIsValid(schema) || n == 0)
 		return;
 	values[0] = name_datum(server);
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = int8_array(dcids, n);
 	become_owner(&as, schema);
 	run_query(psprintf("UPDATE %s.record_state s SET dirty = true"
@@ -1123,7 +1098,7 @@ forget_record_state(RecordGroup group, int64 dcid)
 
 	if (!OidIsValid(schema))
 		return;
-	values[0] = CStringGetTextDatum(group_name(group));
+	values[0] = CStringGetTextDatum(record_group_name(group));
 	values[1] = Int64GetDatum(dcid);
 	become_owner(&as, schema);
 	run_query(psprintf("DELETE FROM %s.record_state s"
@@ -1149,7 +1124,7 @@ mark_unlinked(const char *server, RecordGroup group, int64 dcid)
 	if (!OidIsValid(schema))
 		return;
 	values[0] = name_datum(server);
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = Int64GetDatum(dcid);
 	become_owner(&as, schema);
 	run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"
@@ -1197,7 +1172,7 @@ last_full_read(Oid schema, const char *server, RecordGroup group)
 	int			entries = -1;
 
 	values[0] = name_datum(server);
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	become_owner(&as, schema);
 	run_query(psprintf("SELECT pg_catalog.max(s.entries) FROM %s.sync_state s"
 					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
@@ -1259,7 +1234,7 @@ note_full_read(const char *server, RecordGroup group, int entries)
 	if (!OidIsValid(schema))
 		return;
 	values[0] = name_datum(server);
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = CStringGetTextDatum("");
 	values[3] = Int32GetDatum(entries);
 	become_owner(&as, schema);
@@ -1392,7 +1367,7 @@ lock_group(const char *server, RecordGroup group)
 	Datum		values[2];
 
 	values[0] = Int32GetDatum(PSSYNC_STATE_LOCK_KEY);
-	values[1] = CStringGetTextDatum(psprintf("%s/%s", server, group_name(group)));
+	values[1] = CStringGetTextDatum(psprintf("%s/%s", server, record_group_name(group)));
 	run_query("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
 			  2, types, values, false, SPI_OK_SELECT);
 }
@@ -1444,7 +1419,7 @@ read_watermarks(GroupChanges *gc)
 	AsOwner		as;
 
 	values[0] = name_datum(gc->server->servername);
-	values[1] = CStringGetTextDatum(group_name(gc->group));
+	values[1] = CStringGetTextDatum(record_group_name(gc->group));
 	become_owner(&as, gc->schema);
 	for_each_row(psprintf("SELECT s.base_dn, s.mechanism, s.cookie, s.usn, s.host,"
 						  " s.invocation_id, s.options FROM %s.sync_state s"
@@ -1579,7 +1554,7 @@ find_touched(GroupChanges *gc)
 	old.id_keys = &id_keys;
 	old.unknown = false;
 	values[0] = name_datum(gc->server->servername);
-	values[1] = CStringGetTextDatum(group_name(gc->group));
+	values[1] = CStringGetTextDatum(record_group_name(gc->group));
 	values[2] = text_array(id_array, nids);
 	become_owner(&as, gc->schema);
 	for_each_row(psprintf("SELECT e.last_keys, e.id_keys FROM %s.entry_state e"
@@ -1754,7 +1729,7 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		if (gc->full_reason == NULL)
 			find_touched(gc);
 		elog(DEBUG1, "pssync: %s: %d entries changed, %d may have left; %ld records touched",
-			 group_name(group), list_length(gc->found), list_length(gc->gone),
+			 record_group_name(group), list_length(gc->found), list_length(gc->gone),
 			 hash_get_num_entries(gc->touched.hash));
 	}
 
@@ -2012,7 +1987,7 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 
 	/* what the previous runs saw: pssync's own state, as its owner */
 	values[0] = name_datum(gc->server->servername);
-	values[1] = CStringGetTextDatum(group_name(gc->group));
+	values[1] = CStringGetTextDatum(record_group_name(gc->group));
 	become_owner(&as, gc->schema);
 	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.usernames, s.dirty"
 						  " FROM %s.record_state s WHERE s.server OPERATOR(pg_catalog.=) $1"
@@ -2112,7 +2087,7 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 		}
 	}
 	elog(DEBUG1, "pssync: %s: %d records changed in PowerSchool or dirty, %d taken first",
-		 group_name(gc->group), d.changed, *n);
+		 record_group_name(gc->group), d.changed, *n);
 	return result;
 }
 
@@ -2155,7 +2130,7 @@ changes_scope_more(GroupChanges *gc, List *results, int *n)
 	if (nvalues + nentries > 0)
 	{
 		params[0] = name_datum(gc->server->servername);
-		params[1] = CStringGetTextDatum(group_name(gc->group));
+		params[1] = CStringGetTextDatum(record_group_name(gc->group));
 		params[2] = text_array(value_array, nvalues);
 		params[3] = text_array(entry_array, nentries);
 		become_owner(&as, gc->schema);
@@ -2198,7 +2173,7 @@ changes_scope_more(GroupChanges *gc, List *results, int *n)
 	}
 	for (int i = 0; i < *n; i++)
 		dcid_set_add(&gc->scope_dcids, result[i]);
-	elog(DEBUG1, "pssync: %s: %d more records taken", group_name(gc->group), *n);
+	elog(DEBUG1, "pssync: %s: %d more records taken", record_group_name(gc->group), *n);
 	return result;
 }
 
@@ -2298,7 +2273,7 @@ write_entries(EntryBatch *b)
 	if (b->n == 0)
 		return;
 	values[0] = name_datum(gc->server->servername);
-	values[1] = CStringGetTextDatum(group_name(gc->group));
+	values[1] = CStringGetTextDatum(record_group_name(gc->group));
 	values[2] = text_array(b->entry_ids, b->n);
 	values[3] = text_array(b->last_keys, b->n);
 	values[4] = text_array(b->id_keys, b->n);
@@ -2369,7 +2344,7 @@ delete_entries(GroupChanges *gc, const char **ids, int n, bool all)
 	if (!all && n == 0)
 		return;
 	values[0] = name_datum(gc->server->servername);
-	values[1] = CStringGetTextDatum(group_name(gc->group));
+	values[1] = CStringGetTextDatum(record_group_name(gc->group));
 	values[2] = text_array(ids, n);
 	become_owner(&as, gc->schema);
 	run_query(psprintf("DELETE FROM %s.entry_state e"
@@ -2400,7 +2375,7 @@ store_watermarks(GroupChanges *gc, bool keep)
 		foreach(dn_cell, gc->base_dns)
 			dns[n++] = (const char *) lfirst(dn_cell);
 		values[0] = name_datum(gc->server->servername);
-		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[1] = CStringGetTextDatum(record_group_name(gc->group));
 		values[2] = text_array(dns, n);
 		run_query(psprintf("DELETE FROM %s.sync_state s"
 						   " WHERE s.server OPERATOR(pg_catalog.=) $1"
@@ -2420,7 +2395,7 @@ store_watermarks(GroupChanges *gc, bool keep)
 
 		memset(nulls, ' ', sizeof(nulls));
 		values[0] = name_datum(gc->server->servername);
-		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[1] = CStringGetTextDatum(record_group_name(gc->group));
 		values[2] = CStringGetTextDatum((char *) lfirst(dn_cell));
 		values[3] = CStringGetTextDatum(wm->mechanism == CHANGES_RFC4533 ? "rfc4533" : "usn");
 		if (!keep || wm->mechanism == CHANGES_NONE)
@@ -2462,7 +2437,7 @@ store_watermarks(GroupChanges *gc, bool keep)
 		Datum		values[2];
 
 		values[0] = name_datum(gc->server->servername);
-		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[1] = CStringGetTextDatum(record_group_name(gc->group));
 		run_query(psprintf("UPDATE %1$s.sync_state s SET entries = e.entries,"
 						   " full_read_at = e.full_read_at"
 						   " FROM (SELECT pg_catalog.max(x.entries) AS entries,"
@@ -2536,7 +2511,7 @@ end_group(GroupChanges *gc)
 			{
 				ereport(pssync_am_background_worker() ? LOG : NOTICE,
 						(errmsg("ldap_sync_changes keeps no watermark for %s on server \"%s\": %s",
-								group_name(gc->group), gc->server->servername,
+								record_group_name(gc->group), gc->server->servername,
 								wm->missing ? wm->missing : "the directory gave none"),
 						 errdetail("Every ldap_sync_changes of them is a full run.")));
 				store_watermarks(gc, false);
@@ -2553,7 +2528,7 @@ end_group(GroupChanges *gc)
 			/* names the bind account may search but not read: no watermark */
 			ereport(pssync_am_background_worker() ? LOG : NOTICE,
 					(errmsg("ldap_sync_changes keeps no watermark for %s on server \"%s\": some entries' permanent IDs, last names or IDs cannot be read",
-							group_name(gc->group), gc->server->servername),
+							record_group_name(gc->group), gc->server->servername),
 					 errdetail("Every ldap_sync_changes of them is a full run.")));
 			store_watermarks(gc, false);
 			return;
@@ -2598,7 +2573,7 @@ end_group(GroupChanges *gc)
 		AsOwner		as;
 
 		values[0] = name_datum(gc->server->servername);
-		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[1] = CStringGetTextDatum(record_group_name(gc->group));
 		values[2] = int8_array(dcids, n);
 		become_owner(&as, gc->schema);
 		run_query(psprintf("DELETE FROM %s.record_state s"
@@ -2624,7 +2599,7 @@ end_group(GroupChanges *gc)
 
 		dcids = dcid_set_array(&gc->taken, &n);
 		values[0] = name_datum(gc->server->servername);
-		values[1] = CStringGetTextDatum(group_name(gc->group));
+		values[1] = CStringGetTextDatum(record_group_name(gc->group));
 		values[2] = int8_array(dcids, n);
 		become_owner(&as, gc->schema);
 		run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"

@@ -55,12 +55,7 @@ enum
 static Oid
 history_schema(void)
 {
-	Oid			schema = get_namespace_oid("pssync", true);
-
-	if (!OidIsValid(schema) ||
-		!OidIsValid(get_relname_relid("sync_run", schema)))
-		return InvalidOid;
-	return schema;
+	return pssync_schema_with("sync_run");
 }
 
 /* The text of a text[] literal of the candidates, or NULL. */

@@ -44,12 +44,7 @@
 static Oid
 links_schema(void)
 {
-	Oid			schema = get_namespace_oid("pssync", true);
-
-	if (!OidIsValid(schema) ||
-		!OidIsValid(get_relname_relid("record_links", schema)))
-		return InvalidOid;
-	return schema;
+	return pssync_schema_with("record_links");
 }
 
 /* Are links read and written: pssync.use_links, and a version that has them? */
@@ -61,12 +56,6 @@ links_in_use(void)
 
 /* the links (or entry IDs) one statement writes (or asks about) */
 #define LINKS_PER_STATEMENT 10000
-
-static const char *
-group_name(RecordGroup group)
-{
-	return group == GROUP_STUDENTS ? "students" : "users";
-}
 
 static RecordType
 record_type_of(const char *name)
@@ -224,7 +213,7 @@ attach_links(const char *server, RecordGroup group, List *records,
 	}
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = int8_array(dcids, n);
 	become_owner(&as, schema);
 	for_each_row(psprintf("SELECT l.dcid, l.record_type, l.entry_id, l.dn, l.user_id,"
@@ -315,7 +304,7 @@ read_linked_entries(Oid schema, const char *server, RecordGroup group,
 	int			start;
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	sql = psprintf("SELECT l.entry_id, l.dcid FROM %s.record_links l"
 				   " WHERE l.server OPERATOR(pg_catalog.=) $1"
 				   " AND l.record_group OPERATOR(pg_catalog.=) $2"
@@ -533,7 +522,7 @@ write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 		return;
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
-	values[1] = CStringGetTextDatum(group_name(run->group));
+	values[1] = CStringGetTextDatum(record_group_name(run->group));
 	values[2] = Int64GetDatum(run->run_id);
 	if (run->run_id == 0)
 		nulls[2] = 'n';
@@ -644,7 +633,7 @@ remove_dead_links(Oid schema, LinkRun *run)
 		return;
 
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
-	values[1] = CStringGetTextDatum(group_name(run->group));
+	values[1] = CStringGetTextDatum(record_group_name(run->group));
 	values[2] = int8_array(dead.dcids, dead.n);
 	become_owner(&as, schema);
 	run_query(psprintf("DELETE FROM %s.record_links l"
@@ -847,7 +836,7 @@ write_links(LinkRun *run, List *results)
 		if (nunmatched > 0)
 		{
 			values[0] = DirectFunctionCall1(namein, CStringGetDatum(run->server));
-			values[1] = CStringGetTextDatum(group_name(run->group));
+			values[1] = CStringGetTextDatum(record_group_name(run->group));
 			values[2] = CStringGetTextDatum(record_type_name((RecordType) run->covered_type));
 			values[3] = Int64GetDatum(run->run_id);
 			values[4] = int8_array(unmatched, nunmatched);
@@ -893,7 +882,7 @@ unlink_record(const char *server, RecordGroup group, int64 dcid)
 				 errmsg("the installed version of pssync keeps no links"),
 				 errhint("ALTER EXTENSION pssync UPDATE;")));
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(server));
-	values[1] = CStringGetTextDatum(group_name(group));
+	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = Int64GetDatum(dcid);
 	become_owner(&as, schema);
 	run_query(psprintf("DELETE FROM %s.record_links l"

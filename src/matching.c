@@ -352,20 +352,6 @@ typedef struct LastName
 	Candidates *candidates;		/* NULL: not known yet */
 } LastName;
 
-static uint32
-last_name_hash(const void *key, Size keysize pg_attribute_unused())
-{
-	const char *name = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) name, strlen(name));
-}
-
-static int
-last_name_match(const void *a, const void *b, Size keysize pg_attribute_unused())
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 /*
  * The entry of a last name, made on first use, with the candidates the
  * index knows for it, if it does.
@@ -382,8 +368,8 @@ last_name(MatchContext *cxt, const char *name)
 
 		ctl.keysize = sizeof(char *);
 		ctl.entrysize = sizeof(LastName);
-		ctl.hash = last_name_hash;
-		ctl.match = last_name_match;
+		ctl.hash = string_pointer_hash;
+		ctl.match = string_pointer_match;
 		ctl.hcxt = cxt->result_cxt;
 		cxt->last_names = hash_create("pssync last names", 1024, &ctl,
 									  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |

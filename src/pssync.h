@@ -185,6 +185,8 @@ extern void install_password_log_filter(void);
 typedef struct Arena Arena;
 
 extern Arena *arena_create(MemoryContext parent, const char *name);
+extern uint32 string_pointer_hash(const void *key, Size keysize);
+extern int	string_pointer_match(const void *a, const void *b, Size keysize);
 extern Arena *arena_create_large(MemoryContext parent, const char *name);
 extern MemoryContext arena_context(Arena *arena);
 extern void *arena_alloc(Arena *arena, Size size);
@@ -397,6 +399,7 @@ typedef struct AsOwner
 
 extern void become_relation_owner(AsOwner *as, Oid relid);
 extern void become_caller(AsOwner *as);
+extern Oid	pssync_schema_with(const char *relname);
 extern void analyze_if_never_analyzed(Oid relid);
 extern Datum int8_array(int64 *values, int n);
 extern Datum text_array(const char **values, int n);
@@ -675,6 +678,7 @@ extern void find_holders(PowerSchoolTable *table, const char *column,
 /* results.c: what a result row says, for the rows returned and the history */
 extern const char *sync_status_name(SyncStatus status);
 extern const char *record_type_name(RecordType type);
+extern const char *record_group_name(RecordGroup group);
 extern const char *result_section(SyncResult *result);
 extern const char *result_field(SyncResult *result);
 extern const char *result_old_username(SyncResult *result);

@@ -17,6 +17,7 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -201,6 +202,21 @@ void
 become_caller(AsOwner *as)
 {
 	SetUserIdAndSecContext(as->save_userid, as->save_sec_context);
+}
+
+/*
+ * pssync's schema (fixed by the control file) when the installed version
+ * has the table relname, else InvalidOid: a version from before the table
+ * came in lacks what uses it.
+ */
+Oid
+pssync_schema_with(const char *relname)
+{
+	Oid			schema = get_namespace_oid("pssync", true);
+
+	if (!OidIsValid(schema) || !OidIsValid(get_relname_relid(relname, schema)))
+		return InvalidOid;
+	return schema;
 }
 
 /*

@@ -47,6 +47,13 @@ record_type_name(RecordType type)
 	return record_type_names[type];
 }
 
+/* A group's name in pssync's tables (record_links, record_state, ...). */
+const char *
+record_group_name(RecordGroup group)
+{
+	return group == GROUP_STUDENTS ? "students" : "users";
+}
+
 const char *
 result_section(SyncResult *result)
 {

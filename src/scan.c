@@ -894,18 +894,6 @@ typedef struct PairKeys
 	int		   *entries;
 } PairKeys;
 
-static uint32
-pair_key_hash(const void *key, Size keysize pg_attribute_unused())
-{
-	return key_hash(*(const char *const *) key);
-}
-
-static int
-pair_key_match(const void *a, const void *b, Size keysize pg_attribute_unused())
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 /*
  * File the entries by the pair keys of the rows of full (each pair of an
  * entry's names): of their first names with their last names' ends, or of
@@ -959,8 +947,8 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(PairKey);
-	ctl.hash = pair_key_hash;
-	ctl.match = pair_key_match;
+	ctl.hash = string_pointer_hash;
+	ctl.match = string_pointer_match;
 	ctl.hcxt = cxt;
 	pk->keys = hash_create("pssync pair keys", 4096, &ctl,
 						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);

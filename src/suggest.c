@@ -1273,20 +1273,6 @@ found_under_keys(Suggester *s, Question *q, Found *f)
  * Scoring.
  */
 
-static uint32
-text_key_hash(const void *key, Size keysize pg_attribute_unused())
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, strlen(s));
-}
-
-static int
-text_key_match(const void *a, const void *b, Size keysize pg_attribute_unused())
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 /* A name's forms, made once per text (the suggester keeps them). */
 static NameForms *
 forms_of(Suggester *s, const char *text, int len)
@@ -1723,8 +1709,8 @@ suggester_create(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(FormsEntry);
-	ctl.hash = text_key_hash;
-	ctl.match = text_key_match;
+	ctl.hash = string_pointer_hash;
+	ctl.match = string_pointer_match;
 	ctl.hcxt = s->cxt;
 	s->forms = hash_create("pssync name forms", 4096, &ctl,
 						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);

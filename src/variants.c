@@ -171,20 +171,6 @@ struct Nicknames
 	MemoryContext cxt;			/* where it lives */
 };
 
-static uint32
-string_key_hash(const void *key, Size keysize pg_attribute_unused())
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, strlen(s));
-}
-
-static int
-string_key_match(const void *a, const void *b, Size keysize pg_attribute_unused())
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 static Nickname *
 nickname_entry(Nicknames *nicknames, const char *fold, bool create)
 {
@@ -269,8 +255,8 @@ load_nicknames(void)
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(Nickname);
-	ctl.hash = string_key_hash;
-	ctl.match = string_key_match;
+	ctl.hash = string_pointer_hash;
+	ctl.match = string_pointer_match;
 	ctl.hcxt = CurrentMemoryContext;
 	nicknames->cxt = CurrentMemoryContext;
 	nicknames->names = hash_create("pssync nicknames", 2048, &ctl,
