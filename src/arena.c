@@ -10,6 +10,9 @@
  * blocks of its own memory context, and frees them all at once with it.
  * Nothing in an arena is freed on its own.
  *
+ * Also the dynahash callbacks of a table keyed by such a string (a char *
+ * that its entries begin with).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

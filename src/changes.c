@@ -52,7 +52,6 @@
 
 #include <ldap.h>
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"

@@ -26,7 +26,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "common/hashfn.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"

@@ -46,8 +46,6 @@
 
 #include <ldap.h>
 
-#include "catalog/namespace.h"
-#include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"

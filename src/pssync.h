@@ -181,12 +181,13 @@ extern bool pssync_preloaded;
 extern void install_password_log_filter(void);
 
 
-/* arena.c: a bump allocator for the many small things of a sync */
+/*
+ * arena.c: a bump allocator for the many small things of a sync, and the
+ * hash callbacks of tables keyed by such strings
+ */
 typedef struct Arena Arena;
 
 extern Arena *arena_create(MemoryContext parent, const char *name);
-extern uint32 string_pointer_hash(const void *key, Size keysize);
-extern int	string_pointer_match(const void *a, const void *b, Size keysize);
 extern Arena *arena_create_large(MemoryContext parent, const char *name);
 extern MemoryContext arena_context(Arena *arena);
 extern void *arena_alloc(Arena *arena, Size size);
@@ -195,6 +196,8 @@ extern char *arena_alloc_bytes(Arena *arena, Size size);
 extern char *arena_strdup(Arena *arena, const char *s);
 extern char *arena_strndup(Arena *arena, const char *s, Size len);
 extern char *copy_bytes(Arena *arena, const char *s, Size len);
+extern uint32 string_pointer_hash(const void *key, Size keysize);
+extern int	string_pointer_match(const void *a, const void *b, Size keysize);
 
 
 /* options.c: the foreign data wrapper's validator and the server options */

@@ -45,8 +45,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
-#include "common/hashfn.h"
 #include "port/pg_bitutils.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -250,7 +248,7 @@ Nicknames *
 load_nicknames(void)
 {
 	Nicknames  *nicknames = palloc0(sizeof(Nicknames));
-	Oid			schema = get_namespace_oid("pssync", true);
+	Oid			schema = pssync_schema_with("nicknames");
 	HASHCTL		ctl;
 
 	ctl.keysize = sizeof(char *);
@@ -262,8 +260,7 @@ load_nicknames(void)
 	nicknames->names = hash_create("pssync nicknames", 2048, &ctl,
 								   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
 								   HASH_CONTEXT);
-	if (!OidIsValid(schema) ||
-		!OidIsValid(get_relname_relid("nicknames", schema)))
+	if (!OidIsValid(schema))
 		return nicknames;
 	for_each_row(psprintf("SELECT n.name::pg_catalog.text, n.variant::pg_catalog.text"
 						  " FROM %s.nicknames n",
