@@ -1228,6 +1228,8 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 		CHECK_FOR_INTERRUPTS();
 	}
 	log_phase_time(&phase, "deciding");
+	/* the rows point to the entries' strings, which are in the rows' arena */
+	MemoryContextDelete(advance_cxt);
 
 	if (suggest_run)
 	{
@@ -1247,8 +1249,6 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 		 n, cxt.index ? "scan" : strategy == STRATEGY_BATCH ? "batch" : "search",
 		 cxt.asked, directory_requests_sent(dir));
 
-	/* the rows point to the entries' strings, which are in the rows' arena */
-	MemoryContextDelete(advance_cxt);
 	if (cxt.index && index == NULL)
 		directory_index_free(cxt.index);
 	MemoryContextDelete(cxt.record_cxt);

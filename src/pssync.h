@@ -559,6 +559,8 @@ extern char *directory_index_full_key(const char *first_key, const char *last_ke
 extern int	directory_index_entries(DirectoryIndex *index, IndexKey kind,
 									const char *key, int **entries);
 extern DirectoryEntry *directory_index_entry_at(DirectoryIndex *index, int entry);
+extern void directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind,
+										   List *keys);
 extern void directory_index_forget_pairs(DirectoryIndex *index);
 extern int	directory_index_values(DirectoryIndex *index, int entry,
 								   IndexKey kind, NameValue *values, int max);

@@ -44,6 +44,7 @@
 
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
@@ -157,6 +158,9 @@ struct DirectoryIndex
 								 * first and last names, made when first
 								 * asked for, in pairs_cxt */
 	Arena	   *pairs_arena;
+	HTAB	   *wanted[2];		/* the pair keys to file (of char *), or
+								 * NULL: all of them */
+	MemoryContext wanted_cxt;
 	int		   *row_of_entry[3];	/* for suggestions: the first row of each
 									 * entry in full, last and id (and one
 									 * more: the end), made when first asked
@@ -897,8 +901,8 @@ typedef struct PairKeys
 /*
  * File the entries by the pair keys of the rows of full (each pair of an
  * entry's names): of their first names with their last names' ends, or of
- * their last names with their first names'.  What is made on the way lives
- * in the current memory context.
+ * their last names with their first names'; only the keys wanted, when
+ * directory_index_want_pair_keys() named them.
  */
 /* The part keys of a name's text, made once per text while filing. */
 typedef struct TextParts
@@ -909,24 +913,43 @@ typedef struct TextParts
 	char	   *joined;			/* name_joined_fold() */
 } TextParts;
 
+/*
+ * The part keys (skeleton given) or the joined fold of a text, kept in
+ * texts' memory context; what making them takes is made in temp, and
+ * freed at once.
+ */
 static TextParts *
-text_parts(HTAB *texts, const char *text, const char *skeleton, bool surname)
+text_parts(HTAB *texts, MemoryContext temp, const char *text,
+		   const char *skeleton, bool surname)
 {
 	bool		found;
 	TextParts  *tp = hash_search(texts, &text, HASH_ENTER, &found);
+	MemoryContext keep;
 
+	if (found && (tp->parts != NULL || skeleton == NULL))
+		return tp;
+	keep = MemoryContextSwitchTo(temp);
 	if (!found)
 	{
+		char	   *joined = name_joined_fold(text, strlen(text));
+
 		tp->text = text;
 		tp->parts = NULL;
 		tp->nparts = 0;
-		tp->joined = name_joined_fold(text, strlen(text));
+		tp->joined = MemoryContextStrdup(keep, joined);
 	}
-	if (tp->parts == NULL && skeleton)
+	if (skeleton)
 	{
-		tp->parts = palloc(sizeof(char *) * 16);
-		tp->nparts = name_part_keys(text, strlen(text), skeleton, surname, tp->parts, 16);
+		char	   *parts[16];
+		int			p;
+
+		tp->nparts = name_part_keys(text, strlen(text), skeleton, surname, parts, 16);
+		tp->parts = MemoryContextAlloc(keep, sizeof(char *) * Max(tp->nparts, 1));
+		for (p = 0; p < tp->nparts; p++)
+			tp->parts[p] = MemoryContextStrdup(keep, parts[p]);
 	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextReset(temp);
 	return tp;
 }
 
@@ -936,7 +959,11 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 	MemoryContext cxt = arena_context(index->pairs_arena);
 	NameIndex  *full = &index->full;
 	PairKeys   *pk = MemoryContextAllocZero(cxt, sizeof(PairKeys));
+	HTAB	   *wanted = index->wanted[of_last ? 1 : 0];
 	HTAB	   *texts;
+	MemoryContext work;
+	MemoryContext old;
+	MemoryContext temp;
 	int64	   *filed = NULL;	/* (key number << 32) | entry */
 	int			nfiled = 0;
 	int			allocated = 0;
@@ -945,6 +972,10 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 	HASHCTL		ctl;
 	int			i;
 
+	/* what filing makes on the way is freed at the end, each kind apart */
+	work = AllocSetContextCreate(CurrentMemoryContext, "pssync filing pair keys",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(PairKey);
 	ctl.hash = string_pointer_hash;
@@ -956,6 +987,8 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 	ctl.hcxt = CurrentMemoryContext;
 	texts = hash_create("pssync part keys of names", 4096, &ctl,
 						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync a name's part keys",
+								 ALLOCSET_SMALL_SIZES);
 
 	for (i = 0; i < full->count; i++)
 	{
@@ -974,9 +1007,9 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 		if (text == NULL)
 			continue;			/* a value with a NUL: never a candidate */
 
-		tp = text_parts(texts, text, this_key, of_last);
+		tp = text_parts(texts, temp, text, this_key, of_last);
 		other_text = value_raw(row->value[of_last ? 0 : 1]);
-		nends = pair_key_ends(other_text ? text_parts(texts, other_text, NULL, !of_last)->joined : "",
+		nends = pair_key_ends(other_text ? text_parts(texts, temp, other_text, NULL, !of_last)->joined : "",
 							  of_last, false, ends);
 		for (p = 0; p < tp->nparts; p++)
 		{
@@ -989,6 +1022,12 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 
 				if (snprintf(buffer, sizeof(buffer), "%s%s", tp->parts[p], ends[k]) >= (int) sizeof(buffer))
 					key = psprintf("%s%s", tp->parts[p], ends[k]);
+				if (wanted && hash_search(wanted, &key, HASH_FIND, NULL) == NULL)
+				{
+					if (key != buffer)
+						pfree(key);
+					continue;	/* a key no question asks */
+				}
 				entry = hash_search(pk->keys, &key, HASH_ENTER, &found);
 				if (!found)
 				{
@@ -1048,7 +1087,8 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 	pfree(next);
 	if (filed)
 		pfree(filed);
-	hash_destroy(texts);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
 	return pk;
 }
 
@@ -1119,7 +1159,17 @@ directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,
 	{
 		PairKeys   *pk = pair_keys_of_kind(index, kind);
 		PairKey    *found = hash_search(pk->keys, &key, HASH_FIND, NULL);
+		HTAB	   *wanted = index->wanted[kind == INDEX_KEY_LAST_PART ? 1 : 0];
 
+		if (found == NULL && wanted &&
+			hash_search(wanted, &key, HASH_FIND, NULL) == NULL)
+		{
+			/* a key not named beforehand: file them all, and answer */
+			elog(DEBUG1, "pssync: a suggestion asked for a pair key not named beforehand");
+			directory_index_forget_pairs(index);
+			pk = pair_keys_of_kind(index, kind);
+			found = hash_search(pk->keys, &key, HASH_FIND, NULL);
+		}
 		if (found == NULL)
 		{
 			*entries = palloc(sizeof(int));
@@ -1163,6 +1213,50 @@ directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,
 	return n;
 }
 
+/*
+ * Name pair keys (of first names, INDEX_KEY_FIRST_PART, or of last names)
+ * that suggestions will ask for: once any is named, only the keys named
+ * are filed, which takes a fraction of the memory and time of filing
+ * every entry under all of its keys.  Must come before the first pair key
+ * is asked for; a key asked for but not named makes the index file them
+ * all.
+ */
+void
+directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind, List *keys)
+{
+	int			which = kind == INDEX_KEY_LAST_PART ? 1 : 0;
+	ListCell   *cell;
+
+	Assert(kind == INDEX_KEY_FIRST_PART || kind == INDEX_KEY_LAST_PART);
+	Assert(index->pairs[0] == NULL);
+	if (index->wanted_cxt == NULL)
+		index->wanted_cxt = AllocSetContextCreate(arena_context(index->arena),
+												  "pssync pair keys wanted",
+												  ALLOCSET_DEFAULT_SIZES);
+	if (index->wanted[which] == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(char *);
+		ctl.hash = string_pointer_hash;
+		ctl.match = string_pointer_match;
+		ctl.hcxt = index->wanted_cxt;
+		index->wanted[which] = hash_create("pssync pair keys wanted", 4096, &ctl,
+										   HASH_ELEM | HASH_FUNCTION |
+										   HASH_COMPARE | HASH_CONTEXT);
+	}
+	foreach(cell, keys)
+	{
+		const char *key = strVal(lfirst(cell));
+		bool		found;
+		char	  **entry = hash_search(index->wanted[which], &key, HASH_ENTER, &found);
+
+		if (!found)
+			*entry = MemoryContextStrdup(index->wanted_cxt, key);
+	}
+}
+
 /* What suggestions filed in the index, forgotten once they are made. */
 void
 directory_index_forget_pairs(DirectoryIndex *index)
@@ -1171,6 +1265,10 @@ directory_index_forget_pairs(DirectoryIndex *index)
 		MemoryContextDelete(arena_context(index->pairs_arena));
 	index->pairs_arena = NULL;
 	index->pairs[0] = index->pairs[1] = NULL;
+	if (index->wanted_cxt)
+		MemoryContextDelete(index->wanted_cxt);
+	index->wanted_cxt = NULL;
+	index->wanted[0] = index->wanted[1] = NULL;
 }
 
 DirectoryEntry *
