@@ -70,7 +70,9 @@
 #define PSSYNC_STATE_LOCK_KEY 0x70737374
 
 /* records written by one statement */
-#define STATES_PER_STATEMENT 10000
+#define STATES_PER_STATEMENT 2000
+/* the values and entries mark_dependents() asks about in one statement */
+#define DEPENDENTS_PER_STATEMENT 2000
 
 /* what one search for entries' keys asks at most */
 #define IDS_PER_QUERY 10000
@@ -534,37 +536,6 @@ struct RunMemory
 	MemoryContext cxt;
 };
 
-static void
-note_fingerprint(void *arg, int64 dcid, int64 fingerprint, ArrayType *usernames)
-{
-	RunMemory  *memory = (RunMemory *) arg;
-	NotedRow   *row = hash_search(memory->noted, &dcid, HASH_ENTER, NULL);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int			i;
-
-	row->fingerprint = fingerprint;
-	deconstruct_array(usernames, TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	row->nusernames = Min(n, 2);
-	for (i = 0; i < row->nusernames; i++)
-	{
-		char	   *username;
-
-		if (nulls[i])
-		{
-			row->usernames[i] = NULL;
-			continue;
-		}
-		username = TextDatumGetCString(elems[i]);
-		row->usernames[i] = MemoryContextStrdup(memory->cxt, username);
-		pfree(username);
-	}
-	pfree(elems);
-	pfree(nulls);
-}
-
 static RunMemory *
 new_run_memory(Oid schema, const char *server, RecordGroup group,
 			   PowerSchoolTables *tables)
@@ -627,8 +598,9 @@ has_watermark(Oid schema, const char *server, RecordGroup group)
 }
 
 /*
- * Before a real run loads its records: the fingerprints and usernames of
- * its selection, as they are before the records are read.  NULL when the
+ * Before a real run loads its records: whether it remembers them (its
+ * records are then loaded with their fingerprints, SyncRecord.fingerprint,
+ * so that what is remembered is what was matched).  NULL when the
  * installed version keeps no state, or (but for ldap_sync_changes' own
  * full runs, changes_run) when ldap_sync_changes keeps no watermark of the
  * group: its next run is a full one, which remembers every record itself,
@@ -636,18 +608,14 @@ has_watermark(Oid schema, const char *server, RecordGroup group)
  */
 RunMemory *
 run_memory_begin(const char *server, RecordGroup group,
-				 PowerSchoolTables *tables, RecordSelection *selection,
-				 bool changes_run)
+				 PowerSchoolTables *tables, bool changes_run)
 {
 	Oid			schema = state_schema();
-	RunMemory  *memory;
 
 	if (!OidIsValid(schema) ||
 		(!changes_run && !has_watermark(schema, server, group)))
 		return NULL;
-	memory = new_run_memory(schema, server, group, tables);
-	load_fingerprints(tables, group, selection, note_fingerprint, memory);
-	return memory;
+	return new_run_memory(schema, server, group, tables);
 }
 
 /* The position of a username column in record_state.usernames. */
@@ -695,8 +663,18 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 		state->id_key = id_key(utf8, strlen(utf8));
 	}
 
-	/* as read before the records (or remembered, and not changed since) */
-	if (noted)
+	/*
+	 * as read with the record, or before it (or remembered, and not changed
+	 * since)
+	 */
+	if (rec->has_fingerprint)
+	{
+		state->fingerprint = rec->fingerprint;
+		state->nusernames = rec->type == RECORD_STUDENT ? 1 : 2;
+		for (i = 0; i < state->nusernames; i++)
+			state->usernames[i] = rec->usernames[i];
+	}
+	else if (noted)
 	{
 		state->fingerprint = noted->fingerprint;
 		state->nusernames = noted->nusernames;
@@ -835,48 +813,93 @@ write_states(RunMemory *memory, StateBatch *b, int64 run_id)
 	b->n = 0;
 }
 
+static int
+compare_dcids(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /*
  * Mark dirty the records of the group whose rows a run may have made
  * different, other than those it took (covered): those matched to a user
  * ID in values (a username written, or given up: "held by another
  * record"), or to an entry in entry_ids other than the record now linked
  * to it (linked_dcids, in step; an entry linked to another record).
+ * They are found first, and those the run took left out here: a run of
+ * every record would otherwise hand the statement all of their dcids.
  */
 static void
 mark_dependents(Oid schema, const char *server, RecordGroup group,
 				const char **values, int nvalues, const char **entry_ids,
 				int64 *linked_dcids, int nentries, int64 *covered, int ncovered)
 {
-	Oid			types[6] = {NAMEOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
-	INT8ARRAYOID, INT8ARRAYOID};
-	Datum		params[6];
+	Oid			types[5] = {NAMEOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
+	INT8ARRAYOID};
+	Datum		params[5];
+	DcidList	found;
+	MemoryContext chunk_cxt;
+	int64	   *taken = NULL;
+	int			kept = 0;
+	int			i;
 	AsOwner		as;
 
 	if (nvalues == 0 && nentries == 0)
 		return;
-	params[0] = name_datum(server);
-	params[1] = CStringGetTextDatum(record_group_name(group));
-	params[2] = text_array(values, nvalues);
-	params[3] = text_array(entry_ids, nentries);
-	params[4] = int8_array(linked_dcids, nentries);
-	params[5] = int8_array(covered, ncovered);
+	memset(&found, 0, sizeof(found));
+	found.cxt = CurrentMemoryContext;	/* not the chunk's */
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
+									  "pssync dependents of a statement",
+									  ALLOCSET_DEFAULT_SIZES);
 	become_owner(&as, schema);
-	run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"
-					   " FROM (%2$s"
-					   " UNION"
-					   " SELECT m.dcid FROM %1$s.record_state m"
-					   " JOIN ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) e(entry_id, dcid)"
-					   " ON e.entry_id OPERATOR(pg_catalog.=) m.entry_id"
-					   " WHERE m.server OPERATOR(pg_catalog.=) $1"
-					   " AND m.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid) d"
-					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
-					   " AND s.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND s.dcid OPERATOR(pg_catalog.=) d.dcid AND NOT s.dirty"
-					   " AND NOT (s.dcid OPERATOR(pg_catalog.=) ANY ($6))",
-					   schema_name(schema), overlap_dcids_sql(schema, 3, nvalues)),
-			  6, types, params, false, SPI_OK_UPDATE);
+	/* DEPENDENTS_PER_STATEMENT values and entries at a time */
+	for (i = 0; i < nvalues || i < nentries; i += DEPENDENTS_PER_STATEMENT)
+	{
+		int			nv = Max(Min(DEPENDENTS_PER_STATEMENT, nvalues - i), 0);
+		int			ne = Max(Min(DEPENDENTS_PER_STATEMENT, nentries - i), 0);
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		params[0] = name_datum(server);
+		params[1] = CStringGetTextDatum(record_group_name(group));
+		params[2] = text_array(nv > 0 ? values + i : NULL, nv);
+		params[3] = text_array(ne > 0 ? entry_ids + i : NULL, ne);
+		params[4] = int8_array(ne > 0 ? linked_dcids + i : NULL, ne);
+		for_each_row(psprintf("SELECT d.dcid FROM (%2$s"
+							  " UNION"
+							  " SELECT m.dcid FROM %1$s.record_state m"
+							  " JOIN ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) e(entry_id, dcid)"
+							  " ON e.entry_id OPERATOR(pg_catalog.=) m.entry_id"
+							  " WHERE m.server OPERATOR(pg_catalog.=) $1"
+							  " AND m.record_group OPERATOR(pg_catalog.=) $2"
+							  " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid) d",
+							  schema_name(schema), overlap_dcids_sql(schema, 3, nv)),
+					 5, types, params, false, dcid_list_row, &found);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
 	become_caller(&as);
+	MemoryContextDelete(chunk_cxt);
+
+	if (ncovered > 0 && found.n > 0)
+	{
+		taken = palloc(sizeof(int64) * ncovered);
+		memcpy(taken, covered, sizeof(int64) * ncovered);
+		qsort(taken, ncovered, sizeof(int64), compare_dcids);
+	}
+	for (i = 0; i < found.n; i++)
+	{
+		if (taken && bsearch(&found.dcids[i], taken, ncovered, sizeof(int64),
+							 compare_dcids) != NULL)
+			continue;
+		found.dcids[kept++] = found.dcids[i];
+	}
+	mark_records_dirty(server, group, found.dcids, kept);
+	if (taken)
+		pfree(taken);
+	if (found.dcids)
+		pfree(found.dcids);
 }
 
 /*

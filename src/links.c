@@ -54,7 +54,7 @@ links_in_use(void)
 }
 
 /* the links (or entry IDs) one statement writes (or asks about) */
-#define LINKS_PER_STATEMENT 10000
+#define LINKS_PER_STATEMENT 2000
 
 static RecordType
 record_type_of(const char *name)
@@ -563,29 +563,6 @@ write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 	MemoryContextDelete(chunk_cxt);
 }
 
-/* What dead_link_row() collects. */
-typedef struct Dcids
-{
-	int64	   *dcids;
-	int			n;
-	int			allocated;
-} Dcids;
-
-static void
-dcid_row(HeapTuple tuple, TupleDesc desc, void *arg)
-{
-	Dcids	   *d = (Dcids *) arg;
-	bool		isnull;
-
-	if (d->n == d->allocated)
-	{
-		d->allocated = Max(64, d->allocated * 2);
-		d->dcids = d->dcids ? repalloc(d->dcids, sizeof(int64) * d->allocated) :
-			palloc(sizeof(int64) * d->allocated);
-	}
-	d->dcids[d->n++] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-}
-
 /*
  * A district-wide run removes the links of its group whose record is gone.
  * Only the links of records it did not load can be: whether those exist is
@@ -597,7 +574,7 @@ remove_dead_links(Oid schema, LinkRun *run)
 	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
 	Datum		values[3];
 	int64	   *unloaded = palloc(sizeof(int64) * Max(list_length(run->unloaded), 1));
-	Dcids		dead;
+	DcidList	dead;
 	ListCell   *cell;
 	int			n = 0;
 	AsOwner		as;
@@ -626,7 +603,7 @@ remove_dead_links(Oid schema, LinkRun *run)
 						  " WHERE t.%s OPERATOR(pg_catalog.=) d.dcid)",
 						  run->table->base_qualified_name,
 						  quote_identifier(base_column_name(run->table, "dcid"))),
-				 1, &types[2], values, true, dcid_row, &dead);
+				 1, &types[2], values, true, dcid_list_row, &dead);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (dead.n == 0)
 		return;

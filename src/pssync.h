@@ -71,6 +71,10 @@ typedef struct SyncRecord
 	UsernameColumn columns[MAX_CHECKS_PER_RECORD];
 	char	   *old_usernames[MAX_CHECKS_PER_RECORD];
 	RecordLink *link;			/* its link to a directory entry, or NULL */
+	/* as read for a real run that remembers it (ldap_sync_changes' state) */
+	bool		has_fingerprint;
+	int64		fingerprint;	/* fingerprint_sql() */
+	char	   *usernames[2];	/* its row's usernames, as usernames_sql() */
 } SyncRecord;
 
 /*
@@ -383,6 +387,15 @@ extern bool include_record(RecordGroup group, int64 dcid, char **old_reason);
 /* queries.c: statements through SPI, and the names of relations in them */
 typedef void (*RowCallback) (HeapTuple tuple, TupleDesc desc, void *arg);
 
+/* The bigints a statement returns (dcid_list_row). */
+typedef struct DcidList
+{
+	int64	   *dcids;
+	int			n;
+	int			allocated;
+	MemoryContext cxt;			/* where dcids is, or NULL */
+} DcidList;
+
 extern int	begin_statements(void);
 extern void end_statements(int nestlevel);
 extern char *qualified_relation_name(Oid relid);
@@ -409,6 +422,7 @@ extern Datum text_array(const char **values, int n);
 extern char *text_array_literal(const char **values, int n);
 extern void for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
 						 bool latest, RowCallback callback, void *arg);
+extern void dcid_list_row(HeapTuple tuple, TupleDesc desc, void *arg);
 extern char *row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena);
 
 
@@ -458,11 +472,6 @@ typedef struct RecordSelection
 	int			ndcids;
 } RecordSelection;
 
-/* A record's fingerprint and usernames (load_fingerprints). */
-struct ArrayType;
-typedef void (*FingerprintCallback) (void *arg, int64 dcid, int64 fingerprint,
-									 struct ArrayType *usernames);
-
 /* Which users a load of the users table keeps. */
 typedef enum UserKinds
 {
@@ -479,16 +488,15 @@ extern const char *base_column_name(PowerSchoolTable *table, const char *column)
 extern char *selection_name(RecordSelection *selection);
 extern List *load_student_records(PowerSchoolTables *tables,
 								  RecordSelection *selection,
-								  bool blank_only, Arena *arena, int *excluded);
+								  bool blank_only, bool fingerprints,
+								  Arena *arena, int *excluded);
 extern List *load_user_records(PowerSchoolTables *tables,
 							   RecordSelection *selection, UserKinds kinds,
-							   bool blank_only, Arena *arena, int *excluded);
+							   bool blank_only, bool fingerprints,
+							   Arena *arena, int *excluded);
 extern void sort_records(List *records);
 extern char *fingerprint_sql(PowerSchoolTables *tables, RecordGroup group);
 extern char *usernames_sql(RecordGroup group);
-extern void load_fingerprints(PowerSchoolTables *tables, RecordGroup group,
-							  RecordSelection *selection,
-							  FingerprintCallback callback, void *arg);
 
 
 /* names.c: names as they are searched for and compared in memory */
@@ -635,9 +643,7 @@ typedef struct GroupChanges GroupChanges;
 
 extern bool changes_supported(void);
 extern RunMemory *run_memory_begin(const char *server, RecordGroup group,
-									PowerSchoolTables *tables,
-									RecordSelection *selection,
-									bool changes_run);
+								   PowerSchoolTables *tables, bool changes_run);
 extern void run_memory_end(RunMemory *memory, List *results, int64 run_id,
 						   bool canonical, bool retake);
 extern void mark_records_dirty(const char *server, RecordGroup group,

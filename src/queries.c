@@ -169,6 +169,28 @@ for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
 	MemoryContextSwitchTo(cxt);
 }
 
+/*
+ * A RowCallback that collects the first column of each row (a bigint) in
+ * list->dcids, allocated in list->cxt (NULL: the memory context current in
+ * the callback, the caller's of for_each_row).
+ */
+void
+dcid_list_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	DcidList   *list = (DcidList *) arg;
+	MemoryContext cxt = list->cxt ? list->cxt : CurrentMemoryContext;
+	bool		isnull;
+
+	if (list->n == list->allocated)
+	{
+		list->allocated = Max(256, list->allocated * 2);
+		list->dcids = list->dcids ?
+			repalloc_huge(list->dcids, sizeof(int64) * list->allocated) :
+			MemoryContextAllocHuge(cxt, sizeof(int64) * list->allocated);
+	}
+	list->dcids[list->n++] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+}
+
 /* A text column of a row, copied into the arena, or NULL. */
 char *
 row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena)

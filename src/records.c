@@ -447,8 +447,43 @@ typedef struct LoadState
 	List	   *records;
 	UserKinds	kinds;
 	bool		blank_only;
+	int			fingerprint;	/* the column of fingerprint_sql(), or 0 */
 	int			excluded;		/* records of the scope left out */
 } LoadState;
+
+/*
+ * The fingerprint a real run remembers a record by, read with the record
+ * itself, so that what is remembered is what was matched.
+ */
+static void
+read_fingerprint(LoadState *state, SyncRecord *rec, HeapTuple tuple,
+				 TupleDesc desc)
+{
+	bool		isnull;
+
+	if (state->fingerprint == 0)
+		return;
+	rec->fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc,
+												   state->fingerprint, &isnull));
+	rec->has_fingerprint = !isnull;
+}
+
+/* The selection and order of a load, and the fingerprint if it is wanted. */
+static void
+finish_load_sql(StringInfo sql, PowerSchoolTables *tables, RecordGroup group,
+				RecordSelection *selection, bool fingerprints, LoadState *state,
+				int columns)
+{
+	if (fingerprints)
+	{
+		appendStringInfo(sql, ", %s", fingerprint_sql(tables, group));
+		state->fingerprint = columns + 1;
+	}
+	appendStringInfo(sql, " FROM %s t", group == GROUP_STUDENTS ?
+					 tables->students.qualified_name : tables->users.qualified_name);
+	append_selection(sql, selection);
+	append_order(sql);
+}
 
 /*
  * The students in the selection (or all of them), in the order of the
@@ -472,6 +507,8 @@ student_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	rec->preferred_name = row_text(tuple, desc, 6, state->arena);
 	if (state->blank_only && !is_blank(rec->old_usernames[0]))
 		return;
+	read_fingerprint(state, rec, tuple, desc);
+	rec->usernames[0] = rec->old_usernames[0];
 	if (DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull)))
 	{
 		state->excluded++;		/* in the scope, and skipped */
@@ -482,22 +519,22 @@ student_row(HeapTuple tuple, TupleDesc desc, void *arg)
 
 List *
 load_student_records(PowerSchoolTables *tables, RecordSelection *selection,
-					 bool blank_only, Arena *arena, int *excluded)
+					 bool blank_only, bool fingerprints, Arena *arena,
+					 int *excluded)
 {
 	StringInfoData sql;
 	LoadState	state;
 
+	memset(&state, 0, sizeof(state));
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
 						   "SELECT t.dcid::pg_catalog.int8, t.first_name::pg_catalog.text,"
 						   " t.last_name::pg_catalog.text, t.student_web_id::pg_catalog.text");
 	append_id_column(&sql, tables);
 	appendStringInfo(&sql, ", %s", exclusion_test(GROUP_STUDENTS));
-	appendStringInfo(&sql, " FROM %s t", tables->students.qualified_name);
-	append_selection(&sql, selection);
-	append_order(&sql);
+	finish_load_sql(&sql, tables, GROUP_STUDENTS, selection, fingerprints,
+					&state, 7);
 
-	memset(&state, 0, sizeof(state));
 	state.arena = arena;
 	state.blank_only = blank_only;
 	for_each_row(sql.data, 0, NULL, NULL, false, student_row, &state);
@@ -536,23 +573,26 @@ user_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	rec->last_name = row_text(tuple, desc, 3, state->arena);
 	rec->id = row_text(tuple, desc, 8, state->arena);
 	rec->preferred_name = row_text(tuple, desc, 9, state->arena);
+	/* teacherloginid and loginid, in usernames_sql()'s order */
+	rec->usernames[0] = row_text(tuple, desc, 5, state->arena);
+	rec->usernames[1] = row_text(tuple, desc, 4, state->arena);
 
 	if (teacher)
 	{
 		rec->type = RECORD_TEACHER;
 		rec->columns[rec->nchecks] = COLUMN_TEACHERLOGINID;
-		rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 5, state->arena);
+		rec->old_usernames[rec->nchecks++] = rec->usernames[0];
 		if (admin)
 		{
 			rec->columns[rec->nchecks] = COLUMN_LOGINID;
-			rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 4, state->arena);
+			rec->old_usernames[rec->nchecks++] = rec->usernames[1];
 		}
 	}
 	else
 	{
 		rec->type = RECORD_STAFF;
 		rec->columns[rec->nchecks] = COLUMN_LOGINID;
-		rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 4, state->arena);
+		rec->old_usernames[rec->nchecks++] = rec->usernames[1];
 	}
 
 	for (c = 0; c < rec->nchecks; c++)
@@ -564,16 +604,19 @@ user_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		state->excluded++;		/* in the scope, and skipped */
 		return;
 	}
+	read_fingerprint(state, rec, tuple, desc);
 	state->records = lappend(state->records, rec);
 }
 
 List *
 load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
-				  UserKinds kinds, bool blank_only, Arena *arena, int *excluded)
+				  UserKinds kinds, bool blank_only, bool fingerprints,
+				  Arena *arena, int *excluded)
 {
 	StringInfoData sql;
 	LoadState	state;
 
+	memset(&state, 0, sizeof(state));
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT t.dcid::pg_catalog.int8, t.first_name::pg_catalog.text,"
@@ -587,11 +630,9 @@ load_user_records(PowerSchoolTables *tables, RecordSelection *selection,
 					 tables->schoolstaff.qualified_name);
 	append_id_column(&sql, tables);
 	appendStringInfo(&sql, ", %s", exclusion_test(GROUP_STAFF));
-	appendStringInfo(&sql, " FROM %s t", tables->users.qualified_name);
-	append_selection(&sql, selection);
-	append_order(&sql);
+	finish_load_sql(&sql, tables, GROUP_STAFF, selection, fingerprints,
+					&state, 10);
 
-	memset(&state, 0, sizeof(state));
 	state.arena = arena;
 	state.kinds = kinds;
 	state.blank_only = blank_only;
@@ -672,48 +713,4 @@ usernames_sql(RecordGroup group)
 	if (group == GROUP_STUDENTS)
 		return pstrdup("ARRAY[t.student_web_id::pg_catalog.text]");
 	return pstrdup("ARRAY[t.teacherloginid::pg_catalog.text, t.loginid::pg_catalog.text]");
-}
-
-/* What fingerprint_row() hands on. */
-typedef struct FingerprintState
-{
-	FingerprintCallback callback;
-	void	   *arg;
-} FingerprintState;
-
-static void
-fingerprint_row(HeapTuple tuple, TupleDesc desc, void *arg)
-{
-	FingerprintState *state = (FingerprintState *) arg;
-	bool		isnull;
-	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-	int64		fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-	Datum		usernames = SPI_getbinval(tuple, desc, 3, &isnull);
-
-	state->callback(state->arg, dcid, fingerprint, DatumGetArrayTypeP(usernames));
-}
-
-/*
- * The fingerprint and usernames of each record of a selection (kinds of
- * users are not told apart: a run remembers those of the records it
- * took).  Read before the records are: a row that changes in between is
- * remembered as it was, and looked at again by the next ldap_sync_changes.
- */
-void
-load_fingerprints(PowerSchoolTables *tables, RecordGroup group,
-				  RecordSelection *selection, FingerprintCallback callback,
-				  void *arg)
-{
-	StringInfoData sql;
-	FingerprintState state;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT t.dcid::pg_catalog.int8, %s, %s FROM %s t",
-					 fingerprint_sql(tables, group), usernames_sql(group),
-					 group == GROUP_STUDENTS ? tables->students.qualified_name :
-					 tables->users.qualified_name);
-	append_selection(&sql, selection);
-	state.callback = callback;
-	state.arg = arg;
-	for_each_row(sql.data, 0, NULL, NULL, false, fingerprint_row, &state);
 }

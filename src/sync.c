@@ -167,13 +167,14 @@ rows_in_order(List *results)
 /* Records of a selection, as the loads of records.c read them. */
 static List *
 load_records(SyncRequest *request, PowerSchoolTables *tables,
-			 RecordSelection *selection, Arena *arena, int *excluded)
+			 RecordSelection *selection, bool fingerprints, Arena *arena,
+			 int *excluded)
 {
 	if (request->group == GROUP_STUDENTS)
 		return load_student_records(tables, selection, request->blank_only,
-									arena, excluded);
+									fingerprints, arena, excluded);
 	return load_user_records(tables, selection, request->kinds,
-							 request->blank_only, arena, excluded);
+							 request->blank_only, fingerprints, arena, excluded);
 }
 
 static int
@@ -311,12 +312,12 @@ execute_run(SyncRequest *request, PssyncServer *server,
 	INSTR_TIME_SET_CURRENT(phase);
 	uid_attr = request->uid_attr ? request->uid_attr : server->uid_attr[request->group];
 
-	/* what each record is before it is read, to remember it afterwards */
+	/* whether it remembers what each record is, read with the record */
 	if (!request->dry_run)
 		memory = run_memory_begin(server->servername, request->group, tables,
-								  &request->selection, request->changes != NULL);
-	records = load_records(request, tables, &request->selection, arena,
-						   &excluded);
+								  request->changes != NULL);
+	records = load_records(request, tables, &request->selection, memory != NULL,
+						   arena, &excluded);
 	if (request->dn && records == NIL && excluded > 0)
 		refuse_excluded_record(request->group, request->selection.dcid);
 	unloaded = attach_links(server->servername, request->group, records,
@@ -477,8 +478,8 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	suggest_run.keep_best = false;
 	accepting = suggest_run.accept != 0 ? &suggest_run : NULL;
 
-	records = n > 0 ? load_records(request, tables, &selection, arena,
-								   &excluded) : NIL;
+	records = n > 0 ? load_records(request, tables, &selection, memory != NULL,
+								   arena, &excluded) : NIL;
 	(void) attach_links(server->servername, request->group, records, false, arena);
 	results = match_records_with(server, dir, request->group,
 								 server->uid_attr[request->group], records,
@@ -492,7 +493,8 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	/* and the records they lead to */
 	selection.dcids = changes_scope_more(gc, results, &n);
 	selection.ndcids = n;
-	more_records = n > 0 ? load_records(request, tables, &selection, arena,
+	more_records = n > 0 ? load_records(request, tables, &selection,
+										memory != NULL, arena,
 										&more_excluded) : NIL;
 	(void) attach_links(server->servername, request->group, more_records, false, arena);
 	more_results = match_records_with(server, dir, request->group,
@@ -1011,8 +1013,8 @@ one_record(text *type_text, int64 dcid, PowerSchoolTables *tables, const char *w
 	one.kind = SELECT_ONE;
 	one.dcid = dcid;
 	records = group == GROUP_STUDENTS ?
-		load_student_records(tables, &one, false, arena, &excluded) :
-		load_user_records(tables, &one, USERS_ALL, false, arena, &excluded);
+		load_student_records(tables, &one, false, false, arena, &excluded) :
+		load_user_records(tables, &one, USERS_ALL, false, false, arena, &excluded);
 	if (records == NIL && excluded == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -1311,9 +1313,10 @@ pssync_ldap_suggest(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(callcxt);
 	if (group == GROUP_STUDENTS)
-		records = load_student_records(&tables, &selection, false, arena, &excluded);
+		records = load_student_records(&tables, &selection, false, false, arena,
+									   &excluded);
 	else
-		records = load_user_records(&tables, &selection, USERS_ALL, false, arena,
+		records = load_user_records(&tables, &selection, USERS_ALL, false, false, arena,
 									&excluded);
 	if (records == NIL && excluded > 0)
 		refuse_excluded_record(group, selection.dcid);
