@@ -187,8 +187,8 @@ make_array(Datum *values, bool *nulls, int n, Oid type)
 }
 
 /* the rows of sync_log inserted by one statement, and their memory */
-#define LOG_ROWS_PER_STATEMENT 10000
-#define LOG_BYTES_PER_STATEMENT (8 * 1024 * 1024)
+#define LOG_ROWS_PER_STATEMENT 2000
+#define LOG_BYTES_PER_STATEMENT (2 * 1024 * 1024)
 
 /*
  * Insert the rows of a run into sync_log through one prepared statement,

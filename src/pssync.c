@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/varlena.h"
 
 #include "pssync.h"
@@ -406,8 +407,9 @@ _PG_init(void)
 }
 
 /*
- * At DEBUG1, how long each phase of a call took: where a slow nightly run
- * spends its time.
+ * At DEBUG1, how long each phase of a call took, and the memory the
+ * backend's contexts hold at its end: where a slow nightly run spends its
+ * time.
  */
 void
 log_phase_time(instr_time *phase, const char *what)
@@ -416,6 +418,8 @@ log_phase_time(instr_time *phase, const char *what)
 
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, *phase);
-	elog(DEBUG1, "pssync: %s took %.1f ms", what, INSTR_TIME_GET_MILLISEC(now));
+	elog(DEBUG1, "pssync: %s took %.1f ms (backend memory %.1f MB)", what,
+		 INSTR_TIME_GET_MILLISEC(now),
+		 MemoryContextMemAllocated(TopMemoryContext, true) / 1048576.0);
 	INSTR_TIME_SET_CURRENT(*phase);
 }
