@@ -1217,9 +1217,9 @@ directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,
  * Name pair keys (of first names, INDEX_KEY_FIRST_PART, or of last names)
  * that suggestions will ask for: once any is named, only the keys named
  * are filed, which takes a fraction of the memory and time of filing
- * every entry under all of its keys.  Must come before the first pair key
- * is asked for; a key asked for but not named makes the index file them
- * all.
+ * every entry under all of its keys.  Comes before the pair keys are asked
+ * for (what was filed before is filed again); a key asked for but not
+ * named makes the index file them all.
  */
 void
 directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind, List *keys)
@@ -1228,7 +1228,13 @@ directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind, List *keys)
 	ListCell   *cell;
 
 	Assert(kind == INDEX_KEY_FIRST_PART || kind == INDEX_KEY_LAST_PART);
-	Assert(index->pairs[0] == NULL);
+	if (index->pairs_arena)
+	{
+		/* filed already: filed again, with these keys too, when next asked */
+		MemoryContextDelete(arena_context(index->pairs_arena));
+		index->pairs_arena = NULL;
+		index->pairs[0] = index->pairs[1] = NULL;
+	}
 	if (index->wanted_cxt == NULL)
 		index->wanted_cxt = AllocSetContextCreate(arena_context(index->arena),
 												  "pssync pair keys wanted",
