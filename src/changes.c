@@ -71,7 +71,7 @@
 
 /* records written by one statement */
 #define STATES_PER_STATEMENT 2000
-/* the values and entries mark_dependents() asks about in one statement */
+/* the entries mark_dependents() asks about in one statement */
 #define DEPENDENTS_PER_STATEMENT 2000
 
 /* what one search for entries' keys asks at most */
@@ -836,9 +836,8 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 				const char **values, int nvalues, const char **entry_ids,
 				int64 *linked_dcids, int nentries, int64 *covered, int ncovered)
 {
-	Oid			types[5] = {NAMEOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
-	INT8ARRAYOID};
-	Datum		params[5];
+	Oid			types[4] = {NAMEOID, TEXTOID, TEXTARRAYOID, INT8ARRAYOID};
+	Datum		params[4];
 	DcidList	found;
 	MemoryContext chunk_cxt;
 	int64	   *taken = NULL;
@@ -853,29 +852,36 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
 									  "pssync dependents of a statement",
 									  ALLOCSET_DEFAULT_SIZES);
+	params[0] = name_datum(server);
+	params[1] = CStringGetTextDatum(record_group_name(group));
 	become_owner(&as, schema);
-	/* DEPENDENTS_PER_STATEMENT values and entries at a time */
-	for (i = 0; i < nvalues || i < nentries; i += DEPENDENTS_PER_STATEMENT)
+	/* the values in one statement: it reads every record's user IDs */
+	if (nvalues > 0)
 	{
-		int			nv = Max(Min(DEPENDENTS_PER_STATEMENT, nvalues - i), 0);
-		int			ne = Max(Min(DEPENDENTS_PER_STATEMENT, nentries - i), 0);
 		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
 
-		params[0] = name_datum(server);
-		params[1] = CStringGetTextDatum(record_group_name(group));
-		params[2] = text_array(nv > 0 ? values + i : NULL, nv);
-		params[3] = text_array(ne > 0 ? entry_ids + i : NULL, ne);
-		params[4] = int8_array(ne > 0 ? linked_dcids + i : NULL, ne);
-		for_each_row(psprintf("SELECT d.dcid FROM (%2$s"
-							  " UNION"
-							  " SELECT m.dcid FROM %1$s.record_state m"
-							  " JOIN ROWS FROM (pg_catalog.unnest($4), pg_catalog.unnest($5)) e(entry_id, dcid)"
+		params[2] = text_array(values, nvalues);
+		for_each_row(overlap_dcids_sql(schema, 3, nvalues),
+					 3, types, params, false, dcid_list_row, &found);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
+	/* the entries DEPENDENTS_PER_STATEMENT at a time, through an index */
+	for (i = 0; i < nentries; i += DEPENDENTS_PER_STATEMENT)
+	{
+		int			ne = Min(DEPENDENTS_PER_STATEMENT, nentries - i);
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		params[2] = text_array(entry_ids + i, ne);
+		params[3] = int8_array(linked_dcids + i, ne);
+		for_each_row(psprintf("SELECT m.dcid FROM %s.record_state m"
+							  " JOIN ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) e(entry_id, dcid)"
 							  " ON e.entry_id OPERATOR(pg_catalog.=) m.entry_id"
 							  " WHERE m.server OPERATOR(pg_catalog.=) $1"
 							  " AND m.record_group OPERATOR(pg_catalog.=) $2"
-							  " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid) d",
-							  schema_name(schema), overlap_dcids_sql(schema, 3, nv)),
-					 5, types, params, false, dcid_list_row, &found);
+							  " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid",
+							  schema_name(schema)),
+					 4, types, params, false, dcid_list_row, &found);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk_cxt);
 	}
