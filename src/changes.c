@@ -669,10 +669,17 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 	 */
 	if (rec->has_fingerprint)
 	{
+		/*
+		 * its usernames as usernames_sql() gives them: those its checks
+		 * read (or read again when its row was locked to write it), and
+		 * the one they do not
+		 */
 		state->fingerprint = rec->fingerprint;
 		state->nusernames = rec->type == RECORD_STUDENT ? 1 : 2;
 		for (i = 0; i < state->nusernames; i++)
-			state->usernames[i] = rec->usernames[i];
+			state->usernames[i] = rec->unchecked_username;
+		for (i = 0; i < rec->nchecks; i++)
+			state->usernames[username_position(rec->columns[i])] = rec->old_usernames[i];
 	}
 	else if (noted)
 	{

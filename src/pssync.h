@@ -62,6 +62,8 @@ typedef struct RecordLink RecordLink;	/* links.c */
 typedef struct SyncRecord
 {
 	RecordType	type;
+	bool		has_fingerprint;	/* fingerprint and unchecked_username
+									 * were read (in type's padding) */
 	int64		dcid;
 	char	   *first_name;
 	char	   *last_name;
@@ -72,9 +74,9 @@ typedef struct SyncRecord
 	char	   *old_usernames[MAX_CHECKS_PER_RECORD];
 	RecordLink *link;			/* its link to a directory entry, or NULL */
 	/* as read for a real run that remembers it (ldap_sync_changes' state) */
-	bool		has_fingerprint;
 	int64		fingerprint;	/* fingerprint_sql() */
-	char	   *usernames[2];	/* its row's usernames, as usernames_sql() */
+	char	   *unchecked_username; /* a user's username column that no check
+									 * reads (usernames_sql()), or NULL */
 } SyncRecord;
 
 /*

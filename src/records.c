@@ -508,7 +508,6 @@ student_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	if (state->blank_only && !is_blank(rec->old_usernames[0]))
 		return;
 	read_fingerprint(state, rec, tuple, desc);
-	rec->usernames[0] = rec->old_usernames[0];
 	if (DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull)))
 	{
 		state->excluded++;		/* in the scope, and skipped */
@@ -573,26 +572,26 @@ user_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	rec->last_name = row_text(tuple, desc, 3, state->arena);
 	rec->id = row_text(tuple, desc, 8, state->arena);
 	rec->preferred_name = row_text(tuple, desc, 9, state->arena);
-	/* teacherloginid and loginid, in usernames_sql()'s order */
-	rec->usernames[0] = row_text(tuple, desc, 5, state->arena);
-	rec->usernames[1] = row_text(tuple, desc, 4, state->arena);
-
 	if (teacher)
 	{
 		rec->type = RECORD_TEACHER;
 		rec->columns[rec->nchecks] = COLUMN_TEACHERLOGINID;
-		rec->old_usernames[rec->nchecks++] = rec->usernames[0];
+		rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 5, state->arena);
 		if (admin)
 		{
 			rec->columns[rec->nchecks] = COLUMN_LOGINID;
-			rec->old_usernames[rec->nchecks++] = rec->usernames[1];
+			rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 4, state->arena);
 		}
+		else if (state->fingerprint)
+			rec->unchecked_username = row_text(tuple, desc, 4, state->arena);
 	}
 	else
 	{
 		rec->type = RECORD_STAFF;
 		rec->columns[rec->nchecks] = COLUMN_LOGINID;
-		rec->old_usernames[rec->nchecks++] = rec->usernames[1];
+		rec->old_usernames[rec->nchecks++] = row_text(tuple, desc, 4, state->arena);
+		if (state->fingerprint)
+			rec->unchecked_username = row_text(tuple, desc, 5, state->arena);
 	}
 
 	for (c = 0; c < rec->nchecks; c++)
