@@ -48,8 +48,9 @@
  * (uid_taken), is listed with its score halved.
  *
  * Records are taken RECORDS_PER_ROUND at a time (RECORDS_PER_ROUND_ASKED
- * without an index, as what the directory sends is kept until the round
- * is scored); what a round finds lives
+ * at most without an index, as what the directory sends is kept until the
+ * round is scored: fewer while a round's answers are large); what a round
+ * finds lives
  * in a memory context of its own, reset after it, but for the candidates
  * that may be among the first (prune_candidates), which are lowered and
  * ranked once all rounds are done.
@@ -70,8 +71,13 @@
 #include "pssync.h"
 
 #define RECORDS_PER_ROUND 250
-/* without an index, what the directory answers for a round is kept: fewer */
+/*
+ * Without an index, what the directory answers for a round is kept: fewer,
+ * and fewer still while a round's answers take more than
+ * ROUND_MEMORY_ASKED (a common surname's parts find thousands of entries).
+ */
 #define RECORDS_PER_ROUND_ASKED 25
+#define ROUND_MEMORY_ASKED (8 * 1024 * 1024)
 
 /* the first names one question 3 asks for, at most (it asks several) */
 #define MAX_QUESTION_NAMES 16
@@ -1957,13 +1963,27 @@ suggest(Suggester *s, SyncRecord **records, int n, int keep,
 	INSTR_TIME_SUBTRACT(now, start_time);
 	s->ms[0] += INSTR_TIME_GET_MILLISEC(now);
 
-	for (start = 0; start < n; start += per_round)
+	if (s->index == NULL)
+		per_round = Max(RECORDS_PER_ROUND_ASKED / 5, 1);
+	for (start = 0; start < n;)
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->round_cxt);
+		int			taken = Min(per_round, n - start);
+		Size		used;
 
-		suggest_round(s, records + start, Min(per_round, n - start),
-					  keep, kept + start, out_cxt);
+		suggest_round(s, records + start, taken, keep, kept + start, out_cxt);
 		MemoryContextSwitchTo(old);
+		start += taken;
+
+		/* rounds asked of the directory: as many records as fit */
+		used = MemoryContextMemAllocated(s->round_cxt, true);
+		if (s->index == NULL)
+		{
+			if (used > ROUND_MEMORY_ASKED)
+				per_round = Max(per_round / 2, 1);
+			else if (used < ROUND_MEMORY_ASKED / 4)
+				per_round = Min(per_round * 2, RECORDS_PER_ROUND_ASKED);
+		}
 		MemoryContextReset(s->round_cxt);
 	}
 
