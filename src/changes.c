@@ -126,7 +126,8 @@ name_datum(const char *name)
  * is scanned for each row).  So all rows' values are joined with the
  * parameter's, which PostgreSQL hashes (measured: 47,000 values against
  * 100,000 rows in 0.1 s, with or without a generic plan).  A record may
- * come more than once: a member of a UNION, never under an OR.
+ * come more than once (a statement of its own, or a member of a UNION;
+ * never under an OR).
  */
 #define OVERLAP_FEW_VALUES 64
 
@@ -517,22 +518,13 @@ read_states(Oid schema, const char *server, RecordGroup group, int64 *dcids,
 /*
  * Remembering what a run took: every real run, of any kind.
  */
-typedef struct NotedRow
-{
-	int64		dcid;
-	int64		fingerprint;
-	char	   *usernames[2];
-	int			nusernames;
-} NotedRow;
-
 struct RunMemory
 {
 	Oid			schema;
 	const char *server;
 	RecordGroup group;
 	bool		with_id;		/* records have an ID the directory matches */
-	bool		changes_run;	/* ldap_sync_changes': notes the changed only */
-	HTAB	   *noted;			/* of NotedRow: as read before the records */
+	bool		changes_run;	/* ldap_sync_changes' */
 	MemoryContext cxt;
 };
 
@@ -541,7 +533,6 @@ new_run_memory(Oid schema, const char *server, RecordGroup group,
 			   PowerSchoolTables *tables)
 {
 	RunMemory  *memory = palloc0(sizeof(RunMemory));
-	HASHCTL		ctl;
 
 	memory->schema = schema;
 	memory->server = server;
@@ -549,11 +540,6 @@ new_run_memory(Oid schema, const char *server, RecordGroup group,
 	memory->with_id = tables->id_column != NULL;
 	memory->cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync run memory",
 										ALLOCSET_DEFAULT_SIZES);
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(NotedRow);
-	ctl.hcxt = memory->cxt;
-	memory->noted = hash_create("pssync fingerprints", 1024, &ctl,
-								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	return memory;
 }
 
@@ -646,7 +632,6 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 		  NewState *state)
 {
 	SyncRecord *rec = ((SyncResult *) lfirst(first))->record;
-	NotedRow   *noted = hash_search(memory->noted, &rec->dcid, HASH_FIND, NULL);
 	ListCell   *cell;
 	bool		by_link = false;
 	int			i;
@@ -664,8 +649,8 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 	}
 
 	/*
-	 * as read with the record, or before it (or remembered, and not changed
-	 * since)
+	 * as read with the record (a record loaded without its fingerprint has
+	 * the one remembered: if it changed since, the next run takes it)
 	 */
 	if (rec->has_fingerprint)
 	{
@@ -679,14 +664,8 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 		for (i = 0; i < state->nusernames; i++)
 			state->usernames[i] = rec->unchecked_username;
 		for (i = 0; i < rec->nchecks; i++)
-			state->usernames[username_position(rec->columns[i])] = rec->old_usernames[i];
-	}
-	else if (noted)
-	{
-		state->fingerprint = noted->fingerprint;
-		state->nusernames = noted->nusernames;
-		for (i = 0; i < noted->nusernames; i++)
-			state->usernames[i] = noted->usernames[i];
+			state->usernames[username_position(rec->columns[i])] =
+				rec->old_usernames[i];
 	}
 	else if (stored)
 	{
@@ -1936,17 +1915,6 @@ detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	{
 		for (i = 0; i < n; i++)
 			string_set_add(&gc->values, usernames[i]);
-		/* as it was before the records are read */
-		if (gc->memory)
-		{
-			NotedRow   *row = hash_search(gc->memory->noted, &dcid, HASH_ENTER, NULL);
-
-			row->fingerprint = fingerprint;
-			row->nusernames = Min(n, 2);
-			for (i = 0; i < row->nusernames; i++)
-				row->usernames[i] = usernames[i] ?
-					MemoryContextStrdup(gc->memory->cxt, usernames[i]) : NULL;
-		}
 	}
 	MemoryContextReset(d->row_cxt);
 }
@@ -1973,8 +1941,9 @@ gone_row(HeapTuple tuple, TupleDesc desc, void *arg)
  * dirty.  Also notes the records gone from the table: a record the caller
  * may not see is not taken for gone (whether it exists is asked of the
  * table as its owner, as links.c does).  The run's memory is started here
- * (the fingerprints as read now).  *n is their number; NULL with
- * full_reason set when so many records changed that a full run is cheaper.
+ * (its records are loaded with their fingerprints).  *n is their number;
+ * NULL with full_reason set when so many records changed that a full run
+ * is cheaper.
  */
 int64 *
 changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,

@@ -264,10 +264,11 @@ insert_rows(Oid schema, int64 run_id, List *rows, int *numbers)
 
 		/*
 		 * Up to LOG_ROWS_PER_STATEMENT rows, and fewer when they are large
-		 * (exception rows with many candidates).
+		 * (exception rows with many candidates); at least one.
 		 */
 		for (row = 0; row < LOG_ROWS_PER_STATEMENT && start + row < n &&
-			 MemoryContextMemAllocated(chunk_cxt, false) < LOG_BYTES_PER_STATEMENT;
+			 (row == 0 ||
+			  MemoryContextMemAllocated(chunk_cxt, false) < LOG_BYTES_PER_STATEMENT);
 			 row++)
 		{
 			SyncResult *result = (SyncResult *) list_nth(rows, start + row);

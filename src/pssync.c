@@ -408,8 +408,8 @@ _PG_init(void)
 
 /*
  * At DEBUG1, how long each phase of a call took, and the memory the
- * backend's contexts hold at its end: where a slow nightly run spends its
- * time.
+ * backend's memory contexts hold at its end (libldap's own allocations are
+ * not among them): where a slow nightly run spends its time.
  */
 void
 log_phase_time(instr_time *phase, const char *what)
@@ -418,7 +418,7 @@ log_phase_time(instr_time *phase, const char *what)
 
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, *phase);
-	elog(DEBUG1, "pssync: %s took %.1f ms (backend memory %.1f MB)", what,
+	elog(DEBUG1, "pssync: %s took %.1f ms (memory contexts %.1f MB)", what,
 		 INSTR_TIME_GET_MILLISEC(now),
 		 MemoryContextMemAllocated(TopMemoryContext, true) / 1048576.0);
 	INSTR_TIME_SET_CURRENT(*phase);

@@ -1226,6 +1226,7 @@ directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind, List *keys)
 {
 	int			which = kind == INDEX_KEY_LAST_PART ? 1 : 0;
 	ListCell   *cell;
+	int			k;
 
 	Assert(kind == INDEX_KEY_FIRST_PART || kind == INDEX_KEY_LAST_PART);
 	if (index->pairs_arena)
@@ -1239,18 +1240,21 @@ directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind, List *keys)
 		index->wanted_cxt = AllocSetContextCreate(arena_context(index->arena),
 												  "pssync pair keys wanted",
 												  ALLOCSET_DEFAULT_SIZES);
-	if (index->wanted[which] == NULL)
+	/* both kinds: a kind none is named of files nothing */
+	for (k = 0; k < 2; k++)
 	{
 		HASHCTL		ctl;
 
+		if (index->wanted[k] != NULL)
+			continue;
 		ctl.keysize = sizeof(char *);
 		ctl.entrysize = sizeof(char *);
 		ctl.hash = string_pointer_hash;
 		ctl.match = string_pointer_match;
 		ctl.hcxt = index->wanted_cxt;
-		index->wanted[which] = hash_create("pssync pair keys wanted", 4096, &ctl,
-										   HASH_ELEM | HASH_FUNCTION |
-										   HASH_COMPARE | HASH_CONTEXT);
+		index->wanted[k] = hash_create("pssync pair keys wanted", 4096, &ctl,
+									   HASH_ELEM | HASH_FUNCTION |
+									   HASH_COMPARE | HASH_CONTEXT);
 	}
 	foreach(cell, keys)
 	{

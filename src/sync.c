@@ -1014,7 +1014,8 @@ one_record(text *type_text, int64 dcid, PowerSchoolTables *tables, const char *w
 	one.dcid = dcid;
 	records = group == GROUP_STUDENTS ?
 		load_student_records(tables, &one, false, false, arena, &excluded) :
-		load_user_records(tables, &one, USERS_ALL, false, false, arena, &excluded);
+		load_user_records(tables, &one, USERS_ALL, false, false, arena,
+						  &excluded);
 	if (records == NIL && excluded == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -1316,8 +1317,8 @@ pssync_ldap_suggest(PG_FUNCTION_ARGS)
 		records = load_student_records(&tables, &selection, false, false, arena,
 									   &excluded);
 	else
-		records = load_user_records(&tables, &selection, USERS_ALL, false, false, arena,
-									&excluded);
+		records = load_user_records(&tables, &selection, USERS_ALL, false, false,
+									arena, &excluded);
 	if (records == NIL && excluded > 0)
 		refuse_excluded_record(group, selection.dcid);
 	if (records == NIL)
