@@ -799,6 +799,56 @@ write_states(RunMemory *memory, StateBatch *b, int64 run_id)
 	b->n = 0;
 }
 
+/* An entry and the record now linked to it (-1: none), for mark_dependents */
+typedef struct EntryHolder
+{
+	const char *entry_id;
+	int64		dcid;
+} EntryHolder;
+
+typedef struct EntryHolders
+{
+	EntryHolder *pairs;			/* sorted by entry_id */
+	int			n;
+	DcidList   *found;
+} EntryHolders;
+
+static int
+compare_entry_holders(const void *a, const void *b)
+{
+	return strcmp(((const EntryHolder *) a)->entry_id,
+				  ((const EntryHolder *) b)->entry_id);
+}
+
+/*
+ * A record matched to one of the entries: found, unless every record the
+ * entry is given to is this one.
+ */
+static void
+entry_holder_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	EntryHolders *h = (EntryHolders *) arg;
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	EntryHolder key;
+	EntryHolder *at;
+
+	key.entry_id = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
+	at = bsearch(&key, h->pairs, h->n, sizeof(EntryHolder), compare_entry_holders);
+	if (at == NULL)
+		return;
+	while (at > h->pairs && strcmp(at[-1].entry_id, key.entry_id) == 0)
+		at--;
+	for (; at < h->pairs + h->n && strcmp(at->entry_id, key.entry_id) == 0; at++)
+	{
+		if (at->dcid != dcid)
+		{
+			dcid_list_add(h->found, dcid);
+			return;
+		}
+	}
+}
+
 static int
 compare_dcids(const void *a, const void *b)
 {
@@ -822,8 +872,8 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 				const char **values, int nvalues, const char **entry_ids,
 				int64 *linked_dcids, int nentries, int64 *covered, int ncovered)
 {
-	Oid			types[4] = {NAMEOID, TEXTOID, TEXTARRAYOID, INT8ARRAYOID};
-	Datum		params[4];
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		params[3];
 	DcidList	found;
 	MemoryContext chunk_cxt;
 	int64	   *taken = NULL;
@@ -852,22 +902,34 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk_cxt);
 	}
-	/* the entries DEPENDENTS_PER_STATEMENT at a time, through an index */
+	/*
+	 * The records matched to the entries, DEPENDENTS_PER_STATEMENT entries
+	 * at a time through the index on entry_id (a join would read the whole
+	 * table for each), compared here with the records now linked to them.
+	 */
 	for (i = 0; i < nentries; i += DEPENDENTS_PER_STATEMENT)
 	{
 		int			ne = Min(DEPENDENTS_PER_STATEMENT, nentries - i);
 		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+		EntryHolders holders;
+		int			k;
 
+		holders.pairs = palloc(sizeof(EntryHolder) * ne);
+		holders.n = ne;
+		holders.found = &found;
+		for (k = 0; k < ne; k++)
+		{
+			holders.pairs[k].entry_id = entry_ids[i + k];
+			holders.pairs[k].dcid = linked_dcids[i + k];
+		}
+		qsort(holders.pairs, ne, sizeof(EntryHolder), compare_entry_holders);
 		params[2] = text_array(entry_ids + i, ne);
-		params[3] = int8_array(linked_dcids + i, ne);
-		for_each_row(psprintf("SELECT m.dcid FROM %s.record_state m"
-							  " JOIN ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) e(entry_id, dcid)"
-							  " ON e.entry_id OPERATOR(pg_catalog.=) m.entry_id"
+		for_each_row(psprintf("SELECT m.dcid, m.entry_id FROM %s.record_state m"
 							  " WHERE m.server OPERATOR(pg_catalog.=) $1"
 							  " AND m.record_group OPERATOR(pg_catalog.=) $2"
-							  " AND e.dcid OPERATOR(pg_catalog.<>) m.dcid",
+							  " AND m.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
 							  schema_name(schema)),
-					 4, types, params, false, dcid_list_row, &found);
+					 3, types, params, false, entry_holder_row, &holders);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk_cxt);
 	}

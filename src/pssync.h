@@ -425,6 +425,7 @@ extern char *text_array_literal(const char **values, int n);
 extern void for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
 						 bool latest, RowCallback callback, void *arg);
 extern void dcid_list_row(HeapTuple tuple, TupleDesc desc, void *arg);
+extern void dcid_list_add(DcidList *list, int64 dcid);
 extern char *row_text(HeapTuple tuple, TupleDesc desc, int column, Arena *arena);
 
 

@@ -172,14 +172,22 @@ for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
 /*
  * A RowCallback that collects the first column of each row (a bigint) in
  * list->dcids, allocated in list->cxt (NULL: the memory context current in
- * the callback, the caller's of for_each_row).
+ * the callback, the caller's of for_each_row); and dcid_list_add(), which
+ * adds one.
  */
 void
 dcid_list_row(HeapTuple tuple, TupleDesc desc, void *arg)
 {
-	DcidList   *list = (DcidList *) arg;
-	MemoryContext cxt = list->cxt ? list->cxt : CurrentMemoryContext;
 	bool		isnull;
+
+	dcid_list_add((DcidList *) arg,
+				  DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull)));
+}
+
+void
+dcid_list_add(DcidList *list, int64 dcid)
+{
+	MemoryContext cxt = list->cxt ? list->cxt : CurrentMemoryContext;
 
 	if (list->n == list->allocated)
 	{
@@ -188,7 +196,7 @@ dcid_list_row(HeapTuple tuple, TupleDesc desc, void *arg)
 			repalloc_huge(list->dcids, sizeof(int64) * list->allocated) :
 			MemoryContextAllocHuge(cxt, sizeof(int64) * list->allocated);
 	}
-	list->dcids[list->n++] = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	list->dcids[list->n++] = dcid;
 }
 
 /* A text column of a row, copied into the arena, or NULL. */
