@@ -425,10 +425,30 @@ stored_state_table(MemoryContext cxt)
 typedef struct StateRead
 {
 	HTAB	   *states;
-	bool		details;		/* keep usernames, user IDs, entry ID */
 	MemoryContext cxt;			/* of the states */
-	MemoryContext row_cxt;		/* without details: a row's work, reset */
 } StateRead;
+
+/* What a district-wide run compares of each stored state. */
+typedef struct StateHash
+{
+	int64		dcid;
+	int64		hash;
+	bool		dirty;
+} StateHash;
+
+typedef struct StateHashes
+{
+	StateHash  *h;				/* sorted by dcid, once read */
+	int			n;
+	int			allocated;
+	MemoryContext cxt;			/* of h */
+	MemoryContext row_cxt;		/* a row's work, reset after it */
+} StateHashes;
+
+static void state_of_row(HeapTuple tuple, TupleDesc desc, StoredState *state);
+
+#define STATE_COLUMNS "s.dcid, s.fingerprint, s.outcome, s.dirty, s.record_type," \
+	" s.last_key, s.id_key, s.entry_id, s.usernames, s.user_ids"
 
 static void
 stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
@@ -437,12 +457,25 @@ stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	bool		isnull;
 	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	StoredState *state = hash_search(read->states, &dcid, HASH_ENTER, NULL);
-	MemoryContext old = MemoryContextSwitchTo(read->details ? read->cxt :
-											  read->row_cxt);
+	MemoryContext old = MemoryContextSwitchTo(read->cxt);
+
+	state_of_row(tuple, desc, state);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A row of record_state (the columns of STATE_COLUMNS) as a StoredState,
+ * its strings in the current memory context.
+ */
+static void
+state_of_row(HeapTuple tuple, TupleDesc desc, StoredState *state)
+{
+	bool		isnull;
 	char	  **usernames;
 	char	   *last_key;
 	char	   *id_key;
 
+	state->dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	state->fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 	state->outcome = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
 	state->dirty = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
@@ -458,19 +491,33 @@ stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
 							 state->outcome, last_key, id_key, state->entry_id,
 							 (const char **) state->usernames, state->nusernames,
 							 (const char **) state->user_ids, state->nuser_ids);
-	if (!read->details)
-	{
-		/* a district-wide run keeps 40 bytes a record, not the strings */
-		state->record_type = NULL;
-		state->entry_id = NULL;
-		state->nusernames = 0;
-		state->user_ids = NULL;
-		state->nuser_ids = 0;
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(read->row_cxt);
-		return;
-	}
+}
+
+/*
+ * A row of record_state as a district-wide run compares it: its hash and
+ * dirty flag alone (24 bytes a record, in an array sorted afterwards).
+ */
+static void
+state_hash_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	StateHashes *hashes = (StateHashes *) arg;
+	MemoryContext old = MemoryContextSwitchTo(hashes->row_cxt);
+	StoredState state;
+
+	state_of_row(tuple, desc, &state);
 	MemoryContextSwitchTo(old);
+	MemoryContextReset(hashes->row_cxt);
+	if (hashes->n == hashes->allocated)
+	{
+		hashes->allocated = Max(1024, hashes->allocated * 2);
+		hashes->h = hashes->h ?
+			repalloc_huge(hashes->h, sizeof(StateHash) * hashes->allocated) :
+			MemoryContextAllocHuge(hashes->cxt, sizeof(StateHash) * hashes->allocated);
+	}
+	hashes->h[hashes->n].dcid = state.dcid;
+	hashes->h[hashes->n].hash = state.hash;
+	hashes->h[hashes->n].dirty = state.dirty;
+	hashes->n++;
 }
 
 /*
@@ -479,7 +526,7 @@ stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
  */
 static HTAB *
 read_states(Oid schema, const char *server, RecordGroup group, int64 *dcids,
-			int n, bool details, MemoryContext cxt)
+			int n, MemoryContext cxt)
 {
 	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
 	Datum		values[3];
@@ -487,31 +534,63 @@ read_states(Oid schema, const char *server, RecordGroup group, int64 *dcids,
 	AsOwner		as;
 
 	read.states = stored_state_table(cxt);
-	read.details = details;
 	read.cxt = cxt;
-	read.row_cxt = NULL;
-	if (dcids && n == 0)
+	if (n == 0)
 		return read.states;
-	if (!details)
-		read.row_cxt = AllocSetContextCreate(CurrentMemoryContext,
-											 "pssync state row",
-											 ALLOCSET_SMALL_SIZES);
 	values[0] = name_datum(server);
 	values[1] = CStringGetTextDatum(record_group_name(group));
-	values[2] = dcids ? int8_array(dcids, n) : (Datum) 0;
+	values[2] = int8_array(dcids, n);
 	become_owner(&as, schema);
-	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.outcome, s.dirty, s.record_type,"
-						  " s.last_key, s.id_key, s.entry_id, s.usernames, s.user_ids"
-						  " FROM %s.record_state s"
+	for_each_row(psprintf("SELECT " STATE_COLUMNS " FROM %s.record_state s"
 						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
-						  " AND s.record_group OPERATOR(pg_catalog.=) $2%s",
-						  schema_name(schema),
-						  dcids ? " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3)" : ""),
-				 dcids ? 3 : 2, types, values, true, stored_state_row, &read);
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3)",
+						  schema_name(schema)),
+				 3, types, values, true, stored_state_row, &read);
 	become_caller(&as);
-	if (read.row_cxt)
-		MemoryContextDelete(read.row_cxt);
 	return read.states;
+}
+
+static int
+compare_state_hashes(const void *a, const void *b)
+{
+	int64		x = ((const StateHash *) a)->dcid;
+	int64		y = ((const StateHash *) b)->dcid;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Every stored state of a group, as a district-wide run compares them
+ * (state_hash_row), read as the owner; in cxt.
+ */
+static StateHashes *
+read_state_hashes(Oid schema, const char *server, RecordGroup group,
+				  MemoryContext cxt)
+{
+	Oid			types[2] = {NAMEOID, TEXTOID};
+	Datum		values[2];
+	StateHashes *hashes = MemoryContextAllocZero(cxt, sizeof(StateHashes));
+	AsOwner		as;
+
+	hashes->cxt = cxt;
+	hashes->row_cxt = AllocSetContextCreate(CurrentMemoryContext,
+											"pssync state row",
+											ALLOCSET_SMALL_SIZES);
+	values[0] = name_datum(server);
+	values[1] = CStringGetTextDatum(record_group_name(group));
+	become_owner(&as, schema);
+	for_each_row(psprintf("SELECT " STATE_COLUMNS " FROM %s.record_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2",
+						  schema_name(schema)),
+				 2, types, values, true, state_hash_row, hashes);
+	become_caller(&as);
+	MemoryContextDelete(hashes->row_cxt);
+	hashes->row_cxt = NULL;
+	if (hashes->n > 1)
+		qsort(hashes->h, hashes->n, sizeof(StateHash), compare_state_hashes);
+	return hashes;
 }
 
 
@@ -524,7 +603,8 @@ struct RunMemory
 	const char *server;
 	RecordGroup group;
 	bool		with_id;		/* records have an ID the directory matches */
-	bool		changes_run;	/* ldap_sync_changes' */
+	bool		changes_run;	/* ldap_sync_changes' incremental run */
+	bool		district;		/* of every record of the scope */
 	MemoryContext cxt;
 };
 
@@ -594,14 +674,17 @@ has_watermark(Oid schema, const char *server, RecordGroup group)
  */
 RunMemory *
 run_memory_begin(const char *server, RecordGroup group,
-				 PowerSchoolTables *tables, bool changes_run)
+				 PowerSchoolTables *tables, bool changes_run, bool district)
 {
 	Oid			schema = state_schema();
+	RunMemory  *memory;
 
 	if (!OidIsValid(schema) ||
 		(!changes_run && !has_watermark(schema, server, group)))
 		return NULL;
-	return new_run_memory(schema, server, group, tables);
+	memory = new_run_memory(schema, server, group, tables);
+	memory->district = district;
+	return memory;
 }
 
 /* The position of a username column in record_state.usernames. */
@@ -975,7 +1058,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 {
 	MemoryContext old;
 	List	   *firsts;
-	HTAB	   *stored;
+	HTAB	   *stored = NULL;
+	StateHashes *hashes = NULL;
 	StateBatch	batch;
 	StringSet	taken;
 	StringSet	given_up;
@@ -1006,13 +1090,16 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 	foreach(cell, firsts)
 		covered[ncovered++] = ((SyncResult *) lfirst((ListCell *) lfirst(cell)))->record->dcid;
 
-	/* a run of (nearly) every record reads every state at once */
-	if (ncovered > 1000 && !memory->changes_run)
-		stored = read_states(memory->schema, memory->server, memory->group,
-							 NULL, 0, false, memory->cxt);
+	/*
+	 * a district-wide run (or one of many records) reads every state at
+	 * once, and keeps of each what it compares
+	 */
+	if ((memory->district || ncovered > 1000) && !memory->changes_run)
+		hashes = read_state_hashes(memory->schema, memory->server,
+								   memory->group, memory->cxt);
 	else
 		stored = read_states(memory->schema, memory->server, memory->group,
-							 covered, ncovered, true, memory->cxt);
+							 covered, ncovered, memory->cxt);
 
 	string_set_init(&taken, memory->cxt);
 	string_set_init(&given_up, memory->cxt);
@@ -1021,10 +1108,22 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 	{
 		ListCell   *first = (ListCell *) lfirst(cell);
 		SyncRecord *rec = ((SyncResult *) lfirst(first))->record;
-		StoredState *state = hash_search(stored, &rec->dcid, HASH_FIND, NULL);
+		StoredState *state = NULL;
+		StateHash  *known = NULL;
 		ListCell   *row;
 		NewState	ns;
 		int64		hash;
+
+		if (stored)
+			state = hash_search(stored, &rec->dcid, HASH_FIND, NULL);
+		else
+		{
+			StateHash	key;
+
+			key.dcid = rec->dcid;
+			known = bsearch(&key, hashes->h, hashes->n, sizeof(StateHash),
+							compare_state_hashes);
+		}
 
 		/* the usernames it takes or gives up */
 		for_each_cell(row, results, first)
@@ -1057,7 +1156,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		hash = state_hash(ns.record_type, ns.fingerprint, ns.outcome,
 						  ns.last_key, ns.id_key, ns.entry_id, ns.usernames,
 						  ns.nusernames, ns.user_ids, ns.nuser_ids);
-		if (state && !state->dirty && state->hash == hash)
+		if ((state && !state->dirty && state->hash == hash) ||
+			(known && !known->dirty && known->hash == hash))
 		{
 			MemoryContextSwitchTo(memory->cxt);
 			continue;
@@ -2136,7 +2236,7 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 
 	/* what the records held and were matched to before */
 	gc->stored = read_states(gc->schema, gc->server->servername, gc->group,
-							 result, *n, true, gc->cxt);
+							 result, *n, gc->cxt);
 	hash_seq_init(&status, gc->stored);
 	{
 		StoredState *state;
@@ -2229,7 +2329,7 @@ changes_scope_more(GroupChanges *gc, List *results, int *n)
 
 	/* their states too */
 	stored = read_states(gc->schema, gc->server->servername, gc->group,
-						 result, *n, true, gc->cxt);
+						 result, *n, gc->cxt);
 	hash_seq_init(&status, stored);
 	while ((state = hash_seq_search(&status)) != NULL)
 	{

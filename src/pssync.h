@@ -646,7 +646,8 @@ typedef struct GroupChanges GroupChanges;
 
 extern bool changes_supported(void);
 extern RunMemory *run_memory_begin(const char *server, RecordGroup group,
-								   PowerSchoolTables *tables, bool changes_run);
+								   PowerSchoolTables *tables, bool changes_run,
+								   bool district);
 extern void run_memory_end(RunMemory *memory, List *results, int64 run_id,
 						   bool canonical, bool retake);
 extern void mark_records_dirty(const char *server, RecordGroup group,

@@ -315,7 +315,8 @@ execute_run(SyncRequest *request, PssyncServer *server,
 	/* whether it remembers what each record is, read with the record */
 	if (!request->dry_run)
 		memory = run_memory_begin(server->servername, request->group, tables,
-								  request->changes != NULL);
+								  request->changes != NULL,
+								  request->selection.kind == SELECT_ALL);
 	records = load_records(request, tables, &request->selection, memory != NULL,
 						   arena, &excluded);
 	if (request->dn && records == NIL && excluded > 0)
