@@ -521,8 +521,8 @@ state_hash_row(HeapTuple tuple, TupleDesc desc, void *arg)
 }
 
 /*
- * The stored states of a group's records: of the dcids given, or all
- * (dcids NULL); read as the owner, as they are now.
+ * The stored states of the n records of dcids, read as the owner, as they
+ * are now.
  */
 static HTAB *
 read_states(Oid schema, const char *server, RecordGroup group, int64 *dcids,
@@ -918,18 +918,20 @@ entry_holder_row(HeapTuple tuple, TupleDesc desc, void *arg)
 
 	key.entry_id = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
 	at = bsearch(&key, h->pairs, h->n, sizeof(EntryHolder), compare_entry_holders);
-	if (at == NULL)
-		return;
-	while (at > h->pairs && strcmp(at[-1].entry_id, key.entry_id) == 0)
-		at--;
-	for (; at < h->pairs + h->n && strcmp(at->entry_id, key.entry_id) == 0; at++)
+	if (at != NULL)
 	{
-		if (at->dcid != dcid)
+		while (at > h->pairs && strcmp(at[-1].entry_id, key.entry_id) == 0)
+			at--;
+		for (; at < h->pairs + h->n && strcmp(at->entry_id, key.entry_id) == 0; at++)
 		{
-			dcid_list_add(h->found, dcid);
-			return;
+			if (at->dcid != dcid)
+			{
+				dcid_list_add(h->found, dcid);
+				break;
+			}
 		}
 	}
+	pfree((char *) key.entry_id);
 }
 
 static int
@@ -998,14 +1000,23 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 		int			k;
 
 		holders.pairs = palloc(sizeof(EntryHolder) * ne);
-		holders.n = ne;
+		holders.n = 0;
 		holders.found = &found;
 		for (k = 0; k < ne; k++)
 		{
-			holders.pairs[k].entry_id = entry_ids[i + k];
-			holders.pairs[k].dcid = linked_dcids[i + k];
+			if (entry_ids[i + k] == NULL)
+				continue;		/* matches no record */
+			holders.pairs[holders.n].entry_id = entry_ids[i + k];
+			holders.pairs[holders.n].dcid = linked_dcids[i + k];
+			holders.n++;
 		}
-		qsort(holders.pairs, ne, sizeof(EntryHolder), compare_entry_holders);
+		if (holders.n == 0)
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(chunk_cxt);
+			continue;
+		}
+		qsort(holders.pairs, holders.n, sizeof(EntryHolder), compare_entry_holders);
 		params[2] = text_array(entry_ids + i, ne);
 		for_each_row(psprintf("SELECT m.dcid, m.entry_id FROM %s.record_state m"
 							  " WHERE m.server OPERATOR(pg_catalog.=) $1"
@@ -1060,6 +1071,7 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 	List	   *firsts;
 	HTAB	   *stored = NULL;
 	StateHashes *hashes = NULL;
+	DcidList	unknown;
 	StateBatch	batch;
 	StringSet	taken;
 	StringSet	given_up;
@@ -1101,6 +1113,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		stored = read_states(memory->schema, memory->server, memory->group,
 							 covered, ncovered, memory->cxt);
 
+	memset(&unknown, 0, sizeof(unknown));
+	unknown.cxt = memory->cxt;
 	string_set_init(&taken, memory->cxt);
 	string_set_init(&given_up, memory->cxt);
 	batch_init(&batch);
@@ -1121,8 +1135,9 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 			StateHash	key;
 
 			key.dcid = rec->dcid;
-			known = bsearch(&key, hashes->h, hashes->n, sizeof(StateHash),
-							compare_state_hashes);
+			if (hashes->n > 0)
+				known = bsearch(&key, hashes->h, hashes->n, sizeof(StateHash),
+								compare_state_hashes);
 		}
 
 		/* the usernames it takes or gives up */
@@ -1142,6 +1157,9 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		MemoryContextSwitchTo(record_cxt);
 		if (!new_state(memory, first, results, state, &ns))
 		{
+			/* what it was is not known: the next run takes it */
+			if (known)
+				dcid_list_add(&unknown, rec->dcid);
 			MemoryContextSwitchTo(memory->cxt);
 			continue;
 		}
@@ -1192,6 +1210,9 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 	/* its rows are not (or may not be) a district-wide run's: the next run takes them */
 	if (!canonical || retake)
 		mark_records_dirty(memory->server, memory->group, covered, ncovered);
+	else
+		mark_records_dirty(memory->server, memory->group, unknown.dcids,
+						   unknown.n);
 	/*
 	 * A username taken: the records that want it now conflict (those of this
 	 * run knew, as they were checked with it).  A username given up: those

@@ -316,7 +316,8 @@ execute_run(SyncRequest *request, PssyncServer *server,
 	if (!request->dry_run)
 		memory = run_memory_begin(server->servername, request->group, tables,
 								  request->changes != NULL,
-								  request->selection.kind == SELECT_ALL);
+								  request->selection.kind == SELECT_ALL &&
+								  !request->blank_only);
 	records = load_records(request, tables, &request->selection, memory != NULL,
 						   arena, &excluded);
 	if (request->dn && records == NIL && excluded > 0)
