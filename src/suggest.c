@@ -50,10 +50,10 @@
  * Records are taken RECORDS_PER_ROUND at a time (RECORDS_PER_ROUND_ASKED
  * at most without an index, as what the directory sends is kept until the
  * round is scored: fewer while a round's answers are large); what a round
- * finds lives
- * in a memory context of its own, reset after it, but for the candidates
- * that may be among the first (prune_candidates), which are lowered and
- * ranked once all rounds are done.
+ * finds lives in a memory context of its own, reset after it, but for the
+ * candidates that may be among the first (prune_candidates), which are
+ * lowered and ranked once all rounds are done.  With an index, the pair
+ * keys all rounds will ask for are named to it first (want_pair_keys).
  *
  *-------------------------------------------------------------------------
  */
