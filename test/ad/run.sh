@@ -10,6 +10,8 @@
 #
 #   bash test/ad/run.sh                 every test
 #   bash test/ad/run.sh ad_bind ad_tls  these (ad_setup always runs first)
+#   bash test/ad/run.sh changes_random  test/scripts/changes_random.sh
+#                                       against the DC (CHANGES_ROUNDS, 30)
 #
 # Runs as root: pssync must be built and installed (make && make install,
 # as .ci/run does), and Samba needs AD's fixed ports 389, 636, 3268 and
@@ -199,6 +201,7 @@ for t in $REQUESTED; do
 	case $t in
 	ad_setup) ;;
 	ad_strong_auth) STRONG_AUTH=1 ;;
+	changes_random) ;;
 	*) TESTS="$TESTS $t" ;;
 	esac
 done
@@ -219,6 +222,23 @@ if [ -n "$STRONG_AUTH" ]; then
 		run_regress " (strong auth)" pssync_ad_strong ad_setup ad_strong_auth
 	else
 		fail "ad restart Samba with strong auth"
+	fi
+	echo "took $(since "$T") s"
+fi
+# The guarantee of ldap_sync_changes after random mixes of changes to both
+# sides (test/scripts/changes_random.sh), with the DC as the directory.
+if [ $# -eq 0 ] || [[ " $* " == *" changes_random "* ]]; then
+	step "ldap_sync_changes after random changes to the DC and PowerSchool"
+	T=$(now)
+	if CHANGES_AD_URI="ldap://127.0.0.1:389" PSSYNC_LDAP_URI="ldap://127.0.0.1:389" \
+		CHANGES_ROUNDS=${CHANGES_ROUNDS:-30} PATH="$PWD/test/tools/bin:$PATH" \
+		bash test/scripts/changes_random.sh >"$WORK/changes_random.log" 2>&1; then
+		grep -E '^# ' "$WORK/changes_random.log" | tail -5
+		pass "ad changes_random ($(grep -c '^ok ' "$WORK/changes_random.log") checks)"
+	else
+		tail -40 "$WORK/changes_random.log"
+		grep -E '^FAIL ' "$WORK/changes_random.log" | head -20 | sed 's/^/>> /'
+		fail "ad changes_random"
 	fi
 	echo "took $(since "$T") s"
 fi

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Random changes to both sides of a small district, for changes_random.sh.
 
-    changes_random.py init STATE SEED      the directory (LDIF) and the
+    changes_random.py init STATE SEED [ad] the directory (LDIF) and the
                                            PowerSchool records (SQL), in
-                                           STATE.ldif and STATE.sql
+                                           STATE.ldif and STATE.sql; "ad":
+                                           an Active Directory's entries
+                                           (user objects under
+                                           DC=district,DC=test, LDIF to
+                                           add with ldapmodify -a)
     changes_random.py round STATE N        round N's changes: STATE.ldif
                                            (for ldapmodify -c) and
                                            STATE.sql
@@ -26,13 +30,33 @@ STUDENTS = 60
 USERS = 30
 
 
+# The directory's suffix, and its entries' object class: OpenLDAP's
+# inetOrgPerson, or Active Directory's user (set by init, kept in STATE).
+SUFFIX = {"openldap": "dc=district,dc=org", "ad": "DC=district,DC=test"}
+FLAVOR = "openldap"
+
+
+def ou_dn(ou):
+    return "ou=%s,%s" % (ou, SUFFIX[FLAVOR])
+
+
 def dn(entry):
-    return "cn=%s,ou=%s,dc=district,dc=org" % (entry["rdn"], entry["ou"])
+    return "cn=%s,%s" % (entry["rdn"], ou_dn(entry["ou"]))
 
 
-def ldif_entry(entry):
-    lines = ["dn: " + dn(entry), "objectClass: inetOrgPerson",
-             "cn: " + entry["rdn"], "sn: " + entry["sn"]]
+def ldif_entry(entry, change=False):
+    """The entry in LDIF: for slapadd (or ldapmodify -a), or as a change
+    record for ldapmodify."""
+    lines = ["dn: " + dn(entry)]
+    if change:
+        lines.append("changetype: add")
+    if FLAVOR == "ad":
+        # AD names cn after the RDN itself; sAMAccountName is unique,
+        # and stays what it was when the entry is renamed
+        lines += ["objectClass: user", "sAMAccountName: " + entry["rdn"]]
+    else:
+        lines += ["objectClass: inetOrgPerson", "cn: " + entry["rdn"]]
+    lines.append("sn: " + entry["sn"])
     if entry.get("givenName"):
         lines.append("givenName: " + entry["givenName"])
     for uid in entry["uid"]:
@@ -75,13 +99,14 @@ def new_entry(rng, state, ou):
     return entry
 
 
-def init(path, seed):
+def init(path, seed, flavor):
+    global FLAVOR
+    FLAVOR = flavor
     rng = random.Random(seed)
-    state = {"seed": seed, "next_uid": 0, "next_rdn": 0, "entries": {}}
+    state = {"seed": seed, "flavor": flavor, "next_uid": 0, "next_rdn": 0, "entries": {}}
     out = []
     for ou in OUS:
-        out.append("dn: ou=%s,dc=district,dc=org\nobjectClass: organizationalUnit\nou: %s\n\n"
-                   % (ou, ou))
+        out.append("dn: %s\nobjectClass: organizationalUnit\nou: %s\n\n" % (ou_dn(ou), ou))
     for i in range(STUDENTS + 20):
         out.append(ldif_entry(new_entry(rng, state, "Rand")))
     for i in range(USERS + 10):
@@ -112,7 +137,8 @@ def directory_change(rng, state, out):
     kind = rng.choice(["add", "add", "delete", "sn", "givenName", "uid", "uid",
                        "rename", "move", "employeeNumber"])
     if kind == "add" or not entries:
-        out.append(ldif_entry(new_entry(rng, state, rng.choice(["Rand", "Rand", "RandStaff"]))))
+        out.append(ldif_entry(new_entry(rng, state, rng.choice(["Rand", "Rand", "RandStaff"])),
+                              change=True))
         return
     entry = rng.choice(entries)
     if kind == "delete":
@@ -146,8 +172,8 @@ def directory_change(rng, state, out):
     elif kind == "move":
         old = dn(entry)
         entry["ou"] = rng.choice([o for o in OUS if o != entry["ou"]])
-        out.append("dn: %s\nchangetype: modrdn\nnewrdn: cn=%s\ndeleteoldrdn: 1\nnewsuperior: ou=%s,dc=district,dc=org\n\n"
-                   % (old, entry["rdn"], entry["ou"]))
+        out.append("dn: %s\nchangetype: modrdn\nnewrdn: cn=%s\ndeleteoldrdn: 1\nnewsuperior: %s\n\n"
+                   % (old, entry["rdn"], ou_dn(entry["ou"])))
     elif kind == "employeeNumber":
         if entry.get("employeeNumber"):
             del entry["employeeNumber"]
@@ -207,7 +233,9 @@ def powerschool_change(rng, n, k, out):
 
 
 def do_round(path, n):
+    global FLAVOR
     state = json.load(open(path))
+    FLAVOR = state.get("flavor", "openldap")
     rng = random.Random("%s/%d" % (state["seed"], n))
     ldif = []
     sql = []
@@ -222,6 +250,6 @@ def do_round(path, n):
 
 if __name__ == "__main__":
     if sys.argv[1] == "init":
-        init(sys.argv[2], int(sys.argv[3]))
+        init(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "openldap")
     else:
         do_round(sys.argv[2], int(sys.argv[3]))
