@@ -47,13 +47,16 @@
  * another record holds in a username column the record's sync checks
  * (uid_taken), is listed with its score halved.
  *
- * Records are taken RECORDS_PER_ROUND at a time (RECORDS_PER_ROUND_ASKED
- * at most without an index, as what the directory sends is kept until the
- * round is scored: fewer while a round's answers are large); what a round
- * finds lives in a memory context of its own, reset after it, but for the
- * candidates that may be among the first (prune_candidates), which are
- * lowered and ranked once all rounds are done.  With an index, the pair
- * keys all rounds will ask for are named to it first (want_pair_keys).
+ * Records are taken a round at a time: what a round finds lives in a
+ * memory context of its own, reset after it, but for the candidates that
+ * may be among the first (prune_candidates), which are lowered and ranked
+ * once all rounds are done.  A round takes more records while the last one
+ * took little memory, and fewer while it took much (the questions of a
+ * common surname's parts find thousands of entries; without an index, what
+ * the directory sends is kept until the round is scored).  With an index,
+ * the pair keys all rounds will ask for are named to it first
+ * (want_pair_keys).  The forms of the names scored are kept from round to
+ * round, but are forgotten when they take more than FORMS_MEMORY.
  *
  *-------------------------------------------------------------------------
  */
@@ -70,14 +73,22 @@
 
 #include "pssync.h"
 
-#define RECORDS_PER_ROUND 250
 /*
- * Without an index, what the directory answers for a round is kept: fewer,
- * and fewer still while a round's answers take more than
- * ROUND_MEMORY_ASKED (a common surname's parts find thousands of entries).
+ * The records of a round: at first, and at most.  A round that took more
+ * than its memory bound is followed by one of half as many records, one
+ * that took less than a quarter of it by one of twice as many.  Without an
+ * index, what the directory answers is kept until the round is scored:
+ * fewer records, and more memory.
  */
+#define RECORDS_PER_ROUND_FIRST 50
+#define RECORDS_PER_ROUND 250
+#define ROUND_MEMORY (2 * 1024 * 1024)
+#define RECORDS_PER_ROUND_ASKED_FIRST 5
 #define RECORDS_PER_ROUND_ASKED 25
 #define ROUND_MEMORY_ASKED (8 * 1024 * 1024)
+
+/* the forms of names kept from round to round, at most */
+#define FORMS_MEMORY (4 * 1024 * 1024)
 
 /* the first names one question 3 asks for, at most (it asks several) */
 #define MAX_QUESTION_NAMES 16
@@ -208,11 +219,13 @@ struct Suggester
 	Nicknames  *nicknames;
 	MemoryContext cxt;			/* lives as long as the suggester */
 	MemoryContext round_cxt;
+	MemoryContext forms_cxt;	/* forms and what it is in */
 	const char *attrs[6];
 	int			value_of[NUM_ATTRS];	/* which attribute holds each, or -1 */
 	int			uid_value;
 	int			entry_id_value; /* or -1 */
-	HTAB	   *forms;			/* of FormsEntry */
+	HTAB	   *forms;			/* of FormsEntry, in forms_cxt: see
+								 * forget_forms */
 	int			cut_short;
 	double		ms[4];			/* answering from the index, asking, scoring,
 								 * lowering: suggester_summary() */
@@ -1190,6 +1203,7 @@ ask_questions(Suggester *s, Pending *pending, int n)
 
 /* Is an entry found by a search filed under one of a question's keys? */
 static NameForms *forms_of(Suggester *s, const char *text, int len);
+static void forget_forms(Suggester *s);
 
 static bool
 found_under_keys(Suggester *s, Question *q, Found *f)
@@ -1289,7 +1303,7 @@ forms_of(Suggester *s, const char *text, int len)
 	entry = hash_search(s->forms, &key, HASH_ENTER, &found);
 	if (!found)
 	{
-		MemoryContext old = MemoryContextSwitchTo(s->cxt);
+		MemoryContext old = MemoryContextSwitchTo(s->forms_cxt);
 		char	   *copy = pnstrdup(text, len);
 
 		entry->text = copy;
@@ -1677,7 +1691,6 @@ suggester_create(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 DirectoryIndex *index, PowerSchoolTables *tables)
 {
 	Suggester  *s = palloc0(sizeof(Suggester));
-	HASHCTL		ctl;
 	int			nattrs = 0;
 
 	s->server = server;
@@ -1712,13 +1725,9 @@ suggester_create(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	}
 	s->attrs[nattrs] = NULL;
 
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(FormsEntry);
-	ctl.hash = string_pointer_hash;
-	ctl.match = string_pointer_match;
-	ctl.hcxt = s->cxt;
-	s->forms = hash_create("pssync name forms", 4096, &ctl,
-						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	s->forms_cxt = AllocSetContextCreate(s->cxt, "pssync name forms",
+										 ALLOCSET_DEFAULT_SIZES);
+	forget_forms(s);
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->cxt);
 
@@ -1726,6 +1735,26 @@ suggester_create(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 		MemoryContextSwitchTo(old);
 	}
 	return s;
+}
+
+/*
+ * The forms of names, made when first scored, forgotten (between rounds)
+ * when they take more than FORMS_MEMORY: a district's names are many, and
+ * those of common names are made again soon enough.
+ */
+static void
+forget_forms(Suggester *s)
+{
+	HASHCTL		ctl;
+
+	MemoryContextReset(s->forms_cxt);
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(FormsEntry);
+	ctl.hash = string_pointer_hash;
+	ctl.match = string_pointer_match;
+	ctl.hcxt = s->forms_cxt;
+	s->forms = hash_create("pssync name forms", 4096, &ctl,
+						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 }
 
 int
@@ -1952,7 +1981,9 @@ suggest(Suggester *s, SyncRecord **records, int n, int keep,
 	Kept	   *kept = palloc0(sizeof(Kept) * Max(n, 1));
 	instr_time	start_time;
 	instr_time	now;
-	int			per_round = s->index ? RECORDS_PER_ROUND : RECORDS_PER_ROUND_ASKED;
+	int			per_round = s->index ? RECORDS_PER_ROUND_FIRST : RECORDS_PER_ROUND_ASKED_FIRST;
+	int			most = s->index ? RECORDS_PER_ROUND : RECORDS_PER_ROUND_ASKED;
+	Size		bound = s->index ? ROUND_MEMORY : ROUND_MEMORY_ASKED;
 	int			start;
 	int			i;
 
@@ -1963,27 +1994,25 @@ suggest(Suggester *s, SyncRecord **records, int n, int keep,
 	INSTR_TIME_SUBTRACT(now, start_time);
 	s->ms[0] += INSTR_TIME_GET_MILLISEC(now);
 
-	if (s->index == NULL)
-		per_round = Max(RECORDS_PER_ROUND_ASKED / 5, 1);
 	for (start = 0; start < n;)
 	{
-		MemoryContext old = MemoryContextSwitchTo(s->round_cxt);
+		MemoryContext old;
 		int			taken = Min(per_round, n - start);
 		Size		used;
 
+		if (MemoryContextMemAllocated(s->forms_cxt, true) > FORMS_MEMORY)
+			forget_forms(s);
+		old = MemoryContextSwitchTo(s->round_cxt);
 		suggest_round(s, records + start, taken, keep, kept + start, out_cxt);
 		MemoryContextSwitchTo(old);
 		start += taken;
 
-		/* rounds asked of the directory: as many records as fit */
+		/* as many records as fit */
 		used = MemoryContextMemAllocated(s->round_cxt, true);
-		if (s->index == NULL)
-		{
-			if (used > ROUND_MEMORY_ASKED)
-				per_round = Max(per_round / 2, 1);
-			else if (used < ROUND_MEMORY_ASKED / 4)
-				per_round = Min(per_round * 2, RECORDS_PER_ROUND_ASKED);
-		}
+		if (used > bound)
+			per_round = Max(per_round / 2, 1);
+		else if (used < bound / 4)
+			per_round = Min(per_round * 2, most);
 		MemoryContextReset(s->round_cxt);
 	}
 
