@@ -423,6 +423,11 @@ find_holders(PowerSchoolTable *table, const char *column, Datum values,
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
+/*
+ * Write the changes, CONFLICT_VALUES_PER_STATEMENT rows a statement (the
+ * arrays, and the executor's hash of them, for all of a district's changes
+ * at once were the largest thing a sync held).
+ */
 static void
 write_changes(PowerSchoolTable *table, const char *column,
 			  PendingChange *pending, int n)
@@ -430,16 +435,29 @@ write_changes(PowerSchoolTable *table, const char *column,
 	StringInfoData sql;
 	Oid			types[2] = {INT8ARRAYOID, TEXTARRAYOID};
 	Datum		values[2];
+	MemoryContext chunk_cxt;
+	int			start;
 
-	values[0] = dcid_array(pending, n);
-	values[1] = value_array(pending, n);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "UPDATE %s t SET %s = v.u"
 					 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v(dcid, u)"
 					 " WHERE t.dcid OPERATOR(pg_catalog.=) v.dcid",
 					 table->qualified_name, quote_identifier(column));
-	run_query(sql.data, 2, types, values, false, SPI_OK_UPDATE);
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync rows written",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (start = 0; start < n; start += CONFLICT_VALUES_PER_STATEMENT)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+		int			count = Min(CONFLICT_VALUES_PER_STATEMENT, n - start);
+
+		values[0] = dcid_array(pending + start, count);
+		values[1] = value_array(pending + start, count);
+		run_query(sql.data, 2, types, values, false, SPI_OK_UPDATE);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
+	MemoryContextDelete(chunk_cxt);
 }
 
 /*
