@@ -17,6 +17,9 @@
 --   the assignment made a link, a district run follows it, and the record
 --   is not returned; when it made none (a conflict), a district run
 --   matches the record by its names, and it is returned.
+-- - A run that gives up usernames (here more than 64, which are looked for
+--   among what every record wants in one read) takes the records that
+--   wanted one of them, and were a conflict, in the next run.
 --
 \getenv ldap_uri PSSYNC_LDAP_URI
 \set ldap_admin '-x -H ' :ldap_uri ' -D cn=admin,dc=district,dc=org -w admin-secret'
@@ -104,4 +107,19 @@ SELECT status, dcid, new_username FROM pssync.ldap_assign('student', 1006, 'uid=
 SELECT count(*) FILTER (WHERE dcid = 1006) AS katherine_returned FROM pssync.ldap_sync_changes('students');
 SELECT status, dcid, matched_by FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1006;
 ROLLBACK;
+-- 66 students whose usernames old1 ... old66 give way to their accounts'
+-- user IDs (bulk1 ...), and Alpha Zed, whose account's user ID is old1:
+-- the first run writes the 66, and Alpha is a conflict (he was checked
+-- while old1 was held).  The next run returns him, with old1 his.
+BEGIN;
+\! for i in $(seq 1 66); do printf 'dn: uid=bulk%d,ou=Students,dc=district,dc=org\nobjectClass: inetOrgPerson\nuid: bulk%d\ncn: Bulk Person%d\ngivenName: Bulk\nsn: Person%d\n\n' $i $i $i $i; done | ldapadd $LDAP_ADMIN >/dev/null && echo "66 accounts"
+\! printf 'dn: cn=Alpha Zed,ou=Students,dc=district,dc=org\nobjectClass: inetOrgPerson\ncn: Alpha Zed\nuid: old1\ngivenName: Alpha\nsn: Zed\n' | ldapadd $LDAP_ADMIN >/dev/null && echo "an account for Alpha Zed, user ID old1"
+INSERT INTO students (dcid, first_name, last_name, student_web_id)
+SELECT 9800 + i, 'Bulk', 'Person' || i, 'old' || i FROM generate_series(1, 66) i;
+INSERT INTO students (dcid, first_name, last_name) VALUES (9899, 'Alpha', 'Zed');
+SELECT status, count(*), min(old_username) AS old, min(new_username) AS new
+  FROM pssync.ldap_sync_changes('students') WHERE dcid > 9800 GROUP BY 1 ORDER BY 1;
+SELECT status, dcid, old_username, new_username FROM pssync.ldap_sync_changes('students');
+ROLLBACK;
+\! (for i in $(seq 1 66); do echo "uid=bulk$i,ou=Students,dc=district,dc=org"; done; echo "cn=Alpha Zed,ou=Students,dc=district,dc=org") | ldapdelete $LDAP_ADMIN && echo "and they are gone"
 SELECT count(*) AS states_left FROM pssync.sync_state;

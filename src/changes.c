@@ -882,6 +882,74 @@ write_states(RunMemory *memory, StateBatch *b, int64 run_id)
 	b->n = 0;
 }
 
+/*
+ * Usernames, sorted (by compare_wanted), and the records found to want one
+ * of them: for mark_dependents.
+ */
+typedef struct WantedValue
+{
+	const char *value;
+	int			len;
+} WantedValue;
+
+typedef struct Wanting
+{
+	WantedValue *values;
+	int			n;
+	DcidList   *found;
+	MemoryContext row_cxt;		/* one row's array, reset after it */
+} Wanting;
+
+static int
+compare_wanted(const void *a, const void *b)
+{
+	const WantedValue *x = (const WantedValue *) a;
+	const WantedValue *y = (const WantedValue *) b;
+	int			c = memcmp(x->value, y->value, Min(x->len, y->len));
+
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* A record_state row (dcid, user_ids): does it want one of the values? */
+static void
+wanting_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Wanting    *w = (Wanting *) arg;
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	Datum		d = SPI_getbinval(tuple, desc, 2, &isnull);
+	MemoryContext old;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (isnull)
+		return;
+	old = MemoryContextSwitchTo(w->row_cxt);
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		text	   *t;
+		WantedValue key;
+
+		if (nulls[i])
+			continue;
+		t = DatumGetTextPP(elems[i]);
+		key.value = VARDATA_ANY(t);
+		key.len = VARSIZE_ANY_EXHDR(t);
+		if (bsearch(&key, w->values, w->n, sizeof(WantedValue), compare_wanted))
+		{
+			MemoryContextSwitchTo(old);
+			dcid_list_add(w->found, dcid);
+			break;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(w->row_cxt);
+}
+
 /* An entry and the record now linked to it (-1: none), for mark_dependents */
 typedef struct EntryHolder
 {
@@ -976,8 +1044,39 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 	params[0] = name_datum(server);
 	params[1] = CStringGetTextDatum(record_group_name(group));
 	become_owner(&as, schema);
-	/* the values in one statement: it reads every record's user IDs */
-	if (nvalues > 0)
+	/*
+	 * Many values (a district-wide run takes tens of thousands): every
+	 * record's user IDs are read once and looked for among them here, which
+	 * holds nothing much; the statement that joined them took 14 MB.
+	 */
+	if (nvalues > OVERLAP_FEW_VALUES)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+		Wanting		w;
+
+		w.values = palloc(sizeof(WantedValue) * nvalues);
+		w.n = 0;
+		for (i = 0; i < nvalues; i++)
+		{
+			if (values[i] == NULL)
+				continue;
+			w.values[w.n].value = values[i];
+			w.values[w.n].len = strlen(values[i]);
+			w.n++;
+		}
+		qsort(w.values, w.n, sizeof(WantedValue), compare_wanted);
+		w.found = &found;
+		w.row_cxt = AllocSetContextCreate(chunk_cxt, "pssync user IDs of a record",
+										  ALLOCSET_SMALL_SIZES);
+		for_each_row(psprintf("SELECT v.dcid, v.user_ids FROM %s.record_state v"
+							  " WHERE v.server OPERATOR(pg_catalog.=) $1"
+							  " AND v.record_group OPERATOR(pg_catalog.=) $2",
+							  schema_name(schema)),
+					 2, types, params, false, wanting_row, &w);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
+	else if (nvalues > 0)
 	{
 		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
 
