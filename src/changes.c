@@ -828,14 +828,15 @@ batch_init(StateBatch *b)
 	b->user_ids = palloc(sizeof(char *) * STATES_PER_STATEMENT);
 }
 
+/* Write a batch of states, dirty (for the next run to take) or not. */
 static void
-write_states(RunMemory *memory, StateBatch *b, int64 run_id)
+write_states(RunMemory *memory, StateBatch *b, int64 run_id, bool dirty)
 {
-	Oid			types[13] = {NAMEOID, TEXTOID, INT8OID, NAMEOID, INT8ARRAYOID,
+	Oid			types[14] = {NAMEOID, TEXTOID, INT8OID, NAMEOID, INT8ARRAYOID,
 		TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[13];
-	char		nulls[13];
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
+	Datum		values[14];
+	char		nulls[14];
 	AsOwner		as;
 
 	if (b->n == 0)
@@ -856,13 +857,14 @@ write_states(RunMemory *memory, StateBatch *b, int64 run_id)
 	values[10] = text_array(b->entry_ids, b->n);
 	values[11] = text_array(b->usernames, b->n);
 	values[12] = text_array(b->user_ids, b->n);
+	values[13] = BoolGetDatum(dirty);
 	become_owner(&as, memory->schema);
 	run_query_nulls(psprintf("INSERT INTO %s.record_state AS s (server, record_group, dcid,"
 							 " record_type, fingerprint, outcome, last_key, id_key, entry_id,"
 							 " usernames, user_ids, dirty, run_id, role)"
 							 " SELECT $1, $2, v.dcid, v.record_type, v.fingerprint, v.outcome,"
 							 " v.last_key, v.id_key, v.entry_id, v.usernames::pg_catalog.text[],"
-							 " v.user_ids::pg_catalog.text[], false, $3, $4"
+							 " v.user_ids::pg_catalog.text[], $14, $3, $4"
 							 " FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6),"
 							 " pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
 							 " pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
@@ -874,10 +876,10 @@ write_states(RunMemory *memory, StateBatch *b, int64 run_id)
 							 " fingerprint = excluded.fingerprint, outcome = excluded.outcome,"
 							 " last_key = excluded.last_key, id_key = excluded.id_key,"
 							 " entry_id = excluded.entry_id, usernames = excluded.usernames,"
-							 " user_ids = excluded.user_ids, dirty = false,"
+							 " user_ids = excluded.user_ids, dirty = excluded.dirty,"
 							 " run_id = excluded.run_id, role = excluded.role",
 							 schema_name(memory->schema)),
-					13, types, values, nulls, false, SPI_OK_INSERT);
+					14, types, values, nulls, false, SPI_OK_INSERT);
 	become_caller(&as);
 	b->n = 0;
 }
@@ -1170,7 +1172,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 	List	   *firsts;
 	HTAB	   *stored = NULL;
 	StateHashes *hashes = NULL;
-	DcidList	unknown;
+	DcidList	to_mark;		/* records to mark dirty, their states as stored */
+	bool		all_dirty = !canonical || retake;
 	StateBatch	batch;
 	StringSet	taken;
 	StringSet	given_up;
@@ -1212,8 +1215,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		stored = read_states(memory->schema, memory->server, memory->group,
 							 covered, ncovered, memory->cxt);
 
-	memset(&unknown, 0, sizeof(unknown));
-	unknown.cxt = memory->cxt;
+	memset(&to_mark, 0, sizeof(to_mark));
+	to_mark.cxt = memory->cxt;
 	string_set_init(&taken, memory->cxt);
 	string_set_init(&given_up, memory->cxt);
 	batch_init(&batch);
@@ -1257,8 +1260,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		if (!new_state(memory, first, results, state, &ns))
 		{
 			/* what it was is not known: the next run takes it */
-			if (known)
-				dcid_list_add(&unknown, rec->dcid);
+			if (known || all_dirty)
+				dcid_list_add(&to_mark, rec->dcid);
 			MemoryContextSwitchTo(memory->cxt);
 			continue;
 		}
@@ -1276,6 +1279,9 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		if ((state && !state->dirty && state->hash == hash) ||
 			(known && !known->dirty && known->hash == hash))
 		{
+			/* as stored, but to be taken by the next run all the same */
+			if (all_dirty)
+				dcid_list_add(&to_mark, rec->dcid);
 			MemoryContextSwitchTo(memory->cxt);
 			continue;
 		}
@@ -1292,13 +1298,13 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		batch.n++;
 		if (batch.n == STATES_PER_STATEMENT)
 		{
-			write_states(memory, &batch, run_id);
+			write_states(memory, &batch, run_id, all_dirty);
 			MemoryContextReset(batch_cxt);
 		}
 		MemoryContextSwitchTo(memory->cxt);
 	}
 	MemoryContextSwitchTo(batch_cxt);
-	write_states(memory, &batch, run_id);
+	write_states(memory, &batch, run_id, all_dirty);
 	MemoryContextSwitchTo(memory->cxt);
 	MemoryContextDelete(batch_cxt);
 	MemoryContextDelete(record_cxt);
@@ -1306,12 +1312,12 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 	/* a group's first run wrote every record: plan what follows with that */
 	analyze_if_never_analyzed(get_relname_relid("record_state", memory->schema));
 
-	/* its rows are not (or may not be) a district-wide run's: the next run takes them */
-	if (!canonical || retake)
-		mark_records_dirty(memory->server, memory->group, covered, ncovered);
-	else
-		mark_records_dirty(memory->server, memory->group, unknown.dcids,
-						   unknown.n);
+	/*
+	 * Its rows are not (or may not be) a district-wide run's: the next run
+	 * takes them (those written were written dirty, the others are marked
+	 * now).  Else the records whose state is not known are taken.
+	 */
+	mark_records_dirty(memory->server, memory->group, to_mark.dcids, to_mark.n);
 	/*
 	 * A username taken: the records that want it now conflict (those of this
 	 * run knew, as they were checked with it).  A username given up: those
@@ -1361,21 +1367,35 @@ mark_records_dirty(const char *server, RecordGroup group, int64 *dcids, int n)
 	Oid			schema = state_schema();
 	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
 	Datum		values[3];
+	MemoryContext chunk_cxt;
+	char	   *sql;
+	int			start;
 	AsOwner		as;
 
 	if (!OidIsValid(schema) || n == 0)
 		return;
 	values[0] = name_datum(server);
 	values[1] = CStringGetTextDatum(record_group_name(group));
-	values[2] = int8_array(dcids, n);
+	sql = psprintf("UPDATE %s.record_state s SET dirty = true"
+				   " WHERE s.server OPERATOR(pg_catalog.=) $1"
+				   " AND s.record_group OPERATOR(pg_catalog.=) $2"
+				   " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3) AND NOT s.dirty",
+				   schema_name(schema));
+	/* DEPENDENTS_PER_STATEMENT at a time: all of a district's took 20 MB */
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync records marked",
+									  ALLOCSET_DEFAULT_SIZES);
 	become_owner(&as, schema);
-	run_query(psprintf("UPDATE %s.record_state s SET dirty = true"
-					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
-					   " AND s.record_group OPERATOR(pg_catalog.=) $2"
-					   " AND s.dcid OPERATOR(pg_catalog.=) ANY ($3) AND NOT s.dirty",
-					   schema_name(schema)),
-			  3, types, values, false, SPI_OK_UPDATE);
+	for (start = 0; start < n; start += DEPENDENTS_PER_STATEMENT)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		values[2] = int8_array(dcids + start, Min(DEPENDENTS_PER_STATEMENT, n - start));
+		run_query(sql, 3, types, values, false, SPI_OK_UPDATE);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
 	become_caller(&as);
+	MemoryContextDelete(chunk_cxt);
 }
 
 /*
