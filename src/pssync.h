@@ -604,15 +604,15 @@ extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
 struct RecordLink
 {
 	int64		dcid;
-	RecordType	type;			/* as last matched */
 	char	   *entry_id;
 	uint64		seen;			/* the DN and user ID as last seen, hashed
 								 * (a district's 93,000 links would keep
 								 * 6 MB of them) */
 	const char *linked_by;		/* "name", "id" or "assign" */
+	RecordType	type;			/* as last matched */
 	bool		unconfirmed;	/* not matched through by the latest
 								 * district-wide run of its type */
-};
+};								/* (40 bytes: a district has 93,000) */
 
 /* What a run tells write_links(). */
 typedef struct LinkRun

@@ -466,14 +466,18 @@ row_has_key(NameIndex *names, IndexRow *row, const char *key, const char *key2)
 	return !names->pairs || strcmp(value_key(row->value[1]), key2) == 0;
 }
 
-/* Chain the rows into buckets, once they have all been added. */
+/*
+ * Chain the rows into buckets, once they have all been added: at least as
+ * many buckets as rows (rows of one key share a chain, and a key is a name
+ * that many entries may have: the chains stay short).
+ */
 static void
 build_buckets(DirectoryIndex *index, NameIndex *names)
 {
 	uint32		nbuckets = 1024;
 	int			i;
 
-	while (nbuckets < (uint32) names->count * 2 && nbuckets < (1U << 30))
+	while (nbuckets < (uint32) names->count && nbuckets < (1U << 30))
 		nbuckets <<= 1;
 	names->mask = nbuckets - 1;
 	names->buckets = arena_alloc(index->arena, sizeof(int) * nbuckets);
