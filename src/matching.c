@@ -78,17 +78,32 @@ typedef struct Candidates
  * linked entry (from the scan's index, or many at a time), and, for the
  * scan, the questions its index could not answer.
  */
-typedef struct Lookup
+typedef struct Asked
 {
-	DirectoryEntry *linked;		/* the linked entry, or NULL: not found */
 	List	   *id_found;		/* DirectoryEntry */
 	List	   *exact;			/* DirectoryEntry */
 	Candidates *partial;
-	bool		link_known;
 	bool		id_asked;
 	bool		exact_asked;
 	bool		partial_asked;
-} Lookup;						/* (one per record: pointers first, packed) */
+} Asked;
+
+typedef struct Lookup
+{
+	DirectoryEntry *linked;		/* the linked entry, or NULL: not found */
+	Asked	   *asked;			/* what was asked, or NULL: nothing (most
+								 * records of a scan) */
+	bool		link_known;
+} Lookup;						/* (one per record: 24 bytes) */
+
+/* What was asked about a record, made when it is first asked. */
+static Asked *
+asked_of(Lookup *lookup)
+{
+	if (lookup->asked == NULL)
+		lookup->asked = palloc0(sizeof(Asked));
+	return lookup->asked;
+}
 
 typedef struct MatchContext
 {
@@ -433,8 +448,8 @@ find_by_id(MatchContext *cxt, Lookup *lookup, const char *id)
 {
 	List	   *found;
 
-	if (lookup && lookup->id_asked)
-		return lookup->id_found;
+	if (lookup && lookup->asked && lookup->asked->id_asked)
+		return lookup->asked->id_found;
 	if (cxt->index && directory_index_id(cxt->index, id, &found))
 		return found;
 	return ask_for_entries(cxt, directory_equality_filter(cxt->server,
@@ -454,8 +469,8 @@ find_by_name(MatchContext *cxt, Lookup *lookup, const char *first,
 	*partial = NULL;
 	if (first != NULL)
 	{
-		if (lookup && lookup->exact_asked)
-			*exact = lookup->exact;
+		if (lookup && lookup->asked && lookup->asked->exact_asked)
+			*exact = lookup->asked->exact;
 		else if (!cxt->index ||
 				 !directory_index_exact(cxt->index, first, last, exact))
 			*exact = ask_for_entries(cxt, directory_name_filter(cxt->server,
@@ -464,8 +479,8 @@ find_by_name(MatchContext *cxt, Lookup *lookup, const char *first,
 			return;
 	}
 
-	if (lookup && lookup->partial_asked)
-		*partial = lookup->partial;
+	if (lookup && lookup->asked && lookup->asked->partial_asked)
+		*partial = lookup->asked->partial;
 	else
 	{
 		LastName   *known = last_name(cxt, last);
@@ -486,8 +501,9 @@ match_one(MatchContext *cxt, SyncRecord *rec, Lookup *lookup)
 	List	   *exact;
 	Candidates *partial;
 
-	cxt->asking = lookup &&
-		(lookup->id_asked || lookup->exact_asked || lookup->partial_asked);
+	cxt->asking = lookup && lookup->asked &&
+		(lookup->asked->id_asked || lookup->asked->exact_asked ||
+		 lookup->asked->partial_asked);
 
 	/*
 	 * A linked record is matched through its link first: the entry with its
@@ -556,8 +572,9 @@ typedef struct Question
 typedef struct Questions
 {
 	MatchContext *cxt;
-	Question   *questions;
+	Question   *questions;		/* in filters */
 	int			count;
+	int			allocated;
 	MemoryContext filters;		/* the filters of the batch */
 	MemoryContext answers;		/* the answers */
 } Questions;
@@ -565,8 +582,16 @@ typedef struct Questions
 static void
 ask(Questions *q, const char *filter, List **entries, Candidates **candidates)
 {
-	Question   *question = &q->questions[q->count++];
+	Question   *question;
 
+	if (q->count == q->allocated)
+	{
+		q->allocated = Max(q->allocated * 2, 64);
+		q->questions = q->questions ?
+			repalloc_huge(q->questions, sizeof(Question) * q->allocated) :
+			MemoryContextAllocHuge(q->filters, sizeof(Question) * q->allocated);
+	}
+	question = &q->questions[q->count++];
 	question->filter = MemoryContextStrdup(q->filters, filter);
 	question->entries = entries;
 	question->candidates = candidates;
@@ -633,6 +658,8 @@ run_questions(Questions *q, const char **attrs)
 			*question->candidates = (Candidates *) searches[nsearches].arg;
 	}
 	q->count = 0;
+	q->questions = NULL;		/* in filters */
+	q->allocated = 0;
 	MemoryContextReset(q->filters);
 	MemoryContextSwitchTo(old);
 }
@@ -751,8 +778,9 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 	int			i;
 
 	q.cxt = cxt;
-	q.questions = palloc(sizeof(Question) * Max(n, 1));
+	q.questions = NULL;
 	q.count = 0;
+	q.allocated = 0;
 	q.filters = AllocSetContextCreate(CurrentMemoryContext, "pssync filters",
 									  ALLOCSET_DEFAULT_SIZES);
 	q.answers = cxt->result_cxt;	/* partial rows share candidates */
@@ -772,9 +800,14 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 				by_id[i] = list_length(found) == 1;
 			else
 			{
-				lookups[i].id_asked = true;
+				Asked	   *asked;
+
+				MemoryContextSwitchTo(old);
+				asked = asked_of(&lookups[i]);
+				MemoryContextSwitchTo(cxt->record_cxt);
+				asked->id_asked = true;
 				ask(&q, directory_equality_filter(cxt->server, cxt->id_attr, id),
-					&lookups[i].id_found, NULL);
+					&asked->id_found, NULL);
 			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cxt->record_cxt);
@@ -782,7 +815,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 		run_questions(&q, cxt->attrs);
 		for (i = 0; i < n; i++)
 		{
-			if (lookups[i].id_asked && list_length(lookups[i].id_found) == 1)
+			if (lookups[i].asked && lookups[i].asked->id_asked &&
+				list_length(lookups[i].asked->id_found) == 1)
 				by_id[i] = true;
 		}
 	}
@@ -804,9 +838,14 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 			no_exact[i] = exact == NIL;
 		else
 		{
-			lookups[i].exact_asked = true;
+			Asked	   *asked;
+
+			MemoryContextSwitchTo(old);
+			asked = asked_of(&lookups[i]);
+			MemoryContextSwitchTo(cxt->record_cxt);
+			asked->exact_asked = true;
 			ask(&q, directory_name_filter(cxt->server, first, last),
-				&lookups[i].exact, NULL);
+				&asked->exact, NULL);
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt->record_cxt);
@@ -820,15 +859,22 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 		MemoryContext old;
 		char	   *last;
 
-		if (!no_exact[i] && !(lookups[i].exact_asked && lookups[i].exact == NIL))
+		if (!no_exact[i] &&
+			!(lookups[i].asked && lookups[i].asked->exact_asked &&
+			  lookups[i].asked->exact == NIL))
 			continue;
 		old = MemoryContextSwitchTo(cxt->record_cxt);
 		last = search_name(records[i]->last_name);
 		if (last_name(cxt, last)->candidates == NULL)
 		{
-			lookups[i].partial_asked = true;
+			Asked	   *asked;
+
+			MemoryContextSwitchTo(old);
+			asked = asked_of(&lookups[i]);
+			MemoryContextSwitchTo(cxt->record_cxt);
+			asked->partial_asked = true;
 			ask(&q, directory_name_filter(cxt->server, NULL, last), NULL,
-				&lookups[i].partial);
+				&asked->partial);
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt->record_cxt);
@@ -836,7 +882,6 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 	run_questions(&q, no_attrs);
 
 	MemoryContextDelete(q.filters);
-	pfree(q.questions);
 	pfree(by_id);
 	pfree(no_exact);
 }
@@ -885,13 +930,21 @@ accepted_variant(SuggestionList *list, uint32 accept)
  * pssync.strategy is search, or the read was cut short by a size limit):
  * the same answers as a scan run's.
  */
+/* An exception, without suggestions yet. */
+static bool
+wants_suggestions(SyncResult *result)
+{
+	return (result->status == STATUS_PARTIAL || result->status == STATUS_NO_MATCH ||
+			result->status == STATUS_LINK_BROKEN) && result->suggestion == NULL;
+}
+
 void
 suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 const char *uid_attr, PowerSchoolTables *tables, List *rows,
 				 DirectoryIndex *run_index, int entries)
 {
-	SyncResult **wanting = palloc(sizeof(SyncResult *) * Max(list_length(rows), 1));
-	SyncRecord **records = palloc(sizeof(SyncRecord *) * Max(list_length(rows), 1));
+	SyncResult **wanting;
+	SyncRecord **records;
 	SuggestionList *lists;
 	Suggester  *s;
 	DirectoryIndex *index = NULL;
@@ -901,19 +954,27 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	int			n = 0;
 	int			i;
 
+	/* the rows that want suggestions (counted first: they are few) */
+	foreach(cell, rows)
+	{
+		if (wants_suggestions((SyncResult *) lfirst(cell)))
+			n++;
+	}
+	if (n == 0)
+		return;
+	wanting = palloc(sizeof(SyncResult *) * n);
+	records = palloc(sizeof(SyncRecord *) * n);
+	n = 0;
 	foreach(cell, rows)
 	{
 		SyncResult *result = (SyncResult *) lfirst(cell);
 
-		if ((result->status == STATUS_PARTIAL || result->status == STATUS_NO_MATCH ||
-			 result->status == STATUS_LINK_BROKEN) && result->suggestion == NULL)
+		if (wants_suggestions(result))
 		{
 			wanting[n] = result;
 			records[n++] = result->record;
 		}
 	}
-	if (n == 0)
-		return;
 	if (run_index)
 		index = run_index;
 	else if (n >= Max(SUGGEST_INDEX_MIN_ROWS, entries / SUGGEST_INDEX_ENTRIES) &&
@@ -963,8 +1024,8 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 static void
 suggest_exceptions(MatchContext *cxt, RecordGroup group, SuggestRun *run)
 {
-	SyncResult **rows = palloc(sizeof(SyncResult *) * Max(list_length(cxt->results), 1));
-	SyncRecord **records = palloc(sizeof(SyncRecord *) * Max(list_length(cxt->results), 1));
+	SyncResult **rows;
+	SyncRecord **records;
 	SuggestionList *lists;
 	bool	   *accepted;
 	List	   *decided;
@@ -974,19 +1035,30 @@ suggest_exceptions(MatchContext *cxt, RecordGroup group, SuggestRun *run)
 	int			n = 0;
 	int			i;
 
+	/*
+	 * the exceptions (counted first: a district has 100,000 rows, and a few
+	 * thousand exceptions); none has suggestions yet
+	 */
+	foreach(cell, cxt->results)
+	{
+		if (wants_suggestions((SyncResult *) lfirst(cell)))
+			n++;
+	}
+	if (n == 0)
+		return;
+	rows = palloc(sizeof(SyncResult *) * n);
+	records = palloc(sizeof(SyncRecord *) * n);
+	n = 0;
 	foreach(cell, cxt->results)
 	{
 		SyncResult *result = (SyncResult *) lfirst(cell);
 
-		if (result->status == STATUS_PARTIAL || result->status == STATUS_NO_MATCH ||
-			result->status == STATUS_LINK_BROKEN)
+		if (wants_suggestions(result))
 		{
 			rows[n] = result;
 			records[n++] = result->record;
 		}
 	}
-	if (n == 0)
-		return;
 
 	s = suggester_create(cxt->server, cxt->dir, group, cxt->uid_attr,
 						 cxt->entry_id_attr, cxt->index, run->tables);
