@@ -1838,8 +1838,8 @@ want_pair_keys(Suggester *s, SyncRecord **records, int n)
 			if (q->kind == INDEX_KEY_FIRST_PART || q->kind == INDEX_KEY_LAST_PART)
 				directory_index_want_pair_keys(s->index, q->kind, q->keys);
 		}
-		if ((i + 1) % RECORDS_PER_ROUND == 0)
-			MemoryContextReset(s->round_cxt);
+		/* a record's questions take tens of kilobytes */
+		MemoryContextReset(s->round_cxt);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(s->round_cxt);
