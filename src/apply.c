@@ -196,6 +196,12 @@ lock_table_for_sync(PowerSchoolTable *table)
  */
 #define CONFLICT_VALUES_PER_STATEMENT 16384
 
+/*
+ * The changes one UPDATE writes: its arrays, and the executor's hash join
+ * of them with the table, take about 250 bytes a change.
+ */
+#define CHANGES_PER_STATEMENT 8192
+
 /* What refresh_row() walks: the changes in dcid order. */
 typedef struct Refresh
 {
@@ -424,9 +430,8 @@ find_holders(PowerSchoolTable *table, const char *column, Datum values,
 }
 
 /*
- * Write the changes, CONFLICT_VALUES_PER_STATEMENT rows a statement (the
- * arrays, and the executor's hash of them, for all of a district's changes
- * at once were the largest thing a sync held).
+ * Write the changes, CHANGES_PER_STATEMENT rows a statement (all of a
+ * district's changes at once were the largest thing a sync held).
  */
 static void
 write_changes(PowerSchoolTable *table, const char *column,
@@ -446,10 +451,10 @@ write_changes(PowerSchoolTable *table, const char *column,
 					 table->qualified_name, quote_identifier(column));
 	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync rows written",
 									  ALLOCSET_DEFAULT_SIZES);
-	for (start = 0; start < n; start += CONFLICT_VALUES_PER_STATEMENT)
+	for (start = 0; start < n; start += CHANGES_PER_STATEMENT)
 	{
 		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
-		int			count = Min(CONFLICT_VALUES_PER_STATEMENT, n - start);
+		int			count = Min(CHANGES_PER_STATEMENT, n - start);
 
 		values[0] = dcid_array(pending + start, count);
 		values[1] = value_array(pending + start, count);
