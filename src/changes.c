@@ -329,12 +329,12 @@ rows_hash(ListCell *first, List *results, bool after_writes)
 		append_field(&buf, old_username);
 		append_field(&buf, result->new_username);
 		append_field(&buf, result->dn);
-		if (result->candidates)
+		if (result_candidates(result))
 		{
-			appendStringInfo(&buf, "%d/%d:", result->candidate_count,
-							 result->ncandidates);
-			for (i = 0; i < result->ncandidates; i++)
-				append_field(&buf, result->candidates[i]);
+			appendStringInfo(&buf, "%d/%d:", result_candidate_count(result),
+							 result_ncandidates(result));
+			for (i = 0; i < result_ncandidates(result); i++)
+				append_field(&buf, result_candidates(result)[i]);
 		}
 		else
 			append_field(&buf, NULL);

@@ -61,10 +61,10 @@ history_schema(void)
 static char *
 candidates_literal(SyncResult *result)
 {
-	if (result->candidates == NULL)
+	if (result_candidates(result) == NULL)
 		return NULL;
-	return text_array_literal((const char **) result->candidates,
-							  result->ncandidates);
+	return text_array_literal((const char **) result_candidates(result),
+							  result_ncandidates(result));
 }
 
 /* A column of sync_run, and its value. */
@@ -286,8 +286,8 @@ insert_rows(Oid schema, int64 run_id, List *rows, int *numbers)
 			SET_TEXT(LOG_DN, result->dn);
 			SET_TEXT(LOG_CANDIDATES, candidates_literal(result));
 			SET_TEXT(LOG_MATCHED_BY, result->matched_by);
-			if (result->candidates)
-				columns[LOG_CANDIDATE_COUNT][row] = Int32GetDatum(result->candidate_count);
+			if (result_candidates(result))
+				columns[LOG_CANDIDATE_COUNT][row] = Int32GetDatum(result_candidate_count(result));
 			else
 				column_nulls[LOG_CANDIDATE_COUNT][row] = true;
 		}
@@ -340,7 +340,7 @@ record_suggestions(Oid schema, int64 run_id, List *rows)
 
 	foreach(cell, rows)
 	{
-		if (((SyncResult *) lfirst(cell))->suggestion)
+		if (result_suggestion((SyncResult *) lfirst(cell)))
 			n++;
 	}
 	if (n == 0)
@@ -354,7 +354,7 @@ record_suggestions(Oid schema, int64 run_id, List *rows)
 	foreach(cell, rows)
 	{
 		SyncResult *result = (SyncResult *) lfirst(cell);
-		Suggestion *best = result->suggestion;
+		Suggestion *best = result_suggestion(result);
 		DirectoryValues *uid;
 		char	   *user_id = NULL;
 
@@ -373,8 +373,8 @@ record_suggestions(Oid schema, int64 run_id, List *rows)
 			column_nulls[4][n] = true;
 		columns[5][n] = Float4GetDatum(best->score / 1000.0f);
 		columns[6][n] = CStringGetTextDatum(suggestion_reasons_text(best->reasons));
-		if (result->next_score >= 0)
-			columns[7][n] = Float4GetDatum(result->next_score / 1000.0f);
+		if (result->detail->next_score >= 0)
+			columns[7][n] = Float4GetDatum(result->detail->next_score / 1000.0f);
 		else
 			column_nulls[7][n] = true;
 		n++;

@@ -122,6 +122,7 @@ typedef struct AttachState
 {
 	HTAB	   *records;
 	Arena	   *arena;
+	Arena	   *ids;			/* where the entry IDs go */
 	List	   *unloaded;		/* the links of records not loaded */
 	MemoryContext list_cxt;		/* where that list lives */
 } AttachState;
@@ -148,7 +149,7 @@ link_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		MemoryContextSwitchTo(old);
 		return;
 	}
-	link->entry_id = row_text(tuple, desc, 3, state->arena);
+	link->entry_id = row_text(tuple, desc, 3, state->ids);
 	{
 		text	   *dn = DatumGetTextPP(SPI_getbinval(tuple, desc, 4, &isnull));
 		Datum		user_id = SPI_getbinval(tuple, desc, 5, &isnull);
@@ -168,10 +169,12 @@ link_row(HeapTuple tuple, TupleDesc desc, void *arg)
  * the group's records), every link of the group is read at once, rather
  * than looked up by dcid; the links of the records that were not loaded
  * are returned (with their dcid, type and confirmation), for write_links.
+ * The links are put in arena, their entry IDs in ids (see
+ * match_records_with), or in arena when ids is NULL.
  */
 List *
 attach_links(const char *server, RecordGroup group, List *records,
-			 bool every_link, Arena *arena)
+			 bool every_link, Arena *arena, Arena *ids)
 {
 	Oid			schema = links_schema();
 	Oid			types[3] = {NAMEOID, TEXTOID, INT8ARRAYOID};
@@ -200,6 +203,7 @@ attach_links(const char *server, RecordGroup group, List *records,
 	state.records = hash_create("pssync records by dcid", list_length(records),
 								&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	state.arena = arena;
+	state.ids = ids ? ids : arena;
 	state.unloaded = NIL;
 	dcids = palloc(sizeof(int64) * Max(list_length(records), 1));
 	foreach(cell, records)

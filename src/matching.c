@@ -237,6 +237,19 @@ add_result(MatchContext *cxt, SyncRecord *rec, SyncStatus status, int check)
 }
 
 /*
+ * A row's detail, made when first needed: in arena, or (without one) in
+ * the current memory context.
+ */
+static ResultDetail *
+result_detail(SyncResult *result, Arena *arena)
+{
+	if (result->detail == NULL)
+		result->detail = arena ? arena_alloc0(arena, sizeof(ResultDetail)) :
+			palloc0(sizeof(ResultDetail));
+	return result->detail;
+}
+
+/*
  * A partial or ambiguous row lists the candidates.  The DNs live as long
  * as the rows; the list of them is shared when it does too (the
  * candidates of a last name, which many rows may list), copied otherwise.
@@ -244,15 +257,17 @@ add_result(MatchContext *cxt, SyncRecord *rec, SyncStatus status, int check)
 static void
 set_candidates(MatchContext *cxt, SyncResult *result, Candidates *c, bool copy)
 {
-	result->ncandidates = c->n;
-	result->candidate_count = c->count;
+	ResultDetail *detail = result_detail(result, cxt->arena);
+
+	detail->ncandidates = c->n;
+	detail->candidate_count = c->count;
 	if (!copy)
 	{
-		result->candidates = c->dns;
+		detail->candidates = c->dns;
 		return;
 	}
-	result->candidates = arena_alloc(cxt->arena, sizeof(char *) * Max(c->n, 1));
-	memcpy(result->candidates, c->dns, sizeof(char *) * c->n);
+	detail->candidates = arena_alloc(cxt->arena, sizeof(char *) * Max(c->n, 1));
+	memcpy(detail->candidates, c->dns, sizeof(char *) * c->n);
 }
 
 /*
@@ -323,9 +338,9 @@ decide_link_broken(MatchContext *cxt, SyncRecord *rec, List *exact,
 		set_candidates(cxt, result, partial, false);
 	else
 	{
-		result->candidates = arena_alloc(cxt->arena, sizeof(char *));
-		result->ncandidates = 0;
-		result->candidate_count = 0;
+		/* none listed, rather than no list */
+		result_detail(result, cxt->arena)->candidates =
+			arena_alloc(cxt->arena, sizeof(char *));
 	}
 }
 
@@ -935,7 +950,7 @@ static bool
 wants_suggestions(SyncResult *result)
 {
 	return (result->status == STATUS_PARTIAL || result->status == STATUS_NO_MATCH ||
-			result->status == STATUS_LINK_BROKEN) && result->suggestion == NULL;
+			result->status == STATUS_LINK_BROKEN) && result_suggestion(result) == NULL;
 }
 
 void
@@ -1015,8 +1030,10 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	{
 		if (lists[i].n > 0)
 		{
-			wanting[i]->suggestion = &lists[i].items[0];
-			wanting[i]->next_score = lists[i].n > 1 ? lists[i].items[1].score : -1;
+			ResultDetail *detail = result_detail(wanting[i], NULL);
+
+			detail->suggestion = &lists[i].items[0];
+			detail->next_score = lists[i].n > 1 ? lists[i].items[1].score : -1;
 		}
 	}
 }
@@ -1074,8 +1091,10 @@ suggest_exceptions(MatchContext *cxt, RecordGroup group, SuggestRun *run)
 	{
 		if (run->keep_best && lists[i].n > 0)
 		{
-			rows[i]->suggestion = &lists[i].items[0];
-			rows[i]->next_score = lists[i].n > 1 ? lists[i].items[1].score : -1;
+			ResultDetail *detail = result_detail(rows[i], cxt->arena);
+
+			detail->suggestion = &lists[i].items[0];
+			detail->next_score = lists[i].n > 1 ? lists[i].items[1].score : -1;
 		}
 		accepted[i] = rows[i]->status != STATUS_LINK_BROKEN &&
 			accepted_variant(&lists[i], run->accept);
@@ -1170,7 +1189,7 @@ match_records(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 {
 	return match_records_with(server, dir, group, uid_attr, records, arena,
 							  (MatchStrategy) pssync_strategy, false, used,
-							  NULL, suggest_run);
+							  NULL, suggest_run, NULL);
 }
 
 /*
@@ -1197,14 +1216,19 @@ changes_match_strategy(int nrecords)
  * directory_index_free() (otherwise it is freed here once the records are
  * decided); an index the caller gives in *index is used instead of a read
  * (a scan).  suggest_run (when given) makes the suggestions of the
- * exceptions.
+ * exceptions.  link_ids (when given) is where attach_links() put the
+ * records' links' entry IDs: once their entries are found, each link
+ * shares its entry's ID where it is the same bytes (the index has it) or
+ * gets a copy in arena, and link_ids is freed (a district's links would
+ * otherwise keep 93,000 IDs twice); so are the index's entry IDs, which
+ * only finding the links needs.
  */
 List *
 match_records_with(PssyncServer *server, PssyncDirectory *dir,
 				   RecordGroup group, const char *uid_attr, List *records,
 				   Arena *arena, MatchStrategy strategy, bool full_read,
 				   MatchStrategy *used, DirectoryIndex **index,
-				   SuggestRun *suggest_run)
+				   SuggestRun *suggest_run, Arena *link_ids)
 {
 	MatchContext cxt;
 	MemoryContext advance_cxt = NULL;
@@ -1283,6 +1307,25 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 	{
 		find_linked_entries(&cxt, array, n, lookups);
 		log_phase_time(&phase, "finding the linked entries");
+	}
+	if (link_ids)
+	{
+		for (i = 0; i < n; i++)
+		{
+			RecordLink *link = array[i]->link;
+			DirectoryEntry *entry = lookups[i].linked;
+
+			if (link == NULL || link->entry_id == NULL)
+				continue;
+			if (entry && entry->entry_id && strcmp(entry->entry_id, link->entry_id) == 0)
+				link->entry_id = entry->entry_id;
+			else
+				link->entry_id = arena_strdup(arena, link->entry_id);
+		}
+		MemoryContextDelete(arena_context(link_ids));
+		/* the run's links are all found: the index's entry IDs are not needed */
+		if (cxt.index)
+			directory_index_forget_entry_ids(cxt.index);
 	}
 	if (cxt.index || strategy == STRATEGY_BATCH)
 	{

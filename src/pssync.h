@@ -101,6 +101,22 @@ typedef enum SyncStatus
 #define STATUS_IS_MATCH(s) ((s) <= STATUS_WOULD_UPDATE)
 
 /*
+ * What an exception row lists: its candidates, and its suggestions.
+ */
+typedef struct ResultDetail
+{
+	char	  **candidates;		/* sorted DNs, for partial, ambiguous and
+								 * link_broken, or NULL */
+	int			ncandidates;
+	int			candidate_count;	/* candidates found; at most 100 listed */
+	struct Suggestion *suggestion;	/* 2.1: the best suggestion of a
+									 * partial, no_match or link_broken row
+									 * of a real run, or NULL */
+	int			next_score;		/* 2.1: the score of the suggestion after
+								 * the best one, or -1 */
+} ResultDetail;
+
+/*
  * One result row.  "check" is the index of the checked username in the
  * record, or -1 for an exception row without an exact match.
  */
@@ -109,22 +125,41 @@ typedef struct SyncResult
 	SyncRecord *record;
 	char	   *new_username;	/* the directory's value, or NULL */
 	char	   *dn;				/* the exact match's DN, or NULL */
-	char	  **candidates;		/* sorted DNs, for partial and ambiguous */
 	const char *matched_by;		/* "link", "id" or "name" for an exact match */
 	const char *entry_id;		/* the exact match's permanent ID, when links
 								 * are used */
-	struct Suggestion *suggestion;	/* 2.1: the best suggestion of a
-									 * partial, no_match or link_broken row
-									 * of a real run, or NULL */
+	ResultDetail *detail;		/* or NULL: no candidates, no suggestion */
 	SyncStatus	status;
 	int			check;
-	int			ncandidates;
-	int			candidate_count;	/* candidates found; at most 100 listed */
 	bool		linked_elsewhere;	/* conflict: the entry is linked to
 									 * another record */
-	int			next_score;		/* 2.1: the score of the suggestion after
-								 * the best one, or -1 */
-} SyncResult;					/* (a district has 100,000: pointers first) */
+} SyncResult;					/* (a district has 100,000: 64 bytes) */
+
+/* A row's candidates (NULL: none listed), their number, and how many were found */
+static inline char **
+result_candidates(SyncResult *result)
+{
+	return result->detail ? result->detail->candidates : NULL;
+}
+
+static inline int
+result_ncandidates(SyncResult *result)
+{
+	return result->detail ? result->detail->ncandidates : 0;
+}
+
+static inline int
+result_candidate_count(SyncResult *result)
+{
+	return result->detail ? result->detail->candidate_count : 0;
+}
+
+/* A row's best suggestion, or NULL */
+static inline struct Suggestion *
+result_suggestion(SyncResult *result)
+{
+	return result->detail ? result->detail->suggestion : NULL;
+}
 
 
 /* pssync.c: module load and configuration variables */
@@ -535,6 +570,7 @@ extern bool directory_index_id(DirectoryIndex *index, const char *id,
 							   List **entries);
 extern bool directory_index_entry(DirectoryIndex *index, const char *entry_id,
 								  DirectoryEntry **entry);
+extern void directory_index_forget_entry_ids(DirectoryIndex *index);
 extern void directory_index_free(DirectoryIndex *index);
 typedef void (*IndexEntryCallback) (void *arg, const char *entry_id,
 									List *last_keys, List *id_keys);
@@ -594,7 +630,7 @@ extern List *match_records_with(PssyncServer *server, PssyncDirectory *dir,
 								List *records, Arena *arena,
 								MatchStrategy strategy, bool full_read,
 								MatchStrategy *used, DirectoryIndex **index,
-								SuggestRun *suggest);
+								SuggestRun *suggest, Arena *link_ids);
 extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
 						 RecordGroup group, const char *uid_attr,
 						 SyncRecord *rec, const char *dn, Arena *arena);
@@ -631,7 +667,8 @@ typedef struct LinkRun
 
 extern bool links_in_use(void);
 extern List *attach_links(const char *server, RecordGroup group,
-						  List *records, bool every_link, Arena *arena);
+						  List *records, bool every_link, Arena *arena,
+						  Arena *ids);
 extern void mark_linked_elsewhere(const char *server, RecordGroup group,
 								  List *results);
 extern void write_links(LinkRun *run, List *results);

@@ -121,6 +121,8 @@ typedef struct NameIndex
 	uint32		mask;			/* number of buckets - 1 */
 	bool		packed;			/* values are packed (see above) */
 	bool		pairs;			/* rows pair two values: full names */
+	Arena	   *arena;			/* where its rows and buckets are: the
+								 * index's, or (entry IDs) one of their own */
 } NameIndex;
 
 static inline IndexRow *
@@ -151,7 +153,9 @@ struct DirectoryIndex
 	NameIndex	full;			/* first and last name */
 	NameIndex	last;			/* last name */
 	NameIndex	id;				/* ID, when matching by ID */
-	NameIndex	entry_ids;		/* permanent IDs, when links are used */
+	NameIndex	entry_ids;		/* permanent IDs, when links are used (see
+								 * directory_index_forget_entry_ids) */
+	bool		entry_ids_forgotten;
 	NameIndex	hidden_first;	/* last names of entries whose first name
 								 * may be hidden */
 	struct PairKeys *pairs[2];	/* for suggestions: the name_pair_keys of
@@ -193,7 +197,8 @@ add_row(DirectoryIndex *index, NameIndex *names, const char *v0,
 
 	if ((names->count & (ROWS_PER_CHUNK - 1)) == 0)
 	{
-		MemoryContext cxt = arena_context(index->arena);
+		Arena	   *arena = names->arena ? names->arena : index->arena;
+		MemoryContext cxt = arena_context(arena);
 
 		if (names->nchunks == 0)
 			names->chunks = MemoryContextAlloc(cxt, sizeof(IndexRow *) * 16);
@@ -201,7 +206,7 @@ add_row(DirectoryIndex *index, NameIndex *names, const char *v0,
 			names->chunks = repalloc(names->chunks,
 									 sizeof(IndexRow *) * names->nchunks * 2);
 		names->chunks[names->nchunks++] =
-			arena_alloc(index->arena, sizeof(IndexRow) * ROWS_PER_CHUNK);
+			arena_alloc(arena, sizeof(IndexRow) * ROWS_PER_CHUNK);
 	}
 	row = row_at(names, names->count++);
 	row->value[0] = v0;
@@ -480,7 +485,8 @@ build_buckets(DirectoryIndex *index, NameIndex *names)
 	while (nbuckets < (uint32) names->count && nbuckets < (1U << 30))
 		nbuckets <<= 1;
 	names->mask = nbuckets - 1;
-	names->buckets = arena_alloc(index->arena, sizeof(int) * nbuckets);
+	names->buckets = arena_alloc(names->arena ? names->arena : index->arena,
+								 sizeof(int) * nbuckets);
 	memset(names->buckets, -1, sizeof(int) * nbuckets);
 
 	/* the last row first, so that each chain is in the order of the rows */
@@ -602,6 +608,9 @@ directory_index_build(PssyncServer *server, PssyncDirectory *dir,
 	index->full.packed = index->full.pairs = true;
 	index->last.packed = true;
 	index->id.packed = true;
+	if (entry_id_attr)
+		index->entry_ids.arena = arena_create(arena_context(arena),
+											  "pssync entry IDs of the index");
 	index->scratch = AllocSetContextCreate(arena_context(arena),
 										   "pssync directory index entry",
 										   ALLOCSET_SMALL_SIZES);
@@ -833,10 +842,29 @@ bool
 directory_index_entry(DirectoryIndex *index, const char *entry_id,
 					  DirectoryEntry **entry)
 {
-	IndexRow   *row = find_key(&index->entry_ids, entry_id);
+	IndexRow   *row;
 
-	*entry = row ? entry_at(index, row->entry) : NULL;
+	*entry = NULL;
+	if (index->entry_ids_forgotten)
+		return false;
+	row = find_key(&index->entry_ids, entry_id);
+	if (row)
+		*entry = entry_at(index, row->entry);
 	return row != NULL || index->without_entry_id == 0;
+}
+
+/*
+ * Forget the entries' permanent IDs (3 MB for a district) once the links
+ * of a run's records are all found: directory_index_entry() then leaves
+ * the question to the directory.  The entries keep theirs.
+ */
+void
+directory_index_forget_entry_ids(DirectoryIndex *index)
+{
+	if (index->entry_ids.arena)
+		MemoryContextDelete(arena_context(index->entry_ids.arena));
+	memset(&index->entry_ids, 0, sizeof(NameIndex));
+	index->entry_ids_forgotten = true;
 }
 
 void

@@ -84,12 +84,13 @@ typedef struct RunResult
 static Datum
 candidates_array(SyncResult *result)
 {
-	Datum	   *datums = palloc(sizeof(Datum) * Max(result->ncandidates, 1));
+	int			n = result_ncandidates(result);
+	Datum	   *datums = palloc(sizeof(Datum) * Max(n, 1));
 	int			i;
 
-	for (i = 0; i < result->ncandidates; i++)
-		datums[i] = CStringGetTextDatum(result->candidates[i]);
-	return PointerGetDatum(construct_array(datums, result->ncandidates, TEXTOID,
+	for (i = 0; i < n; i++)
+		datums[i] = CStringGetTextDatum(result_candidates(result)[i]);
+	return PointerGetDatum(construct_array(datums, n, TEXTOID,
 										   -1, false, TYPALIGN_INT));
 }
 
@@ -122,13 +123,13 @@ put_result_row(ReturnSetInfo *rsinfo, SyncResult *result)
 			values[i] = Int64GetDatum(rec->dcid);
 		else if (i == 10)
 		{
-			nulls[i] = result->candidates == NULL;
+			nulls[i] = result_candidates(result) == NULL;
 			values[i] = nulls[i] ? (Datum) 0 : candidates_array(result);
 		}
 		else if (i == 12)
 		{
-			nulls[i] = result->candidates == NULL;
-			values[i] = Int32GetDatum(result->candidate_count);
+			nulls[i] = result_candidates(result) == NULL;
+			values[i] = Int32GetDatum(result_candidate_count(result));
 		}
 		else
 		{
@@ -301,6 +302,7 @@ execute_run(SyncRequest *request, PssyncServer *server,
 	List	   *results;
 	MatchStrategy used = STRATEGY_SEARCH;
 	DirectoryIndex *index = NULL;
+	Arena	   *link_ids = NULL;
 	RunMemory  *memory = NULL;
 	SuggestRun	suggest_run;
 	const char *entry_id_attr = NULL;
@@ -322,8 +324,12 @@ execute_run(SyncRequest *request, PssyncServer *server,
 						   arena, &excluded);
 	if (request->dn && records == NIL && excluded > 0)
 		refuse_excluded_record(request->group, request->selection.dcid);
+	/* the links' entry IDs apart, for matching to share or copy them */
+	if (request->dn == NULL)
+		link_ids = arena_create(arena_context(arena), "pssync links' entry IDs");
 	unloaded = attach_links(server->servername, request->group, records,
-							request->selection.kind == SELECT_ALL, arena);
+							request->selection.kind == SELECT_ALL, arena,
+							link_ids);
 	log_phase_time(&phase, "loading the records");
 
 	if (request->dn && records == NIL)
@@ -345,7 +351,8 @@ execute_run(SyncRequest *request, PssyncServer *server,
 									 records, arena,
 									 (MatchStrategy) pssync_strategy,
 									 request->changes != NULL, &used, &index,
-									 suggest_run_for(request, tables, &suggest_run));
+									 suggest_run_for(request, tables, &suggest_run),
+									 link_ids);
 	/*
 	 * the permanent ID attribute, as a watermark's options name it (a full
 	 * run of ldap_sync_changes stores the watermark it runs with; the rows
@@ -482,11 +489,12 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 
 	records = n > 0 ? load_records(request, tables, &selection, memory != NULL,
 								   arena, &excluded) : NIL;
-	(void) attach_links(server->servername, request->group, records, false, arena);
+	(void) attach_links(server->servername, request->group, records, false, arena,
+						NULL);
 	results = match_records_with(server, dir, request->group,
 								 server->uid_attr[request->group], records,
 								 arena, changes_match_strategy(n), false, NULL,
-								 &index, accepting);
+								 &index, accepting, NULL);
 	/* a whole read of the group, checked by min_directory_ratio: its size */
 	if (index && directory_index_complete(index) && !request->dry_run)
 		note_full_read(server->servername, request->group,
@@ -498,11 +506,12 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	more_records = n > 0 ? load_records(request, tables, &selection,
 										memory != NULL, arena,
 										&more_excluded) : NIL;
-	(void) attach_links(server->servername, request->group, more_records, false, arena);
+	(void) attach_links(server->servername, request->group, more_records, false,
+						arena, NULL);
 	more_results = match_records_with(server, dir, request->group,
 									  server->uid_attr[request->group],
 									  more_records, arena, STRATEGY_BATCH,
-									  false, NULL, &index, accepting);
+									  false, NULL, &index, accepting, NULL);
 	records = list_concat(records, more_records);
 	results = results_in_record_order(records, list_concat(results, more_results));
 	mark_linked_elsewhere(server->servername, request->group, results);
