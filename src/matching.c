@@ -93,8 +93,10 @@ typedef struct Lookup
 	DirectoryEntry *linked;		/* the linked entry, or NULL: not found */
 	Asked	   *asked;			/* what was asked, or NULL: nothing (most
 								 * records of a scan) */
-	bool		link_known;
-} Lookup;						/* (one per record: 24 bytes) */
+#ifdef USE_ASSERT_CHECKING
+	bool		link_known;		/* its link was looked for */
+#endif
+} Lookup;						/* (one per record: 16 bytes) */
 
 /* What was asked about a record, made when it is first asked. */
 static Asked *
@@ -719,7 +721,11 @@ find_linked_entries(MatchContext *cxt, SyncRecord **records, int n,
 			continue;
 		if (cxt->index &&
 			directory_index_entry(cxt->index, link->entry_id, &lookups[i].linked))
+		{
+#ifdef USE_ASSERT_CHECKING
 			lookups[i].link_known = true;
+#endif
+		}
 		else
 			asking[nasking++] = i;
 	}
@@ -769,7 +775,9 @@ find_linked_entries(MatchContext *cxt, SyncRecord **records, int n,
 			const char *entry_id = records[asking[i]]->link->entry_id;
 			ListCell   *cell;
 
+#ifdef USE_ASSERT_CHECKING
 			lookup->link_known = true;
+#endif
 			foreach(cell, found->entries)
 			{
 				DirectoryEntry *entry = (DirectoryEntry *) lfirst(cell);
@@ -1295,13 +1303,13 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 		*used = strategy == STRATEGY_SCAN ? STRATEGY_SCAN :
 			strategy == STRATEGY_BATCH ? STRATEGY_BATCH : STRATEGY_SEARCH;
 
-	array = palloc(sizeof(SyncRecord *) * Max(n, 1));
-	for (i = 0; i < n; i++)
-		array[i] = (SyncRecord *) list_nth(records, i);
-
+	/* the records as an array, and what is asked about them: until decided */
 	advance_cxt = AllocSetContextCreate(CurrentMemoryContext,
 										"pssync answers asked in advance",
 										ALLOCSET_DEFAULT_SIZES);
+	array = MemoryContextAlloc(advance_cxt, sizeof(SyncRecord *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		array[i] = (SyncRecord *) list_nth(records, i);
 	lookups = MemoryContextAllocZero(advance_cxt, sizeof(Lookup) * Max(n, 1));
 	if (cxt.entry_id_attr)
 	{
@@ -1367,7 +1375,6 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 	if (cxt.index && index == NULL)
 		directory_index_free(cxt.index);
 	MemoryContextDelete(cxt.record_cxt);
-	pfree(array);
 	return cxt.results;
 }
 
