@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 #include "common/hashfn.h"
+#include "utils/hsearch.h"
 
 #include "utils/memutils.h"
 
@@ -176,4 +177,23 @@ int
 string_pointer_match(const void *a, const void *b, Size keysize pg_attribute_unused())
 {
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/*
+ * A dynahash table in cxt whose entries (of entrysize bytes) begin with
+ * such a char * key.
+ */
+HTAB *
+string_table_create(const char *name, long nelem, Size entrysize,
+					MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = entrysize;
+	ctl.hash = string_pointer_hash;
+	ctl.match = string_pointer_match;
+	ctl.hcxt = cxt;
+	return hash_create(name, nelem, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 }

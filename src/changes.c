@@ -233,15 +233,7 @@ typedef struct StringSet
 static void
 string_set_init(StringSet *set, MemoryContext cxt)
 {
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(char *);
-	ctl.hash = string_pointer_hash;
-	ctl.match = string_pointer_match;
-	ctl.hcxt = cxt;
-	set->hash = hash_create("pssync strings", 256, &ctl,
-							HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	set->hash = string_table_create("pssync strings", 256, sizeof(char *), cxt);
 	set->values = NIL;
 	set->cxt = cxt;
 }

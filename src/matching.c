@@ -393,18 +393,8 @@ last_name(MatchContext *cxt, const char *name)
 	bool		found;
 
 	if (cxt->last_names == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(LastName);
-		ctl.hash = string_pointer_hash;
-		ctl.match = string_pointer_match;
-		ctl.hcxt = cxt->result_cxt;
-		cxt->last_names = hash_create("pssync last names", 1024, &ctl,
-									  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-									  HASH_CONTEXT);
-	}
+		cxt->last_names = string_table_create("pssync last names", 1024,
+											  sizeof(LastName), cxt->result_cxt);
 	known = hash_search(cxt->last_names, &name, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -953,12 +943,47 @@ accepted_variant(SuggestionList *list, uint32 accept)
  * pssync.strategy is search, or the read was cut short by a size limit):
  * the same answers as a scan run's.
  */
-/* An exception, without suggestions yet. */
+/*
+ * The rows of an exception (partial, no_match, link_broken) without
+ * suggestions yet, and their records, into arrays of their own (counted
+ * first: a district has 100,000 rows, and a few thousand exceptions);
+ * returns how many.
+ */
 static bool
 wants_suggestions(SyncResult *result)
 {
 	return (result->status == STATUS_PARTIAL || result->status == STATUS_NO_MATCH ||
 			result->status == STATUS_LINK_BROKEN) && result_suggestion(result) == NULL;
+}
+
+static int
+exceptions_wanting_suggestions(List *rows, SyncResult ***wanting,
+							   SyncRecord ***records)
+{
+	ListCell   *cell;
+	int			n = 0;
+
+	foreach(cell, rows)
+	{
+		if (wants_suggestions((SyncResult *) lfirst(cell)))
+			n++;
+	}
+	if (n == 0)
+		return 0;
+	*wanting = palloc(sizeof(SyncResult *) * n);
+	*records = palloc(sizeof(SyncRecord *) * n);
+	n = 0;
+	foreach(cell, rows)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (wants_suggestions(result))
+		{
+			(*wanting)[n] = result;
+			(*records)[n++] = result->record;
+		}
+	}
+	return n;
 }
 
 void
@@ -973,31 +998,12 @@ suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	DirectoryIndex *index = NULL;
 	Arena	   *strings = NULL;
 	const char *entry_id_attr = links_in_use() ? directory_entry_id_attr(dir) : NULL;
-	ListCell   *cell;
-	int			n = 0;
+	int			n;
 	int			i;
 
-	/* the rows that want suggestions (counted first: they are few) */
-	foreach(cell, rows)
-	{
-		if (wants_suggestions((SyncResult *) lfirst(cell)))
-			n++;
-	}
+	n = exceptions_wanting_suggestions(rows, &wanting, &records);
 	if (n == 0)
 		return;
-	wanting = palloc(sizeof(SyncResult *) * n);
-	records = palloc(sizeof(SyncRecord *) * n);
-	n = 0;
-	foreach(cell, rows)
-	{
-		SyncResult *result = (SyncResult *) lfirst(cell);
-
-		if (wants_suggestions(result))
-		{
-			wanting[n] = result;
-			records[n++] = result->record;
-		}
-	}
 	if (run_index)
 		index = run_index;
 	else if (n >= Max(SUGGEST_INDEX_MIN_ROWS, entries / SUGGEST_INDEX_ENTRIES) &&
@@ -1057,33 +1063,13 @@ suggest_exceptions(MatchContext *cxt, RecordGroup group, SuggestRun *run)
 	Suggester  *s;
 	ListCell   *cell;
 	MemoryContext old;
-	int			n = 0;
+	int			n;
 	int			i;
 
-	/*
-	 * the exceptions (counted first: a district has 100,000 rows, and a few
-	 * thousand exceptions); none has suggestions yet
-	 */
-	foreach(cell, cxt->results)
-	{
-		if (wants_suggestions((SyncResult *) lfirst(cell)))
-			n++;
-	}
+	/* the exceptions (none has suggestions yet) */
+	n = exceptions_wanting_suggestions(cxt->results, &rows, &records);
 	if (n == 0)
 		return;
-	rows = palloc(sizeof(SyncResult *) * n);
-	records = palloc(sizeof(SyncRecord *) * n);
-	n = 0;
-	foreach(cell, cxt->results)
-	{
-		SyncResult *result = (SyncResult *) lfirst(cell);
-
-		if (wants_suggestions(result))
-		{
-			rows[n] = result;
-			records[n++] = result->record;
-		}
-	}
 
 	s = suggester_create(cxt->server, cxt->dir, group, cxt->uid_attr,
 						 cxt->entry_id_attr, cxt->index, run->tables);

@@ -239,6 +239,8 @@ extern char *arena_strndup(Arena *arena, const char *s, Size len);
 extern char *copy_bytes(Arena *arena, const char *s, Size len);
 extern uint32 string_pointer_hash(const void *key, Size keysize);
 extern int	string_pointer_match(const void *a, const void *b, Size keysize);
+extern struct HTAB *string_table_create(const char *name, long nelem,
+										Size entrysize, MemoryContext cxt);
 
 
 /* options.c: the foreign data wrapper's validator and the server options */

@@ -1001,24 +1001,15 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 	int			allocated = 0;
 	int		   *next;
 	int		   *last_entry;
-	HASHCTL		ctl;
 	int			i;
 
 	/* what filing makes on the way is freed at the end, each kind apart */
 	work = AllocSetContextCreate(CurrentMemoryContext, "pssync filing pair keys",
 								 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(PairKey);
-	ctl.hash = string_pointer_hash;
-	ctl.match = string_pointer_match;
-	ctl.hcxt = cxt;
-	pk->keys = hash_create("pssync pair keys", 4096, &ctl,
-						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	ctl.entrysize = sizeof(TextParts);
-	ctl.hcxt = CurrentMemoryContext;
-	texts = hash_create("pssync part keys of names", 4096, &ctl,
-						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	pk->keys = string_table_create("pssync pair keys", 4096, sizeof(PairKey), cxt);
+	texts = string_table_create("pssync part keys of names", 4096,
+								sizeof(TextParts), CurrentMemoryContext);
 	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync a name's part keys",
 								 ALLOCSET_SMALL_SIZES);
 
@@ -1275,18 +1266,9 @@ directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind, List *keys)
 	/* both kinds: a kind none is named of files nothing */
 	for (k = 0; k < 2; k++)
 	{
-		HASHCTL		ctl;
-
-		if (index->wanted[k] != NULL)
-			continue;
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(char *);
-		ctl.hash = string_pointer_hash;
-		ctl.match = string_pointer_match;
-		ctl.hcxt = index->wanted_cxt;
-		index->wanted[k] = hash_create("pssync pair keys wanted", 4096, &ctl,
-									   HASH_ELEM | HASH_FUNCTION |
-									   HASH_COMPARE | HASH_CONTEXT);
+		if (index->wanted[k] == NULL)
+			index->wanted[k] = string_table_create("pssync pair keys wanted", 4096,
+												   sizeof(char *), index->wanted_cxt);
 	}
 	foreach(cell, keys)
 	{

@@ -1745,16 +1745,9 @@ suggester_create(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 static void
 forget_forms(Suggester *s)
 {
-	HASHCTL		ctl;
-
 	MemoryContextReset(s->forms_cxt);
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(FormsEntry);
-	ctl.hash = string_pointer_hash;
-	ctl.match = string_pointer_match;
-	ctl.hcxt = s->forms_cxt;
-	s->forms = hash_create("pssync name forms", 4096, &ctl,
-						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	s->forms = string_table_create("pssync name forms", 4096, sizeof(FormsEntry),
+								   s->forms_cxt);
 }
 
 int

@@ -249,17 +249,9 @@ load_nicknames(void)
 {
 	Nicknames  *nicknames = palloc0(sizeof(Nicknames));
 	Oid			schema = pssync_schema_with("nicknames");
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(Nickname);
-	ctl.hash = string_pointer_hash;
-	ctl.match = string_pointer_match;
-	ctl.hcxt = CurrentMemoryContext;
 	nicknames->cxt = CurrentMemoryContext;
-	nicknames->names = hash_create("pssync nicknames", 2048, &ctl,
-								   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-								   HASH_CONTEXT);
+	nicknames->names = string_table_create("pssync nicknames", 2048, sizeof(Nickname),
+										   CurrentMemoryContext);
 	if (!OidIsValid(schema))
 		return nicknames;
 	for_each_row(psprintf("SELECT n.name::pg_catalog.text, n.variant::pg_catalog.text"
