@@ -74,8 +74,7 @@ typedef struct Candidates
 } Candidates;
 
 /*
- * What the directory answered about one record, asked in advance: its
- * linked entry (from the scan's index, or many at a time), and, for the
+ * What the directory answered about one record, asked in advance: for the
  * scan, the questions its index could not answer.
  */
 typedef struct Asked
@@ -88,6 +87,10 @@ typedef struct Asked
 	bool		partial_asked;
 } Asked;
 
+/*
+ * One record's lookup: its linked entry (from the scan's index, or asked
+ * many at a time), and what was asked in advance.
+ */
 typedef struct Lookup
 {
 	DirectoryEntry *linked;		/* the linked entry, or NULL: not found */
@@ -941,14 +944,10 @@ accepted_variant(SuggestionList *list, uint32 accept)
  * directory), from it.  Else a few are asked of the directory; many are
  * answered from an index of the group's entries, read for them (unless
  * pssync.strategy is search, or the read was cut short by a size limit):
- * the same answers as a scan run's.
+ * the same answers as a scan run's.  The rows' details (ResultDetail) are
+ * made in the current memory context, as the suggestions they point to.
  */
-/*
- * The rows of an exception (partial, no_match, link_broken) without
- * suggestions yet, and their records, into arrays of their own (counted
- * first: a district has 100,000 rows, and a few thousand exceptions);
- * returns how many.
- */
+/* see exceptions_wanting_suggestions */
 static bool
 wants_suggestions(SyncResult *result)
 {
@@ -956,6 +955,12 @@ wants_suggestions(SyncResult *result)
 			result->status == STATUS_LINK_BROKEN) && result_suggestion(result) == NULL;
 }
 
+/*
+ * The rows of an exception (partial, no_match, link_broken) without
+ * suggestions yet, and their records, into arrays of their own (counted
+ * first: a district has 100,000 rows, and a few thousand exceptions);
+ * returns how many.
+ */
 static int
 exceptions_wanting_suggestions(List *rows, SyncResult ***wanting,
 							   SyncRecord ***records)
@@ -1215,7 +1220,9 @@ changes_match_strategy(int nrecords)
  * shares its entry's ID where it is the same bytes (the index has it) or
  * gets a copy in arena, and link_ids is freed (a district's links would
  * otherwise keep 93,000 IDs twice); so are the index's entry IDs, which
- * only finding the links needs.
+ * only finding the links needs (an index returned in *index has none:
+ * directory_index_entry() leaves the question to the directory).  An
+ * index given in *index is never given with link_ids.
  */
 List *
 match_records_with(PssyncServer *server, PssyncDirectory *dir,
@@ -1234,6 +1241,7 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 	int			n = list_length(records);
 	int			i;
 
+	Assert(link_ids == NULL || index == NULL || *index == NULL);
 	init_context(&cxt, server, dir, group, uid_attr, arena);
 	INSTR_TIME_SET_CURRENT(phase);
 

@@ -642,7 +642,9 @@ extern List *match_entry(PssyncServer *server, PssyncDirectory *dir,
 struct RecordLink
 {
 	int64		dcid;
-	char	   *entry_id;
+	char	   *entry_id;		/* in attach_links' ids arena until matching
+								 * (see match_records_with), then its entry's
+								 * own or a copy with the rows */
 	uint64		seen;			/* the DN and user ID as last seen, hashed
 								 * (a district's 93,000 links would keep
 								 * 6 MB of them) */

@@ -121,8 +121,9 @@ typedef struct NameIndex
 	uint32		mask;			/* number of buckets - 1 */
 	bool		packed;			/* values are packed (see above) */
 	bool		pairs;			/* rows pair two values: full names */
-	Arena	   *arena;			/* where its rows and buckets are: the
-								 * index's, or (entry IDs) one of their own */
+	Arena	   *arena;			/* where its rows and buckets are: one of
+								 * their own (entry IDs), or NULL: the
+								 * index's */
 } NameIndex;
 
 static inline IndexRow *
@@ -836,7 +837,8 @@ directory_index_id(DirectoryIndex *index, const char *id, List **entries)
 
 /*
  * The entry with a permanent ID (a link's), or NULL; false when only the
- * directory can say (some entries were read without one).
+ * directory can say (some entries were read without one, or the index has
+ * forgotten them: directory_index_forget_entry_ids).
  */
 bool
 directory_index_entry(DirectoryIndex *index, const char *entry_id,
