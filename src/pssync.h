@@ -62,14 +62,14 @@ typedef struct RecordLink RecordLink;	/* links.c */
 typedef struct SyncRecord
 {
 	RecordType	type;
+	int16		nchecks;		/* usernames checked for this record */
 	bool		has_fingerprint;	/* fingerprint and unchecked_username
-									 * were read (in type's padding) */
+									 * were read */
 	int64		dcid;
 	char	   *first_name;
 	char	   *last_name;
 	char	   *id;				/* the record's ID (student_number ...), or NULL */
 	char	   *preferred_name; /* 2.1: its preferred first name, or NULL */
-	int			nchecks;		/* usernames checked for this record */
 	UsernameColumn columns[MAX_CHECKS_PER_RECORD];
 	char	   *old_usernames[MAX_CHECKS_PER_RECORD];
 	RecordLink *link;			/* its link to a directory entry, or NULL */
@@ -77,7 +77,7 @@ typedef struct SyncRecord
 	int64		fingerprint;	/* fingerprint_sql() */
 	char	   *unchecked_username; /* a user's username column that no check
 									 * reads (usernames_sql()), or NULL */
-} SyncRecord;
+} SyncRecord;					/* (96 bytes: a district has 100,000) */
 
 /*
  * The statuses of a result row.  The first three are the "match" section,
