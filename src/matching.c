@@ -64,14 +64,42 @@
  */
 #define MAX_CANDIDATES 100
 
-/* The first MAX_CANDIDATES DNs of a search, in order, and their number. */
+/*
+ * The first MAX_CANDIDATES DNs of a search, in order, and their number:
+ * room for MAX_CANDIDATES while they are found (new_candidates), then
+ * for what was kept (kept_candidates).  A district has thousands.
+ */
 typedef struct Candidates
 {
 	int			count;			/* found */
 	int			n;				/* kept */
 	bool		copies;			/* dns are copies, not the entries' own */
-	char	   *dns[MAX_CANDIDATES];
+	char	   *dns[FLEXIBLE_ARRAY_MEMBER];
 } Candidates;
+
+#define CANDIDATES_SIZE(n) (offsetof(Candidates, dns) + sizeof(char *) * (n))
+
+/* Room for MAX_CANDIDATES, in the current memory context. */
+static Candidates *
+new_candidates(void)
+{
+	return palloc0(CANDIDATES_SIZE(MAX_CANDIDATES));
+}
+
+/*
+ * The candidates found, in just the room they take, in c's memory context
+ * (where copied DNs are too); c is freed.
+ */
+static Candidates *
+kept_candidates(Candidates *c)
+{
+	Candidates *kept = MemoryContextAlloc(GetMemoryChunkContext(c),
+										  CANDIDATES_SIZE(Max(c->n, 1)));
+
+	memcpy(kept, c, CANDIDATES_SIZE(c->n));
+	pfree(c);
+	return kept;
+}
 
 /*
  * What the directory answered about one record, asked in advance: for the
@@ -212,19 +240,19 @@ reset_entries(void *arg)
 static void
 reset_candidates(void *arg)
 {
-	memset(arg, 0, sizeof(Candidates));
+	memset(arg, 0, CANDIDATES_SIZE(MAX_CANDIDATES));
 }
 
 /* The candidates among entries (which live as long as the rows). */
 static Candidates *
 candidates_of(List *entries)
 {
-	Candidates *c = palloc0(sizeof(Candidates));
+	Candidates *c = new_candidates();
 	ListCell   *cell;
 
 	foreach(cell, entries)
 		add_candidate(c, ((DirectoryEntry *) lfirst(cell))->dn, false);
-	return c;
+	return kept_candidates(c);
 }
 
 static SyncResult *
@@ -439,14 +467,15 @@ static Candidates *
 ask_for_candidates(MatchContext *cxt, const char *last)
 {
 	const char *attrs[] = {NULL};
-	Candidates *partial = MemoryContextAllocZero(cxt->result_cxt, sizeof(Candidates));
+	Candidates *partial = MemoryContextAllocZero(cxt->result_cxt,
+												 CANDIDATES_SIZE(MAX_CANDIDATES));
 
 	cxt->asking = true;
 	if (!directory_search(cxt->dir, cxt->base_dns,
 						  directory_name_filter(cxt->server, NULL, last),
 						  attrs, collect_candidate, partial))
 		cxt->cut_short++;
-	return partial;
+	return kept_candidates(partial);
 }
 
 /*
@@ -644,13 +673,18 @@ run_questions(Questions *q, const char **attrs)
 		}
 		else
 		{
-			search->arg = palloc0(sizeof(Candidates));
+			search->arg = new_candidates();
 			search->callback = collect_candidate;
 			search->reset = reset_candidates;
 		}
 	}
 
 	directory_search_batch(q->cxt->dir, q->cxt->base_dns, attrs, searches, nsearches);
+	for (i = 0; i < nsearches; i++)
+	{
+		if (searches[i].callback == collect_candidate)
+			searches[i].arg = kept_candidates((Candidates *) searches[i].arg);
+	}
 
 	for (i = 0, nsearches = -1; i < q->count; i++)
 	{
