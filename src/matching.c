@@ -74,6 +74,7 @@ typedef struct Candidates
 	int			count;			/* found */
 	int			n;				/* kept */
 	bool		copies;			/* dns are copies, not the entries' own */
+	bool		kept;			/* no room for more: kept_candidates() */
 	char	   *dns[FLEXIBLE_ARRAY_MEMBER];
 } Candidates;
 
@@ -87,16 +88,23 @@ new_candidates(void)
 }
 
 /*
- * The candidates found, in just the room they take, in c's memory context
- * (where copied DNs are too); c is freed.
+ * The candidates found, in just the room they take, in cxt (and the DNs
+ * they copied, if c is in another context, which the caller frees); c is
+ * freed.
  */
 static Candidates *
-kept_candidates(Candidates *c)
+kept_candidates(Candidates *c, MemoryContext cxt)
 {
-	Candidates *kept = MemoryContextAlloc(GetMemoryChunkContext(c),
-										  CANDIDATES_SIZE(Max(c->n, 1)));
+	Candidates *kept = MemoryContextAlloc(cxt, CANDIDATES_SIZE(c->n));
+	int			i;
 
 	memcpy(kept, c, CANDIDATES_SIZE(c->n));
+	kept->kept = true;
+	if (c->copies && cxt != GetMemoryChunkContext(c))
+	{
+		for (i = 0; i < c->n; i++)
+			kept->dns[i] = MemoryContextStrdup(cxt, c->dns[i]);
+	}
 	pfree(c);
 	return kept;
 }
@@ -202,6 +210,7 @@ add_candidate(Candidates *c, char *dn, bool copy)
 	int			low = 0;
 	int			high = c->n;
 
+	Assert(!c->kept);
 	c->count++;
 	if (c->n == MAX_CANDIDATES && strcmp(dn, c->dns[MAX_CANDIDATES - 1]) >= 0)
 		return;
@@ -240,10 +249,14 @@ reset_entries(void *arg)
 static void
 reset_candidates(void *arg)
 {
+	Assert(!((Candidates *) arg)->kept);
 	memset(arg, 0, CANDIDATES_SIZE(MAX_CANDIDATES));
 }
 
-/* The candidates among entries (which live as long as the rows). */
+/*
+ * The candidates among entries (which live as long as the rows), in room
+ * for MAX_CANDIDATES.
+ */
 static Candidates *
 candidates_of(List *entries)
 {
@@ -252,7 +265,7 @@ candidates_of(List *entries)
 
 	foreach(cell, entries)
 		add_candidate(c, ((DirectoryEntry *) lfirst(cell))->dn, false);
-	return kept_candidates(c);
+	return c;
 }
 
 static SyncResult *
@@ -437,7 +450,8 @@ last_name(MatchContext *cxt, const char *name)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
 
-			known->candidates = candidates_of(entries);
+			known->candidates = kept_candidates(candidates_of(entries),
+												CurrentMemoryContext);
 			MemoryContextSwitchTo(old);
 		}
 	}
@@ -467,15 +481,16 @@ static Candidates *
 ask_for_candidates(MatchContext *cxt, const char *last)
 {
 	const char *attrs[] = {NULL};
-	Candidates *partial = MemoryContextAllocZero(cxt->result_cxt,
-												 CANDIDATES_SIZE(MAX_CANDIDATES));
+	MemoryContext old = MemoryContextSwitchTo(cxt->result_cxt);
+	Candidates *partial = new_candidates();
 
+	MemoryContextSwitchTo(old);
 	cxt->asking = true;
 	if (!directory_search(cxt->dir, cxt->base_dns,
 						  directory_name_filter(cxt->server, NULL, last),
 						  attrs, collect_candidate, partial))
 		cxt->cut_short++;
-	return kept_candidates(partial);
+	return kept_candidates(partial, cxt->result_cxt);
 }
 
 /*
@@ -673,7 +688,9 @@ run_questions(Questions *q, const char **attrs)
 		}
 		else
 		{
-			search->arg = new_candidates();
+			/* gathered with the filters, kept with the answers (below) */
+			search->arg = MemoryContextAllocZero(q->filters,
+												 CANDIDATES_SIZE(MAX_CANDIDATES));
 			search->callback = collect_candidate;
 			search->reset = reset_candidates;
 		}
@@ -683,7 +700,8 @@ run_questions(Questions *q, const char **attrs)
 	for (i = 0; i < nsearches; i++)
 	{
 		if (searches[i].callback == collect_candidate)
-			searches[i].arg = kept_candidates((Candidates *) searches[i].arg);
+			searches[i].arg = kept_candidates((Candidates *) searches[i].arg,
+											  q->answers);
 	}
 
 	for (i = 0, nsearches = -1; i < q->count; i++)
