@@ -252,7 +252,7 @@ fi
 # not in the test results, PostgreSQL's log, or the relay's log.
 step "the password is shown nowhere"
 if grep -rlF -- "$PSSYNC_AD_PASSWORD" "$WORK"/regress*/results "$PSSYNC_PG_LOG" \
-	"$PSSYNC_AD_TAP_LOG" "$WORK"/regress*.log 2>/dev/null; then
+	"$PSSYNC_AD_TAP_LOG" "$WORK"/regress*.log "$WORK"/changes_random.log 2>/dev/null; then
 	fail "ad password shown nowhere"
 else
 	pass "ad password shown nowhere"
