@@ -1225,7 +1225,26 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		int64		hash;
 
 		if (stored)
+		{
 			state = hash_search(stored, &rec->dcid, HASH_FIND, NULL);
+
+			/*
+			 * A user who was a teacher and is staff now, or the reverse:
+			 * the records of the other type that wanted what it held or
+			 * wanted may be free of a conflict with it (as with a
+			 * username given up, below).
+			 */
+			if (state && state->record_type &&
+				strcmp(state->record_type, record_type_name(rec->type)) != 0)
+			{
+				int			i;
+
+				for (i = 0; i < state->nusernames; i++)
+					string_set_add(&given_up, state->usernames[i]);
+				for (i = 0; i < state->nuser_ids; i++)
+					string_set_add(&given_up, state->user_ids[i]);
+			}
+		}
 		else
 		{
 			StateHash	key;
@@ -2097,6 +2116,7 @@ typedef struct StoredPrint
 	bool		usernames_null;
 	bool		dirty;
 	bool		seen;			/* in the table, as the caller sees it */
+	bool		teacher;		/* last matched as a teacher */
 } StoredPrint;
 
 typedef struct Detection
@@ -2146,6 +2166,8 @@ stored_print_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	print->usernames = usernames_hash(tuple, desc, 3, &print->usernames_null,
 									  &usernames, &n);
 	print->dirty = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+	print->teacher = strcmp(TextDatumGetCString(SPI_getbinval(tuple, desc, 5, &isnull)),
+							"teacher") == 0;
 	print->seen = false;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(d->row_cxt);
@@ -2185,7 +2207,19 @@ detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		if (!teacher_null && teacher != (d->kinds == USERS_TEACHERS))
 		{
 			if (print != NULL)
+			{
 				print->seen = true;
+
+				/*
+				 * It was of this scope's type: it left the scope (the other
+				 * scope matches it), and the records of this one that
+				 * wanted what it held or wanted may be free of a conflict
+				 * now.  It is taken for what its state says (see
+				 * changes_scope_begin), and loads as no record here.
+				 */
+				if (print->teacher == (d->kinds == USERS_TEACHERS))
+					dcid_set_add(d->dcids, dcid);
+			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(d->row_cxt);
 			return;
@@ -2289,7 +2323,7 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	values[0] = name_datum(gc->server->servername);
 	values[1] = CStringGetTextDatum(record_group_name(gc->group));
 	become_owner(&as, gc->schema);
-	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.usernames, s.dirty"
+	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.usernames, s.dirty, s.record_type"
 						  " FROM %s.record_state s WHERE s.server OPERATOR(pg_catalog.=) $1"
 						  " AND s.record_group OPERATOR(pg_catalog.=) $2",
 						  schema_name(gc->schema)),
