@@ -20,6 +20,9 @@
 -- - A run that gives up usernames (here more than 64, which are looked for
 --   among what every record wants in one read) takes the records that
 --   wanted one of them, and were a conflict, in the next run.
+-- - A staff member who becomes a teacher no longer conflicts with the staff
+--   that wanted the same user ID: a district-wide run of the teachers
+--   leaves those to the next ldap_sync_changes.
 --
 \getenv ldap_uri PSSYNC_LDAP_URI
 \set ldap_admin '-x -H ' :ldap_uri ' -D cn=admin,dc=district,dc=org -w admin-secret'
@@ -122,4 +125,22 @@ SELECT status, count(*), min(old_username) AS old, min(new_username) AS new
 SELECT status, dcid, old_username, new_username FROM pssync.ldap_sync_changes('students');
 ROLLBACK;
 \! (for i in $(seq 1 66); do echo "uid=bulk$i,ou=Students,dc=district,dc=org"; done; echo "cn=Alpha Zed,ou=Students,dc=district,dc=org") | ldapdelete $LDAP_ADMIN && echo "and they are gone"
+-- Tess and Tom Twin (staff) are matched to two accounts with the user ID
+-- twin: both a conflict.  Tom becomes a teacher, and a district-wide run
+-- of the teachers finds him a conflict still (Holder Nobody has twin as
+-- his teacher login); the next run of the staff returns Tess, who takes it.
+BEGIN;
+\! printf 'dn: cn=Tess Twin,ou=Staff,dc=district,dc=org\nobjectClass: inetOrgPerson\ncn: Tess Twin\nuid: twin\ngivenName: Tess\nsn: Twin\n\ndn: cn=Tom Twin,ou=Staff,dc=district,dc=org\nobjectClass: inetOrgPerson\ncn: Tom Twin\nuid: twin\ngivenName: Tom\nsn: Twin\n' | ldapadd $LDAP_ADMIN >/dev/null && echo "two accounts with the user ID twin"
+INSERT INTO users (dcid, homeschoolid, first_name, last_name, teacherloginid, psaccess, ptaccess) VALUES
+    (9901, 100, 'Tess', 'Twin', NULL, 0, 1),
+    (9902, 100, 'Tom', 'Twin', NULL, 0, 1),
+    (9903, 100, 'Holder', 'Nobody', 'twin', 0, 1);
+SELECT count(*) > 0 AS in_full FROM pssync.ldap_sync_changes('staff');
+SELECT status, dcid, new_username FROM pssync.ldap_sync_district('staff', dry_run => true)
+ WHERE dcid IN (9901, 9902) ORDER BY dcid;
+INSERT INTO schoolstaff (dcid, users_dcid, schoolid, staffstatus, status) VALUES (9902, 9902, 100, 1, 1);
+SELECT status, dcid, field, new_username FROM pssync.ldap_sync_district('teachers') WHERE dcid = 9902;
+SELECT status, dcid, new_username FROM pssync.ldap_sync_changes('staff') WHERE dcid IN (9901, 9902);
+ROLLBACK;
+\! ldapdelete $LDAP_ADMIN "cn=Tess Twin,ou=Staff,dc=district,dc=org" "cn=Tom Twin,ou=Staff,dc=district,dc=org" && echo "and they are gone"
 SELECT count(*) AS states_left FROM pssync.sync_state;

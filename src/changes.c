@@ -428,6 +428,7 @@ typedef struct StateHash
 	int64		dcid;
 	int64		hash;
 	bool		dirty;
+	bool		teacher;		/* stored as a teacher */
 } StateHash;
 
 typedef struct StateHashes
@@ -511,6 +512,8 @@ state_hash_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	hashes->h[hashes->n].dcid = state.dcid;
 	hashes->h[hashes->n].hash = state.hash;
 	hashes->h[hashes->n].dirty = state.dirty;
+	hashes->h[hashes->n].teacher = state.record_type &&
+		strcmp(state.record_type, "teacher") == 0;
 	hashes->n++;
 }
 
@@ -1167,6 +1170,7 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 	HTAB	   *stored = NULL;
 	StateHashes *hashes = NULL;
 	DcidList	to_mark;		/* records to mark dirty, their states as stored */
+	DcidList	flipped;		/* records whose stored type was the other */
 	bool		all_dirty = !canonical || retake;
 	StateBatch	batch;
 	StringSet	taken;
@@ -1211,8 +1215,53 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 
 	memset(&to_mark, 0, sizeof(to_mark));
 	to_mark.cxt = memory->cxt;
+	memset(&flipped, 0, sizeof(flipped));
+	flipped.cxt = memory->cxt;
 	string_set_init(&taken, memory->cxt);
 	string_set_init(&given_up, memory->cxt);
+
+	/*
+	 * The records that were of the other type (teacher or staff): what
+	 * they held or wanted, as stored, counts as given up (see below).  A
+	 * district-wide run keeps no more of each stored state than its hash:
+	 * theirs, few, are read whole before this run's are written.
+	 */
+	if (hashes)
+	{
+		foreach(cell, firsts)
+		{
+			SyncRecord *rec = ((SyncResult *) lfirst((ListCell *) lfirst(cell)))->record;
+			StateHash	key;
+			StateHash  *known;
+
+			if (rec->type == RECORD_STUDENT || hashes->n == 0)
+				continue;
+			key.dcid = rec->dcid;
+			known = bsearch(&key, hashes->h, hashes->n, sizeof(StateHash),
+							compare_state_hashes);
+			if (known && known->teacher != (rec->type == RECORD_TEACHER))
+				dcid_list_add(&flipped, rec->dcid);
+		}
+	}
+	if (flipped.n > 0)
+	{
+		HTAB	   *states = read_states(memory->schema, memory->server,
+										 memory->group, flipped.dcids, flipped.n,
+										 memory->cxt);
+		HASH_SEQ_STATUS status;
+		StoredState *state;
+
+		hash_seq_init(&status, states);
+		while ((state = hash_seq_search(&status)) != NULL)
+		{
+			int			i;
+
+			for (i = 0; i < state->nusernames; i++)
+				string_set_add(&given_up, state->usernames[i]);
+			for (i = 0; i < state->nuser_ids; i++)
+				string_set_add(&given_up, state->user_ids[i]);
+		}
+	}
 	batch_init(&batch);
 	foreach(cell, firsts)
 	{
@@ -2166,8 +2215,7 @@ stored_print_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	print->usernames = usernames_hash(tuple, desc, 3, &print->usernames_null,
 									  &usernames, &n);
 	print->dirty = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
-	print->teacher = strcmp(TextDatumGetCString(SPI_getbinval(tuple, desc, 5, &isnull)),
-							"teacher") == 0;
+	print->teacher = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull)) && !isnull;
 	print->seen = false;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(d->row_cxt);
@@ -2323,7 +2371,8 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	values[0] = name_datum(gc->server->servername);
 	values[1] = CStringGetTextDatum(record_group_name(gc->group));
 	become_owner(&as, gc->schema);
-	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.usernames, s.dirty, s.record_type"
+	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.usernames, s.dirty,"
+						  " s.record_type OPERATOR(pg_catalog.=) 'teacher'"
 						  " FROM %s.record_state s WHERE s.server OPERATOR(pg_catalog.=) $1"
 						  " AND s.record_group OPERATOR(pg_catalog.=) $2",
 						  schema_name(gc->schema)),
