@@ -10,8 +10,8 @@
  * blocks of its own memory context, and frees them all at once with it.
  * Nothing in an arena is freed on its own.
  *
- * Also the dynahash callbacks of a table keyed by such a string (a char *
- * that its entries begin with).
+ * Also tables keyed by such a string (a char * that their entries begin
+ * with): string_table_create().
  *
  *-------------------------------------------------------------------------
  */
@@ -165,7 +165,7 @@ copy_bytes(Arena *arena, const char *s, Size len)
  * NUL-terminated string that lives elsewhere (in an arena, say), hashed and
  * compared as a string, not as a pointer.
  */
-uint32
+static uint32
 string_pointer_hash(const void *key, Size keysize pg_attribute_unused())
 {
 	const char *s = *(const char *const *) key;
@@ -173,7 +173,7 @@ string_pointer_hash(const void *key, Size keysize pg_attribute_unused())
 	return hash_bytes((const unsigned char *) s, strlen(s));
 }
 
-int
+static int
 string_pointer_match(const void *a, const void *b, Size keysize pg_attribute_unused())
 {
 	return strcmp(*(const char *const *) a, *(const char *const *) b);

@@ -223,8 +223,8 @@ extern void install_password_log_filter(void);
 
 
 /*
- * arena.c: a bump allocator for the many small things of a sync, and the
- * hash callbacks of tables keyed by such strings
+ * arena.c: a bump allocator for the many small things of a sync, and
+ * tables keyed by such strings
  */
 typedef struct Arena Arena;
 
@@ -237,8 +237,6 @@ extern char *arena_alloc_bytes(Arena *arena, Size size);
 extern char *arena_strdup(Arena *arena, const char *s);
 extern char *arena_strndup(Arena *arena, const char *s, Size len);
 extern char *copy_bytes(Arena *arena, const char *s, Size len);
-extern uint32 string_pointer_hash(const void *key, Size keysize);
-extern int	string_pointer_match(const void *a, const void *b, Size keysize);
 extern struct HTAB *string_table_create(const char *name, long nelem,
 										Size entrysize, MemoryContext cxt);
 

@@ -249,6 +249,7 @@ load_nicknames(void)
 {
 	Nicknames  *nicknames = palloc0(sizeof(Nicknames));
 	Oid			schema = pssync_schema_with("nicknames");
+
 	nicknames->cxt = CurrentMemoryContext;
 	nicknames->names = string_table_create("pssync nicknames", 2048, sizeof(Nickname),
 										   CurrentMemoryContext);
