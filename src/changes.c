@@ -557,6 +557,31 @@ compare_state_hashes(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* The stored hash of a record, or NULL. */
+static StateHash *
+find_state_hash(StateHashes *hashes, int64 dcid)
+{
+	StateHash	key;
+
+	if (hashes->n == 0)
+		return NULL;
+	key.dcid = dcid;
+	return bsearch(&key, hashes->h, hashes->n, sizeof(StateHash),
+				   compare_state_hashes);
+}
+
+/* What a stored state says its record held and wanted, into set. */
+static void
+add_state_values(StringSet *set, StoredState *state)
+{
+	int			i;
+
+	for (i = 0; i < state->nusernames; i++)
+		string_set_add(set, state->usernames[i]);
+	for (i = 0; i < state->nuser_ids; i++)
+		string_set_add(set, state->user_ids[i]);
+}
+
 /*
  * Every stored state of a group, as a district-wide run compares them
  * (state_hash_row), read as the owner; in cxt.
@@ -1221,24 +1246,31 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 	string_set_init(&given_up, memory->cxt);
 
 	/*
-	 * The records that were of the other type (teacher or staff): what
-	 * they held or wanted, as stored, counts as given up (see below).  A
-	 * district-wide run keeps no more of each stored state than its hash:
-	 * theirs, few, are read whole before this run's are written.
+	 * A user who was a teacher and is staff now, or the reverse: the
+	 * records of the other type that wanted what it held or wanted may be
+	 * free of a conflict with it, as with a username given up (below).  A
+	 * district-wide run keeps no more of each stored state than its hash
+	 * and type: the few such states are read whole before this run's are
+	 * written.
 	 */
-	if (hashes)
+	foreach(cell, firsts)
 	{
-		foreach(cell, firsts)
-		{
-			SyncRecord *rec = ((SyncResult *) lfirst((ListCell *) lfirst(cell)))->record;
-			StateHash	key;
-			StateHash  *known;
+		SyncRecord *rec = ((SyncResult *) lfirst((ListCell *) lfirst(cell)))->record;
 
-			if (rec->type == RECORD_STUDENT || hashes->n == 0)
-				continue;
-			key.dcid = rec->dcid;
-			known = bsearch(&key, hashes->h, hashes->n, sizeof(StateHash),
-							compare_state_hashes);
+		if (rec->type == RECORD_STUDENT)
+			continue;
+		if (stored)
+		{
+			StoredState *state = hash_search(stored, &rec->dcid, HASH_FIND, NULL);
+
+			if (state && state->record_type &&
+				strcmp(state->record_type, record_type_name(rec->type)) != 0)
+				add_state_values(&given_up, state);
+		}
+		else
+		{
+			StateHash  *known = find_state_hash(hashes, rec->dcid);
+
 			if (known && known->teacher != (rec->type == RECORD_TEACHER))
 				dcid_list_add(&flipped, rec->dcid);
 		}
@@ -1253,14 +1285,7 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 
 		hash_seq_init(&status, states);
 		while ((state = hash_seq_search(&status)) != NULL)
-		{
-			int			i;
-
-			for (i = 0; i < state->nusernames; i++)
-				string_set_add(&given_up, state->usernames[i]);
-			for (i = 0; i < state->nuser_ids; i++)
-				string_set_add(&given_up, state->user_ids[i]);
-		}
+			add_state_values(&given_up, state);
 	}
 	batch_init(&batch);
 	foreach(cell, firsts)
@@ -1274,35 +1299,9 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		int64		hash;
 
 		if (stored)
-		{
 			state = hash_search(stored, &rec->dcid, HASH_FIND, NULL);
-
-			/*
-			 * A user who was a teacher and is staff now, or the reverse:
-			 * the records of the other type that wanted what it held or
-			 * wanted may be free of a conflict with it (as with a
-			 * username given up, below).
-			 */
-			if (state && state->record_type &&
-				strcmp(state->record_type, record_type_name(rec->type)) != 0)
-			{
-				int			i;
-
-				for (i = 0; i < state->nusernames; i++)
-					string_set_add(&given_up, state->usernames[i]);
-				for (i = 0; i < state->nuser_ids; i++)
-					string_set_add(&given_up, state->user_ids[i]);
-			}
-		}
 		else
-		{
-			StateHash	key;
-
-			key.dcid = rec->dcid;
-			if (hashes->n > 0)
-				known = bsearch(&key, hashes->h, hashes->n, sizeof(StateHash),
-								compare_state_hashes);
-		}
+			known = find_state_hash(hashes, rec->dcid);
 
 		/* the usernames it takes or gives up */
 		for_each_cell(row, results, first)
@@ -2460,12 +2459,7 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 
 		while ((state = hash_seq_search(&status)) != NULL)
 		{
-			int			i;
-
-			for (i = 0; i < state->nusernames; i++)
-				string_set_add(&gc->values, state->usernames[i]);
-			for (i = 0; i < state->nuser_ids; i++)
-				string_set_add(&gc->values, state->user_ids[i]);
+			add_state_values(&gc->values, state);
 			string_set_add(&gc->entries_seen, state->entry_id);
 		}
 	}
