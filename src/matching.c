@@ -137,12 +137,12 @@ typedef struct Lookup
 #endif
 } Lookup;						/* (one per record: 16 bytes) */
 
-/* What was asked about a record, made when it is first asked. */
+/* What was asked about a record, made (in cxt) when it is first asked. */
 static Asked *
-asked_of(Lookup *lookup)
+asked_of(Lookup *lookup, MemoryContext cxt)
 {
 	if (lookup->asked == NULL)
-		lookup->asked = palloc0(sizeof(Asked));
+		lookup->asked = MemoryContextAllocZero(cxt, sizeof(Asked));
 	return lookup->asked;
 }
 
@@ -868,11 +868,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 				by_id[i] = list_length(found) == 1;
 			else
 			{
-				Asked	   *asked;
+				Asked	   *asked = asked_of(&lookups[i], old);
 
-				MemoryContextSwitchTo(old);
-				asked = asked_of(&lookups[i]);
-				MemoryContextSwitchTo(cxt->record_cxt);
 				asked->id_asked = true;
 				ask(&q, directory_equality_filter(cxt->server, cxt->id_attr, id),
 					&asked->id_found, NULL);
@@ -906,11 +903,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 			no_exact[i] = exact == NIL;
 		else
 		{
-			Asked	   *asked;
+			Asked	   *asked = asked_of(&lookups[i], old);
 
-			MemoryContextSwitchTo(old);
-			asked = asked_of(&lookups[i]);
-			MemoryContextSwitchTo(cxt->record_cxt);
 			asked->exact_asked = true;
 			ask(&q, directory_name_filter(cxt->server, first, last),
 				&asked->exact, NULL);
@@ -935,11 +929,8 @@ ask_in_advance(MatchContext *cxt, SyncRecord **records, int n, Lookup *lookups)
 		last = search_name(records[i]->last_name);
 		if (last_name(cxt, last)->candidates == NULL)
 		{
-			Asked	   *asked;
+			Asked	   *asked = asked_of(&lookups[i], old);
 
-			MemoryContextSwitchTo(old);
-			asked = asked_of(&lookups[i]);
-			MemoryContextSwitchTo(cxt->record_cxt);
 			asked->partial_asked = true;
 			ask(&q, directory_name_filter(cxt->server, NULL, last), NULL,
 				&asked->partial);
@@ -989,17 +980,7 @@ accepted_variant(SuggestionList *list, uint32 accept)
 #define SUGGEST_INDEX_MIN_ROWS 50
 #define SUGGEST_INDEX_ENTRIES 2000
 
-/*
- * The best suggestion of each partial, no_match and link_broken row of
- * rows that has none yet: for ldap_sync_changes, which keeps them only
- * for the rows it returns.  With run_index (the run's matching read the
- * directory), from it.  Else a few are asked of the directory; many are
- * answered from an index of the group's entries, read for them (unless
- * pssync.strategy is search, or the read was cut short by a size limit):
- * the same answers as a scan run's.  The rows' details (ResultDetail) are
- * made in the current memory context, as the suggestions they point to.
- */
-/* see exceptions_wanting_suggestions */
+/* An exception without suggestions yet: see exceptions_wanting_suggestions */
 static bool
 wants_suggestions(SyncResult *result)
 {
@@ -1043,6 +1024,16 @@ exceptions_wanting_suggestions(List *rows, SyncResult ***wanting,
 	return n;
 }
 
+/*
+ * The best suggestion of each partial, no_match and link_broken row of
+ * rows that has none yet: for ldap_sync_changes, which keeps them only
+ * for the rows it returns.  With run_index (the run's matching read the
+ * directory), from it.  Else a few are asked of the directory; many are
+ * answered from an index of the group's entries, read for them (unless
+ * pssync.strategy is search, or the read was cut short by a size limit):
+ * the same answers as a scan run's.  The rows' details (ResultDetail) are
+ * made in the current memory context, as the suggestions they point to.
+ */
 void
 suggest_for_rows(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 const char *uid_attr, PowerSchoolTables *tables, List *rows,
