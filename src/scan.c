@@ -190,6 +190,13 @@ entry_at(DirectoryIndex *index, int i)
 	return &index->entry_chunks[i >> ENTRY_CHUNK_BITS][i & (ENTRIES_PER_CHUNK - 1)];
 }
 
+/* Where a table's rows and buckets go. */
+static inline Arena *
+name_index_arena(DirectoryIndex *index, NameIndex *names)
+{
+	return names->arena ? names->arena : index->arena;
+}
+
 static void
 add_row(DirectoryIndex *index, NameIndex *names, const char *v0,
 		const char *v1, int entry)
@@ -198,7 +205,7 @@ add_row(DirectoryIndex *index, NameIndex *names, const char *v0,
 
 	if ((names->count & (ROWS_PER_CHUNK - 1)) == 0)
 	{
-		Arena	   *arena = names->arena ? names->arena : index->arena;
+		Arena	   *arena = name_index_arena(index, names);
 		MemoryContext cxt = arena_context(arena);
 
 		if (names->nchunks == 0)
@@ -486,7 +493,7 @@ build_buckets(DirectoryIndex *index, NameIndex *names)
 	while (nbuckets < (uint32) names->count && nbuckets < (1U << 30))
 		nbuckets <<= 1;
 	names->mask = nbuckets - 1;
-	names->buckets = arena_alloc(names->arena ? names->arena : index->arena,
+	names->buckets = arena_alloc(name_index_arena(index, names),
 								 sizeof(int) * nbuckets);
 	memset(names->buckets, -1, sizeof(int) * nbuckets);
 
@@ -1238,6 +1245,16 @@ directory_index_entries(DirectoryIndex *index, IndexKey kind, const char *key,
 	return n;
 }
 
+/* The entries filed under pair keys, forgotten (the keys wanted are kept). */
+static void
+forget_filed_pairs(DirectoryIndex *index)
+{
+	if (index->pairs_arena)
+		MemoryContextDelete(arena_context(index->pairs_arena));
+	index->pairs_arena = NULL;
+	index->pairs[0] = index->pairs[1] = NULL;
+}
+
 /*
  * Name pair keys (of first names, INDEX_KEY_FIRST_PART, or of last names)
  * that suggestions will ask for: once any is named, only the keys named
@@ -1254,13 +1271,8 @@ directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind, List *keys)
 	int			k;
 
 	Assert(kind == INDEX_KEY_FIRST_PART || kind == INDEX_KEY_LAST_PART);
-	if (index->pairs_arena)
-	{
-		/* filed already: filed again, with these keys too, when next asked */
-		MemoryContextDelete(arena_context(index->pairs_arena));
-		index->pairs_arena = NULL;
-		index->pairs[0] = index->pairs[1] = NULL;
-	}
+	/* filed already: filed again, with these keys too, when next asked */
+	forget_filed_pairs(index);
 	if (index->wanted_cxt == NULL)
 		index->wanted_cxt = AllocSetContextCreate(arena_context(index->arena),
 												  "pssync pair keys wanted",
@@ -1287,10 +1299,7 @@ directory_index_want_pair_keys(DirectoryIndex *index, IndexKey kind, List *keys)
 void
 directory_index_forget_pairs(DirectoryIndex *index)
 {
-	if (index->pairs_arena)
-		MemoryContextDelete(arena_context(index->pairs_arena));
-	index->pairs_arena = NULL;
-	index->pairs[0] = index->pairs[1] = NULL;
+	forget_filed_pairs(index);
 	if (index->wanted_cxt)
 		MemoryContextDelete(index->wanted_cxt);
 	index->wanted_cxt = NULL;

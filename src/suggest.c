@@ -1835,7 +1835,6 @@ want_pair_keys(Suggester *s, SyncRecord **records, int n)
 		MemoryContextReset(s->round_cxt);
 	}
 	MemoryContextSwitchTo(old);
-	MemoryContextReset(s->round_cxt);
 }
 
 static void
