@@ -161,7 +161,7 @@ struct DirectoryIndex
 								 * may be hidden */
 	struct PairKeys *pairs[2];	/* for suggestions: the name_pair_keys of
 								 * first and last names, made when first
-								 * asked for, in pairs_cxt */
+								 * asked for, in pairs_arena */
 	Arena	   *pairs_arena;
 	HTAB	   *wanted[2];		/* the pair keys to file (of char *), or
 								 * NULL: all of them */
