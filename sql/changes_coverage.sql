@@ -23,6 +23,9 @@
 -- - A staff member who becomes a teacher no longer conflicts with the staff
 --   that wanted the same user ID: a district-wide run of the teachers
 --   leaves those to the next ldap_sync_changes.
+-- - A record a run links is remembered as one that follows its link: the
+--   next district run, which matches it through the link, finds its rows
+--   as they were, and writes nothing for it.
 --
 \getenv ldap_uri PSSYNC_LDAP_URI
 \set ldap_admin '-x -H ' :ldap_uri ' -D cn=admin,dc=district,dc=org -w admin-secret'
@@ -143,4 +146,19 @@ SELECT status, dcid, field, new_username FROM pssync.ldap_sync_district('teacher
 SELECT status, dcid, new_username FROM pssync.ldap_sync_changes('staff') WHERE dcid IN (9901, 9902);
 ROLLBACK;
 \! ldapdelete $LDAP_ADMIN "cn=Tess Twin,ou=Staff,dc=district,dc=org" "cn=Tom Twin,ou=Staff,dc=district,dc=org" && echo "and they are gone"
+
+-- The first run links the students it matches by name (12 of them), and
+-- remembers what each record is.  A district run then follows those links
+-- to the same entries, with the same rows: no record's state is written
+-- again, and the next ldap_sync_changes has nothing to return.
+BEGIN;
+SELECT count(*) AS students, count(*) FILTER (WHERE matched_by = 'link') AS by_link
+  FROM pssync.ldap_sync_changes('students');
+SELECT count(*) AS links FROM pssync.record_links WHERE record_group = 'students';
+SELECT count(*) AS students, count(*) FILTER (WHERE matched_by = 'link') AS by_link
+  FROM pssync.ldap_sync_district('students');
+SELECT count(*) AS states_written_again FROM pssync.record_state
+ WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run);
+SELECT count(*) AS returned FROM pssync.ldap_sync_changes('students');
+ROLLBACK;
 SELECT count(*) AS states_left FROM pssync.sync_state;

@@ -810,9 +810,12 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 	 * whatever other entries' names and IDs are (see match_one): only a
 	 * change of that entry (its entry ID), of a username it wants, or of
 	 * the record itself touches it.  Without these keys a common last name
-	 * that changed does not take every linked record that has it.
+	 * that changed does not take every linked record that has it.  A record
+	 * this run links is remembered so too: the next run matches it through
+	 * the link, to the entry it matched now, with the same rows (else that
+	 * run would find its state changed, and write it again).
 	 */
-	if (by_link)
+	if (by_link || rec->link_made)
 	{
 		state->last_key = NULL;
 		state->id_key = NULL;

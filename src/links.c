@@ -648,7 +648,64 @@ remove_dead_links(Oid schema, LinkRun *run)
 	" pg_catalog.unnest($9) AS user_id, pg_catalog.unnest($10) AS linked_by) AS v"
 
 /*
- * Write what a real run learned: the links it made, the links it matched
+ * Decide which records a real run links (each gets link_made): a record
+ * with no link whose usernames all ended updated or unchanged, matched to
+ * an entry that no other record of the run was matched to; for
+ * ldap_assign, the record assigned, unless it is linked to that entry
+ * already.  run_memory_end() remembers those records as linked ones,
+ * since the next run matches them through the link; write_links() writes
+ * the links.
+ */
+void
+decide_links(LinkRun *run, List *results)
+{
+	const char **wanted;
+	int			nwanted = 0;
+	ListCell   *cell;
+	SyncRecord *previous = NULL;
+
+	if (!pssync_use_links || !OidIsValid(links_schema()))
+		return;
+
+	/* the entries a name or ID match found for more than one record */
+	wanted = palloc(sizeof(char *) * Max(list_length(results), 1));
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+
+		if (result->record != previous && result->entry_id &&
+			result->record->link == NULL)
+			wanted[nwanted++] = result->entry_id;
+		previous = result->record;
+	}
+	qsort(wanted, nwanted, sizeof(char *), compare_strings);
+
+	previous = NULL;
+	foreach(cell, results)
+	{
+		SyncResult *result = (SyncResult *) lfirst(cell);
+		SyncRecord *rec = result->record;
+
+		if (rec == previous)
+			continue;			/* a record's first row decides */
+		previous = rec;
+		rec->link_made = false;
+		if ((result->matched_by && strcmp(result->matched_by, "link") == 0) ||
+			result->entry_id == NULL || !record_settled(cell, results))
+			continue;
+		if (run->assign)
+			rec->link_made = rec->link == NULL ||
+				strcmp(rec->link->entry_id, result->entry_id) != 0;
+		else
+			rec->link_made = rec->link == NULL &&
+				!wanted_twice(wanted, nwanted, result->entry_id);
+	}
+	pfree(wanted);
+}
+
+/*
+ * Write what a real run learned: the links it made (decide_links() chose
+ * them, and must have been called), the links it matched
  * through whose entry moved or changed its user ID, and, for a
  * district-wide run, the links of the type it did not match through and
  * those whose record is gone.  results are the run's rows after the
@@ -661,8 +718,6 @@ write_links(LinkRun *run, List *results)
 	LinkBatch	made;
 	LinkBatch	touched;
 	LinkBatch	replaced;
-	const char **wanted;
-	int			nwanted = 0;
 	const char **handed;		/* entries whose link changed hands */
 	int64	   *handed_to;
 	int			nhanded = 0;
@@ -685,20 +740,6 @@ write_links(LinkRun *run, List *results)
 	memset(&touched, 0, sizeof(touched));
 	memset(&replaced, 0, sizeof(replaced));
 
-	/* the entries a name or ID match found for more than one record */
-	wanted = palloc(sizeof(char *) * Max(list_length(results), 1));
-	foreach(cell, results)
-	{
-		SyncResult *result = (SyncResult *) lfirst(cell);
-
-		if (result->record != previous && result->entry_id &&
-			result->record->link == NULL)
-			wanted[nwanted++] = result->entry_id;
-		previous = result->record;
-	}
-	qsort(wanted, nwanted, sizeof(char *), compare_strings);
-
-	previous = NULL;
 	foreach(cell, results)
 	{
 		SyncResult *result = (SyncResult *) lfirst(cell);
@@ -721,32 +762,22 @@ write_links(LinkRun *run, List *results)
 				batch_add(&touched, result, link->linked_by);
 			continue;
 		}
-		if (result->entry_id == NULL || !record_settled(cell, results))
+		if (run->assign && !rec->link_made && link && result->entry_id &&
+			strcmp(link->entry_id, result->entry_id) == 0 &&
+			record_settled(cell, results))
+			batch_add(&touched, result, link->linked_by);
+		if (!rec->link_made)
 			continue;
-		if (run->assign)
+		if (link)
 		{
-			if (link && strcmp(link->entry_id, result->entry_id) == 0)
-				batch_add(&touched, result, link->linked_by);
-			else
-			{
-				if (link)
-				{
-					batch_add(&replaced, result, NULL);
-					handed[nhanded] = link->entry_id;
-					handed_to[nhanded++] = -1;
-				}
-				batch_add(&made, result, "assign");
-				handed[nhanded] = result->entry_id;
-				handed_to[nhanded++] = rec->dcid;
-			}
-			continue;
+			/* only ldap_assign replaces a link */
+			batch_add(&replaced, result, NULL);
+			handed[nhanded] = link->entry_id;
+			handed_to[nhanded++] = -1;
 		}
-		if (link == NULL && !wanted_twice(wanted, nwanted, result->entry_id))
-		{
-			batch_add(&made, result, result->matched_by);
-			handed[nhanded] = result->entry_id;
-			handed_to[nhanded++] = rec->dcid;
-		}
+		batch_add(&made, result, run->assign ? "assign" : result->matched_by);
+		handed[nhanded] = result->entry_id;
+		handed_to[nhanded++] = rec->dcid;
 	}
 
 	elog(DEBUG1, "pssync: links: %d made, %d replaced, %d brought up to date",

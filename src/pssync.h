@@ -65,6 +65,7 @@ typedef struct SyncRecord
 	int16		nchecks;		/* usernames checked for this record */
 	bool		has_fingerprint;	/* fingerprint and unchecked_username
 									 * were read */
+	bool		link_made;		/* this real run links it (decide_links) */
 	int64		dcid;
 	char	   *first_name;
 	char	   *last_name;
@@ -673,6 +674,7 @@ extern List *attach_links(const char *server, RecordGroup group,
 						  Arena *ids);
 extern void mark_linked_elsewhere(const char *server, RecordGroup group,
 								  List *results);
+extern void decide_links(LinkRun *run, List *results);
 extern void write_links(LinkRun *run, List *results);
 extern char *unlink_record(const char *server, RecordGroup group, int64 dcid);
 extern void linked_records(const char *server, RecordGroup group,

@@ -238,6 +238,17 @@ record_and_link(SyncRequest *request, PssyncServer *server,
 	link_run.run_id = record_run(&run, rows);
 	log_phase_time(phase, "recording the run");
 
+	link_run.server = server->servername;
+	link_run.group = request->group;
+	link_run.table = request->group == GROUP_STUDENTS ?
+		&tables->students : &tables->users;
+	link_run.unloaded = unloaded;
+	link_run.role = GetUserNameFromId(GetUserId(), false);
+	link_run.assign = request->dn != NULL;
+	link_run.covered_type = request->covered_type;
+	link_run.district = district;
+	decide_links(&link_run, results);
+
 	/*
 	 * another uid_attr than the server's, or other options and settings
 	 * than ldap_sync_changes' watermark holds for, give rows of their own;
@@ -254,15 +265,6 @@ record_and_link(SyncRequest *request, PssyncServer *server,
 				   request->dn != NULL);
 	log_phase_time(phase, "remembering the records");
 
-	link_run.server = server->servername;
-	link_run.group = request->group;
-	link_run.table = request->group == GROUP_STUDENTS ?
-		&tables->students : &tables->users;
-	link_run.unloaded = unloaded;
-	link_run.role = GetUserNameFromId(GetUserId(), false);
-	link_run.assign = request->dn != NULL;
-	link_run.covered_type = request->covered_type;
-	link_run.district = district;
 	write_links(&link_run, results);
 	log_phase_time(phase, "writing the links");
 }
