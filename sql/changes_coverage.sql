@@ -25,7 +25,8 @@
 --   leaves those to the next ldap_sync_changes.
 -- - A record a run links is remembered as one that follows its link: the
 --   next district run, which matches it through the link, finds its rows
---   as they were, and writes nothing for it.
+--   as they were, and writes nothing for it.  Should another transaction's
+--   link keep that link out, the record is taken by the next run.
 --
 \getenv ldap_uri PSSYNC_LDAP_URI
 \set ldap_admin '-x -H ' :ldap_uri ' -D cn=admin,dc=district,dc=org -w admin-secret'
@@ -161,4 +162,23 @@ SELECT count(*) AS states_written_again FROM pssync.record_state
  WHERE run_id = (SELECT max(run_id) FROM pssync.sync_run);
 SELECT count(*) AS returned FROM pssync.ldap_sync_changes('students');
 ROLLBACK;
+
+-- Another transaction links John Smith (1002) first, and commits: here a
+-- trigger keeps the run's link of him out, as the INSERT's ON CONFLICT DO
+-- NOTHING would.  He is not linked, so a second John Smith account makes
+-- him ambiguous: the next ldap_sync_changes returns him so.
+BEGIN;
+CREATE FUNCTION pg_temp.keep_out() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN RETURN CASE WHEN NEW.dcid = 1002 THEN NULL ELSE NEW END; END $$;
+CREATE TRIGGER keep_out BEFORE INSERT ON pssync.record_links
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.keep_out();
+SELECT count(*) FILTER (WHERE dcid = 1002) AS john, count(*) > 1 AS others
+  FROM pssync.ldap_sync_changes('students');
+DROP TRIGGER keep_out ON pssync.record_links;
+SELECT count(*) AS john_links FROM pssync.record_links WHERE dcid = 1002;
+\! printf 'dn: uid=jsmith2,ou=Students,dc=district,dc=org\nobjectClass: inetOrgPerson\nuid: jsmith2\ncn: John Smith\ngivenName: John\nsn: Smith\n' | ldapadd $LDAP_ADMIN >/dev/null && echo "a second John Smith account"
+SELECT status, dcid FROM pssync.ldap_sync_changes('students') WHERE dcid = 1002;
+SELECT status, dcid FROM pssync.ldap_sync_district('students', dry_run => true) WHERE dcid = 1002;
+ROLLBACK;
+\! ldapdelete $LDAP_ADMIN uid=jsmith2,ou=Students,dc=district,dc=org && echo "and it is gone"
 SELECT count(*) AS states_left FROM pssync.sync_state;

@@ -813,7 +813,9 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 	 * that changed does not take every linked record that has it.  A record
 	 * this run links is remembered so too: the next run matches it through
 	 * the link, to the entry it matched now, with the same rows (else that
-	 * run would find its state changed, and write it again).
+	 * run would find its state changed, and write it again).  Should a
+	 * concurrent transaction's link keep that link out, write_links()
+	 * marks the record dirty.
 	 */
 	if (by_link || rec->link_made)
 	{

@@ -445,6 +445,9 @@ typedef struct LinkBatch
 	int			allocated;
 	SyncResult **results;
 	const char **linked_by;
+	int64	   *missed;			/* an INSERT's chunks that did not take every
+								 * row: their records' dcids */
+	int			nmissed;
 } LinkBatch;
 
 static void
@@ -562,6 +565,15 @@ write_batch(Oid schema, LinkRun *run, LinkBatch *b, const char *statement,
 			values[5 + c] = text_array(columns[c], count);
 		run_query_nulls(sql, 10, types, values, nulls, false, expected);
 		MemoryContextSwitchTo(old);
+		if (expected == SPI_OK_INSERT && SPI_processed < (uint64) count)
+		{
+			/* (in the caller's context, which keeps b) */
+			b->missed = b->missed ?
+				repalloc_huge(b->missed, sizeof(int64) * (b->nmissed + count)) :
+				palloc_extended(sizeof(int64) * count, MCXT_ALLOC_HUGE);
+			memcpy(b->missed + b->nmissed, dcids, sizeof(int64) * count);
+			b->nmissed += count;
+		}
 		MemoryContextReset(chunk_cxt);
 	}
 	MemoryContextDelete(chunk_cxt);
@@ -651,8 +663,8 @@ remove_dead_links(Oid schema, LinkRun *run)
  * Decide which records a real run links (each gets link_made): a record
  * with no link whose usernames all ended updated or unchanged, matched to
  * an entry that no other record of the run was matched to; for
- * ldap_assign, the record assigned, unless it is linked to that entry
- * already.  run_memory_end() remembers those records as linked ones,
+ * ldap_assign, the record assigned, when its usernames all ended updated
+ * or unchanged, unless it is linked to that entry already.  run_memory_end() remembers those records as linked ones,
  * since the next run matches them through the link; write_links() writes
  * the links.
  */
@@ -664,6 +676,7 @@ decide_links(LinkRun *run, List *results)
 	ListCell   *cell;
 	SyncRecord *previous = NULL;
 
+	run->decided = true;
 	if (!pssync_use_links || !OidIsValid(links_schema()))
 		return;
 
@@ -727,6 +740,7 @@ write_links(LinkRun *run, List *results)
 	MemoryContext temp;
 	MemoryContext old;
 
+	Assert(run->decided);
 	if (!pssync_use_links || !OidIsValid(schema))
 		return;
 	handed = palloc(sizeof(char *) * Max(2 * list_length(results), 1));
@@ -865,6 +879,16 @@ write_links(LinkRun *run, List *results)
 		}
 	}
 	become_caller(&as);
+
+	/*
+	 * A link a concurrent transaction's link kept out (the entry or the
+	 * record linked first, and committed): run_memory_end() remembered its
+	 * record as one that follows a link it does not have, so the next
+	 * ldap_sync_changes takes it.  (The chunk's other records are taken
+	 * too: this is rare.)
+	 */
+	if (made.nmissed > 0)
+		mark_records_dirty(run->server, run->group, made.missed, made.nmissed);
 
 	if (run->district)
 		remove_dead_links(schema, run);

@@ -653,7 +653,7 @@ struct RecordLink
 								 * district-wide run of its type */
 };								/* (40 bytes: a district has 93,000) */
 
-/* What a run tells write_links(). */
+/* What a run tells decide_links() and write_links(). */
 typedef struct LinkRun
 {
 	const char *server;
@@ -666,6 +666,7 @@ typedef struct LinkRun
 	bool		assign;			/* ldap_assign: links made are "assign" */
 	int			covered_type;	/* a RecordType the run covered whole, or -1 */
 	bool		district;		/* a district-wide run of the group */
+	bool		decided;		/* decide_links() has set link_made */
 } LinkRun;
 
 extern bool links_in_use(void);
