@@ -2021,7 +2021,9 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	List	   *rows;
 	ListCell   *cell;
 	int			limit;
+	instr_time	phase;
 
+	INSTR_TIME_SET_CURRENT(phase);
 	gc->schema = state_schema();
 	gc->server = server;
 	gc->dir = dir;
@@ -2041,6 +2043,7 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 errmsg("the installed version of pssync keeps no state for ldap_sync_changes"),
 				 errhint("ALTER EXTENSION pssync UPDATE;")));
 	lock_group(server->servername, group);
+	log_phase_time(&phase, "waiting for the group's lock");
 	if (!dry_run)
 	{
 		analyze_if_never_analyzed(get_relname_relid("record_state", gc->schema));
@@ -2108,8 +2111,12 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			}
 			gc->gone = list_concat(gc->gone, changes->gone);
 		}
+		log_phase_time(&phase, "reading what changed in the directory");
 		if (gc->full_reason == NULL)
+		{
 			find_touched(gc);
+			log_phase_time(&phase, "finding the records the directory's changes touch");
+		}
 		elog(DEBUG1, "pssync: %s: %d entries changed, %d may have left; %ld records touched",
 			 record_group_name(group), list_length(gc->found), list_length(gc->gone),
 			 hash_get_num_entries(gc->touched.hash));
@@ -2126,6 +2133,7 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 			directory_watermark(dir, gc->mechanism, (char *) lfirst(cell), wm);
 			gc->next = lappend(gc->next, wm);
 		}
+		log_phase_time(&phase, "reading the directory's watermark");
 	}
 	return gc;
 }
@@ -2859,7 +2867,12 @@ static void end_group(GroupChanges *gc);
 void
 changes_end(GroupChanges *gc)
 {
+	instr_time	phase;
+
+	INSTR_TIME_SET_CURRENT(phase);
 	end_group(gc);
+	if (!gc->dry_run && gc->mechanism != CHANGES_NONE)
+		log_phase_time(&phase, "keeping the watermark and the entries' keys");
 	if (gc->index)
 		directory_index_free(gc->index);
 	gc->index = NULL;

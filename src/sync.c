@@ -808,6 +808,7 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 	int			group;
 	int			nestlevel;
 	size_t		i;
+	instr_time	phase;
 
 	if (!valid_change_scope(scope))
 		ereport(ERROR,
@@ -839,7 +840,9 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 		elog(ERROR, "SPI_connect failed");
 	nestlevel = begin_statements();
 	MemoryContextSwitchTo(cxt);
+	INSTR_TIME_SET_CURRENT(phase);
 	dir = directory_connect(server);
+	log_phase_time(&phase, "connecting to the directory");
 	for (group = GROUP_STUDENTS; group <= GROUP_STAFF; group++)
 	{
 		GroupChanges *gc;
