@@ -2505,14 +2505,14 @@ changes_scope_more(GroupChanges *gc, List *results, int *n)
 
 	foreach(cell, results)
 	{
-		SyncResult *result = (SyncResult *) lfirst(cell);
+		SyncResult *row = (SyncResult *) lfirst(cell);
 
-		if (result->check >= 0)
+		if (row->check >= 0)
 		{
-			string_set_add(&gc->values, result->new_username);
-			string_set_add(&gc->values, result->record->old_usernames[result->check]);
+			string_set_add(&gc->values, row->new_username);
+			string_set_add(&gc->values, row->record->old_usernames[row->check]);
 		}
-		string_set_add(&gc->entries_seen, result->entry_id);
+		string_set_add(&gc->entries_seen, row->entry_id);
 	}
 	value_array = string_set_array(&gc->values, &nvalues);
 	entry_array = string_set_array(&gc->entries_seen, &nentries);

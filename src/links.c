@@ -639,17 +639,17 @@ remove_dead_links(Oid schema, LinkRun *run)
 
 	/* their entries are free: records matched to them may be no conflicts now */
 	{
-		uint64		n = SPI_processed;
-		const char **ids = palloc(sizeof(char *) * Max(n, 1));
-		int64	   *nobody = palloc(sizeof(int64) * Max(n, 1));
+		uint64		nfreed = SPI_processed;
+		const char **ids = palloc(sizeof(char *) * Max(nfreed, 1));
+		int64	   *nobody = palloc(sizeof(int64) * Max(nfreed, 1));
 		uint64		i;
 
-		for (i = 0; i < n; i++)
+		for (i = 0; i < nfreed; i++)
 		{
 			ids[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 			nobody[i] = -1;
 		}
-		mark_link_dependents(run->server, run->group, ids, nobody, (int) n);
+		mark_link_dependents(run->server, run->group, ids, nobody, (int) nfreed);
 	}
 }
 
