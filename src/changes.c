@@ -43,8 +43,10 @@
  *
  * The state is written as the owner of the extension's tables, in the
  * caller's transaction (a rolled-back run keeps the old watermark), as the
- * history is.  ldap_sync_changes runs of one server and group are
- * serialized with a transaction-level advisory lock.
+ * history is.  The runs of one server and group that keep this state
+ * (ldap_sync_changes, and any real run once a watermark exists) and
+ * ldap_unlink are serialized with a transaction-level advisory lock,
+ * taken before the records and their links are read.
  *
  *-------------------------------------------------------------------------
  */
@@ -76,6 +78,8 @@
 
 /* what one search for entries' keys asks at most */
 #define IDS_PER_QUERY 10000
+
+static void lock_group(const char *server, RecordGroup group);
 
 /*
  * The extension's schema when the installed version keeps the state of
@@ -704,6 +708,15 @@ run_memory_begin(const char *server, RecordGroup group,
 	if (!OidIsValid(schema) ||
 		(!changes_run && !has_watermark(schema, server, group)))
 		return NULL;
+
+	/*
+	 * Before the records and their links are read: an ldap_unlink (or
+	 * another run) that commits while this run matches would otherwise
+	 * have this run remember its record as following the link it read,
+	 * clean, over the dirty mark ldap_unlink left.  (ldap_sync_changes
+	 * took it already, in changes_begin.)
+	 */
+	lock_group(server, group);
 	memory = new_run_memory(schema, server, group, tables);
 	memory->district = district;
 	return memory;
@@ -1505,6 +1518,8 @@ mark_unlinked(const char *server, RecordGroup group, int64 dcid)
 
 	if (!OidIsValid(schema))
 		return;
+	/* after any run that remembers records of the group (run_memory_begin) */
+	lock_group(server, group);
 	values[0] = name_datum(server);
 	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = Int64GetDatum(dcid);

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# unlink_race: ldap_unlink commits while a real run of the same group is
+# under way, and ldap_sync_changes still returns what changed.
+#
+# John Smith (1002) is linked to jsmith, and PowerSchool renames him John
+# Smythe (a run through his link would still match him).  Session A unlinks him and
+# holds its transaction open; session B starts a real district run
+# meanwhile.  Had B read his link before A committed, it would match him
+# through it and remember him, clean, as following the link A removed
+# (over the dirty mark A left), with the fingerprint of his new name: no
+# later ldap_sync_changes would return him, though a full run then finds
+# no John Smythe.  B waits for A (the group's advisory lock) and matches
+# him by name.  The guarantee is then checked twice: right after the race,
+# and after an account for John Smythe appears; ldap_sync_changes returns
+# him exactly when a full run's rows for him differ from the last run's.
+source "$(dirname "$0")/lib.bash"
+
+DB=pssync_unlink_race
+OUT=$PSSYNC_WORK/$SCRIPT_NAME
+HOLD=2
+mkdir -p "$OUT"
+rm -rf "${OUT:?}"/*
+start_own_slapd dir || { echo "could not start slapd"; exit 1; }
+ADMIN=(-x -H "$OWN_SLAPD_URI" -D cn=admin,dc=district,dc=org -w admin-secret)
+setup_database "$DB" "$OWN_SLAPD_URI" || exit 1
+
+# 1002's status in a call's rows ("-" for none; a dry run's would_update
+# is updated)
+status_of() {
+	local s
+	s=$(sql "$DB" "SELECT string_agg(CASE status WHEN 'would_update' THEN 'updated' ELSE status END, ','
+	                                 ORDER BY status) FROM ($1) r WHERE r.dcid = 1002")
+	echo "${s:--}"
+}
+full_status() {
+	status_of "SELECT * FROM pssync.ldap_sync_district('students', dry_run => true)"
+}
+link_of() {
+	sql "$DB" "SELECT coalesce(max(dn), '-') FROM pssync.record_links WHERE record_group = 'students' AND dcid = 1002"
+}
+
+sql "$DB" "SELECT count(*) FROM pssync.ldap_sync_changes('students')" >/dev/null || exit 1
+check_eq "the first ldap_sync_changes links John Smith" "$(link_of)" \
+	"uid=jsmith,ou=Students,dc=district,dc=org"
+# (no run between the rename and the race: B is the first to see it)
+sql "$DB" "UPDATE students SET last_name = 'Smythe' WHERE dcid = 1002" || exit 1
+
+# A: unlink him, and keep the transaction open
+psql -X -q -At -d "$DB" >"$OUT/a.log" 2>&1 <<SQL &
+BEGIN;
+SELECT pssync.ldap_unlink('student', 1002);
+SELECT pg_sleep($HOLD);
+COMMIT;
+SQL
+a=$!
+wait_for 10 sh -c "[ \"\$(psql -X -At -d $DB -c \"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep($HOLD)%' AND pid <> pg_backend_pid()\")\" = 1 ]" ||
+	{ echo "session A did not start"; exit 1; }
+# B: a real district run, meanwhile
+start=$(now)
+b_status=$(status_of "SELECT * FROM pssync.ldap_sync_district('students')")
+b_took=$(elapsed "$start")
+wait "$a"
+detail=$(cat "$OUT/a.log")
+check_eq "session A unlinked him" "$(head -1 "$OUT/a.log")" "t"
+note "session B took $b_took s (A held its transaction $HOLD s)"
+detail="B's run said $b_status"
+check_eq "session B waited for A and matched him by name" "$b_status" "no_match"
+
+# the guarantee: ldap_sync_changes returns him exactly when a full run's
+# rows for him differ from the previous run's, with the full run's
+guarantee() {
+	local name=$1 previous=$2 now got
+	now=$(full_status)
+	got=$(status_of "SELECT * FROM pssync.ldap_sync_changes('students')")
+	detail="previous run: $previous, a full run now: $now, ldap_sync_changes: $got"
+	if [ "$now" = "$previous" ]; then
+		check_eq "$name: ldap_sync_changes does not return him" "$got" "-"
+	else
+		check_eq "$name: ldap_sync_changes returns him, with the full run's rows" "$got" "$now"
+	fi
+	LAST=$now
+}
+guarantee "after the race" "$b_status"
+ldapadd "${ADMIN[@]}" >/dev/null <<LDIF || exit 1
+dn: uid=jsmythe,ou=Students,dc=district,dc=org
+objectClass: inetOrgPerson
+uid: jsmythe
+cn: John Smythe
+givenName: John
+sn: Smythe
+LDIF
+guarantee "after an account for John Smythe appears" "$LAST"
+check_eq "and he is linked to it" "$(link_of)" "uid=jsmythe,ou=Students,dc=district,dc=org"
+finish
