@@ -197,10 +197,17 @@ for k in $(seq 0 $((NKINDS - 1))); do
 	good=$(awk -v k="$k" -v n="$NKINDS" -v e="$expected" -v any="$count" \
 		'$1 == "STATE" && ($2 - 1) % n == k && (any == "*" ? index($3 "/" $4, e) == 1 && $4 > 0 : $3 "/" $4 == e)' \
 		"$OUT/session.out" | wc -l)
-	detail="outcomes: $outcomes"
+	# the runs that ended otherwise, and after how long (a timeout: 10 s)
+	others=$(awk -v k="$k" -v n="$NKINDS" -v e="$state" '
+		$1 == "STATE" && ($2 - 1) % n == k && $3 != e { bad[$2] = $3 }
+		$1 == "TOOK" && ($2 in bad) { printf "%srun %d ended %s after %s s", sep, $2, bad[$2], $3; sep = ", " }' \
+		"$OUT/session.out")
+	detail="outcomes: $outcomes${others:+; $others}"
 	check_eq "kind $k ($server, $strategy, $what, $mode): $expected_runs runs ended $label" "$good" "$expected_runs"
 done
 grep -v -E 'ERROR|DETAIL|HINT|^\s*$|CONTEXT|LINE|\^' "$OUT/session.err" | head -5 | sed 's/^/# stderr: /'
+# the errors the runs ended with (the failing kinds' each RUNS / NKINDS times)
+sed -n 's/^.*ERROR: *//p' "$OUT/session.err" | sort | uniq -c | sed 's/^/# errors: /'
 
 # A sync of a working directory never waits for its timeout (10 s, the
 # default): here such a sync takes 5 to 100 ms.
