@@ -2038,7 +2038,6 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	int			limit;
 	instr_time	phase;
 
-	INSTR_TIME_SET_CURRENT(phase);
 	gc->schema = state_schema();
 	gc->server = server;
 	gc->dir = dir;
@@ -2057,6 +2056,7 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the installed version of pssync keeps no state for ldap_sync_changes"),
 				 errhint("ALTER EXTENSION pssync UPDATE;")));
+	INSTR_TIME_SET_CURRENT(phase);
 	lock_group(server->servername, group);
 	log_phase_time(&phase, "waiting for the group's lock");
 	if (!dry_run)
@@ -2067,6 +2067,7 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 	}
 	rows = read_watermarks(gc);
 	gc->mechanism = directory_change_mechanism(dir, entry_id_attr, &gc->full_reason);
+	log_phase_time(&phase, "reading the watermarks");
 	if (gc->mechanism == CHANGES_NONE)
 		return gc;				/* full, every time: no watermark to keep */
 
