@@ -664,9 +664,9 @@ remove_dead_links(Oid schema, LinkRun *run)
  * with no link whose usernames all ended updated or unchanged, matched to
  * an entry that no other record of the run was matched to; for
  * ldap_assign, the record assigned, when its usernames all ended updated
- * or unchanged, unless it is linked to that entry already.  run_memory_end() remembers those records as linked ones,
- * since the next run matches them through the link; write_links() writes
- * the links.
+ * or unchanged, unless it is linked to that entry already.
+ * run_memory_end() remembers those records as linked ones, since the next
+ * run matches them through the link; write_links() writes the links.
  */
 void
 decide_links(LinkRun *run, List *results)
