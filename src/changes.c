@@ -43,10 +43,10 @@
  *
  * The state is written as the owner of the extension's tables, in the
  * caller's transaction (a rolled-back run keeps the old watermark), as the
- * history is.  The runs of one server and group that keep this state
- * (ldap_sync_changes, and any real run once a watermark exists) and
- * ldap_unlink are serialized with a transaction-level advisory lock,
- * taken before the records and their links are read.
+ * history is.  The real runs of one server (ldap_sync_changes and any
+ * other), ldap_sync_changes' dry runs and ldap_unlink are serialized with
+ * a transaction-level advisory lock of the server, taken before the
+ * records and their links are read.
  *
  *-------------------------------------------------------------------------
  */
@@ -79,7 +79,7 @@
 /* what one search for entries' keys asks at most */
 #define IDS_PER_QUERY 10000
 
-static void lock_group(const char *server, RecordGroup group);
+static void lock_server_state(const char *server);
 
 /*
  * The extension's schema when the installed version keeps the state of
@@ -690,7 +690,8 @@ has_watermark(Oid schema, const char *server, RecordGroup group)
 }
 
 /*
- * Before a real run loads its records: whether it remembers them (its
+ * Before a real run loads its records: the server's lock (see
+ * lock_server_state), and whether it remembers them (its
  * records are then loaded with their fingerprints, SyncRecord.fingerprint,
  * so that what is remembered is what was matched).  NULL when the
  * installed version keeps no state, or (but for ldap_sync_changes' own
@@ -705,18 +706,20 @@ run_memory_begin(const char *server, RecordGroup group,
 	Oid			schema = state_schema();
 	RunMemory  *memory;
 
-	if (!OidIsValid(schema) ||
-		(!changes_run && !has_watermark(schema, server, group)))
+	if (!OidIsValid(schema))
 		return NULL;
 
 	/*
 	 * Before the records and their links are read: an ldap_unlink (or
 	 * another run) that commits while this run matches would otherwise
 	 * have this run remember its record as following the link it read,
-	 * clean, over the dirty mark ldap_unlink left.  (ldap_sync_changes
-	 * took it already, in changes_begin.)
+	 * clean, over the dirty mark ldap_unlink left; and before the
+	 * watermark is looked for, which the first ldap_sync_changes may be
+	 * writing.  (ldap_sync_changes took it already, in changes_begin.)
 	 */
-	lock_group(server, group);
+	lock_server_state(server);
+	if (!changes_run && !has_watermark(schema, server, group))
+		return NULL;
 	memory = new_run_memory(schema, server, group, tables);
 	memory->district = district;
 	return memory;
@@ -1518,8 +1521,8 @@ mark_unlinked(const char *server, RecordGroup group, int64 dcid)
 
 	if (!OidIsValid(schema))
 		return;
-	/* after any run that remembers records of the group (run_memory_begin) */
-	lock_group(server, group);
+	/* after any real run of the server (run_memory_begin) */
+	lock_server_state(server);
 	values[0] = name_datum(server);
 	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = Int64GetDatum(dcid);
@@ -1756,15 +1759,20 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
 		strcmp(stored, watermark_options(server, group, tables, entry_id_attr)) == 0;
 }
 
-/* The advisory lock of a server and group, until the end of the transaction. */
+/*
+ * The advisory lock of a server's state, until the end of the transaction:
+ * one for all its groups, so that sessions that take it for students and
+ * for staff in opposite orders (ldap_sync_changes('all'), and a
+ * transaction that syncs teachers and then students) do not deadlock.
+ */
 static void
-lock_group(const char *server, RecordGroup group)
+lock_server_state(const char *server)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
 
 	values[0] = Int32GetDatum(PSSYNC_STATE_LOCK_KEY);
-	values[1] = CStringGetTextDatum(psprintf("%s/%s", server, record_group_name(group)));
+	values[1] = CStringGetTextDatum(server);
 	run_query("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
 			  2, types, values, false, SPI_OK_SELECT);
 }
@@ -2022,8 +2030,8 @@ find_touched(GroupChanges *gc)
 }
 
 /*
- * Start a group's part of ldap_sync_changes: lock the group, read its
- * watermarks and what changed in the directory since.  Afterwards
+ * Start a group's part of ldap_sync_changes: lock the server's state,
+ * read the group's watermarks and what changed in the directory since.  Afterwards
  * changes_full_reason() says whether (and why) the group runs in full; if
  * so its watermark now has been read already, before the full read.
  */
@@ -2057,8 +2065,8 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				 errmsg("the installed version of pssync keeps no state for ldap_sync_changes"),
 				 errhint("ALTER EXTENSION pssync UPDATE;")));
 	INSTR_TIME_SET_CURRENT(phase);
-	lock_group(server->servername, group);
-	log_phase_time(&phase, "waiting for the group's lock");
+	lock_server_state(server->servername);
+	log_phase_time(&phase, "waiting for the server's lock");
 	if (!dry_run)
 	{
 		analyze_if_never_analyzed(get_relname_relid("record_state", gc->schema));

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# unlink_race: ldap_unlink commits while a real run of the same group is
-# under way, and ldap_sync_changes still returns what changed.
+# state_lock: the real runs of a server and ldap_unlink take turns (the
+# server's advisory lock), so that ldap_unlink committing while a real run
+# is under way leaves ldap_sync_changes returning what changed, and runs of
+# students and staff in opposite orders do not deadlock.
 #
 # John Smith (1002) is linked to jsmith, and PowerSchool renames him John
 # Smythe (a run through his link would still match him).  Session A unlinks him and
@@ -9,15 +11,14 @@
 # through it and remember him, clean, as following the link A removed
 # (over the dirty mark A left), with the fingerprint of his new name: no
 # later ldap_sync_changes would return him, though a full run then finds
-# no John Smythe.  B waits for A (the group's advisory lock) and matches
-# him by name.  The guarantee is then checked twice: right after the race,
+# no John Smythe.  B waits for A (the server's advisory lock; A commits
+# once it sees B wait) and matches him by name.  The guarantee is then checked twice: right after the race,
 # and after an account for John Smythe appears; ldap_sync_changes returns
 # him exactly when a full run's rows for him differ from the last run's.
 source "$(dirname "$0")/lib.bash"
 
-DB=pssync_unlink_race
+DB=pssync_state_lock
 OUT=$PSSYNC_WORK/$SCRIPT_NAME
-HOLD=2
 mkdir -p "$OUT"
 rm -rf "${OUT:?}"/*
 start_own_slapd dir || { echo "could not start slapd"; exit 1; }
@@ -45,26 +46,38 @@ check_eq "the first ldap_sync_changes links John Smith" "$(link_of)" \
 # (no run between the rename and the race: B is the first to see it)
 sql "$DB" "UPDATE students SET last_name = 'Smythe' WHERE dcid = 1002" || exit 1
 
-# A: unlink him, and keep the transaction open
-psql -X -q -At -d "$DB" >"$OUT/a.log" 2>&1 <<SQL &
+# A: unlink him, and keep the transaction open until B waits for the
+# server's lock (at most 10 s)
+psql -X -q -At -d "$DB" >"$OUT/a.log" 2>&1 <<'SQL' &
 BEGIN;
 SELECT pssync.ldap_unlink('student', 1002);
-SELECT pg_sleep($HOLD);
+DO $$ /* A waits for B */
+DECLARE
+	i int := 0;
+BEGIN
+	LOOP
+		PERFORM pg_stat_clear_snapshot();
+		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
+		                               WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+		                                 AND query LIKE '%ldap_sync_district%');
+		PERFORM pg_sleep(0.05);
+		i := i + 1;
+	END LOOP;
+	RAISE NOTICE 'B waited for the lock: %', CASE WHEN i < 200 THEN 'yes' ELSE 'no' END;
+END $$;
 COMMIT;
 SQL
 a=$!
-wait_for 10 sh -c "[ \"\$(psql -X -At -d $DB -c \"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep($HOLD)%' AND pid <> pg_backend_pid()\")\" = 1 ]" ||
+wait_for 10 sh -c "[ \"\$(psql -X -At -d $DB -c \"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%A waits for B%' AND pid <> pg_backend_pid()\")\" = 1 ]" ||
 	{ echo "session A did not start"; exit 1; }
 # B: a real district run, meanwhile
-start=$(now)
 b_status=$(status_of "SELECT * FROM pssync.ldap_sync_district('students')")
-b_took=$(elapsed "$start")
 wait "$a"
 detail=$(cat "$OUT/a.log")
 check_eq "session A unlinked him" "$(head -1 "$OUT/a.log")" "t"
-note "session B took $b_took s (A held its transaction $HOLD s)"
+check "session B waited for A's lock" grep -q "B waited for the lock: yes" "$OUT/a.log"
 detail="B's run said $b_status"
-check_eq "session B waited for A and matched him by name" "$b_status" "no_match"
+check_eq "session B matched him by name" "$b_status" "no_match"
 
 # the guarantee: ldap_sync_changes returns him exactly when a full run's
 # rows for him differ from the previous run's, with the full run's
@@ -91,4 +104,42 @@ sn: Smythe
 LDIF
 guarantee "after an account for John Smythe appears" "$LAST"
 check_eq "and he is linked to it" "$(link_of)" "uid=jsmythe,ou=Students,dc=district,dc=org"
+
+# Session C syncs teachers, then (once D waits for the lock) students, in
+# one transaction; session D runs ldap_sync_changes('all'), which takes
+# students and then staff.  With a lock per group they would deadlock; with
+# the server's, D waits for C, and both succeed.
+sql "$DB" "SELECT count(*) FROM pssync.ldap_sync_changes('all')" >/dev/null || exit 1
+psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$OUT/c.log" 2>&1 <<'SQL' &
+BEGIN;
+SELECT 'teachers', count(*) FROM pssync.ldap_sync_district('teachers');
+DO $$ /* C waits for D */
+DECLARE
+	i int := 0;
+BEGIN
+	LOOP
+		PERFORM pg_stat_clear_snapshot();
+		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
+		                               WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+		                                 AND query LIKE '%ldap_sync_changes%');
+		PERFORM pg_sleep(0.05);
+		i := i + 1;
+	END LOOP;
+	RAISE NOTICE 'D waited for the lock: %', CASE WHEN i < 200 THEN 'yes' ELSE 'no' END;
+END $$;
+SELECT 'students', count(*) FROM pssync.ldap_sync_district('students');
+COMMIT;
+SQL
+c=$!
+wait_for 10 sh -c "[ \"\$(psql -X -At -d $DB -c \"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%C waits for D%' AND pid <> pg_backend_pid()\")\" = 1 ]" ||
+	{ echo "session C did not get to its wait"; exit 1; }
+psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "SELECT 'changes', count(*) FROM pssync.ldap_sync_changes('all')" >"$OUT/d.log" 2>&1
+d_exit=$?
+wait "$c"
+c_exit=$?
+detail=$(cat "$OUT/c.log")
+check_eq "session C (teachers, then students) succeeded" "$c_exit" 0
+check "session D waited for C's lock" grep -q "D waited for the lock: yes" "$OUT/c.log"
+detail=$(cat "$OUT/d.log")
+check_eq "session D (ldap_sync_changes('all')) succeeded" "$d_exit" 0
 finish
