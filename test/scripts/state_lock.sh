@@ -39,6 +39,32 @@ full_status() {
 link_of() {
 	sql "$DB" "SELECT coalesce(max(dn), '-') FROM pssync.record_links WHERE record_group = 'students' AND dcid = 1002"
 }
+# wait_sql NAME PATTERN: a DO block that waits (at most 10 s) until
+# another session whose query is LIKE PATTERN waits for an advisory lock,
+# and says "NAME waited for the lock: yes" (or no) in a NOTICE
+wait_sql() {
+	cat <<EOF
+DO \$\$ /* waiting for $1 */
+DECLARE
+	i int := 0;
+BEGIN
+	LOOP
+		PERFORM pg_stat_clear_snapshot();
+		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
+		                               WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+		                                 AND query LIKE '$2');
+		PERFORM pg_sleep(0.05);
+		i := i + 1;
+	END LOOP;
+	RAISE NOTICE '$1 waited for the lock: %', CASE WHEN i < 200 THEN 'yes' ELSE 'no' END;
+END \$\$;
+EOF
+}
+# waiting_for NAME: whether a session runs wait_sql NAME
+waiting_for() {
+	[ "$(sql "$DB" "SELECT count(*) FROM pg_stat_activity
+	                 WHERE query LIKE '%/* waiting for $1 */%' AND pid <> pg_backend_pid()")" = 1 ]
+}
 
 sql "$DB" "SELECT count(*) FROM pssync.ldap_sync_changes('students')" >/dev/null || exit 1
 check_eq "the first ldap_sync_changes links John Smith" "$(link_of)" \
@@ -48,28 +74,14 @@ sql "$DB" "UPDATE students SET last_name = 'Smythe' WHERE dcid = 1002" || exit 1
 
 # A: unlink him, and keep the transaction open until B waits for the
 # server's lock (at most 10 s)
-psql -X -q -At -d "$DB" >"$OUT/a.log" 2>&1 <<'SQL' &
+psql -X -q -At -d "$DB" >"$OUT/a.log" 2>&1 <<SQL &
 BEGIN;
 SELECT pssync.ldap_unlink('student', 1002);
-DO $$ /* A waits for B */
-DECLARE
-	i int := 0;
-BEGIN
-	LOOP
-		PERFORM pg_stat_clear_snapshot();
-		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
-		                               WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
-		                                 AND query LIKE '%ldap_sync_district%');
-		PERFORM pg_sleep(0.05);
-		i := i + 1;
-	END LOOP;
-	RAISE NOTICE 'B waited for the lock: %', CASE WHEN i < 200 THEN 'yes' ELSE 'no' END;
-END $$;
+$(wait_sql B '%ldap_sync_district%')
 COMMIT;
 SQL
 a=$!
-wait_for 10 sh -c "[ \"\$(psql -X -At -d $DB -c \"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%A waits for B%' AND pid <> pg_backend_pid()\")\" = 1 ]" ||
-	{ echo "session A did not start"; exit 1; }
+wait_for 10 waiting_for B || { echo "session A did not get to its wait"; exit 1; }
 # B: a real district run, meanwhile
 b_status=$(status_of "SELECT * FROM pssync.ldap_sync_district('students')")
 wait "$a"
@@ -110,29 +122,15 @@ check_eq "and he is linked to it" "$(link_of)" "uid=jsmythe,ou=Students,dc=distr
 # students and then staff.  With a lock per group they would deadlock; with
 # the server's, D waits for C, and both succeed.
 sql "$DB" "SELECT count(*) FROM pssync.ldap_sync_changes('all')" >/dev/null || exit 1
-psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$OUT/c.log" 2>&1 <<'SQL' &
+psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" >"$OUT/c.log" 2>&1 <<SQL &
 BEGIN;
 SELECT 'teachers', count(*) FROM pssync.ldap_sync_district('teachers');
-DO $$ /* C waits for D */
-DECLARE
-	i int := 0;
-BEGIN
-	LOOP
-		PERFORM pg_stat_clear_snapshot();
-		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
-		                               WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
-		                                 AND query LIKE '%ldap_sync_changes%');
-		PERFORM pg_sleep(0.05);
-		i := i + 1;
-	END LOOP;
-	RAISE NOTICE 'D waited for the lock: %', CASE WHEN i < 200 THEN 'yes' ELSE 'no' END;
-END $$;
+$(wait_sql D '%ldap_sync_changes%')
 SELECT 'students', count(*) FROM pssync.ldap_sync_district('students');
 COMMIT;
 SQL
 c=$!
-wait_for 10 sh -c "[ \"\$(psql -X -At -d $DB -c \"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%C waits for D%' AND pid <> pg_backend_pid()\")\" = 1 ]" ||
-	{ echo "session C did not get to its wait"; exit 1; }
+wait_for 10 waiting_for D || { echo "session C did not get to its wait"; exit 1; }
 psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "SELECT 'changes', count(*) FROM pssync.ldap_sync_changes('all')" >"$OUT/d.log" 2>&1
 d_exit=$?
 wait "$c"
