@@ -2031,9 +2031,10 @@ find_touched(GroupChanges *gc)
 
 /*
  * Start a group's part of ldap_sync_changes: lock the server's state,
- * read the group's watermarks and what changed in the directory since.  Afterwards
- * changes_full_reason() says whether (and why) the group runs in full; if
- * so its watermark now has been read already, before the full read.
+ * read the group's watermarks and what changed in the directory since.
+ * Afterwards changes_full_reason() says whether (and why) the group runs
+ * in full; if so its watermark now has been read already, before the full
+ * read.
  */
 GroupChanges *
 changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
@@ -2880,9 +2881,10 @@ store_watermarks(GroupChanges *gc, bool keep)
  * The end of a group's part of ldap_sync_changes (a real run): the
  * watermarks, the entries' keys as of them, the records gone from the
  * table forgotten, and the records a change touched that no run of this
- * call took marked dirty.
+ * call took marked dirty.  False for a dry run, or a directory that keeps
+ * no watermark: nothing to store.
  */
-static void end_group(GroupChanges *gc);
+static bool end_group(GroupChanges *gc);
 
 /*
  * The end of a group's ldap_sync_changes: its watermarks and what it
@@ -2894,15 +2896,14 @@ changes_end(GroupChanges *gc)
 	instr_time	phase;
 
 	INSTR_TIME_SET_CURRENT(phase);
-	end_group(gc);
-	if (!gc->dry_run && gc->mechanism != CHANGES_NONE)
+	if (end_group(gc))
 		log_phase_time(&phase, "keeping the watermark and the entries' keys");
 	if (gc->index)
 		directory_index_free(gc->index);
 	gc->index = NULL;
 }
 
-static void
+static bool
 end_group(GroupChanges *gc)
 {
 	EntryBatch	batch;
@@ -2913,7 +2914,7 @@ end_group(GroupChanges *gc)
 	int			n;
 
 	if (gc->dry_run || gc->mechanism == CHANGES_NONE)
-		return;
+		return false;
 
 	batch_entries_init(&batch, gc);
 	if (gc->full_reason)
@@ -2934,7 +2935,7 @@ end_group(GroupChanges *gc)
 								wm->missing ? wm->missing : "the directory gave none"),
 						 errdetail("Every ldap_sync_changes of them is a full run.")));
 				store_watermarks(gc, false);
-				return;
+				return true;
 			}
 		}
 
@@ -2950,7 +2951,7 @@ end_group(GroupChanges *gc)
 							record_group_name(gc->group), gc->server->servername),
 					 errdetail("Every ldap_sync_changes of them is a full run.")));
 			store_watermarks(gc, false);
-			return;
+			return true;
 		}
 	}
 	else
@@ -3045,4 +3046,5 @@ end_group(GroupChanges *gc)
 	}
 	dcids = dcid_set_array(&untaken, &n);
 	mark_records_dirty(gc->server->servername, gc->group, dcids, n);
+	return true;
 }
