@@ -68,7 +68,7 @@
 
 #include "pssync.h"
 
-/* The first key of the advisory lock of a server and group ("psst"). */
+/* The first key of the advisory lock of a server's state ("psst"). */
 #define PSSYNC_STATE_LOCK_KEY 0x70737374
 
 /* records written by one statement */
@@ -78,8 +78,6 @@
 
 /* what one search for entries' keys asks at most */
 #define IDS_PER_QUERY 10000
-
-static void lock_server_state(const char *server);
 
 /*
  * The extension's schema when the installed version keeps the state of
@@ -715,7 +713,7 @@ run_memory_begin(const char *server, RecordGroup group,
 	 * have this run remember its record as following the link it read,
 	 * clean, over the dirty mark ldap_unlink left; and before the
 	 * watermark is looked for, which the first ldap_sync_changes may be
-	 * writing.  (ldap_sync_changes took it already, in changes_begin.)
+	 * writing.  (ldap_sync_changes took it already, in sync_changes.)
 	 */
 	lock_server_state(server);
 	if (!changes_run && !has_watermark(schema, server, group))
@@ -1764,8 +1762,10 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
  * one for all its groups, so that sessions that take it for students and
  * for staff in opposite orders (ldap_sync_changes('all'), and a
  * transaction that syncs teachers and then students) do not deadlock.
+ * Taken as the caller, before the run connects to the directory (whose
+ * connection would sit idle while the run waits).
  */
-static void
+void
 lock_server_state(const char *server)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
@@ -2030,8 +2030,9 @@ find_touched(GroupChanges *gc)
 }
 
 /*
- * Start a group's part of ldap_sync_changes: lock the server's state,
- * read the group's watermarks and what changed in the directory since.
+ * Start a group's part of ldap_sync_changes, under the server's lock
+ * (lock_server_state): read the group's watermarks and what changed in the
+ * directory since.
  * Afterwards changes_full_reason() says whether (and why) the group runs
  * in full; if so its watermark now has been read already, before the full
  * read.
@@ -2065,9 +2066,8 @@ changes_begin(PssyncServer *server, PssyncDirectory *dir, RecordGroup group,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the installed version of pssync keeps no state for ldap_sync_changes"),
 				 errhint("ALTER EXTENSION pssync UPDATE;")));
+	/* (sync_changes holds the server's lock, lock_server_state) */
 	INSTR_TIME_SET_CURRENT(phase);
-	lock_server_state(server->servername);
-	log_phase_time(&phase, "waiting for the server's lock");
 	if (!dry_run)
 	{
 		analyze_if_never_analyzed(get_relname_relid("record_state", gc->schema));

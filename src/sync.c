@@ -841,6 +841,8 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 	nestlevel = begin_statements();
 	MemoryContextSwitchTo(cxt);
 	INSTR_TIME_SET_CURRENT(phase);
+	lock_server_state(server->servername);
+	log_phase_time(&phase, "waiting for the server's lock");
 	dir = directory_connect(server);
 	log_phase_time(&phase, "connecting to the directory");
 	for (group = GROUP_STUDENTS; group <= GROUP_STAFF; group++)
