@@ -12,9 +12,10 @@
 # (over the dirty mark A left), with the fingerprint of his new name: no
 # later ldap_sync_changes would return him, though a full run then finds
 # no John Smythe.  B waits for A (the server's advisory lock; A commits
-# once it sees B wait) and matches him by name.  The guarantee is then checked twice: right after the race,
-# and after an account for John Smythe appears; ldap_sync_changes returns
-# him exactly when a full run's rows for him differ from the last run's.
+# once it sees B wait) and matches him by name.  The guarantee is then
+# checked twice: right after the race, and after an account for John
+# Smythe appears; ldap_sync_changes returns him exactly when a full run's
+# rows for him differ from the last run's.
 source "$(dirname "$0")/lib.bash"
 
 DB=pssync_state_lock
@@ -40,8 +41,9 @@ link_of() {
 	sql "$DB" "SELECT coalesce(max(dn), '-') FROM pssync.record_links WHERE record_group = 'students' AND dcid = 1002"
 }
 # wait_sql NAME PATTERN: a DO block that waits (at most 10 s) until
-# another session whose query is LIKE PATTERN waits for an advisory lock,
-# and says "NAME waited for the lock: yes" (or no) in a NOTICE
+# another session whose query is LIKE PATTERN waits for an advisory lock
+# this session holds, and says "NAME waited for the lock: yes" (or no) in
+# a NOTICE
 wait_sql() {
 	cat <<EOF
 DO \$\$ /* waiting for $1 */
@@ -52,7 +54,8 @@ BEGIN
 		PERFORM pg_stat_clear_snapshot();
 		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
 		                               WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
-		                                 AND query LIKE '$2');
+		                                 AND query LIKE '$2'
+		                                 AND pg_backend_pid() = ANY (pg_blocking_pids(pid)));
 		PERFORM pg_sleep(0.05);
 		i := i + 1;
 	END LOOP;
@@ -83,7 +86,7 @@ SQL
 a=$!
 wait_for 10 waiting_for B || { echo "session A did not get to its wait"; exit 1; }
 # B: a real district run, meanwhile
-b_status=$(status_of "SELECT * FROM pssync.ldap_sync_district('students')")
+b_status=$(PGOPTIONS="-c statement_timeout=60s" status_of "SELECT * FROM pssync.ldap_sync_district('students')")
 wait "$a"
 detail=$(cat "$OUT/a.log")
 check_eq "session A unlinked him" "$(head -1 "$OUT/a.log")" "t"
@@ -131,7 +134,8 @@ COMMIT;
 SQL
 c=$!
 wait_for 10 waiting_for D || { echo "session C did not get to its wait"; exit 1; }
-psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" -c "SELECT 'changes', count(*) FROM pssync.ldap_sync_changes('all')" >"$OUT/d.log" 2>&1
+PGOPTIONS="-c statement_timeout=60s" psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" \
+	-c "SELECT 'changes', count(*) FROM pssync.ldap_sync_changes('all')" >"$OUT/d.log" 2>&1
 d_exit=$?
 wait "$c"
 c_exit=$?
