@@ -16,9 +16,10 @@
  *
  * The rest is written with one set-based UPDATE per column, in the
  * caller's transaction.  Before that, syncs of the same table are
- * serialized with a transaction-level advisory lock, and the rows to change
- * are locked in dcid order and read again, so that two sessions syncing at
- * once neither deadlock nor work from stale values.
+ * serialized with a lock of the table held to the end of the transaction
+ * (lock_table_for_sync), and the rows to change are locked in dcid order
+ * and read again, so that two sessions syncing at once neither deadlock
+ * nor work from stale values.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,11 +27,13 @@
 
 #include <math.h>
 
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -38,9 +41,6 @@
 #include "utils/memutils.h"
 
 #include "pssync.h"
-
-/* The first key of pssync's advisory locks ("pssy"); the second is the table. */
-#define PSSYNC_LOCK_KEY 0x70737379
 
 typedef struct PendingChange
 {
@@ -175,17 +175,15 @@ value_array(PendingChange *pending, int n)
 
 /*
  * Serialize the writes of concurrent syncs of one table, until the end of
- * the transaction.
+ * the transaction: an object lock of the table under pssync's own sub-ID,
+ * which no SQL can take (an advisory lock, any role could hold to stall
+ * every sync of the table).
  */
 static void
 lock_table_for_sync(PowerSchoolTable *table)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(PSSYNC_LOCK_KEY),
-	Int32GetDatum((int32) table->base_relid)};
-
-	run_query("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
-				  2, types, values, false, SPI_OK_SELECT);
+	LockDatabaseObject(RelationRelationId, table->base_relid,
+					   PSSYNC_LOCK_OBJSUBID, ExclusiveLock);
 }
 
 /*

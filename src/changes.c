@@ -45,8 +45,8 @@
  * caller's transaction (a rolled-back run keeps the old watermark), as the
  * history is.  The real runs of one server (ldap_sync_changes and any
  * other), ldap_sync_changes' dry runs and ldap_unlink are serialized with
- * a transaction-level advisory lock of the server, taken before the
- * records and their links are read.
+ * a lock of the server (lock_server_state), held to the end of the
+ * transaction and taken before the records and their links are read.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,11 +54,14 @@
 
 #include <ldap.h>
 
+#include "catalog/pg_foreign_server.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -67,9 +70,6 @@
 #include "utils/timestamp.h"
 
 #include "pssync.h"
-
-/* The first key of the advisory lock of a server's state ("psst"). */
-#define PSSYNC_STATE_LOCK_KEY 0x70737374
 
 /* records written by one statement */
 #define STATES_PER_STATEMENT 2000
@@ -1758,23 +1758,22 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
 }
 
 /*
- * The advisory lock of a server's state, until the end of the transaction:
- * one for all its groups, so that sessions that take it for students and
- * for staff in opposite orders (ldap_sync_changes('all'), and a
- * transaction that syncs teachers and then students) do not deadlock.
- * Taken as the caller, before the run connects to the directory (whose
- * connection would sit idle while the run waits).
+ * The lock of a server's state, until the end of the transaction: one for
+ * all its groups, so that sessions that take it for students and for
+ * staff in opposite orders (ldap_sync_changes('all'), and a transaction
+ * that syncs teachers and then students) do not deadlock.  Taken as the
+ * caller, before the run connects to the directory (whose connection
+ * would sit idle while the run waits).  An object lock of the foreign
+ * server (pssync's own sub-ID, PSSYNC_LOCK_OBJSUBID), which no SQL can
+ * take, and not an advisory lock, which any role could take first and
+ * hold to stall every sync of the server.
  */
 void
 lock_server_state(const char *server)
 {
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(PSSYNC_STATE_LOCK_KEY);
-	values[1] = CStringGetTextDatum(server);
-	run_query("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-			  2, types, values, false, SPI_OK_SELECT);
+	LockDatabaseObject(ForeignServerRelationId,
+					   get_foreign_server_oid(server, false),
+					   PSSYNC_LOCK_OBJSUBID, ExclusiveLock);
 }
 
 typedef struct WatermarkRow

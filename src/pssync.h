@@ -163,6 +163,15 @@ result_suggestion(SyncResult *result)
 }
 
 
+/*
+ * The sub-ID of pssync's object locks: of a foreign server (its state,
+ * changes.c) and of a PowerSchool table (its writes, apply.c).  No SQL
+ * takes an object lock, so no role can hold one to stall a sync; they show
+ * in pg_locks as locktype 'object' with this objsubid ("ps").
+ */
+#define PSSYNC_LOCK_OBJSUBID 0x7073
+
+
 /* pssync.c: module load and configuration variables */
 
 /* a selection this large is scanned under pssync.strategy auto */

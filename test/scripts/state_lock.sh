@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # state_lock: the real runs of a server and ldap_unlink take turns (the
-# server's advisory lock), so that ldap_unlink committing while a real run
-# is under way leaves ldap_sync_changes returning what changed, and runs of
-# students and staff in opposite orders do not deadlock.
+# server's lock, an object lock of the foreign server that no SQL can
+# take), so that ldap_unlink committing while a real run is under way
+# leaves ldap_sync_changes returning what changed, and runs of students
+# and staff in opposite orders do not deadlock.  A role cannot stall the
+# syncs by holding a lock first.
 #
 # John Smith (1002) is linked to jsmith, and PowerSchool renames him John
 # Smythe (a run through his link would still match him).  Session A unlinks him and
@@ -11,7 +13,7 @@
 # through it and remember him, clean, as following the link A removed
 # (over the dirty mark A left), with the fingerprint of his new name: no
 # later ldap_sync_changes would return him, though a full run then finds
-# no John Smythe.  B waits for A (the server's advisory lock; A commits
+# no John Smythe.  B waits for A (the server's lock; A commits
 # once it sees B wait) and matches him by name.  The guarantee is then
 # checked twice: right after the race, and after an account for John
 # Smythe appears; ldap_sync_changes returns him exactly when a full run's
@@ -41,8 +43,8 @@ link_of() {
 	sql "$DB" "SELECT coalesce(max(dn), '-') FROM pssync.record_links WHERE record_group = 'students' AND dcid = 1002"
 }
 # wait_sql NAME PATTERN: a DO block that waits (at most 10 s) until
-# another session whose query is LIKE PATTERN waits for an advisory lock
-# this session holds, and says "NAME waited for the lock: yes" (or no) in
+# another session whose query is LIKE PATTERN waits for the server's lock
+# (an object lock) this session holds, and says "NAME waited for the lock: yes" (or no) in
 # a NOTICE
 wait_sql() {
 	cat <<EOF
@@ -53,7 +55,7 @@ BEGIN
 	LOOP
 		PERFORM pg_stat_clear_snapshot();
 		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
-		                               WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+		                               WHERE wait_event_type = 'Lock' AND wait_event = 'object'
 		                                 AND query LIKE '$2'
 		                                 AND pg_backend_pid() = ANY (pg_blocking_pids(pid)));
 		PERFORM pg_sleep(0.05);
@@ -62,6 +64,10 @@ BEGIN
 	RAISE NOTICE '$1 waited for the lock: %', CASE WHEN i < 200 THEN 'yes' ELSE 'no' END;
 END \$\$;
 EOF
+}
+# sql_true QUERY: whether QUERY says true
+sql_true() {
+	[ "$(sql "$DB" "$1")" = t ]
 }
 # waiting_for NAME: whether a session runs wait_sql NAME
 waiting_for() {
@@ -80,6 +86,9 @@ sql "$DB" "UPDATE students SET last_name = 'Smythe' WHERE dcid = 1002" || exit 1
 psql -X -q -At -d "$DB" >"$OUT/a.log" 2>&1 <<SQL &
 BEGIN;
 SELECT pssync.ldap_unlink('student', 1002);
+SELECT count(*) FROM pg_locks WHERE locktype = 'object' AND pid = pg_backend_pid() AND granted
+  AND classid = 'pg_foreign_server'::regclass AND objsubid = 28787
+  AND objid = (SELECT oid FROM pg_foreign_server WHERE srvname = 'district_ldap');
 $(wait_sql B '%ldap_sync_district%')
 COMMIT;
 SQL
@@ -90,6 +99,7 @@ b_status=$(PGOPTIONS="-c statement_timeout=60s" status_of "SELECT * FROM pssync.
 wait "$a"
 detail=$(cat "$OUT/a.log")
 check_eq "session A unlinked him" "$(head -1 "$OUT/a.log")" "t"
+check_eq "session A holds the server's lock, shown in pg_locks" "$(sed -n 2p "$OUT/a.log")" "1"
 check "session B waited for A's lock" grep -q "B waited for the lock: yes" "$OUT/a.log"
 detail="B's run said $b_status"
 check_eq "session B matched him by name" "$b_status" "no_match"
@@ -144,4 +154,25 @@ check_eq "session C (teachers, then students) succeeded" "$c_exit" 0
 check "session D waited for C's lock" grep -q "D waited for the lock: yes" "$OUT/c.log"
 detail=$(cat "$OUT/d.log")
 check_eq "session D (ldap_sync_changes('all')) succeeded" "$d_exit" 0
+
+# A role that holds the advisory locks pssync took before 2.1 (of the
+# server's state, and of the students table's writes), in an open
+# transaction, does not hold up a real run: pssync's locks are object
+# locks, which no SQL takes.
+psql -X -q -At -d "$DB" >"$OUT/e.log" 2>&1 <<SQL &
+BEGIN;
+SELECT pg_advisory_xact_lock(1886614388, hashtext('district_ldap')),
+       pg_advisory_xact_lock(1886614393, 'students'::regclass::oid::int);
+SELECT pg_sleep(8);
+COMMIT;
+SQL
+e=$!
+wait_for 10 sql_true "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                                  AND classid = 1886614388)" || { echo "session E did not get the locks"; exit 1; }
+detail=$(PGOPTIONS="-c statement_timeout=5s" psql -X -q -At -d "$DB" \
+	-c "UPDATE students SET student_web_id = NULL WHERE dcid = 1001" \
+	-c "SELECT status FROM pssync.ldap_sync_district('students') WHERE dcid = 1001" 2>&1)
+check_eq "a real run does not wait for a role's advisory locks, and writes" "$detail" "updated"
+wait "$e"
+
 finish
