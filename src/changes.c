@@ -1507,14 +1507,22 @@ forget_record_state(RecordGroup group, int64 dcid)
 
 /*
  * ldap_unlink: the record, and the records matched to its entry (which a
- * link no longer holds), may have other rows now.
+ * link no longer holds), may have other rows now.  A record of type
+ * record_type (NULL: excluded, which no run takes) that has no state yet
+ * gets one, dirty and with no rows (as a run whose rows are not a
+ * district-wide run's leaves it): the next run takes it, and a real run
+ * under REPEATABLE READ or SERIALIZABLE whose snapshot predates this
+ * transaction's commit, and so still sees the link, fails with a
+ * serialization failure when it writes the record's state, rather than
+ * remember it as following the link this removed.
  */
 void
-mark_unlinked(const char *server, RecordGroup group, int64 dcid)
+mark_unlinked(const char *server, RecordGroup group, int64 dcid,
+			  const char *record_type)
 {
 	Oid			schema = state_schema();
-	Oid			types[3] = {NAMEOID, TEXTOID, INT8OID};
-	Datum		values[3];
+	Oid			types[5] = {NAMEOID, TEXTOID, INT8OID, TEXTOID, NAMEOID};
+	Datum		values[5];
 	AsOwner		as;
 
 	if (!OidIsValid(schema))
@@ -1524,6 +1532,7 @@ mark_unlinked(const char *server, RecordGroup group, int64 dcid)
 	values[0] = name_datum(server);
 	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = Int64GetDatum(dcid);
+	values[4] = name_datum(GetUserNameFromId(GetUserId(), false));
 	become_owner(&as, schema);
 	run_query(psprintf("UPDATE %1$s.record_state s SET dirty = true"
 					   " WHERE s.server OPERATOR(pg_catalog.=) $1"
@@ -1535,6 +1544,16 @@ mark_unlinked(const char *server, RecordGroup group, int64 dcid)
 					   " AND l.dcid OPERATOR(pg_catalog.=) $3))",
 					   schema_name(schema)),
 			  3, types, values, false, SPI_OK_UPDATE);
+	if (record_type)
+	{
+		values[3] = CStringGetTextDatum(record_type);
+		run_query(psprintf("INSERT INTO %s.record_state (server, record_group, dcid,"
+						   " record_type, fingerprint, outcome, dirty, role)"
+						   " VALUES ($1, $2, $3, $4, 0, 0, true, $5)"
+						   " ON CONFLICT (server, record_group, dcid) DO NOTHING",
+						   schema_name(schema)),
+				  5, types, values, false, SPI_OK_INSERT);
+	}
 	become_caller(&as);
 }
 

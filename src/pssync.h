@@ -706,7 +706,8 @@ extern void mark_records_dirty(const char *server, RecordGroup group,
 extern void mark_link_dependents(const char *server, RecordGroup group,
 								 const char **entry_ids, int64 *linked_dcids,
 								 int n);
-extern void mark_unlinked(const char *server, RecordGroup group, int64 dcid);
+extern void mark_unlinked(const char *server, RecordGroup group, int64 dcid,
+						  const char *record_type);
 extern void lock_server_state(const char *server);
 extern void forget_record_state(RecordGroup group, int64 dcid);
 extern bool run_has_watermark_options(PssyncServer *server, RecordGroup group,

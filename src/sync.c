@@ -43,7 +43,7 @@ PG_FUNCTION_INFO_V1(pssync_ldap_include);
 PG_FUNCTION_INFO_V1(pssync_ldap_unlink);
 PG_FUNCTION_INFO_V1(pssync_ldap_suggest);
 
-static RecordGroup one_record(text *type_text, int64 dcid,
+static RecordGroup one_record(text *type_text, int64 dcid, const char **type,
 							  PowerSchoolTables *tables, const char *what);
 PG_FUNCTION_INFO_V1(pssync_ldap_sync_changes);
 
@@ -976,6 +976,7 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 	PowerSchoolTables tables;
 	HistoryRun	run;
 	char	   *dn;
+	const char *type;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -989,8 +990,8 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "ldap_unlink");
-	mark_unlinked(server->servername, group, dcid);
+	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &type, &tables, "ldap_unlink");
+	mark_unlinked(server->servername, group, dcid, type);
 	dn = unlink_record(server->servername, group, dcid);
 	run.function = "ldap_unlink";
 	run.selection = psprintf("dcid " INT64_FORMAT, dcid);
@@ -1008,11 +1009,13 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 /*
  * The record of ldap_exclude, ldap_include or ldap_unlink: its group,
  * after checking that the caller has the UPDATE privileges a real sync of
- * it takes, and that it exists and the caller can see it (row security).
- * Called inside SPI.
+ * it takes, and that it exists and the caller can see it (row security);
+ * *type (when type is not NULL) is its type, "student", "teacher" or
+ * "staff", or NULL when it is excluded.  Called inside SPI.
  */
 static RecordGroup
-one_record(text *type_text, int64 dcid, PowerSchoolTables *tables, const char *what)
+one_record(text *type_text, int64 dcid, const char **type,
+		   PowerSchoolTables *tables, const char *what)
 {
 	RecordGroup group = record_type_group(type_text);
 	RecordSelection one;
@@ -1040,6 +1043,9 @@ one_record(text *type_text, int64 dcid, PowerSchoolTables *tables, const char *w
 				 errmsg("no %s with dcid " INT64_FORMAT " exists",
 						group == GROUP_STUDENTS ? "student" : "user", dcid),
 				 errhint("A record_type of \"student\" looks in the students table, \"teacher\" and \"staff\" in the users table.")));
+	if (type)
+		*type = records == NIL ? NULL :
+			record_type_name(((SyncRecord *) linitial(records))->type);
 	return group;
 }
 
@@ -1093,7 +1099,7 @@ pssync_ldap_exclude(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "managing the exclusions");
+	group = one_record(PG_GETARG_TEXT_PP(0), dcid, NULL, &tables, "managing the exclusions");
 	added = exclude_record(group, text_to_cstring(PG_GETARG_TEXT_PP(0)), dcid,
 						   reason, &old_reason);
 	forget_record_state(group, dcid);
@@ -1128,7 +1134,7 @@ pssync_ldap_include(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &tables, "managing the exclusions");
+	group = one_record(PG_GETARG_TEXT_PP(0), dcid, NULL, &tables, "managing the exclusions");
 	removed = include_record(group, dcid, &old_reason);
 	if (removed)
 		forget_record_state(group, dcid);

@@ -4,7 +4,8 @@
 # take), so that ldap_unlink committing while a real run is under way
 # leaves ldap_sync_changes returning what changed, and runs of students
 # and staff in opposite orders do not deadlock.  A role cannot stall the
-# syncs by holding a lock first.
+# syncs by holding a lock first, and a real run under REPEATABLE READ
+# whose snapshot still shows a link ldap_unlink removed fails (40001).
 #
 # John Smith (1002) is linked to jsmith, and PowerSchool renames him John
 # Smythe (a run through his link would still match him).  Session A unlinks him and
@@ -175,4 +176,53 @@ detail=$(PGOPTIONS="-c statement_timeout=5s" psql -X -q -At -d "$DB" \
 check_eq "a real run does not wait for a role's advisory locks, and writes" "$detail" "updated"
 wait "$e"
 
+# Under REPEATABLE READ a run reads with the snapshot its transaction took
+# before it waited for the lock.  R takes its snapshot, then U unlinks John
+# Smythe (who has no state yet, as a record linked before pssync 2.1 has
+# none) and commits; R's real run still sees his link.  ldap_unlink gave
+# him a dirty state, so R fails when it writes his, rather than remember
+# him as following the link U removed.
+sql "$DB" "DELETE FROM pssync.record_state WHERE record_group = 'students' AND dcid = 1002" || exit 1
+psql -X -q -At -d "$DB" >"$OUT/r.log" 2>&1 <<SQL &
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM pssync.record_links WHERE record_group = 'students' AND dcid = 1002;
+DO \$\$ /* waiting for U */
+DECLARE
+	i int := 0;
+BEGIN
+	LOOP
+		PERFORM pg_stat_clear_snapshot();
+		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
+		                               WHERE query LIKE '%/* U committed */%' AND state = 'active'
+		                                 AND pid <> pg_backend_pid());
+		PERFORM pg_sleep(0.05);
+		i := i + 1;
+	END LOOP;
+END \$\$;
+DO \$\$
+BEGIN
+	PERFORM count(*) FROM pssync.ldap_sync_district('students');
+	RAISE NOTICE 'R: no error';
+EXCEPTION WHEN serialization_failure THEN
+	RAISE NOTICE 'R: serialization failure';
+END \$\$;
+COMMIT;
+SQL
+r=$!
+wait_for 10 waiting_for U || { echo "session R did not get to its wait"; cat "$OUT/r.log"; exit 1; }
+psql -X -q -At -d "$DB" -c "SELECT pssync.ldap_unlink('student', 1002)" \
+	-c "SELECT pg_sleep(3) /* U committed */" >"$OUT/u.log" 2>&1 &
+u=$!
+wait "$r"
+wait "$u"
+detail=$(cat "$OUT/r.log" "$OUT/u.log")
+check_eq "session R saw his link" "$(head -1 "$OUT/r.log")" "1"
+check_eq "session U unlinked him" "$(head -1 "$OUT/u.log")" "t"
+check "session R's real run failed with a serialization failure" grep -q "R: serialization failure" "$OUT/r.log"
+detail=$(sql "$DB" "SELECT dirty, outcome FROM pssync.record_state WHERE record_group = 'students' AND dcid = 1002")
+check_eq "he is left dirty, with no rows" "$detail" "t|0"
+# retried (READ COMMITTED): he is matched by name, and remembered so
+sql "$DB" "SELECT count(*) FROM pssync.ldap_sync_district('students')" >/dev/null || exit 1
+LAST=$(full_status)
+guarantee "after the retried run" "$LAST"
 finish
