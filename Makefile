@@ -33,8 +33,10 @@ DATA = pssync--1.0.sql pssync--1.1.sql pssync--1.2.sql pssync--2.0.sql pssync--2
 PGFILEDESC = "pssync - LDAP directory synchronization of PowerSchool usernames"
 
 SHLIB_LINK = -lldap -llber -lanl
-# CI adds WERROR=-Werror: no warning lands.
-PG_CFLAGS = -Wall -Wextra $(WERROR)
+# CI adds WERROR=-Werror: no warning lands.  -Wshadow=compatible-local is
+# what PostgreSQL itself builds with (since 16): no local hides another of
+# its type.
+PG_CFLAGS = -Wall -Wextra -Wshadow=compatible-local $(WERROR)
 
 REGRESS = setup options selections students staff district names \
 	conflicts uid_attr transactions directory_errors strategies paging \
