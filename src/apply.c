@@ -33,7 +33,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -175,15 +175,16 @@ value_array(PendingChange *pending, int n)
 
 /*
  * Serialize the writes of concurrent syncs of one table, until the end of
- * the transaction: an object lock of the table under pssync's own sub-ID,
- * which no SQL can take (an advisory lock, any role could hold to stall
- * every sync of the table).
+ * the transaction, with pssync's lock of the table (SET_LOCKTAG_PSSYNC),
+ * which no SQL can take.
  */
 static void
 lock_table_for_sync(PowerSchoolTable *table)
 {
-	LockDatabaseObject(RelationRelationId, table->base_relid,
-					   PSSYNC_LOCK_OBJSUBID, ExclusiveLock);
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_PSSYNC(tag, RelationRelationId, table->base_relid);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 /*

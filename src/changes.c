@@ -58,10 +58,9 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
-#include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -698,7 +697,7 @@ has_watermark(Oid schema, const char *server, RecordGroup group)
  * and a district that does not use it pays nothing for it.
  */
 RunMemory *
-run_memory_begin(const char *server, RecordGroup group,
+run_memory_begin(PssyncServer *server, RecordGroup group,
 				 PowerSchoolTables *tables, bool changes_run, bool district)
 {
 	Oid			schema = state_schema();
@@ -715,10 +714,10 @@ run_memory_begin(const char *server, RecordGroup group,
 	 * watermark is looked for, which the first ldap_sync_changes may be
 	 * writing.  (ldap_sync_changes took it already, in sync_changes.)
 	 */
-	lock_server_state(server);
-	if (!changes_run && !has_watermark(schema, server, group))
+	lock_server_state(server->serverid);
+	if (!changes_run && !has_watermark(schema, server->servername, group))
 		return NULL;
-	memory = new_run_memory(schema, server, group, tables);
+	memory = new_run_memory(schema, server->servername, group, tables);
 	memory->district = district;
 	return memory;
 }
@@ -1507,17 +1506,21 @@ forget_record_state(RecordGroup group, int64 dcid)
 
 /*
  * ldap_unlink: the record, and the records matched to its entry (which a
- * link no longer holds), may have other rows now.  A record of type
- * record_type (NULL: excluded, which no run takes) that has no state yet
- * gets one, dirty and with no rows (as a run whose rows are not a
- * district-wide run's leaves it): the next run takes it, and a real run
- * under REPEATABLE READ or SERIALIZABLE whose snapshot predates this
- * transaction's commit, and so still sees the link, fails with a
- * serialization failure when it writes the record's state, rather than
- * remember it as following the link this removed.
+ * link no longer holds), may have other rows now.  Called before the link
+ * is removed.  A linked record of type record_type (NULL: excluded, which
+ * no run takes) that has no state yet gets one, dirty and with no rows (as
+ * a run whose rows are not a district-wide run's leaves it): the next run
+ * takes it.  And a real run under REPEATABLE READ or SERIALIZABLE whose
+ * snapshot predates this transaction's commit, and so still reads the
+ * link, then fails with a serialization failure when it writes the
+ * record's state (its upsert meets a row its snapshot cannot see), rather
+ * than remember the record, clean, as following the link this removed.
+ * (A record that had a state is marked dirty, which such a run reads, as
+ * it reads every state, with the latest snapshot: it writes the record's
+ * state, and fails the same way.)
  */
 void
-mark_unlinked(const char *server, RecordGroup group, int64 dcid,
+mark_unlinked(PssyncServer *server, RecordGroup group, int64 dcid,
 			  const char *record_type)
 {
 	Oid			schema = state_schema();
@@ -1528,8 +1531,8 @@ mark_unlinked(const char *server, RecordGroup group, int64 dcid,
 	if (!OidIsValid(schema))
 		return;
 	/* after any real run of the server (run_memory_begin) */
-	lock_server_state(server);
-	values[0] = name_datum(server);
+	lock_server_state(server->serverid);
+	values[0] = name_datum(server->servername);
 	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = Int64GetDatum(dcid);
 	values[4] = name_datum(GetUserNameFromId(GetUserId(), false));
@@ -1547,9 +1550,13 @@ mark_unlinked(const char *server, RecordGroup group, int64 dcid,
 	if (record_type)
 	{
 		values[3] = CStringGetTextDatum(record_type);
-		run_query(psprintf("INSERT INTO %s.record_state (server, record_group, dcid,"
+		run_query(psprintf("INSERT INTO %1$s.record_state (server, record_group, dcid,"
 						   " record_type, fingerprint, outcome, dirty, role)"
-						   " VALUES ($1, $2, $3, $4, 0, 0, true, $5)"
+						   " SELECT $1, $2, $3, $4, 0, 0, true, $5"
+						   " WHERE EXISTS (SELECT FROM %1$s.record_links l"
+						   " WHERE l.server OPERATOR(pg_catalog.=) $1"
+						   " AND l.record_group OPERATOR(pg_catalog.=) $2"
+						   " AND l.dcid OPERATOR(pg_catalog.=) $3)"
 						   " ON CONFLICT (server, record_group, dcid) DO NOTHING",
 						   schema_name(schema)),
 				  5, types, values, false, SPI_OK_INSERT);
@@ -1782,17 +1789,33 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
  * staff in opposite orders (ldap_sync_changes('all'), and a transaction
  * that syncs teachers and then students) do not deadlock.  Taken as the
  * caller, before the run connects to the directory (whose connection
- * would sit idle while the run waits).  An object lock of the foreign
- * server (pssync's own sub-ID, PSSYNC_LOCK_OBJSUBID), which no SQL can
- * take, and not an advisory lock, which any role could take first and
- * hold to stall every sync of the server.
+ * would sit idle while the run waits), and after the caller's privileges
+ * are checked.  pssync's own lock tag (SET_LOCKTAG_PSSYNC), which no SQL
+ * can take.
  */
 void
-lock_server_state(const char *server)
+lock_server_state(Oid serverid)
 {
-	LockDatabaseObject(ForeignServerRelationId,
-					   get_foreign_server_oid(server, false),
-					   PSSYNC_LOCK_OBJSUBID, ExclusiveLock);
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, serverid);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Give back what lock_server_state took, before the end of the
+ * transaction: a dry ldap_sync_changes, which a role that may not write
+ * could otherwise hold in an open transaction.  The lock stays held if
+ * the transaction took it before (a real run), which the transaction's
+ * resource owner then holds.
+ */
+void
+unlock_server_state(Oid serverid)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, serverid);
+	(void) LockRelease(&tag, ExclusiveLock, false);
 }
 
 typedef struct WatermarkRow

@@ -164,12 +164,18 @@ result_suggestion(SyncResult *result)
 
 
 /*
- * The sub-ID of pssync's object locks: of a foreign server (its state,
- * changes.c) and of a PowerSchool table (its writes, apply.c).  No SQL
- * takes an object lock, so no role can hold one to stall a sync; they show
- * in pg_locks as locktype 'object' with this objsubid ("ps").
+ * pssync's locks: of a foreign server (its state, changes.c) and of a
+ * PowerSchool table (its writes, apply.c), held to the end of the
+ * transaction.  Advisory lock tags whose fourth field is pssync's own
+ * ("ps"), which the pg_advisory_* functions never set (they set 1 or 2), so
+ * that no role can take one to stall the syncs; the class and the object
+ * are those of the catalog, as pg_locks shows them (classid, objid,
+ * objsubid 28787).  Advisory, not object, locks: a standby grants them,
+ * and pg_describe_object() is not asked about them.  (storage/lock.h)
  */
-#define PSSYNC_LOCK_OBJSUBID 0x7073
+#define PSSYNC_LOCK_FIELD4 0x7073
+#define SET_LOCKTAG_PSSYNC(tag, classid, objid) \
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, classid, objid, PSSYNC_LOCK_FIELD4)
 
 
 /* pssync.c: module load and configuration variables */
@@ -696,7 +702,7 @@ typedef struct RunMemory RunMemory;
 typedef struct GroupChanges GroupChanges;
 
 extern bool changes_supported(void);
-extern RunMemory *run_memory_begin(const char *server, RecordGroup group,
+extern RunMemory *run_memory_begin(PssyncServer *server, RecordGroup group,
 								   PowerSchoolTables *tables, bool changes_run,
 								   bool district);
 extern void run_memory_end(RunMemory *memory, List *results, int64 run_id,
@@ -706,9 +712,10 @@ extern void mark_records_dirty(const char *server, RecordGroup group,
 extern void mark_link_dependents(const char *server, RecordGroup group,
 								 const char **entry_ids, int64 *linked_dcids,
 								 int n);
-extern void mark_unlinked(const char *server, RecordGroup group, int64 dcid,
+extern void mark_unlinked(PssyncServer *server, RecordGroup group, int64 dcid,
 						  const char *record_type);
-extern void lock_server_state(const char *server);
+extern void lock_server_state(Oid serverid);
+extern void unlock_server_state(Oid serverid);
 extern void forget_record_state(RecordGroup group, int64 dcid);
 extern bool run_has_watermark_options(PssyncServer *server, RecordGroup group,
 									  PowerSchoolTables *tables,

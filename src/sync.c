@@ -318,7 +318,7 @@ execute_run(SyncRequest *request, PssyncServer *server,
 
 	/* whether it remembers what each record is, read with the record */
 	if (!request->dry_run)
-		memory = run_memory_begin(server->servername, request->group, tables,
+		memory = run_memory_begin(server, request->group, tables,
 								  request->changes != NULL,
 								  request->selection.kind == SELECT_ALL &&
 								  !request->blank_only);
@@ -841,7 +841,7 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 	nestlevel = begin_statements();
 	MemoryContextSwitchTo(cxt);
 	INSTR_TIME_SET_CURRENT(phase);
-	lock_server_state(server->servername);
+	lock_server_state(server->serverid);
 	log_phase_time(&phase, "waiting for the server's lock");
 	dir = directory_connect(server);
 	log_phase_time(&phase, "connecting to the directory");
@@ -892,6 +892,9 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 	end_statements(nestlevel);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
+	/* a dry run holds the server's lock only while it reads */
+	if (dry_run)
+		unlock_server_state(server->serverid);
 	MemoryContextSwitchTo(cxt);
 	return rows;
 }
@@ -991,7 +994,7 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &type, &tables, "ldap_unlink");
-	mark_unlinked(server->servername, group, dcid, type);
+	mark_unlinked(server, group, dcid, type);
 	dn = unlink_record(server->servername, group, dcid);
 	run.function = "ldap_unlink";
 	run.selection = psprintf("dcid " INT64_FORMAT, dcid);
