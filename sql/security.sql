@@ -63,7 +63,6 @@ CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.alw
 CREATE FUNCTION evil.always_text(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.always_text);
 CREATE FUNCTION evil.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE sql AS 'SELECT NULL';
-CREATE FUNCTION evil.pg_advisory_xact_lock(int, int) RETURNS void LANGUAGE sql AS 'SELECT';
 CREATE FUNCTION evil.text(bigint) RETURNS text LANGUAGE sql AS $$SELECT 'x'$$;
 CREATE VIEW evil.tonight AS SELECT dcid FROM public.students WHERE dcid IN (1002, 1004);
 SET search_path = evil, pg_catalog, public;

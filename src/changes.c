@@ -44,9 +44,10 @@
  * The state is written as the owner of the extension's tables, in the
  * caller's transaction (a rolled-back run keeps the old watermark), as the
  * history is.  The real runs of one server (ldap_sync_changes and any
- * other), ldap_sync_changes' dry runs and ldap_unlink are serialized with
- * a lock of the server (lock_server_state), held to the end of the
- * transaction and taken before the records and their links are read.
+ * other) and ldap_unlink are serialized with a lock of the server
+ * (lock_server_state), held to the end of the transaction and taken
+ * before the records and their links are read; ldap_sync_changes' dry
+ * runs take it shared, while they run.
  *
  *-------------------------------------------------------------------------
  */
@@ -714,7 +715,7 @@ run_memory_begin(PssyncServer *server, RecordGroup group,
 	 * watermark is looked for, which the first ldap_sync_changes may be
 	 * writing.  (ldap_sync_changes took it already, in sync_changes.)
 	 */
-	lock_server_state(server->serverid);
+	lock_server_state(server->serverid, false);
 	if (!changes_run && !has_watermark(schema, server->servername, group))
 		return NULL;
 	memory = new_run_memory(schema, server->servername, group, tables);
@@ -1531,7 +1532,7 @@ mark_unlinked(PssyncServer *server, RecordGroup group, int64 dcid,
 	if (!OidIsValid(schema))
 		return;
 	/* after any real run of the server (run_memory_begin) */
-	lock_server_state(server->serverid);
+	lock_server_state(server->serverid, false);
 	values[0] = name_datum(server->servername);
 	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = Int64GetDatum(dcid);
@@ -1791,31 +1792,35 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
  * caller, before the run connects to the directory (whose connection
  * would sit idle while the run waits), and after the caller's privileges
  * are checked.  pssync's own lock tag (SET_LOCKTAG_PSSYNC), which no SQL
- * can take.
+ * can take.  A dry ldap_sync_changes (shared) takes it in ShareLock, so
+ * that dry runs do not wait for one another (and a role that may only
+ * read cannot queue them ahead of the real runs), but do for real runs.
  */
 void
-lock_server_state(Oid serverid)
+lock_server_state(Oid serverid, bool shared)
 {
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, serverid);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) LockAcquire(&tag, shared ? ShareLock : ExclusiveLock, false, false);
 }
 
 /*
  * Give back what lock_server_state took, before the end of the
  * transaction: a dry ldap_sync_changes, which a role that may not write
- * could otherwise hold in an open transaction.  The lock stays held if
- * the transaction took it before (a real run), which the transaction's
- * resource owner then holds.
+ * could otherwise hold in an open transaction.  LockRelease gives back
+ * the one hold of the current resource owner, so it must be the owner
+ * that took it (no subtransaction or portal in between); a hold the
+ * transaction had before (a real run's, under another owner, or the
+ * same) stays.
  */
 void
-unlock_server_state(Oid serverid)
+unlock_server_state(Oid serverid, bool shared)
 {
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, serverid);
-	(void) LockRelease(&tag, ExclusiveLock, false);
+	(void) LockRelease(&tag, shared ? ShareLock : ExclusiveLock, false);
 }
 
 typedef struct WatermarkRow

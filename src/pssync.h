@@ -166,12 +166,13 @@ result_suggestion(SyncResult *result)
 /*
  * pssync's locks: of a foreign server (its state, changes.c) and of a
  * PowerSchool table (its writes, apply.c), held to the end of the
- * transaction.  Advisory lock tags whose fourth field is pssync's own
- * ("ps"), which the pg_advisory_* functions never set (they set 1 or 2), so
- * that no role can take one to stall the syncs; the class and the object
- * are those of the catalog, as pg_locks shows them (classid, objid,
- * objsubid 28787).  Advisory, not object, locks: a standby grants them,
- * and pg_describe_object() is not asked about them.  (storage/lock.h)
+ * transaction (but a dry ldap_sync_changes'), are advisory lock tags whose
+ * fourth field is pssync's own ("ps"), which the pg_advisory_* functions
+ * never set (they set 1 or 2): no role can take one to stall the syncs.
+ * Their class and object are those of the catalog, as pg_locks shows them
+ * (classid, objid, objsubid 28787).  Advisory, not object, locks: a
+ * standby grants them, and pg_describe_object() is not asked about them.
+ * (storage/lock.h)
  */
 #define PSSYNC_LOCK_FIELD4 0x7073
 #define SET_LOCKTAG_PSSYNC(tag, classid, objid) \
@@ -714,8 +715,8 @@ extern void mark_link_dependents(const char *server, RecordGroup group,
 								 int n);
 extern void mark_unlinked(PssyncServer *server, RecordGroup group, int64 dcid,
 						  const char *record_type);
-extern void lock_server_state(Oid serverid);
-extern void unlock_server_state(Oid serverid);
+extern void lock_server_state(Oid serverid, bool shared);
+extern void unlock_server_state(Oid serverid, bool shared);
 extern void forget_record_state(RecordGroup group, int64 dcid);
 extern bool run_has_watermark_options(PssyncServer *server, RecordGroup group,
 									  PowerSchoolTables *tables,

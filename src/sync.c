@@ -24,6 +24,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/hsearch.h"
 #include "utils/builtins.h"
@@ -581,6 +582,8 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	arena = arena_create(callcxt, "pssync records and rows");
 
 	/* Everything that can be checked is checked before the directory. */
+	if (!request->dry_run)
+		PreventCommandIfReadOnly(request->function);
 	if (request->uid_attr)
 		check_uid_attr_argument(request->uid_attr);
 	server = pssync_get_server();
@@ -819,6 +822,8 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 	arena = arena_create(CurrentMemoryContext, "pssync records and rows");
 
 	/* Everything that can be checked is checked before the directory. */
+	if (!dry_run)
+		PreventCommandIfReadOnly(function);
 	server = pssync_get_server();
 	for (i = 0; i < lengthof(change_scopes); i++)
 	{
@@ -841,7 +846,7 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 	nestlevel = begin_statements();
 	MemoryContextSwitchTo(cxt);
 	INSTR_TIME_SET_CURRENT(phase);
-	lock_server_state(server->serverid);
+	lock_server_state(server->serverid, dry_run);
 	log_phase_time(&phase, "waiting for the server's lock");
 	dir = directory_connect(server);
 	log_phase_time(&phase, "connecting to the directory");
@@ -894,7 +899,7 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 		elog(ERROR, "SPI_finish failed");
 	/* a dry run holds the server's lock only while it reads */
 	if (dry_run)
-		unlock_server_state(server->serverid);
+		unlock_server_state(server->serverid, true);
 	MemoryContextSwitchTo(cxt);
 	return rows;
 }

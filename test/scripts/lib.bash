@@ -261,8 +261,12 @@ EOF
 # start_own_cluster DIR: start it, to be stopped (by its pid) on EXIT.
 start_own_cluster() {
 	local dir=$1
-	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
-		{ cat "$dir/server.log"; return 1; }
+	if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
+		# a postmaster that did not get ready in time is stopped all the same
+		[ -f "$dir/data/postmaster.pid" ] && track_own_pid "$(head -1 "$dir/data/postmaster.pid")"
+		cat "$dir/server.log"
+		return 1
+	fi
 	track_own_pid "$(head -1 "$dir/data/postmaster.pid")"
 }
 
