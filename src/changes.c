@@ -1809,10 +1809,10 @@ lock_server_state(Oid serverid, bool shared)
  * Give back what lock_server_state took, before the end of the
  * transaction: a dry ldap_sync_changes, which a role that may not write
  * could otherwise hold in an open transaction.  LockRelease gives back
- * the one hold of the current resource owner, so it must be the owner
- * that took it (no subtransaction or portal in between); a hold the
- * transaction had before (a real run's, under another owner, or the
- * same) stays.
+ * the one hold of the current resource owner in that mode, so it must be
+ * the owner that took it (no subtransaction or portal in between); a
+ * ShareLock the transaction held before, under another owner, stays, and
+ * so does an ExclusiveLock (another lock in the lock table).
  */
 void
 unlock_server_state(Oid serverid, bool shared)

@@ -164,9 +164,8 @@ result_suggestion(SyncResult *result)
 
 
 /*
- * pssync's locks: of a foreign server (its state, changes.c) and of a
- * PowerSchool table (its writes, apply.c), held to the end of the
- * transaction (but a dry ldap_sync_changes'), are advisory lock tags whose
+ * pssync's locks, of a foreign server (its state, changes.c) and of a
+ * PowerSchool table (its writes, apply.c), are advisory lock tags whose
  * fourth field is pssync's own ("ps"), which the pg_advisory_* functions
  * never set (they set 1 or 2): no role can take one to stall the syncs.
  * Their class and object are those of the catalog, as pg_locks shows them

@@ -583,7 +583,7 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 
 	/* Everything that can be checked is checked before the directory. */
 	if (!request->dry_run)
-		PreventCommandIfReadOnly(request->function);
+		PreventCommandIfReadOnly(psprintf("%s()", request->function));
 	if (request->uid_attr)
 		check_uid_attr_argument(request->uid_attr);
 	server = pssync_get_server();
@@ -823,7 +823,7 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 
 	/* Everything that can be checked is checked before the directory. */
 	if (!dry_run)
-		PreventCommandIfReadOnly(function);
+		PreventCommandIfReadOnly(psprintf("%s()", function));
 	server = pssync_get_server();
 	for (i = 0; i < lengthof(change_scopes); i++)
 	{

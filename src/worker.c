@@ -271,6 +271,12 @@ run_batch(MemoryContext cxt, const char *role)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
 
+	/* (default_transaction_read_only, of the role or the database) */
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("the pssync worker's transactions are read-only"),
+				 errhint("default_transaction_read_only is read when the worker connects: reset it for pssync.worker_role and pssync.worker_database, then restart PostgreSQL.")));
 	(void) sync_changes(pssync_worker_scope, false, "worker", &changed);
 	old = MemoryContextSwitchTo(cxt);
 	server = copy_server(pssync_get_server());

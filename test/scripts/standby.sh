@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # standby: on a hot standby (a read-only replica), a dry ldap_sync_changes
 # and a dry ldap_sync_district answer as on the primary, and a real run is
-# refused (25006) before it asks the directory anything.  A dry ldap_sync_changes takes the
-# server's lock: pssync's lock tags are advisory ones, which a standby
-# grants (it refuses object locks stronger than RowExclusiveLock).
+# refused (25006) before it asks the directory anything.  A dry
+# ldap_sync_changes takes the server's lock: pssync's lock tags are
+# advisory ones, which a standby grants (it refuses object locks stronger
+# than RowExclusiveLock).
 source "$(dirname "$0")/lib.bash"
 
 DB=pssync_standby
@@ -56,6 +57,6 @@ check_eq "a dry ldap_sync_district on the standby has the primary's rows" "$stan
 for f in "ldap_sync_changes('students')" "ldap_sync_district('students')"; do
 	detail=$(on_standby "SELECT count(*) FROM pssync.$f")
 	check "a real ${f%%(*} on the standby is refused before the directory (25006)" \
-		grep -q "ERROR:  25006: cannot execute ${f%%(*} in a read-only transaction" <<<"$detail"
+		grep -q "ERROR:  25006: cannot execute ${f%%(*}() in a read-only transaction" <<<"$detail"
 done
 finish
