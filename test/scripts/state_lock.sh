@@ -44,11 +44,10 @@ full_status() {
 link_of() {
 	sql "$DB" "SELECT coalesce(max(dn), '-') FROM pssync.record_links WHERE record_group = 'students' AND dcid = 1002"
 }
-# wait_sql NAME PATTERN: a DO block that waits (at most 10 s) until
-# another session whose query is LIKE PATTERN waits for the server's lock
-# (an advisory lock tag) this session holds, and says "NAME waited for the lock: yes" (or no) in
-# a NOTICE
-wait_sql() {
+# wait_until_sql NAME WHAT CONDITION: a DO block that waits (at most
+# 10 s) until another session of pg_stat_activity meets CONDITION, and
+# says "NAME WHAT: yes" (or no) in a NOTICE
+wait_until_sql() {
 	cat <<EOF
 DO \$\$ /* waiting for $1 */
 DECLARE
@@ -57,15 +56,20 @@ BEGIN
 	LOOP
 		PERFORM pg_stat_clear_snapshot();
 		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
-		                               WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
-		                                 AND query LIKE '$2'
-		                                 AND pg_backend_pid() = ANY (pg_blocking_pids(pid)));
+		                               WHERE pid <> pg_backend_pid() AND ($3));
 		PERFORM pg_sleep(0.05);
 		i := i + 1;
 	END LOOP;
-	RAISE NOTICE '$1 waited for the lock: %', CASE WHEN i < 200 THEN 'yes' ELSE 'no' END;
+	RAISE NOTICE '$1 $2: %', CASE WHEN i < 200 THEN 'yes' ELSE 'no' END;
 END \$\$;
 EOF
+}
+# wait_sql NAME PATTERN: wait_until_sql for a session whose query is LIKE
+# PATTERN to wait for the server's lock (an advisory lock tag) this
+# session holds: "NAME waited for the lock: yes"
+wait_sql() {
+	wait_until_sql "$1" "waited for the lock" "wait_event_type = 'Lock' AND wait_event = 'advisory'
+		AND query LIKE '$2' AND pg_backend_pid() = ANY (pg_blocking_pids(pid))"
 }
 # sql_true QUERY: whether QUERY says true
 sql_true() {
@@ -192,19 +196,7 @@ sql "$DB" "DELETE FROM pssync.record_state WHERE record_group = 'students' AND d
 PGOPTIONS="-c statement_timeout=60s" psql -X -q -At -d "$DB" >"$OUT/r.log" 2>&1 <<SQL &
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT count(*) FROM pssync.record_links WHERE record_group = 'students' AND dcid = 1002;
-DO \$\$ /* waiting for U */
-DECLARE
-	i int := 0;
-BEGIN
-	LOOP
-		PERFORM pg_stat_clear_snapshot();
-		EXIT WHEN i >= 200 OR EXISTS (SELECT 1 FROM pg_stat_activity
-		                               WHERE query LIKE '%/* U committed */%' AND state = 'active'
-		                                 AND pid <> pg_backend_pid());
-		PERFORM pg_sleep(0.05);
-		i := i + 1;
-	END LOOP;
-END \$\$;
+$(wait_until_sql U committed "query LIKE '%/* U committed */%' AND state = 'active'")
 DO \$\$
 BEGIN
 	PERFORM count(*) FROM pssync.ldap_sync_district('students');
