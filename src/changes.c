@@ -59,8 +59,10 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -715,7 +717,7 @@ run_memory_begin(PssyncServer *server, RecordGroup group,
 	 * watermark is looked for, which the first ldap_sync_changes may be
 	 * writing.  (ldap_sync_changes took it already, in sync_changes.)
 	 */
-	lock_server_state(server->serverid, false);
+	lock_server_state(server, false);
 	if (!changes_run && !has_watermark(schema, server->servername, group))
 		return NULL;
 	memory = new_run_memory(schema, server->servername, group, tables);
@@ -1532,7 +1534,7 @@ mark_unlinked(PssyncServer *server, RecordGroup group, int64 dcid,
 	if (!OidIsValid(schema))
 		return;
 	/* after any real run of the server (run_memory_begin) */
-	lock_server_state(server->serverid, false);
+	lock_server_state(server, false);
 	values[0] = name_datum(server->servername);
 	values[1] = CStringGetTextDatum(record_group_name(group));
 	values[2] = Int64GetDatum(dcid);
@@ -1795,18 +1797,40 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
  * can take.  A dry ldap_sync_changes (shared) takes it in ShareLock, so
  * that dry runs do not wait for one another (and a role that may only
  * read cannot queue them ahead of the real runs), but do for real runs.
+ *
+ * The tag is the server's OID, and the state is kept under its name: a
+ * real run also holds the server itself (AccessShareLock, as a query
+ * holds a table), so that a DROP SERVER or ALTER SERVER ... RENAME waits
+ * for it to end, and the server of another OID by that name, or of
+ * another name by that OID, cannot share its state rows while it runs.
+ * Either may have happened between pssync_get_server() and that lock: the
+ * run then fails, to be run again.
  */
 void
-lock_server_state(Oid serverid, bool shared)
+lock_server_state(PssyncServer *server, bool shared)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, serverid);
+	if (!shared)
+	{
+		ForeignServer *now;
+
+		LockDatabaseObject(ForeignServerRelationId, server->serverid, 0,
+						   AccessShareLock);
+		now = GetForeignServerExtended(server->serverid, FSV_MISSING_OK);
+		if (now == NULL || strcmp(now->servername, server->servername) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("foreign server \"%s\" was dropped or renamed while the sync started",
+							server->servername),
+					 errhint("Run the sync again.")));
+	}
+	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, server->serverid);
 	(void) LockAcquire(&tag, shared ? ShareLock : ExclusiveLock, false, false);
 }
 
 /*
- * Give back what lock_server_state took, before the end of the
+ * Give back the ShareLock lock_server_state took, before the end of the
  * transaction: a dry ldap_sync_changes, which a role that may not write
  * could otherwise hold in an open transaction.  LockRelease gives back
  * the one hold of the current resource owner in that mode, so it must be
@@ -1815,12 +1839,12 @@ lock_server_state(Oid serverid, bool shared)
  * so does an ExclusiveLock (another lock in the lock table).
  */
 void
-unlock_server_state(Oid serverid, bool shared)
+unlock_server_state(PssyncServer *server)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, serverid);
-	(void) LockRelease(&tag, shared ? ShareLock : ExclusiveLock, false);
+	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, server->serverid);
+	(void) LockRelease(&tag, ShareLock, false);
 }
 
 typedef struct WatermarkRow

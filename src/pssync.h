@@ -714,8 +714,8 @@ extern void mark_link_dependents(const char *server, RecordGroup group,
 								 int n);
 extern void mark_unlinked(PssyncServer *server, RecordGroup group, int64 dcid,
 						  const char *record_type);
-extern void lock_server_state(Oid serverid, bool shared);
-extern void unlock_server_state(Oid serverid, bool shared);
+extern void lock_server_state(PssyncServer *server, bool shared);
+extern void unlock_server_state(PssyncServer *server);
 extern void forget_record_state(RecordGroup group, int64 dcid);
 extern bool run_has_watermark_options(PssyncServer *server, RecordGroup group,
 									  PowerSchoolTables *tables,

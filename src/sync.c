@@ -582,10 +582,10 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	arena = arena_create(callcxt, "pssync records and rows");
 
 	/* Everything that can be checked is checked before the directory. */
-	if (!request->dry_run)
-		PreventCommandIfReadOnly(psprintf("%s()", request->function));
 	if (request->uid_attr)
 		check_uid_attr_argument(request->uid_attr);
+	if (!request->dry_run)
+		PreventCommandIfReadOnly(psprintf("%s()", request->function));
 	server = pssync_get_server();
 	resolve_powerschool_tables(&tables, request->group,
 							   server->id_attr[request->group] != NULL &&
@@ -846,7 +846,7 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 	nestlevel = begin_statements();
 	MemoryContextSwitchTo(cxt);
 	INSTR_TIME_SET_CURRENT(phase);
-	lock_server_state(server->serverid, dry_run);
+	lock_server_state(server, dry_run);
 	log_phase_time(&phase, "waiting for the server's lock");
 	dir = directory_connect(server);
 	log_phase_time(&phase, "connecting to the directory");
@@ -899,7 +899,7 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 		elog(ERROR, "SPI_finish failed");
 	/* a dry run holds the server's lock only while it reads */
 	if (dry_run)
-		unlock_server_state(server->serverid, true);
+		unlock_server_state(server);
 	MemoryContextSwitchTo(cxt);
 	return rows;
 }

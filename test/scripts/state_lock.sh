@@ -6,7 +6,8 @@
 # in opposite orders do not deadlock.  A role cannot stall the syncs by
 # holding a lock first (nor by a dry ldap_sync_changes left in an open
 # transaction), and a real run under REPEATABLE READ whose snapshot still
-# shows a link ldap_unlink removed fails (40001).
+# shows a link ldap_unlink removed fails (40001).  A real run holds the
+# server until its transaction ends: renaming it waits.
 #
 # John Smith (1002) is linked to jsmith, and PowerSchool renames him John
 # Smythe (a run through his link would still match him).  Session A unlinks him and
@@ -246,4 +247,25 @@ sql "$DB" "DELETE FROM pssync.record_state WHERE record_group = 'students' AND d
 check_eq "ldap_unlink of a record with no link says so" \
 	"$(link_of),$(sql "$DB" "SELECT pssync.ldap_unlink('student', 1002)")" "-,f"
 check_eq "and gives it no state" "$(state_of)" ""
+# A real run holds the server itself until its transaction ends, as a
+# query holds a table: the state is kept under the server's name, so
+# renaming (or dropping) the server waits for the run.
+psql -X -q -At -d "$DB" >"$OUT/f.log" 2>&1 <<SQL &
+BEGIN;
+SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('students');
+SELECT pg_sleep(4) /* F holds */;
+COMMIT;
+SQL
+f=$!
+wait_for 10 sql_true "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                    WHERE state = 'active' AND query LIKE '%/* F holds */%'
+                                      AND pid <> pg_backend_pid())" ||
+	{ echo "session F did not get to its wait"; cat "$OUT/f.log"; exit 1; }
+detail=$(PGOPTIONS="-c lock_timeout=1s" psql -X -q -At -d "$DB" \
+	-c "ALTER SERVER district_ldap RENAME TO district_ldap_renamed" 2>&1)
+check_eq "renaming the server waits for a real run in its transaction" \
+	"$(grep -c 'canceling statement due to lock timeout' <<<"$detail")" 1
+wait "$f"
+detail=$(cat "$OUT/f.log")
+check_eq "and the run commits" "$(head -1 "$OUT/f.log")|$(grep -c ERROR "$OUT/f.log")" "t|0"
 finish
