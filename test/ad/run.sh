@@ -11,7 +11,8 @@
 #   bash test/ad/run.sh                 every test
 #   bash test/ad/run.sh ad_bind ad_tls  these (ad_setup always runs first)
 #   bash test/ad/run.sh changes_random  test/scripts/changes_random.sh
-#                                       against the DC (CHANGES_ROUNDS, 30)
+#                                       against the DC (CHANGES_ROUNDS, 30;
+#                                       then 15 with awkward names)
 #
 # Runs as root: pssync must be built and installed (make && make install,
 # as .ci/run does), and Samba needs AD's fixed ports 389, 636, 3268 and
@@ -217,19 +218,31 @@ echo "pg_regress took $(since "$T") s"
 # sides (test/scripts/changes_random.sh), with the DC as the directory (its
 # Administrator binds simply: before the DC is restarted to refuse that).
 if [ $# -eq 0 ] || [[ " $* " == *" changes_random "* ]]; then
-	step "ldap_sync_changes after random changes to the DC and PowerSchool"
-	T=$(now)
-	if CHANGES_AD_URI="ldap://127.0.0.1:389" PSSYNC_LDAP_URI="ldap://127.0.0.1:389" \
-		CHANGES_ROUNDS=${CHANGES_ROUNDS:-30} PATH="$PWD/test/tools/bin:$PATH" \
-		bash test/scripts/changes_random.sh >"$WORK/changes_random.log" 2>&1; then
-		grep -E '^# ' "$WORK/changes_random.log" | tail -5
-		pass "ad changes_random ($(grep -c '^ok ' "$WORK/changes_random.log") checks)"
-	else
-		tail -40 "$WORK/changes_random.log"
-		grep -E '^FAIL ' "$WORK/changes_random.log" | head -20 | sed 's/^/>> /'
-		fail "ad changes_random"
-	fi
-	echo "took $(since "$T") s"
+	# the sample's names, then (on another seed, fewer rounds) the names a
+	# district has: accents spelt or not, apostrophes, hyphens, particles
+	for names in sample awkward; do
+		if [ "$names" = sample ]; then
+			step "ldap_sync_changes after random changes to the DC and PowerSchool"
+			c_names=${CHANGES_NAMES:-} c_seed=${CHANGES_SEED:-42} c_rounds=${CHANGES_ROUNDS:-30}
+			c_log=changes_random
+		else
+			step "the same with awkward names"
+			c_names=awkward c_seed=${CHANGES_SEED:-1} c_rounds=${CHANGES_ROUNDS:-15}
+			c_log=changes_random_names
+		fi
+		T=$(now)
+		if CHANGES_AD_URI="ldap://127.0.0.1:389" PSSYNC_LDAP_URI="ldap://127.0.0.1:389" \
+			CHANGES_NAMES=$c_names CHANGES_SEED=$c_seed CHANGES_ROUNDS=$c_rounds PATH="$PWD/test/tools/bin:$PATH" \
+			bash test/scripts/changes_random.sh >"$WORK/$c_log.log" 2>&1; then
+			grep -E '^# ' "$WORK/$c_log.log" | tail -5
+			pass "ad $c_log ($(grep -c '^ok ' "$WORK/$c_log.log") checks)"
+		else
+			tail -40 "$WORK/$c_log.log"
+			grep -E '^FAIL ' "$WORK/$c_log.log" | head -20 | sed 's/^/>> /'
+			fail "ad $c_log"
+		fi
+		echo "took $(since "$T") s"
+	done
 fi
 
 # A DC that refuses simple binds without TLS: Samba restarted with
@@ -252,7 +265,7 @@ fi
 # not in the test results, PostgreSQL's log, or the relay's log.
 step "the password is shown nowhere"
 if grep -rlF -- "$PSSYNC_AD_PASSWORD" "$WORK"/regress*/results "$PSSYNC_PG_LOG" \
-	"$PSSYNC_AD_TAP_LOG" "$WORK"/regress*.log "$WORK"/changes_random.log 2>/dev/null; then
+	"$PSSYNC_AD_TAP_LOG" "$WORK"/regress*.log "$WORK"/changes_random*.log 2>/dev/null; then
 	fail "ad password shown nowhere"
 else
 	pass "ad password shown nowhere"

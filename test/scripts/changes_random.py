@@ -19,12 +19,21 @@ both names (ambiguous ones) and user IDs (conflicts).  PowerSchool's side
 is changed by SQL that picks its rows by a hash of the round, so that a
 seed gives the same run.
 """
+import base64
 import json
+import os
 import random
 import sys
 
 FIRST = ["Ann", "Bob", "Cy", "Di", "Ed", "Flo", "Gus", "Hal", "Ivy", "Jo"]
 LAST = ["Lee", "Kim", "Park", "Diaz", "Ng", "Roe", "Fox", "Yu"]
+if os.environ.get("CHANGES_NAMES") == "awkward":
+    # names a district has: accents spelt or not, apostrophes, hyphens,
+    # particles, nicknames, names one letter apart
+    FIRST = ["Ann", "Anne", "Bob", "Robert", "José", "Jose", "Mary-Ann", "Maryann",
+             "Zoë", "Zoe", "Chris"]
+    LAST = ["O'Brien", "OBrien", "O Brien", "García", "Garcia", "Nguyen-Tran", "Nguyen",
+            "van der Berg", "Vanderberg", "Smith", "Smyth", "Müller", "Mueller"]
 OUS = ["Rand", "RandStaff", "RandAway"]
 STUDENTS = 60
 USERS = 30
@@ -44,6 +53,18 @@ def dn(entry):
     return "cn=%s,%s" % (entry["rdn"], ou_dn(entry["ou"]))
 
 
+def ldif_line(attr, value):
+    """attr: value, in base64 where LDIF asks for it (not ASCII)."""
+    if value.isascii():
+        return "%s: %s" % (attr, value)
+    return "%s:: %s" % (attr, base64.b64encode(value.encode()).decode())
+
+
+def q(value):
+    """A string as an SQL literal's contents."""
+    return value.replace("'", "''")
+
+
 def ldif_entry(entry, change=False):
     """The entry in LDIF: for slapadd (or ldapmodify -a), or as a change
     record for ldapmodify."""
@@ -56,9 +77,9 @@ def ldif_entry(entry, change=False):
         lines += ["objectClass: user", "sAMAccountName: " + entry["rdn"]]
     else:
         lines += ["objectClass: inetOrgPerson", "cn: " + entry["rdn"]]
-    lines.append("sn: " + entry["sn"])
+    lines.append(ldif_line("sn", entry["sn"]))
     if entry.get("givenName"):
-        lines.append("givenName: " + entry["givenName"])
+        lines.append(ldif_line("givenName", entry["givenName"]))
     for uid in entry["uid"]:
         lines.append("uid: " + uid)
     if entry.get("employeeNumber"):
@@ -121,10 +142,10 @@ def init(path, seed, flavor):
         sql.append("INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)"
                    " SELECT %d, %d, '%s', '%s', %s WHERE NOT EXISTS"
                    " (SELECT 1 FROM students WHERE student_web_id = %s);"
-                   % (50000 + i, 70000 + i, rng.choice(FIRST), rng.choice(LAST), web_id, web_id))
+                   % (50000 + i, 70000 + i, q(rng.choice(FIRST)), q(rng.choice(LAST)), web_id, web_id))
     for i in range(USERS):
         sql.append("INSERT INTO users (dcid, first_name, last_name, psaccess) VALUES (%d, '%s', '%s', %d);"
-                   % (60000 + i, rng.choice(FIRST), rng.choice(LAST), rng.random() < 0.3))
+                   % (60000 + i, q(rng.choice(FIRST)), q(rng.choice(LAST)), rng.random() < 0.3))
         if rng.random() < 0.5:
             sql.append("INSERT INTO schoolstaff (dcid, users_dcid, staffstatus, status) VALUES (%d, %d, 1, 1);"
                        % (60000 + i, 60000 + i))
@@ -146,11 +167,11 @@ def directory_change(rng, state, out):
         del state["entries"][entry["rdn"]]
     elif kind == "sn":
         entry["sn"] = name_variant(rng, rng.choice(LAST))
-        out.append("dn: %s\nchangetype: modify\nreplace: sn\nsn: %s\n\n" % (dn(entry), entry["sn"]))
+        out.append("dn: %s\nchangetype: modify\nreplace: sn\n%s\n\n" % (dn(entry), ldif_line("sn", entry["sn"])))
     elif kind == "givenName":
         entry["givenName"] = name_variant(rng, rng.choice(FIRST))
-        out.append("dn: %s\nchangetype: modify\nreplace: givenName\ngivenName: %s\n\n"
-                   % (dn(entry), entry["givenName"]))
+        out.append("dn: %s\nchangetype: modify\nreplace: givenName\n%s\n\n"
+                   % (dn(entry), ldif_line("givenName", entry["givenName"])))
     elif kind == "uid":
         r = rng.random()
         if r < 0.15:
@@ -198,10 +219,10 @@ def powerschool_change(rng, n, k, out):
         table = "users"
     if kind == "first":
         out.append("UPDATE %s SET first_name = '%s' WHERE dcid = %s;"
-                   % (table, name_variant(rng, rng.choice(FIRST)), pick(table, salt)))
+                   % (table, q(name_variant(rng, rng.choice(FIRST))), pick(table, salt)))
     elif kind == "last":
         out.append("UPDATE %s SET last_name = '%s' WHERE dcid = %s;"
-                   % (table, name_variant(rng, rng.choice(LAST)), pick(table, salt)))
+                   % (table, q(name_variant(rng, rng.choice(LAST))), pick(table, salt)))
     elif kind == "username":
         value = rng.choice(["NULL", "''", "'u%d'" % rng.randrange(1, 200)])
         columns = ["student_web_id"] if table == "students" else ["loginid", "teacherloginid"]
@@ -214,10 +235,10 @@ def powerschool_change(rng, n, k, out):
         dcid = base + n * 10 + k
         if table == "students":
             out.append("INSERT INTO students (dcid, student_number, first_name, last_name) VALUES (%d, %d, '%s', '%s');"
-                       % (dcid, 70000 + rng.randrange(80), rng.choice(FIRST), rng.choice(LAST)))
+                       % (dcid, 70000 + rng.randrange(80), q(rng.choice(FIRST)), q(rng.choice(LAST))))
         else:
             out.append("INSERT INTO users (dcid, first_name, last_name, psaccess) VALUES (%d, '%s', '%s', %d);"
-                       % (dcid, rng.choice(FIRST), rng.choice(LAST), rng.random() < 0.3))
+                       % (dcid, q(rng.choice(FIRST)), q(rng.choice(LAST)), rng.random() < 0.3))
     elif kind == "delete":
         if table == "users":
             out.append("DELETE FROM schoolstaff WHERE users_dcid = %s;" % pick("users", salt))

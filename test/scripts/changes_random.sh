@@ -24,7 +24,9 @@
 # read, as a run that takes 1,000 records does: pssync.changes_scan_records
 # = 1), in even rounds by batches of searches.
 #
-# CHANGES_ROUNDS (40) rounds; CHANGES_SEED (42) seeds the changes.
+# CHANGES_ROUNDS (40) rounds; CHANGES_SEED (42) seeds the changes;
+# CHANGES_NAMES=awkward takes names with accents, apostrophes, hyphens,
+# particles and nicknames (changes_random_names.sh).
 #
 # With CHANGES_AD_URI set (test/ad/run.sh does), the directory is Active
 # Directory's instead (a Samba AD DC: users under OU=Rand,DC=district,
@@ -169,8 +171,9 @@ for round in $(seq 1 "$ROUNDS"); do
 		              INSERT INTO rt.prev SELECT k, dcid, after FROM rt.got;" >/dev/null || exit 1
 		   note "round $round: a district-wide run of the teachers in between" ;;
 		6) sql "$DB" "SELECT pssync.ldap_unlink('student', dcid)
-		                FROM (SELECT dcid FROM pssync.links WHERE record_type = 'student'
-		                       ORDER BY md5(dcid::text || '$round') LIMIT 1) l" >/dev/null || exit 1
+		                FROM (SELECT l.dcid FROM pssync.links l JOIN students s USING (dcid)
+		                       WHERE l.record_type = 'student'
+		                       ORDER BY md5(l.dcid::text || '$round') LIMIT 1) l" >/dev/null || exit 1
 		   note "round $round: ldap_unlink of a student in between" ;;
 		9) # a person chooses the first candidate of a partial match
 		   sql "$DB" "TRUNCATE rt.got;
