@@ -15,8 +15,8 @@
 #   - SIGHUP rereads its settings (pssync.worker_scope);
 #   - its role made a superuser, it stops at the next batch; made none
 #     again, it runs;
-#   - killed, it is restarted; at shutdown it exits cleanly, and comes back
-#     with the server.
+#   - killed, it is restarted; its role read-only, it says why; at shutdown
+#     it exits cleanly, and comes back with the server.
 #
 # Every wait below is for a condition, bounded (it never asserts a time).
 source "$(dirname "$0")/lib.bash"
@@ -148,10 +148,22 @@ own "ALTER ROLE pssync_worker NOSUPERUSER" && own "SELECT pg_reload_conf()" >/de
 check "its role none again, it runs" wait_for 60 grep -q 'pssync.worker_role "pssync_worker" is no longer a superuser' "$LOG"
 check "and streams" wait_for 60 bash -c "[ \"\$(PGHOST=$DIR/cluster/socket PGPORT=$OWN_PG_PORT psql -X -At -d workerdb -c 'SELECT state FROM pssync.worker_status')\" = streaming ]"
 
-# Killed, it is restarted (after the postmaster's crash restart).
+# Killed, it is restarted (after the postmaster's crash restart).  Its
+# role was made read-only meanwhile (default_transaction_read_only, which
+# it reads when it connects): it writes nothing, and says why, in the log
+# and the view.  Restarted with the role writable again, it streams.
+own "ALTER ROLE pssync_worker SET default_transaction_read_only = on"
 pid=$(own "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pssync worker'")
 kill -9 "$pid"
 check "killed, it is started again" wait_for 60 bash -c "p=\$(PGHOST=$DIR/cluster/socket PGPORT=$OWN_PG_PORT psql -X -At -d workerdb -c \"SELECT pid FROM pg_stat_activity WHERE backend_type = 'pssync worker'\" 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != $pid ]"
+check "its role read-only, it says why in the log" \
+	wait_for 60 grep -q "pssync worker: backing off: the pssync worker's transactions are read-only" "$LOG"
+check_eq "and in the view" "$(own "SELECT state || ': ' || last_error FROM pssync.worker_status")" \
+	"backing off: the pssync worker's transactions are read-only"
+own "ALTER ROLE pssync_worker RESET default_transaction_read_only"
+pid=$(own "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pssync worker'")
+kill -9 "$pid"
+check "restarted with its role writable, it streams" wait_for 60 bash -c "[ \"\$(PGHOST=$DIR/cluster/socket PGPORT=$OWN_PG_PORT psql -X -At -d workerdb -c 'SELECT state FROM pssync.worker_status' 2>/dev/null)\" = streaming ]"
 
 # At shutdown it exits cleanly, and comes back with the server.
 pg_log_offset=$(stat -c %s "$LOG")
