@@ -6,7 +6,9 @@
 # in opposite orders do not deadlock.  A role cannot stall the syncs by
 # holding a lock first (nor by a dry ldap_sync_changes left in an open
 # transaction), and a real run under REPEATABLE READ whose snapshot still
-# shows a link ldap_unlink removed fails (40001).  A real run holds the
+# shows a link ldap_unlink removed fails (40001).  A dry
+# ldap_sync_changes holds the lock shared while it runs (dry runs do not
+# wait for one another; real runs wait for them).  A real run holds the
 # server until its transaction ends: renaming it waits.
 #
 # John Smith (1002) is linked to jsmith, and PowerSchool renames him John
@@ -247,6 +249,33 @@ sql "$DB" "DELETE FROM pssync.record_state WHERE record_group = 'students' AND d
 check_eq "ldap_unlink of a record with no link says so" \
 	"$(link_of),$(sql "$DB" "SELECT pssync.ldap_unlink('student', 1002)")" "-,f"
 check_eq "and gives it no state" "$(state_of)" ""
+# A dry ldap_sync_changes holds the server's lock shared while it runs:
+# another dry run does not wait for it, a real run does.  G's dry run reads
+# the students through a view that sleeps once (4 s); another students
+# table than the watermark's makes it a full run, which says so.
+sql "$DB" "CREATE VIEW slow_students AS SELECT s.* FROM students s
+            WHERE (SELECT pg_sleep(4)::text) IS NOT NULL" || exit 1
+psql -X -q -At -d "$DB" >"$OUT/g.log" 2>&1 <<SQL &
+SET pssync.students_table = 'slow_students';
+SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('students', dry_run => true) /* G dry */;
+SQL
+g=$!
+wait_for 10 sql_true "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                                    WHERE l.locktype = 'advisory' AND l.objsubid = 28787
+                                      AND l.mode = 'ShareLock' AND l.granted
+                                      AND a.query LIKE '%/* G dry */%' AND a.pid <> pg_backend_pid())" ||
+	{ echo "session G did not take the lock shared"; cat "$OUT/g.log"; exit 1; }
+detail=$(PGOPTIONS="-c lock_timeout=2s" psql -X -q -At -d "$DB" \
+	-c "SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('students', dry_run => true)" 2>&1)
+check_eq "another dry run does not wait for a dry run under way" "$detail" "t"
+detail=$(PGOPTIONS="-c lock_timeout=1s" psql -X -q -At -d "$DB" \
+	-c "SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('students')" 2>&1)
+check_eq "a real run waits for it" \
+	"$(grep -c 'canceling statement due to lock timeout' <<<"$detail")" 1
+wait "$g"
+detail=$(cat "$OUT/g.log")
+check_eq "and the dry run ends well" "$(grep -v NOTICE "$OUT/g.log")" "t"
+
 # A real run holds the server itself until its transaction ends, as a
 # query holds a table: the state is kept under the server's name, so
 # renaming (or dropping) the server waits for the run.
