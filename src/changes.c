@@ -47,7 +47,8 @@
  * other) and ldap_unlink are serialized with a lock of the server
  * (lock_server_state), held to the end of the transaction and taken
  * before the records and their links are read; ldap_sync_changes' dry
- * runs take it shared, while they run.
+ * runs take it shared, for a moment: they read under the snapshots they
+ * take while they hold it (pin_snapshots), and hold it no longer.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,7 +60,6 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
-#include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -69,6 +69,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "pssync.h"
@@ -1794,9 +1795,12 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
  * caller, before the run connects to the directory (whose connection
  * would sit idle while the run waits), and after the caller's privileges
  * are checked.  pssync's own lock tag (SET_LOCKTAG_PSSYNC), which no SQL
- * can take.  A dry ldap_sync_changes (shared) takes it in ShareLock, so
- * that dry runs do not wait for one another (and a role that may only
- * read cannot queue them ahead of the real runs), but do for real runs.
+ * can take.  A dry ldap_sync_changes (shared) takes it in ShareLock, for
+ * as long as it takes to pin its snapshots (pin_snapshots): it waits for
+ * a real run under way to end, so as to read what it committed, but dry
+ * runs do not wait for one another (and a role that may only read cannot
+ * queue them ahead of the real runs), and nothing waits for a dry run
+ * under way.
  *
  * The tag is the server's OID, and the state is kept under its name: a
  * real run also holds the server itself (AccessShareLock, as a query
@@ -1804,35 +1808,49 @@ run_has_watermark_options(PssyncServer *server, RecordGroup group,
  * for it to end, and the server of another OID by that name, or of
  * another name by that OID, cannot share its state rows while it runs.
  * Either may have happened between pssync_get_server() and that lock: the
- * run then fails, to be run again.
+ * run then fails.  The server is locked after pssync's lock is granted, so
+ * that a run waiting for its turn does not hold up the owner's DDL.
  */
 void
 lock_server_state(PssyncServer *server, bool shared)
 {
 	LOCKTAG		tag;
+	HeapTuple	tuple;
 
-	if (!shared)
-	{
-		ForeignServer *now;
-
-		LockDatabaseObject(ForeignServerRelationId, server->serverid, 0,
-						   AccessShareLock);
-		now = GetForeignServerExtended(server->serverid, FSV_MISSING_OK);
-		if (now == NULL || strcmp(now->servername, server->servername) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("foreign server \"%s\" was dropped or renamed while the sync started",
-							server->servername),
-					 errhint("Run the sync again.")));
-	}
 	SET_LOCKTAG_PSSYNC(tag, ForeignServerRelationId, server->serverid);
 	(void) LockAcquire(&tag, shared ? ShareLock : ExclusiveLock, false, false);
+	if (shared)
+		return;
+
+	LockDatabaseObject(ForeignServerRelationId, server->serverid, 0,
+					   AccessShareLock);
+	tuple = SearchSysCache1(FOREIGNSERVEROID, ObjectIdGetDatum(server->serverid));
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("server \"%s\" was dropped by another transaction",
+						server->servername)));
+	if (strcmp(NameStr(((Form_pg_foreign_server) GETSTRUCT(tuple))->srvname),
+			   server->servername) != 0)
+	{
+		char	   *now = pstrdup(NameStr(((Form_pg_foreign_server) GETSTRUCT(tuple))->srvname));
+
+		ReleaseSysCache(tuple);
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("server \"%s\" was renamed by another transaction",
+						server->servername),
+				 errdetail("It is now named \"%s\".", now),
+				 errhint("Run the sync again.")));
+	}
+	ReleaseSysCache(tuple);
 }
 
 /*
- * Give back the ShareLock lock_server_state took, before the end of the
- * transaction: a dry ldap_sync_changes, which a role that may not write
- * could otherwise hold in an open transaction.  LockRelease gives back
+ * Give back the ShareLock lock_server_state took, once a dry
+ * ldap_sync_changes has pinned its snapshots: a role that may not write
+ * could otherwise hold it while the dry run lasts, or in an open
+ * transaction after it.  LockRelease gives back
  * the one hold of the current resource owner in that mode, so it must be
  * the owner that took it (no subtransaction or portal in between); a
  * ShareLock the transaction held before, under another owner, stays, and

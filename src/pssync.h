@@ -460,6 +460,20 @@ extern void run_query_nulls(const char *sql, int nargs, Oid *types,
 							Datum *values, const char *nulls, bool read_only,
 							int expected);
 
+/* a dry ldap_sync_changes' snapshots (pin_snapshots) */
+typedef struct PinnedSnapshots
+{
+	struct SnapshotData *outer_snapshot;	/* the pins in force before */
+	struct SnapshotData *outer_latest;
+	struct SnapshotData *snapshot;	/* registered by pin_snapshots */
+	struct SnapshotData *latest;
+} PinnedSnapshots;
+
+extern void pin_snapshots(PinnedSnapshots *pinned);
+extern void unpin_snapshots(PinnedSnapshots *pinned);
+extern void statements_connect(PinnedSnapshots *outer);
+extern void statements_finish(PinnedSnapshots *outer);
+
 typedef struct AsOwner
 {
 	Oid			save_userid;

@@ -39,6 +39,13 @@
 #define ROWS_PER_FETCH 10000
 
 /*
+ * While a dry ldap_sync_changes runs (pin_snapshots): the snapshot every
+ * statement reads with, and the one of for_each_row's "latest" reads.
+ */
+static Snapshot pinned_snapshot = NULL;
+static Snapshot pinned_latest = NULL;
+
+/*
  * pssync's statements run without JIT compilation, from begin_statements()
  * to end_statements().  A district's statements read or write 100,000 rows
  * with a few simple expressions each: their costs pass jit_above_cost,
@@ -95,6 +102,70 @@ relation_display_name(Oid relid)
 }
 
 /*
+ * From here until unpin_snapshots(), every statement reads with the
+ * snapshot taken now, read-only (a statement that writes is an error), and
+ * for_each_row's latest reads with the latest snapshot taken now: what a
+ * dry ldap_sync_changes reads is what was committed when it held the
+ * server's lock, without holding the lock while it runs (a real run that
+ * commits meanwhile is not seen in part).  Under READ COMMITTED both are a
+ * new snapshot; under REPEATABLE READ or SERIALIZABLE the first is the
+ * transaction's.  pinned keeps the pins in force before, which
+ * unpin_snapshots() puts back, and the snapshots registered here.
+ */
+void
+pin_snapshots(PinnedSnapshots *pinned)
+{
+	pinned->outer_snapshot = pinned_snapshot;
+	pinned->outer_latest = pinned_latest;
+	pinned->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	pinned->latest = IsolationUsesXactSnapshot() ?
+		RegisterSnapshot(GetLatestSnapshot()) : RegisterSnapshot(pinned->snapshot);
+	pinned_snapshot = pinned->snapshot;
+	pinned_latest = pinned->latest;
+}
+
+/*
+ * The end of what pin_snapshots() began: at the end of the run, or on its
+ * way out with an error.
+ */
+void
+unpin_snapshots(PinnedSnapshots *pinned)
+{
+	UnregisterSnapshot(pinned->snapshot);
+	UnregisterSnapshot(pinned->latest);
+	pinned_snapshot = pinned->outer_snapshot;
+	pinned_latest = pinned->outer_latest;
+}
+
+/*
+ * SPI_connect() for a function of pssync's, and SPI_finish(): a call made
+ * from inside a dry ldap_sync_changes' statement (a view of the caller's
+ * that calls one) runs its own statements with no pin, as a call of its
+ * own would, and the pin is the dry run's again when it returns.  (Should
+ * such a call fail inside a subtransaction that the view's function rolls
+ * back and goes on from, the dry run reads without its pin from there on.)
+ */
+void
+statements_connect(PinnedSnapshots *outer)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	outer->outer_snapshot = pinned_snapshot;
+	outer->outer_latest = pinned_latest;
+	outer->snapshot = outer->latest = NULL;
+	pinned_snapshot = pinned_latest = NULL;
+}
+
+void
+statements_finish(PinnedSnapshots *outer)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+	pinned_snapshot = outer->outer_snapshot;
+	pinned_latest = outer->outer_latest;
+}
+
+/*
  * Run a statement through SPI and check its result code.  SPI leaves its
  * own memory context current after each statement; the caller's is put
  * back, so that what is allocated next lives as long as the call.
@@ -114,7 +185,14 @@ run_query_nulls(const char *sql, int nargs, Oid *types, Datum *values,
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc;
 
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+	if (pinned_snapshot)
+	{
+		PushActiveSnapshot(pinned_snapshot);
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
+		PopActiveSnapshot();
+	}
+	else
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
 	MemoryContextSwitchTo(cxt);
 	if (rc != expected)
 		elog(ERROR, "SPI_execute_with_args failed: %s",
@@ -138,7 +216,14 @@ for_each_row(const char *sql, int nargs, Oid *types, Datum *values,
 	MemoryContext cxt = CurrentMemoryContext;
 	Portal		portal;
 
-	if (latest && IsolationUsesXactSnapshot())
+	if (pinned_snapshot)
+	{
+		PushActiveSnapshot(latest ? pinned_latest : pinned_snapshot);
+		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values,
+										   NULL, true, 0);
+		PopActiveSnapshot();
+	}
+	else if (latest && IsolationUsesXactSnapshot())
 	{
 		PushActiveSnapshot(GetLatestSnapshot());
 		portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, values,

@@ -563,6 +563,7 @@ put_rows(ReturnSetInfo *rsinfo, List *rows, MemoryContext callcxt)
 static void
 run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 {
+	PinnedSnapshots outer_pins;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext callcxt;
 	MemoryContext oldcxt;
@@ -595,14 +596,12 @@ run_sync(FunctionCallInfo fcinfo, SyncRequest *request)
 	if (!request->dry_run)
 		check_update_privileges(&tables, request->group, request->kinds, NULL);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	statements_connect(&outer_pins);
 	nestlevel = begin_statements();
 	MemoryContextSwitchTo(callcxt);
 	result = execute_run(request, server, &tables, NULL, arena);
 	end_statements(nestlevel);
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
+	statements_finish(&outer_pins);
 
 	INSTR_TIME_SET_CURRENT(phase);
 	put_rows(rsinfo, result.rows, callcxt);
@@ -788,66 +787,22 @@ valid_change_scope(const char *scope)
 }
 
 /*
- * What ldap_sync_changes and the background worker do: for each group the
- * scope covers, read what changed in the directory since the group's
- * watermark, run each of the group's scopes on the records the changes
- * touch (or in full, saying why in a NOTICE), and store the new watermark.
- * Returns the rows (students', then teachers', then staff's, each run's
- * matches then exceptions); *changed is how many records were updated.
- * function names the runs in the history.
+ * sync_changes' runs, on a connection of their own to the directory: for
+ * each group used, what changed since its watermark, and each of its
+ * scopes in scope run on the records the changes touch, or in full.
  */
-List *
-sync_changes(const char *scope, bool dry_run, const char *function,
-			 int *changed)
+static List *
+changes_of_groups(PssyncServer *server, PowerSchoolTables *tables,
+				  const bool *in_scope, const bool *group_used, bool dry_run,
+				  const char *function, Arena *arena, int *changed)
 {
-	PssyncServer *server;
-	PowerSchoolTables tables[2];
-	bool		in_scope[lengthof(change_scopes)];
-	bool		group_used[2] = {false, false};
 	PssyncDirectory *dir;
-	Arena	   *arena;
 	List	   *rows = NIL;
-	MemoryContext cxt = CurrentMemoryContext;
 	int			group;
-	int			nestlevel;
 	size_t		i;
 	instr_time	phase;
 
-	if (!valid_change_scope(scope))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid scope \"%s\": valid scopes are %s",
-						scope, VALID_CHANGE_SCOPES)));
-	*changed = 0;
-	arena = arena_create(CurrentMemoryContext, "pssync records and rows");
-
-	/* Everything that can be checked is checked before the directory. */
-	if (!dry_run)
-		PreventCommandIfReadOnly(psprintf("%s()", function));
-	server = pssync_get_server();
-	for (i = 0; i < lengthof(change_scopes); i++)
-	{
-		in_scope[i] = strcmp(scope, "all") == 0 ||
-			strcmp(scope, change_scopes[i].name) == 0;
-		if (!in_scope[i])
-			continue;
-		group = change_scopes[i].group;
-		if (!group_used[group])
-			resolve_powerschool_tables(&tables[group], (RecordGroup) group,
-									   server->id_attr[group] != NULL);
-		group_used[group] = true;
-		if (!dry_run)
-			check_update_privileges(&tables[group], (RecordGroup) group,
-									change_scopes[i].kinds, NULL);
-	}
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	nestlevel = begin_statements();
-	MemoryContextSwitchTo(cxt);
 	INSTR_TIME_SET_CURRENT(phase);
-	lock_server_state(server, dry_run);
-	log_phase_time(&phase, "waiting for the server's lock");
 	dir = directory_connect(server);
 	log_phase_time(&phase, "connecting to the directory");
 	for (group = GROUP_STUDENTS; group <= GROUP_STAFF; group++)
@@ -894,12 +849,111 @@ sync_changes(const char *scope, bool dry_run, const char *function,
 		changes_end(gc);
 	}
 	directory_disconnect(dir);
+	return rows;
+}
+
+/*
+ * changes_of_groups for a dry run, under snapshots pinned while it holds
+ * the server's lock (pin_snapshots), which it gives back before it runs.
+ */
+static pg_noinline void
+dry_changes_of_groups(PssyncServer *server, PowerSchoolTables *tables,
+					  const bool *in_scope, const bool *group_used,
+					  const char *function, Arena *arena, int *changed,
+					  List **rows)
+{
+	PinnedSnapshots pinned;
+
+	pin_snapshots(&pinned);
+	unlock_server_state(server);
+	PG_TRY();
+	{
+		*rows = changes_of_groups(server, tables, in_scope, group_used, true,
+								  function, arena, changed);
+	}
+	PG_FINALLY();
+	{
+		unpin_snapshots(&pinned);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * What ldap_sync_changes and the background worker do: for each group the
+ * scope covers, read what changed in the directory since the group's
+ * watermark, run each of the group's scopes on the records the changes
+ * touch (or in full, saying why in a NOTICE), and store the new watermark.
+ * Returns the rows (students', then teachers', then staff's, each run's
+ * matches then exceptions); *changed is how many records were updated.
+ * function names the runs in the history.
+ */
+List *
+sync_changes(const char *scope, bool dry_run, const char *function,
+			 int *changed)
+{
+	PinnedSnapshots outer_pins;
+	PssyncServer *server;
+	PowerSchoolTables tables[2];
+	bool		in_scope[lengthof(change_scopes)];
+	bool		group_used[2] = {false, false};
+	Arena	   *arena;
+	List	   *rows = NIL;
+	MemoryContext cxt = CurrentMemoryContext;
+	int			group;
+	int			nestlevel;
+	size_t		i;
+	instr_time	phase;
+
+	if (!valid_change_scope(scope))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid scope \"%s\": valid scopes are %s",
+						scope, VALID_CHANGE_SCOPES)));
+	*changed = 0;
+	arena = arena_create(CurrentMemoryContext, "pssync records and rows");
+
+	/* Everything that can be checked is checked before the directory. */
+	if (!dry_run)
+		PreventCommandIfReadOnly(psprintf("%s()", function));
+	server = pssync_get_server();
+	for (i = 0; i < lengthof(change_scopes); i++)
+	{
+		in_scope[i] = strcmp(scope, "all") == 0 ||
+			strcmp(scope, change_scopes[i].name) == 0;
+		if (!in_scope[i])
+			continue;
+		group = change_scopes[i].group;
+		if (!group_used[group])
+			resolve_powerschool_tables(&tables[group], (RecordGroup) group,
+									   server->id_attr[group] != NULL);
+		group_used[group] = true;
+		if (!dry_run)
+			check_update_privileges(&tables[group], (RecordGroup) group,
+									change_scopes[i].kinds, NULL);
+	}
+
+	statements_connect(&outer_pins);
+	nestlevel = begin_statements();
+	MemoryContextSwitchTo(cxt);
+	INSTR_TIME_SET_CURRENT(phase);
+	lock_server_state(server, dry_run);
+	log_phase_time(&phase, "waiting for the server's lock");
+	if (!dry_run)
+		rows = changes_of_groups(server, tables, in_scope, group_used, false,
+								 function, arena, changed);
+	else
+	{
+		/*
+		 * A dry run reads what was committed when it held the server's
+		 * lock, and gives the lock back at once: real runs do not wait for
+		 * it while it runs (a role that may only read could otherwise make
+		 * one last, to hold them up).
+		 */
+		dry_changes_of_groups(server, tables, in_scope, group_used, function,
+							  arena, changed, &rows);
+	}
 	end_statements(nestlevel);
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
-	/* a dry run holds the server's lock only while it reads */
-	if (dry_run)
-		unlock_server_state(server);
+	statements_finish(&outer_pins);
 	MemoryContextSwitchTo(cxt);
 	return rows;
 }
@@ -978,6 +1032,7 @@ pssync_ldap_assign(PG_FUNCTION_ARGS)
 Datum
 pssync_ldap_unlink(PG_FUNCTION_ARGS)
 {
+	PinnedSnapshots outer_pins;
 	RecordGroup group;
 	int64		dcid;
 	PssyncServer *server;
@@ -996,8 +1051,7 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 	run.started_at = GetCurrentTimestamp();
 	server = pssync_get_server();
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	statements_connect(&outer_pins);
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, &type, &tables, "ldap_unlink");
 	mark_unlinked(server, group, dcid, type);
 	dn = unlink_record(server->servername, group, dcid);
@@ -1009,8 +1063,7 @@ pssync_ldap_unlink(PG_FUNCTION_ARGS)
 		tables.students.base_qualified_name : tables.users.base_qualified_name;
 	run.records = dn ? 1 : 0;
 	(void) record_run(&run, NIL);
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
+	statements_finish(&outer_pins);
 	PG_RETURN_BOOL(dn != NULL);
 }
 
@@ -1085,6 +1138,7 @@ record_exclusion_change(const char *function, RecordGroup group, int64 dcid,
 Datum
 pssync_ldap_exclude(PG_FUNCTION_ARGS)
 {
+	PinnedSnapshots outer_pins;
 	TimestampTz started_at = GetCurrentTimestamp();
 	PowerSchoolTables tables;
 	RecordGroup group;
@@ -1105,8 +1159,7 @@ pssync_ldap_exclude(PG_FUNCTION_ARGS)
 				 errhint("Say why syncs must leave the record alone: it is kept with the exclusion and in the history.")));
 	dcid = PG_GETARG_INT64(1);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	statements_connect(&outer_pins);
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, NULL, &tables, "managing the exclusions");
 	added = exclude_record(group, text_to_cstring(PG_GETARG_TEXT_PP(0)), dcid,
 						   reason, &old_reason);
@@ -1114,8 +1167,7 @@ pssync_ldap_exclude(PG_FUNCTION_ARGS)
 	record_exclusion_change("ldap_exclude", group, dcid, &tables, true,
 							old_reason ? psprintf("%s (was: %s)", reason, old_reason) : reason,
 							started_at);
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
+	statements_finish(&outer_pins);
 	PG_RETURN_BOOL(added);
 }
 
@@ -1127,6 +1179,7 @@ pssync_ldap_exclude(PG_FUNCTION_ARGS)
 Datum
 pssync_ldap_include(PG_FUNCTION_ARGS)
 {
+	PinnedSnapshots outer_pins;
 	TimestampTz started_at = GetCurrentTimestamp();
 	PowerSchoolTables tables;
 	RecordGroup group;
@@ -1140,16 +1193,14 @@ pssync_ldap_include(PG_FUNCTION_ARGS)
 				 errmsg("record_type and dcid must not be NULL")));
 	dcid = PG_GETARG_INT64(1);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	statements_connect(&outer_pins);
 	group = one_record(PG_GETARG_TEXT_PP(0), dcid, NULL, &tables, "managing the exclusions");
 	removed = include_record(group, dcid, &old_reason);
 	if (removed)
 		forget_record_state(group, dcid);
 	record_exclusion_change("ldap_include", group, dcid, &tables, removed,
 							old_reason, started_at);
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
+	statements_finish(&outer_pins);
 	PG_RETURN_BOOL(removed);
 }
 
@@ -1297,6 +1348,7 @@ pssync_ldap_lookup(PG_FUNCTION_ARGS)
 Datum
 pssync_ldap_suggest(PG_FUNCTION_ARGS)
 {
+	PinnedSnapshots outer_pins;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext callcxt;
 	MemoryContext oldcxt;
@@ -1342,8 +1394,7 @@ pssync_ldap_suggest(PG_FUNCTION_ARGS)
 	selection.kind = SELECT_ONE;
 	selection.dcid = PG_GETARG_INT64(1);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	statements_connect(&outer_pins);
 	MemoryContextSwitchTo(callcxt);
 	if (group == GROUP_STUDENTS)
 		records = load_student_records(&tables, &selection, false, false, arena,
@@ -1376,8 +1427,7 @@ pssync_ldap_suggest(PG_FUNCTION_ARGS)
 				 errdetail("The suggestions may be incomplete.")));
 	suggester_free(s);
 	directory_disconnect(dir);
-	if (SPI_finish() != SPI_OK_FINISH)
-		elog(ERROR, "SPI_finish failed");
+	statements_finish(&outer_pins);
 
 	for (i = 0; i < list.n; i++)
 	{

@@ -7,9 +7,9 @@
 # holding a lock first (nor by a dry ldap_sync_changes left in an open
 # transaction), and a real run under REPEATABLE READ whose snapshot still
 # shows a link ldap_unlink removed fails (40001).  A dry
-# ldap_sync_changes holds the lock shared while it runs (dry runs do not
-# wait for one another; real runs wait for them).  A real run holds the
-# server until its transaction ends: renaming it waits.
+# ldap_sync_changes takes the lock shared for a moment and reads under the
+# snapshots it took then: no run waits for one under way.  A real run
+# holds the server until its transaction ends: renaming it waits.
 #
 # John Smith (1002) is linked to jsmith, and PowerSchool renames him John
 # Smythe (a run through his link would still match him).  Session A unlinks him and
@@ -249,10 +249,12 @@ sql "$DB" "DELETE FROM pssync.record_state WHERE record_group = 'students' AND d
 check_eq "ldap_unlink of a record with no link says so" \
 	"$(link_of),$(sql "$DB" "SELECT pssync.ldap_unlink('student', 1002)")" "-,f"
 check_eq "and gives it no state" "$(state_of)" ""
-# A dry ldap_sync_changes holds the server's lock shared while it runs:
-# another dry run does not wait for it, a real run does.  G's dry run reads
-# the students through a view that sleeps once (4 s); another students
-# table than the watermark's makes it a full run, which says so.
+# A dry ldap_sync_changes takes the server's lock shared, for a moment: it
+# reads under the snapshots it took then, and holds the lock no longer.
+# Neither another dry run nor a real run waits for one under way, however
+# long it takes.  G's dry run reads the students through a view that
+# sleeps once (4 s); another students table than the watermark's makes it
+# a full run, which says so.
 sql "$DB" "CREATE VIEW slow_students AS SELECT s.* FROM students s
             WHERE (SELECT pg_sleep(4)::text) IS NOT NULL" || exit 1
 psql -X -q -At -d "$DB" >"$OUT/g.log" 2>&1 <<SQL &
@@ -260,21 +262,38 @@ SET pssync.students_table = 'slow_students';
 SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('students', dry_run => true) /* G dry */;
 SQL
 g=$!
-wait_for 10 sql_true "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                                    WHERE l.locktype = 'advisory' AND l.objsubid = 28787
-                                      AND l.mode = 'ShareLock' AND l.granted
-                                      AND a.query LIKE '%/* G dry */%' AND a.pid <> pg_backend_pid())" ||
-	{ echo "session G did not take the lock shared"; cat "$OUT/g.log"; exit 1; }
+wait_for 10 sql_true "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                    WHERE wait_event = 'PgSleep' AND query LIKE '%/* G dry */%'
+                                      AND pid <> pg_backend_pid())" ||
+	{ echo "session G did not get to its sleep"; cat "$OUT/g.log"; exit 1; }
+check_eq "a dry run under way holds no lock of the server's" \
+	"$(sql "$DB" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	               WHERE l.locktype = 'advisory' AND l.objsubid = 28787
+	                 AND a.query LIKE '%/* G dry */%' AND a.pid <> pg_backend_pid()")" 0
 detail=$(PGOPTIONS="-c lock_timeout=2s" psql -X -q -At -d "$DB" \
 	-c "SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('students', dry_run => true)" 2>&1)
 check_eq "another dry run does not wait for a dry run under way" "$detail" "t"
-detail=$(PGOPTIONS="-c lock_timeout=1s" psql -X -q -At -d "$DB" \
+detail=$(PGOPTIONS="-c lock_timeout=2s" psql -X -q -At -d "$DB" \
 	-c "SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('students')" 2>&1)
-check_eq "a real run waits for it" \
-	"$(grep -c 'canceling statement due to lock timeout' <<<"$detail")" 1
+check_eq "nor does a real run, which writes" "$detail" "t"
+still=$(sql "$DB" "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%/* G dry */%' AND state = 'active' AND pid <> pg_backend_pid()")
+check_eq "while the dry run is still under way" "$still" 1
 wait "$g"
 detail=$(cat "$OUT/g.log")
 check_eq "and the dry run ends well" "$(grep -v NOTICE "$OUT/g.log")" "t"
+
+# A function of pssync's that a dry run's statement calls (a view as
+# students_table that calls ldap_unlink of a teacher) runs its statements as a call of
+# its own would, and writes (its history); the dry run goes on.
+sql "$DB" "CREATE VIEW unlinking_students AS SELECT s.* FROM students s
+            WHERE (SELECT pssync.ldap_unlink('teacher', 2001)) IS NOT NULL" || exit 1
+before=$(sql "$DB" "SELECT count(*) FROM pssync.sync_run WHERE function = 'ldap_unlink'")
+detail=$(psql -X -q -At -d "$DB" -c "SET pssync.students_table = 'unlinking_students'" \
+	-c "SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('students', dry_run => true)" 2>&1 |
+	grep -v NOTICE)
+check_eq "a dry run whose statement calls ldap_unlink ends well" "$detail" "t"
+check_eq "and ldap_unlink wrote its history" \
+	"$(sql "$DB" "SELECT count(*) - $before FROM pssync.sync_run WHERE function = 'ldap_unlink'")" 1
 
 # A real run holds the server itself until its transaction ends, as a
 # query holds a table: the state is kept under the server's name, so
@@ -297,4 +316,25 @@ check_eq "renaming the server waits for a real run in its transaction" \
 wait "$f"
 detail=$(cat "$OUT/f.log")
 check_eq "and the run commits" "$(head -1 "$OUT/f.log")|$(grep -c ERROR "$OUT/f.log")" "t|0"
+# The server renamed by a transaction that commits while a real run, which
+# has read the server's name, waits (X holds the students table): the run
+# fails with a serialization failure, rather than keep the state under the
+# old name.
+psql -X -q -At -d "$DB" >"$OUT/x.log" 2>&1 <<SQL &
+BEGIN;
+LOCK TABLE students IN ACCESS EXCLUSIVE MODE;
+ALTER SERVER district_ldap RENAME TO district_ldap_renamed;
+$(wait_until_sql Y "waited for the table" "wait_event_type = 'Lock' AND query LIKE '%/* Y */%'")
+COMMIT;
+SQL
+x=$!
+wait_for 10 waiting_for Y || { echo "session X did not get to its wait"; cat "$OUT/x.log"; exit 1; }
+detail=$(PGOPTIONS="-c statement_timeout=60s" psql -X -q -At -d "$DB" \
+	-c "SELECT count(*) FROM pssync.ldap_sync_changes('students') /* Y */" 2>&1)
+wait "$x"
+check "a real run that finds the server renamed as it starts fails (40001)" \
+	grep -q 'ERROR:  server "district_ldap" was renamed by another transaction' <<<"$detail"
+detail=$(cat "$OUT/x.log")
+check "and X saw it wait" grep -q "Y waited for the table: yes" "$OUT/x.log"
+sql "$DB" "ALTER SERVER district_ldap_renamed RENAME TO district_ldap" || exit 1
 finish
