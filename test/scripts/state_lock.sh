@@ -78,6 +78,12 @@ wait_sql() {
 sql_true() {
 	[ "$(sql "$DB" "$1")" = t ]
 }
+# holding NAME: whether a session runs its statement marked "NAME holds"
+holding() {
+	sql_true "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+	                          WHERE state = 'active' AND query LIKE '%/* $1 holds */%'
+	                            AND pid <> pg_backend_pid())"
+}
 # waiting_for NAME: whether a session runs wait_sql NAME
 waiting_for() {
 	[ "$(sql "$DB" "SELECT count(*) FROM pg_stat_activity
@@ -178,9 +184,7 @@ SELECT pg_sleep(8) /* E holds */;
 COMMIT;
 SQL
 e=$!
-wait_for 10 sql_true "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-                                    WHERE state = 'active' AND query LIKE '%/* E holds */%'
-                                      AND pid <> pg_backend_pid())" ||
+wait_for 10 holding E ||
 	{ echo "session E did not get to its wait"; cat "$OUT/e.log"; exit 1; }
 detail=$(PGOPTIONS="-c statement_timeout=5s" psql -X -q -At -d "$DB" \
 	-c "UPDATE students SET student_web_id = NULL WHERE dcid = 1001" \
@@ -305,9 +309,7 @@ SELECT pg_sleep(4) /* F holds */;
 COMMIT;
 SQL
 f=$!
-wait_for 10 sql_true "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-                                    WHERE state = 'active' AND query LIKE '%/* F holds */%'
-                                      AND pid <> pg_backend_pid())" ||
+wait_for 10 holding F ||
 	{ echo "session F did not get to its wait"; cat "$OUT/f.log"; exit 1; }
 detail=$(PGOPTIONS="-c lock_timeout=1s" psql -X -q -At -d "$DB" \
 	-c "ALTER SERVER district_ldap RENAME TO district_ldap_renamed" 2>&1)
