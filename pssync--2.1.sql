@@ -1723,6 +1723,9 @@ CREATE TABLE record_state (
   entry_id text,                -- the permanent ID of the entry it matched
   usernames text[],             -- its usernames
   user_ids text[],              -- the directory's user IDs it was matched to
+  conflicts text[],             -- per username (as usernames), the user ID its
+                                -- check wanted and could not have (a conflict);
+                                -- NULL when it has none
   dirty boolean NOT NULL DEFAULT false,  -- a change touched it, and no run
                                          -- of its type has taken it since
   run_id bigint,                -- the latest run that took it
@@ -1736,6 +1739,8 @@ CREATE INDEX record_state_entry_id ON record_state (server, record_group, entry_
   WHERE entry_id IS NOT NULL;
 CREATE INDEX record_state_user_ids ON record_state USING gin (user_ids);
 CREATE INDEX record_state_dirty ON record_state (server, record_group) WHERE dirty;
+CREATE INDEX record_state_conflicts ON record_state (server, record_group)
+  WHERE conflicts IS NOT NULL;
 REVOKE ALL ON record_state FROM PUBLIC;
 GRANT SELECT ON record_state TO PUBLIC;
 ALTER TABLE record_state ENABLE ROW LEVEL SECURITY;

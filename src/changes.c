@@ -382,12 +382,15 @@ typedef struct StoredState
 	char	   *record_type;
 } StoredState;
 
+/* record_state.conflicts of a record without one */
+#define NO_CONFLICTS 0
+
 /* The columns a run writes, as one hash. */
 static int64
 state_hash(const char *record_type, int64 fingerprint, int64 outcome,
 		   const char *last_key, const char *id_key, const char *entry_id,
 		   const char **usernames, int nusernames, const char **user_ids,
-		   int nuser_ids)
+		   int nuser_ids, const char **conflicts, int nconflicts)
 {
 	StringInfoData buf;
 	uint64		hash;
@@ -404,6 +407,9 @@ state_hash(const char *record_type, int64 fingerprint, int64 outcome,
 	appendStringInfoChar(&buf, '\x04');
 	for (i = 0; i < nuser_ids; i++)
 		append_field(&buf, user_ids[i]);
+	appendStringInfoChar(&buf, '\x04');
+	for (i = 0; i < nconflicts; i++)
+		append_field(&buf, conflicts[i]);
 	hash = hash_bytes_extended((const unsigned char *) buf.data, buf.len, 0);
 	pfree(buf.data);
 	return (int64) hash;
@@ -448,7 +454,7 @@ typedef struct StateHashes
 static void state_of_row(HeapTuple tuple, TupleDesc desc, StoredState *state);
 
 #define STATE_COLUMNS "s.dcid, s.fingerprint, s.outcome, s.dirty, s.record_type," \
-	" s.last_key, s.id_key, s.entry_id, s.usernames, s.user_ids"
+	" s.last_key, s.id_key, s.entry_id, s.usernames, s.user_ids, s.conflicts"
 
 static void
 stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
@@ -472,6 +478,8 @@ state_of_row(HeapTuple tuple, TupleDesc desc, StoredState *state)
 {
 	bool		isnull;
 	char	  **usernames;
+	char	  **conflicts;
+	int			nconflicts;
 	char	   *last_key;
 	char	   *id_key;
 
@@ -487,10 +495,12 @@ state_of_row(HeapTuple tuple, TupleDesc desc, StoredState *state)
 	for (int i = 0; i < state->nusernames; i++)
 		state->usernames[i] = usernames[i];
 	state->nuser_ids = row_text_array(tuple, desc, 10, &state->user_ids);
+	nconflicts = row_text_array(tuple, desc, 11, &conflicts);
 	state->hash = state_hash(state->record_type, state->fingerprint,
 							 state->outcome, last_key, id_key, state->entry_id,
 							 (const char **) state->usernames, state->nusernames,
-							 (const char **) state->user_ids, state->nuser_ids);
+							 (const char **) state->user_ids, state->nuser_ids,
+							 (const char **) conflicts, nconflicts);
 }
 
 /*
@@ -747,6 +757,8 @@ typedef struct NewState
 	int			nusernames;
 	const char *user_ids[MAX_CHECKS_PER_RECORD];
 	int			nuser_ids;
+	const char *conflicts[2];	/* as usernames */
+	int			nconflicts;		/* nusernames, or 0: none */
 } NewState;
 
 static bool
@@ -820,6 +832,23 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 			if (pos < state->nusernames)
 				state->usernames[pos] = result->new_username;
 		}
+
+		/*
+		 * what it could not have: held by another row of the table (which
+		 * may be one no run takes, see freed_conflicts()), or wanted by
+		 * another record of the run
+		 */
+		if (result->status == STATUS_CONFLICT && result->check >= 0 &&
+			result->new_username)
+		{
+			int			pos = username_position(rec->columns[result->check]);
+
+			if (pos < state->nusernames)
+			{
+				state->conflicts[pos] = result->new_username;
+				state->nconflicts = state->nusernames;
+			}
+		}
 	}
 
 	/*
@@ -855,6 +884,7 @@ typedef struct StateBatch
 	const char **entry_ids;
 	const char **usernames;		/* text[] literals */
 	const char **user_ids;
+	const char **conflicts;		/* the same, or NULL */
 } StateBatch;
 
 static void
@@ -870,17 +900,18 @@ batch_init(StateBatch *b)
 	b->entry_ids = palloc(sizeof(char *) * STATES_PER_STATEMENT);
 	b->usernames = palloc(sizeof(char *) * STATES_PER_STATEMENT);
 	b->user_ids = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->conflicts = palloc(sizeof(char *) * STATES_PER_STATEMENT);
 }
 
 /* Write a batch of states, dirty (for the next run to take) or not. */
 static void
 write_states(RunMemory *memory, StateBatch *b, int64 run_id, bool dirty)
 {
-	Oid			types[14] = {NAMEOID, TEXTOID, INT8OID, NAMEOID, INT8ARRAYOID,
+	Oid			types[15] = {NAMEOID, TEXTOID, INT8OID, NAMEOID, INT8ARRAYOID,
 		TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
-	Datum		values[14];
-	char		nulls[14];
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID, TEXTARRAYOID};
+	Datum		values[15];
+	char		nulls[15];
 	AsOwner		as;
 
 	if (b->n == 0)
@@ -902,28 +933,31 @@ write_states(RunMemory *memory, StateBatch *b, int64 run_id, bool dirty)
 	values[11] = text_array(b->usernames, b->n);
 	values[12] = text_array(b->user_ids, b->n);
 	values[13] = BoolGetDatum(dirty);
+	values[14] = text_array(b->conflicts, b->n);
 	become_owner(&as, memory->schema);
 	run_query_nulls(psprintf("INSERT INTO %s.record_state AS s (server, record_group, dcid,"
 							 " record_type, fingerprint, outcome, last_key, id_key, entry_id,"
-							 " usernames, user_ids, dirty, run_id, role)"
+							 " usernames, user_ids, conflicts, dirty, run_id, role)"
 							 " SELECT $1, $2, v.dcid, v.record_type, v.fingerprint, v.outcome,"
 							 " v.last_key, v.id_key, v.entry_id, v.usernames::pg_catalog.text[],"
-							 " v.user_ids::pg_catalog.text[], $14, $3, $4"
+							 " v.user_ids::pg_catalog.text[], v.conflicts::pg_catalog.text[],"
+							 " $14, $3, $4"
 							 " FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6),"
 							 " pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
 							 " pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
-							 " pg_catalog.unnest($13))"
+							 " pg_catalog.unnest($13), pg_catalog.unnest($15))"
 							 " AS v(dcid, record_type, fingerprint, outcome, last_key, id_key,"
-							 " entry_id, usernames, user_ids)"
+							 " entry_id, usernames, user_ids, conflicts)"
 							 " ON CONFLICT (server, record_group, dcid) DO UPDATE SET"
 							 " record_type = excluded.record_type,"
 							 " fingerprint = excluded.fingerprint, outcome = excluded.outcome,"
 							 " last_key = excluded.last_key, id_key = excluded.id_key,"
 							 " entry_id = excluded.entry_id, usernames = excluded.usernames,"
-							 " user_ids = excluded.user_ids, dirty = excluded.dirty,"
+							 " user_ids = excluded.user_ids, conflicts = excluded.conflicts,"
+							 " dirty = excluded.dirty,"
 							 " run_id = excluded.run_id, role = excluded.role",
 							 schema_name(memory->schema)),
-					14, types, values, nulls, false, SPI_OK_INSERT);
+					15, types, values, nulls, false, SPI_OK_INSERT);
 	become_caller(&as);
 	b->n = 0;
 }
@@ -1358,7 +1392,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 			ns.outcome = 0;
 		hash = state_hash(ns.record_type, ns.fingerprint, ns.outcome,
 						  ns.last_key, ns.id_key, ns.entry_id, ns.usernames,
-						  ns.nusernames, ns.user_ids, ns.nuser_ids);
+						  ns.nusernames, ns.user_ids, ns.nuser_ids,
+						  ns.conflicts, ns.nconflicts);
 		if ((state && !state->dirty && state->hash == hash) ||
 			(known && !known->dirty && known->hash == hash))
 		{
@@ -1378,6 +1413,8 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		batch.entry_ids[batch.n] = ns.entry_id ? pstrdup(ns.entry_id) : NULL;
 		batch.usernames[batch.n] = text_array_literal(ns.usernames, ns.nusernames);
 		batch.user_ids[batch.n] = text_array_literal(ns.user_ids, ns.nuser_ids);
+		batch.conflicts[batch.n] = ns.nconflicts == NO_CONFLICTS ? NULL :
+			text_array_literal(ns.conflicts, ns.nconflicts);
 		batch.n++;
 		if (batch.n == STATES_PER_STATEMENT)
 		{
@@ -2439,6 +2476,173 @@ gone_row(HeapTuple tuple, TupleDesc desc, void *arg)
 }
 
 /*
+ * Conflicts that may be over.  A run finds a username "held by another
+ * record" in any row of the table's column (a view's base table), whether
+ * a run takes that row or not: a user of the other type, a row the view
+ * hides, an excluded record.  Detection sees no change of a row that no
+ * run of this scope takes, so each remembered conflict is asked of the
+ * table again: when no other row holds its value now, its record is taken.
+ * (A conflict between two records of one run, which no row holds, is taken
+ * so every time: they are few, and the other record may have left.)
+ */
+typedef struct StateConflict
+{
+	int64		dcid;
+	UsernameColumn column;
+	const char *value;
+	bool		held;
+} StateConflict;
+
+typedef struct StateConflicts
+{
+	RecordGroup group;
+	StateConflict *c;			/* sorted by column and value, once read */
+	int			n;
+	int			allocated;
+	int			first;			/* those of the column asked: first ... */
+	int			end;			/* ... end - 1 */
+} StateConflicts;
+
+static int
+compare_state_conflicts(const void *a, const void *b)
+{
+	const StateConflict *x = (const StateConflict *) a;
+	const StateConflict *y = (const StateConflict *) b;
+
+	if (x->column != y->column)
+		return x->column < y->column ? -1 : 1;
+	return strcmp(x->value, y->value);
+}
+
+/* A row of record_state (dcid, conflicts) */
+static void
+state_conflict_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	StateConflicts *sc = (StateConflicts *) arg;
+	bool		isnull;
+	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	char	  **values;
+	int			n = row_text_array(tuple, desc, 2, &values);
+	int			i;
+
+	for (i = 0; i < n && i < 2; i++)
+	{
+		StateConflict *c;
+
+		if (values[i] == NULL)
+			continue;
+		if (sc->n == sc->allocated)
+		{
+			sc->allocated = Max(64, sc->allocated * 2);
+			sc->c = sc->c ? repalloc(sc->c, sizeof(StateConflict) * sc->allocated) :
+				palloc(sizeof(StateConflict) * sc->allocated);
+		}
+		c = &sc->c[sc->n++];
+		c->dcid = dcid;
+		c->column = sc->group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID :
+			i == username_position(COLUMN_LOGINID) ? COLUMN_LOGINID :
+			COLUMN_TEACHERLOGINID;
+		c->value = values[i];
+		c->held = false;
+	}
+}
+
+/* A row of the table (dcid, value) that holds a value of the column asked */
+static void
+conflict_holder_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	StateConflicts *sc = (StateConflicts *) arg;
+	bool		isnull;
+	int64		holder = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	char	   *value = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
+	int			low = sc->first;
+	int			high = sc->end;
+
+	/* the first of the value, in value order */
+	while (low < high)
+	{
+		int			mid = low + (high - low) / 2;
+
+		if (strcmp(sc->c[mid].value, value) < 0)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	for (; low < sc->end && strcmp(sc->c[low].value, value) == 0; low++)
+	{
+		if (sc->c[low].dcid != holder)
+			sc->c[low].held = true;
+	}
+	pfree(value);
+}
+
+static void
+freed_conflicts(GroupChanges *gc, UserKinds kinds, DcidSet *dcids)
+{
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	StateConflicts sc;
+	MemoryContext cxt;
+	MemoryContext old;
+	int			freed = 0;
+	int			i;
+	AsOwner		as;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync conflicts asked again",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	memset(&sc, 0, sizeof(sc));
+	sc.group = gc->group;
+	values[0] = name_datum(gc->server->servername);
+	values[1] = CStringGetTextDatum(record_group_name(gc->group));
+	values[2] = CStringGetTextDatum(kinds == USERS_TEACHERS ? "teacher" : "staff");
+	become_owner(&as, gc->schema);
+	for_each_row(psprintf("SELECT s.dcid, s.conflicts FROM %s.record_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND s.conflicts IS NOT NULL%s",
+						  schema_name(gc->schema),
+						  kinds == USERS_ALL ? "" :
+						  " AND s.record_type OPERATOR(pg_catalog.=) $3"),
+				 kinds == USERS_ALL ? 2 : 3, types, values, true,
+				 state_conflict_row, &sc);
+	become_caller(&as);
+	if (sc.n > 1)
+		qsort(sc.c, sc.n, sizeof(StateConflict), compare_state_conflicts);
+
+	/* the holders of each column's values, as find_conflicts() asks */
+	for (sc.first = 0; sc.first < sc.n; sc.first = sc.end)
+	{
+		UsernameColumn column = sc.c[sc.first].column;
+		const char **asked;
+		int			nasked = 0;
+
+		for (sc.end = sc.first; sc.end < sc.n && sc.c[sc.end].column == column;)
+			sc.end++;
+		asked = palloc(sizeof(char *) * (sc.end - sc.first));
+		for (i = sc.first; i < sc.end; i++)
+		{
+			if (nasked == 0 || strcmp(asked[nasked - 1], sc.c[i].value) != 0)
+				asked[nasked++] = sc.c[i].value;
+		}
+		find_holders(column_table(gc->tables, column), username_column_name(column),
+					 text_array(asked, nasked), conflict_holder_row, &sc);
+	}
+	MemoryContextSwitchTo(old);
+	for (i = 0; i < sc.n; i++)
+	{
+		if (!sc.c[i].held)
+		{
+			dcid_set_add(dcids, sc.c[i].dcid);
+			freed++;
+		}
+	}
+	MemoryContextDelete(cxt);
+	elog(DEBUG1, "pssync: %s: %d of %d conflicts no longer held",
+		 record_group_name(gc->group), freed, sc.n);
+}
+
+/*
  * The dcids a scope's incremental run takes first: the records PowerSchool
  * added or changed, those a directory change touched, and those marked
  * dirty.  Also notes the records gone from the table: a record the caller
@@ -2559,6 +2763,9 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	}
 	hash_destroy(d.prints);
 	MemoryContextDelete(d.row_cxt);
+
+	/* conflicts over because a row no run of the scope takes gave its value up */
+	freed_conflicts(gc, kinds, &dcids);
 
 	hash_seq_init(&status, gc->touched.hash);
 	while ((dcid = hash_seq_search(&status)) != NULL)

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# changes_holders: a username given up by a row that no run of the scope
+# takes still frees the records that wanted it.
+#
+# A run finds a user ID "held by another record" in any row of the
+# table's column, whether a run takes that row or not.  When such a row
+# gives the value up, the record that wanted it (a conflict) would now be
+# updated by ldap_sync_district, and ldap_sync_changes returns it with
+# those rows:
+#
+#   - a staff member's loginid that a teacher wants, and the other way
+#     round (scope 'all', and the teachers' scope alone);
+#   - a student that pssync.students_table (a view) hides;
+#   - an excluded student, whose username is set to NULL, or who is
+#     deleted.
+#
+# Each is compared with ldap_sync_district's rows for the record at that
+# moment (a real run, rolled back), and a second ldap_sync_changes returns
+# nothing.
+source "$(dirname "$0")/lib.bash"
+
+DB=pssync_changes_holders
+OUT=$PSSYNC_WORK/$SCRIPT_NAME
+mkdir -p "$OUT"
+cat >"$OUT/people.ldif" <<'LDIF'
+dn: ou=HoldS,dc=district,dc=org
+objectClass: organizationalUnit
+ou: HoldS
+
+dn: ou=HoldT,dc=district,dc=org
+objectClass: organizationalUnit
+ou: HoldT
+
+dn: cn=Ed Fox,ou=HoldT,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: Ed Fox
+sn: Fox
+givenName: Ed
+uid: efox
+
+dn: cn=Amy Lane,ou=HoldT,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: Amy Lane
+sn: Lane
+givenName: Amy
+uid: alane
+
+dn: cn=Cy Park,ou=HoldS,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: Cy Park
+sn: Park
+givenName: Cy
+uid: cpark
+LDIF
+start_own_slapd main "$OUT/people.ldif" || exit 1
+
+ROWS="status || ' ' || coalesce(field, '-') || ' ' || coalesce(old_username, '-')
+      || ' ' || coalesce(new_username, '-')"
+
+# scenario NAME SQL: a new database whose only records are those of SQL,
+# and a first ldap_sync_changes('all') (a full run); prints its rows.
+scenario() {
+	setup_database "$DB" "$OWN_SLAPD_URI" >/dev/null || return 1
+	sql "$DB" "ALTER SERVER district_ldap OPTIONS (SET student_base_dn 'ou=HoldS,dc=district,dc=org',
+	           SET staff_base_dn 'ou=HoldT,dc=district,dc=org');
+	           DELETE FROM schoolstaff; DELETE FROM users; DELETE FROM students; $2" >/dev/null || return 1
+	sql "$DB" "SELECT dcid || ' ' || $ROWS FROM pssync.ldap_sync_changes('all') ORDER BY 1" 2>/dev/null |
+		sed "s/^/# $1, first run: /"
+}
+
+# compare LABEL SCOPE DISTRICT_SCOPE DCID CHANGE: after CHANGE, the rows
+# ldap_sync_changes(SCOPE) returns are the district run's rows of DCID
+# (DISTRICT_SCOPE, a real run rolled back; the record that gave the value
+# up may be returned too), and a second run returns nothing.
+compare() {
+	local label=$1 scope=$2 district=$3 dcid=$4 change=$5 expected got again
+	sql "$DB" "$change" >/dev/null || { check "$label: the change" false; return; }
+	expected=$(sql_script "$DB" <<EOF
+BEGIN;
+SELECT $ROWS FROM pssync.ldap_sync_district('$district') WHERE dcid = $dcid ORDER BY 1;
+ROLLBACK;
+EOF
+	)
+	sql "$DB" "SELECT dcid || ' ' || $ROWS FROM pssync.ldap_sync_changes('$scope') ORDER BY 1" >"$OUT/rows"
+	note "$label: ldap_sync_changes('$scope') returned: $(echo $(cat "$OUT/rows"))"
+	got=$(grep "^$dcid " "$OUT/rows")
+	check_eq "$label: ldap_sync_changes returns the record, with the district run's rows" \
+		"$got" "$(sed "s/^/$dcid /" <<<"$expected")"
+	check "$label: the district run would update it" grep -q "^updated" <<<"$expected"
+	again=$(sql "$DB" "SELECT count(*) FROM pssync.ldap_sync_changes('$scope')")
+	check_eq "$label: the next run returns nothing" "$again" 0
+}
+
+# A teacher with admin access (Ed Fox) whose loginid efox a staff member
+# holds: his teacherloginid is written, his loginid is a conflict.
+TEACHER_WANTS="INSERT INTO users (dcid, first_name, last_name, psaccess, loginid) VALUES
+                 (11, 'Ed', 'Fox', 1, NULL), (12, 'Zed', 'Holder', 0, 'efox');
+               INSERT INTO schoolstaff (dcid, users_dcid, staffstatus, status) VALUES (11, 11, 1, 1)"
+scenario "staff holds a teacher's" "$TEACHER_WANTS"
+compare "staff gives up a teacher's loginid (all)" all teachers 11 \
+	"UPDATE users SET loginid = NULL WHERE dcid = 12"
+scenario "staff holds a teacher's" "$TEACHER_WANTS"
+compare "staff gives up a teacher's loginid (teachers)" teachers teachers 11 \
+	"UPDATE users SET loginid = 'someone' WHERE dcid = 12"
+scenario "staff holds a teacher's" "$TEACHER_WANTS"
+compare "a staff member who held a teacher's loginid is deleted" all teachers 11 \
+	"DELETE FROM users WHERE dcid = 12"
+
+# Staff (Amy Lane) whose loginid alane a teacher holds.
+STAFF_WANTS="INSERT INTO users (dcid, first_name, last_name, psaccess, loginid) VALUES
+               (21, 'Bo', 'Holder', 0, 'alane'), (22, 'Amy', 'Lane', 1, NULL);
+             INSERT INTO schoolstaff (dcid, users_dcid, staffstatus, status) VALUES (21, 21, 1, 1)"
+scenario "a teacher holds staff's" "$STAFF_WANTS"
+compare "a teacher gives up staff's loginid (all)" all staff 22 \
+	"UPDATE users SET loginid = NULL WHERE dcid = 21"
+scenario "a teacher holds staff's" "$STAFF_WANTS"
+compare "a teacher gives up staff's loginid (staff)" staff staff 22 \
+	"UPDATE users SET loginid = NULL WHERE dcid = 21"
+
+# A graduate (enroll_status 3), whom the view of active students hides,
+# holds Cy Park's user ID.
+VIEW="INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id, enroll_status)
+        VALUES (5, 105, 'Cy', 'Park', NULL, 0), (6, 106, 'Old', 'Grad', 'cpark', 3);
+      CREATE VIEW active_students AS SELECT * FROM students WHERE enroll_status = 0;
+      GRANT SELECT, UPDATE ON active_students TO PUBLIC;
+      ALTER DATABASE $DB SET pssync.students_table = 'active_students'"
+scenario "a hidden student holds" "$VIEW"
+compare "a student the view hides gives up a username" all students 5 \
+	"UPDATE students SET student_web_id = NULL WHERE dcid = 6"
+
+# An excluded student holds it.
+EXCLUDED="INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+            VALUES (5, 105, 'Cy', 'Park', NULL), (6, 106, 'Old', 'Grad', 'cpark');
+          SELECT pssync.ldap_exclude('student', 6, 'holds a username')"
+scenario "an excluded student holds" "$EXCLUDED"
+compare "an excluded student gives up a username" all students 5 \
+	"UPDATE students SET student_web_id = NULL WHERE dcid = 6"
+scenario "an excluded student holds" "$EXCLUDED"
+compare "an excluded student who held a username is deleted" students students 5 \
+	"DELETE FROM students WHERE dcid = 6"
+
+# The conflict is remembered as such, and not for a record that got its
+# value: the teacher's state after the first run.
+scenario "staff holds a teacher's" "$TEACHER_WANTS"
+check_eq "the teacher's state remembers his loginid's conflict" \
+	"$(sql "$DB" "SELECT dcid || ' ' || conflicts::text FROM pssync.record_state WHERE conflicts IS NOT NULL")" \
+	"11 {NULL,efox}"
+
+finish
