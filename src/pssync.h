@@ -471,6 +471,7 @@ typedef struct PinnedSnapshots
 
 extern void pin_snapshots(PinnedSnapshots *pinned);
 extern void unpin_snapshots(PinnedSnapshots *pinned);
+extern void drop_pinned_snapshots(PinnedSnapshots *pinned);
 extern void statements_connect(PinnedSnapshots *outer);
 extern void statements_finish(PinnedSnapshots *outer);
 

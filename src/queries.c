@@ -46,6 +46,83 @@ static Snapshot pinned_snapshot = NULL;
 static Snapshot pinned_latest = NULL;
 
 /*
+ * The pins in force when each subtransaction began (those begun while
+ * there were pins): an error that a subtransaction rolls back (a view's
+ * function that catches the error of a pssync call it makes from a dry
+ * run's statement) puts them back, and the end of the transaction drops
+ * them all.
+ */
+typedef struct PinsAtSubxact
+{
+	SubTransactionId subid;
+	Snapshot	snapshot;
+	Snapshot	latest;
+	struct PinsAtSubxact *next;
+} PinsAtSubxact;
+
+static PinsAtSubxact *pins_at_subxact = NULL;
+static bool pin_callbacks_registered = false;
+
+static void
+pins_xact_callback(XactEvent event, void *arg pg_attribute_unused())
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* in TopTransactionContext, freed with it */
+			pins_at_subxact = NULL;
+			pinned_snapshot = pinned_latest = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+pins_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid pg_attribute_unused(),
+					  void *arg pg_attribute_unused())
+{
+	PinsAtSubxact *at;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_START_SUB:
+			if (pinned_snapshot == NULL)
+				break;
+			at = MemoryContextAlloc(TopTransactionContext, sizeof(PinsAtSubxact));
+			at->subid = mySubid;
+			at->snapshot = pinned_snapshot;
+			at->latest = pinned_latest;
+			at->next = pins_at_subxact;
+			pins_at_subxact = at;
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+		case SUBXACT_EVENT_ABORT_SUB:
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				pinned_snapshot = pinned_latest = NULL;		/* none at its start */
+			while (pins_at_subxact != NULL && pins_at_subxact->subid >= mySubid)
+			{
+				at = pins_at_subxact;
+				if (event == SUBXACT_EVENT_ABORT_SUB && at->subid == mySubid)
+				{
+					pinned_snapshot = at->snapshot;
+					pinned_latest = at->latest;
+				}
+				pins_at_subxact = at->next;
+				pfree(at);
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+/*
  * pssync's statements run without JIT compilation, from begin_statements()
  * to end_statements().  A district's statements read or write 100,000 rows
  * with a few simple expressions each: their costs pass jit_above_cost,
@@ -115,6 +192,12 @@ relation_display_name(Oid relid)
 void
 pin_snapshots(PinnedSnapshots *pinned)
 {
+	if (!pin_callbacks_registered)
+	{
+		RegisterXactCallback(pins_xact_callback, NULL);
+		RegisterSubXactCallback(pins_subxact_callback, NULL);
+		pin_callbacks_registered = true;
+	}
 	pinned->outer_snapshot = pinned_snapshot;
 	pinned->outer_latest = pinned_latest;
 	pinned->snapshot = RegisterSnapshot(GetTransactionSnapshot());
@@ -125,14 +208,26 @@ pin_snapshots(PinnedSnapshots *pinned)
 }
 
 /*
- * The end of what pin_snapshots() began: at the end of the run, or on its
- * way out with an error.
+ * The end of what pin_snapshots() began: at the end of the run.
  */
 void
 unpin_snapshots(PinnedSnapshots *pinned)
 {
+	pinned_snapshot = pinned->outer_snapshot;
+	pinned_latest = pinned->outer_latest;
 	UnregisterSnapshot(pinned->snapshot);
 	UnregisterSnapshot(pinned->latest);
+}
+
+/*
+ * Its end on the way out with an error: the pins in force before are put
+ * back, and the snapshots are left to the (sub)transaction's abort, which
+ * releases them with the resource owner they were registered with (the
+ * current one may be another by now).
+ */
+void
+drop_pinned_snapshots(PinnedSnapshots *pinned)
+{
 	pinned_snapshot = pinned->outer_snapshot;
 	pinned_latest = pinned->outer_latest;
 }
@@ -141,9 +236,8 @@ unpin_snapshots(PinnedSnapshots *pinned)
  * SPI_connect() for a function of pssync's, and SPI_finish(): a call made
  * from inside a dry ldap_sync_changes' statement (a view of the caller's
  * that calls one) runs its own statements with no pin, as a call of its
- * own would, and the pin is the dry run's again when it returns.  (Should
- * such a call fail inside a subtransaction that the view's function rolls
- * back and goes on from, the dry run reads without its pin from there on.)
+ * own would, and the pin is the dry run's again when it returns, or when
+ * the subtransaction it failed in is rolled back (pins_subxact_callback).
  */
 void
 statements_connect(PinnedSnapshots *outer)
@@ -187,6 +281,9 @@ run_query_nulls(const char *sql, int nargs, Oid *types, Datum *values,
 
 	if (pinned_snapshot)
 	{
+		/* a dry run's statements only read: one that writes is a bug */
+		if (!read_only)
+			elog(ERROR, "pssync: a statement that may write, run while a dry run's snapshots are pinned");
 		PushActiveSnapshot(pinned_snapshot);
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
 		PopActiveSnapshot();

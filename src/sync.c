@@ -865,17 +865,19 @@ dry_changes_of_groups(PssyncServer *server, PowerSchoolTables *tables,
 	PinnedSnapshots pinned;
 
 	pin_snapshots(&pinned);
-	unlock_server_state(server);
 	PG_TRY();
 	{
+		unlock_server_state(server);
 		*rows = changes_of_groups(server, tables, in_scope, group_used, true,
 								  function, arena, changed);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
-		unpin_snapshots(&pinned);
+		drop_pinned_snapshots(&pinned);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	unpin_snapshots(&pinned);
 }
 
 /*

@@ -299,6 +299,42 @@ check_eq "a dry run whose statement calls ldap_unlink ends well" "$detail" "t"
 check_eq "and ldap_unlink wrote its history" \
 	"$(sql "$DB" "SELECT count(*) - $before FROM pssync.sync_run WHERE function = 'ldap_unlink'")" 1
 
+# Such a call that fails, in a subtransaction that the view's function
+# rolls back and goes on from, leaves the dry run its snapshots: every
+# statement it runs reads what was committed when it began, while another
+# session commits again and again.  The teachers' and the staff's records
+# are read by two statements through a view whose STABLE function calls
+# ldap_unlink of a student that does not exist, and then shows the
+# statement's snapshot in a NOTICE.
+sql_script "$DB" <<'SQL' || exit 1
+CREATE FUNCTION probe_snapshot() RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  BEGIN
+    PERFORM pssync.ldap_unlink('student', -1);   -- no such student: an error
+  EXCEPTION WHEN no_data_found THEN NULL;
+  END;
+  RAISE NOTICE 'snapshot %', pg_current_snapshot();
+  PERFORM pg_sleep(0.2);                       -- while others commit
+  RETURN true;
+END $$;
+CREATE VIEW probing_users AS SELECT u.* FROM users u WHERE probe_snapshot();
+SQL
+touch "$OUT/committing"
+( while [ -f "$OUT/committing" ]; do sql "$DB" "SELECT pg_catalog.txid_current()" >/dev/null; done ) &
+committer=$!
+sleep 0.5
+probed=$(psql -X -q -At -d "$DB" -c "SET pssync.users_table = 'probing_users'" \
+	-c "SELECT count(*) >= 0 FROM pssync.ldap_sync_changes('all', dry_run => true)" 2>&1)
+rm -f "$OUT/committing"
+wait "$committer"
+snapshots=$(grep -o "NOTICE:  snapshot .*" <<<"$probed" | sort | uniq -c)
+note "the dry run's statements (count, snapshot): $(echo $snapshots)"
+check_eq "a dry run whose statement calls ldap_unlink that fails ends well" \
+	"$(grep -v NOTICE <<<"$probed")" "t"
+check_num "the dry run read the users in more than one statement" \
+	"$(grep -c "NOTICE:  snapshot" <<<"$probed")" ">=" 2
+check_eq "each of them under the one snapshot it pinned" "$(grep -c . <<<"$snapshots")" 1
+
 # A real run holds the server itself until its transaction ends, as a
 # query holds a table: the state is kept under the server's name, so
 # renaming (or dropping) the server waits for the run.
