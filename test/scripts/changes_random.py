@@ -36,6 +36,13 @@ if os.environ.get("CHANGES_NAMES") == "awkward":
             "van der Berg", "Vanderberg", "Smith", "Smyth", "Müller", "Mueller"]
 OUS = ["Rand", "RandStaff", "RandAway"]
 STUDENTS = 60
+# CHANGES_OUTSIDE=1: rows that hold usernames outside every run's records
+# as well: students that pssync.students_table (a view of the enrolled)
+# hides, and excluded records; each round may also enroll or graduate a
+# student, exclude or include a record, and change the username of a row
+# outside.  Those changes come from a generator of their own, so the
+# other changes of a seed stay what they were.
+OUTSIDE = os.environ.get("CHANGES_OUTSIDE") == "1"
 USERS = 30
 
 
@@ -149,6 +156,11 @@ def init(path, seed, flavor):
         if rng.random() < 0.5:
             sql.append("INSERT INTO schoolstaff (dcid, users_dcid, staffstatus, status) VALUES (%d, %d, 1, 1);"
                        % (60000 + i, 60000 + i))
+    if OUTSIDE:
+        state["outside"] = True
+        sql.append("UPDATE students SET enroll_status = 3 WHERE dcid % 7 = 0;")
+        sql.append("SELECT pssync.ldap_exclude('student', dcid, 'outside') FROM students WHERE dcid % 11 = 0 AND enroll_status = 0;")
+        sql.append("SELECT pssync.ldap_exclude('staff', dcid, 'outside') FROM users WHERE dcid % 9 = 0;")
     open(path + ".sql", "w").write("\n".join(sql) + "\n")
     json.dump(state, open(path, "w"))
 
@@ -253,6 +265,34 @@ def powerschool_change(rng, n, k, out):
         out.append("UPDATE users SET psaccess = 1 - psaccess WHERE dcid = %s;" % pick("users", salt))
 
 
+def outside_change(rng, n, k, out):
+    """A change of what lies outside every run's records (CHANGES_OUTSIDE)."""
+    salt = "o%dk%d" % (n, k)
+    kind = rng.choice(["enroll", "exclude", "hidden_username", "excluded_username"])
+    if kind == "enroll":
+        out.append("UPDATE students SET enroll_status = 3 - enroll_status WHERE dcid = %s;"
+                   % pick("students", salt))
+    elif kind == "exclude":
+        # (the view's: a graduate cannot be named)
+        table, record_type = rng.choice([("enrolled_students", "student"), ("users", "staff")])
+        out.append("SELECT CASE WHEN pssync.ldap_include('%s', d) THEN true"
+                   " ELSE pssync.ldap_exclude('%s', d, 'outside') END FROM (SELECT %s AS d) x;"
+                   % (record_type, record_type, pick(table, salt)))
+    else:
+        value = rng.choice(["NULL", "'u%d'" % rng.randrange(1, 200)])
+        if kind == "hidden_username":
+            table, column = "students", "student_web_id"
+            where = "enroll_status <> 0"
+        else:
+            table, column = rng.choice([("students", "student_web_id"), ("users", "loginid"),
+                                        ("users", "teacherloginid")])
+            where = "dcid IN (SELECT dcid FROM pssync.exclusions)"
+        out.append("UPDATE %s SET %s = %s WHERE dcid = (SELECT dcid FROM %s WHERE %s"
+                   " ORDER BY md5(dcid::text || '%s') LIMIT 1) AND NOT EXISTS"
+                   " (SELECT 1 FROM %s WHERE %s = %s);"
+                   % (table, column, value, table, where, salt, table, column, value))
+
+
 def do_round(path, n):
     global FLAVOR
     state = json.load(open(path))
@@ -264,6 +304,10 @@ def do_round(path, n):
         directory_change(rng, state, ldif)
     for k in range(rng.randrange(0, 6)):
         powerschool_change(rng, n, k, sql)
+    if state.get("outside"):
+        outside = random.Random("outside/%s/%d" % (state["seed"], n))
+        for k in range(outside.randrange(0, 4)):
+            outside_change(outside, n, k, sql)
     open(path + ".ldif", "w").write("".join(ldif))
     open(path + ".sql", "w").write("\n".join(sql) + "\n")
     json.dump(state, open(path, "w"))

@@ -26,7 +26,10 @@
 #
 # CHANGES_ROUNDS (40) rounds; CHANGES_SEED (42) seeds the changes;
 # CHANGES_NAMES=awkward takes names with accents, apostrophes, hyphens,
-# particles and nicknames (changes_random_names.sh).
+# particles and nicknames (changes_random_names.sh); CHANGES_OUTSIDE=1
+# reads the students through a view of the enrolled ones, excludes records,
+# and changes the usernames of rows outside every run: graduates and
+# excluded records (changes_random_outside.sh).
 #
 # With CHANGES_AD_URI set (test/ad/run.sh does), the directory is Active
 # Directory's instead (a Samba AD DC: users under OU=Rand,DC=district,
@@ -76,7 +79,12 @@ ALTER USER MAPPING FOR PUBLIC SERVER district_ldap
   OPTIONS (SET bind_dn 'Administrator@district.test', SET password :'password');
 EOF
 fi
-sql_script "$DB" <"$STATE.sql" || exit 1
+if [ "${CHANGES_OUTSIDE:-}" = 1 ]; then
+	# the view of the enrolled students, which every run reads
+	sql "$DB" "CREATE VIEW enrolled_students AS SELECT * FROM students WHERE enroll_status = 0;
+	           ALTER DATABASE $DB SET pssync.students_table = 'enrolled_students'" || exit 1
+fi
+sql_script "$DB" <"$STATE.sql" >/dev/null || exit 1
 
 # Each record's rows as one text (key: s or u, and dcid): a line per row,
 # sorted; would_update reads updated; "after" shows them as after the
