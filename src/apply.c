@@ -411,14 +411,22 @@ find_holders(PowerSchoolTable *table, const char *column, Datum values,
 	Oid			save_userid;
 	int			save_sec_context;
 
+	/*
+	 * Compared exactly (byte for byte, whatever the column's collation),
+	 * after a comparison in the column's own collation that finds the same
+	 * rows or more and lets the column's index find them: a few values
+	 * (an incremental run's, one record's) are not looked for in every row.
+	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
-					 " WHERE t.%s::pg_catalog.text COLLATE pg_catalog.\"C\""
+					 " WHERE t.%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)"
+					 " AND t.%s::pg_catalog.text COLLATE pg_catalog.\"C\""
 					 " OPERATOR(pg_catalog.=) ANY ($1)",
 					 quote_identifier(base_column_name(table, "dcid")),
 					 quote_identifier(base_column_name(table, column)),
 					 table->base_qualified_name,
+					 quote_identifier(base_column_name(table, column)),
 					 quote_identifier(base_column_name(table, column)));
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(relation_owner(table->base_relid),
