@@ -1726,6 +1726,9 @@ CREATE TABLE record_state (
   conflicts text[],             -- per username (as usernames), the user ID its
                                 -- check wanted and could not have (a conflict);
                                 -- NULL when it has none
+  variant boolean NOT NULL DEFAULT false,  -- matched to a variant of its names
+                                         -- (pssync.accept_variants), not through
+                                         -- a link
   dirty boolean NOT NULL DEFAULT false,  -- a change touched it, and no run
                                          -- of its type has taken it since
   run_id bigint,                -- the latest run that took it
@@ -1741,6 +1744,8 @@ CREATE INDEX record_state_user_ids ON record_state USING gin (user_ids);
 CREATE INDEX record_state_dirty ON record_state (server, record_group) WHERE dirty;
 CREATE INDEX record_state_conflicts ON record_state (server, record_group)
   WHERE conflicts IS NOT NULL;
+CREATE INDEX record_state_unmatched ON record_state (server, record_group)
+  WHERE entry_id IS NULL OR variant;
 REVOKE ALL ON record_state FROM PUBLIC;
 GRANT SELECT ON record_state TO PUBLIC;
 ALTER TABLE record_state ENABLE ROW LEVEL SECURITY;

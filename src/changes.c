@@ -390,7 +390,7 @@ static int64
 state_hash(const char *record_type, int64 fingerprint, int64 outcome,
 		   const char *last_key, const char *id_key, const char *entry_id,
 		   const char **usernames, int nusernames, const char **user_ids,
-		   int nuser_ids, const char **conflicts, int nconflicts)
+		   int nuser_ids, const char **conflicts, int nconflicts, bool variant)
 {
 	StringInfoData buf;
 	uint64		hash;
@@ -410,6 +410,7 @@ state_hash(const char *record_type, int64 fingerprint, int64 outcome,
 	appendStringInfoChar(&buf, '\x04');
 	for (i = 0; i < nconflicts; i++)
 		append_field(&buf, conflicts[i]);
+	appendStringInfoChar(&buf, variant ? 'v' : '-');
 	hash = hash_bytes_extended((const unsigned char *) buf.data, buf.len, 0);
 	pfree(buf.data);
 	return (int64) hash;
@@ -454,7 +455,8 @@ typedef struct StateHashes
 static void state_of_row(HeapTuple tuple, TupleDesc desc, StoredState *state);
 
 #define STATE_COLUMNS "s.dcid, s.fingerprint, s.outcome, s.dirty, s.record_type," \
-	" s.last_key, s.id_key, s.entry_id, s.usernames, s.user_ids, s.conflicts"
+	" s.last_key, s.id_key, s.entry_id, s.usernames, s.user_ids, s.conflicts," \
+	" s.variant"
 
 static void
 stored_state_row(HeapTuple tuple, TupleDesc desc, void *arg)
@@ -500,7 +502,8 @@ state_of_row(HeapTuple tuple, TupleDesc desc, StoredState *state)
 							 state->outcome, last_key, id_key, state->entry_id,
 							 (const char **) state->usernames, state->nusernames,
 							 (const char **) state->user_ids, state->nuser_ids,
-							 (const char **) conflicts, nconflicts);
+							 (const char **) conflicts, nconflicts,
+							 DatumGetBool(SPI_getbinval(tuple, desc, 12, &isnull)));
 }
 
 /*
@@ -759,6 +762,7 @@ typedef struct NewState
 	int			nuser_ids;
 	const char *conflicts[2];	/* as usernames */
 	int			nconflicts;		/* nusernames, or 0: none */
+	bool		variant;		/* matched to a variant, not by its link */
 } NewState;
 
 static bool
@@ -821,6 +825,8 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 			state->entry_id = result->entry_id;
 		if (result->matched_by && strcmp(result->matched_by, "link") == 0)
 			by_link = true;
+		if (result->matched_by && strcmp(result->matched_by, "variant") == 0)
+			state->variant = true;
 		if (result->check >= 0 && result->new_username &&
 			state->nuser_ids < MAX_CHECKS_PER_RECORD)
 			state->user_ids[state->nuser_ids++] = result->new_username;
@@ -867,6 +873,7 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 	{
 		state->last_key = NULL;
 		state->id_key = NULL;
+		state->variant = false;
 	}
 	return true;
 }
@@ -885,6 +892,7 @@ typedef struct StateBatch
 	const char **usernames;		/* text[] literals */
 	const char **user_ids;
 	const char **conflicts;		/* the same, or NULL */
+	bool	   *variants;
 } StateBatch;
 
 static void
@@ -901,17 +909,20 @@ batch_init(StateBatch *b)
 	b->usernames = palloc(sizeof(char *) * STATES_PER_STATEMENT);
 	b->user_ids = palloc(sizeof(char *) * STATES_PER_STATEMENT);
 	b->conflicts = palloc(sizeof(char *) * STATES_PER_STATEMENT);
+	b->variants = palloc(sizeof(bool) * STATES_PER_STATEMENT);
 }
 
 /* Write a batch of states, dirty (for the next run to take) or not. */
 static void
 write_states(RunMemory *memory, StateBatch *b, int64 run_id, bool dirty)
 {
-	Oid			types[15] = {NAMEOID, TEXTOID, INT8OID, NAMEOID, INT8ARRAYOID,
+	Oid			types[16] = {NAMEOID, TEXTOID, INT8OID, NAMEOID, INT8ARRAYOID,
 		TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID, TEXTARRAYOID};
-	Datum		values[15];
-	char		nulls[15];
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID, TEXTARRAYOID, BOOLARRAYOID};
+	Datum		values[16];
+	char		nulls[16];
+	Datum	   *variants;
+	int			i;
 	AsOwner		as;
 
 	if (b->n == 0)
@@ -934,30 +945,36 @@ write_states(RunMemory *memory, StateBatch *b, int64 run_id, bool dirty)
 	values[12] = text_array(b->user_ids, b->n);
 	values[13] = BoolGetDatum(dirty);
 	values[14] = text_array(b->conflicts, b->n);
+	variants = palloc(sizeof(Datum) * b->n);
+	for (i = 0; i < b->n; i++)
+		variants[i] = BoolGetDatum(b->variants[i]);
+	values[15] = PointerGetDatum(construct_array(variants, b->n, BOOLOID, 1, true,
+												 TYPALIGN_CHAR));
 	become_owner(&as, memory->schema);
 	run_query_nulls(psprintf("INSERT INTO %s.record_state AS s (server, record_group, dcid,"
 							 " record_type, fingerprint, outcome, last_key, id_key, entry_id,"
-							 " usernames, user_ids, conflicts, dirty, run_id, role)"
+							 " usernames, user_ids, conflicts, variant, dirty, run_id, role)"
 							 " SELECT $1, $2, v.dcid, v.record_type, v.fingerprint, v.outcome,"
 							 " v.last_key, v.id_key, v.entry_id, v.usernames::pg_catalog.text[],"
 							 " v.user_ids::pg_catalog.text[], v.conflicts::pg_catalog.text[],"
-							 " $14, $3, $4"
+							 " v.variant, $14, $3, $4"
 							 " FROM ROWS FROM (pg_catalog.unnest($5), pg_catalog.unnest($6),"
 							 " pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
 							 " pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12),"
-							 " pg_catalog.unnest($13), pg_catalog.unnest($15))"
+							 " pg_catalog.unnest($13), pg_catalog.unnest($15), pg_catalog.unnest($16))"
 							 " AS v(dcid, record_type, fingerprint, outcome, last_key, id_key,"
-							 " entry_id, usernames, user_ids, conflicts)"
+							 " entry_id, usernames, user_ids, conflicts, variant)"
 							 " ON CONFLICT (server, record_group, dcid) DO UPDATE SET"
 							 " record_type = excluded.record_type,"
 							 " fingerprint = excluded.fingerprint, outcome = excluded.outcome,"
 							 " last_key = excluded.last_key, id_key = excluded.id_key,"
 							 " entry_id = excluded.entry_id, usernames = excluded.usernames,"
 							 " user_ids = excluded.user_ids, conflicts = excluded.conflicts,"
+							 " variant = excluded.variant,"
 							 " dirty = excluded.dirty,"
 							 " run_id = excluded.run_id, role = excluded.role",
 							 schema_name(memory->schema)),
-					15, types, values, nulls, false, SPI_OK_INSERT);
+					16, types, values, nulls, false, SPI_OK_INSERT);
 	become_caller(&as);
 	b->n = 0;
 }
@@ -1393,7 +1410,7 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		hash = state_hash(ns.record_type, ns.fingerprint, ns.outcome,
 						  ns.last_key, ns.id_key, ns.entry_id, ns.usernames,
 						  ns.nusernames, ns.user_ids, ns.nuser_ids,
-						  ns.conflicts, ns.nconflicts);
+						  ns.conflicts, ns.nconflicts, ns.variant);
 		if ((state && !state->dirty && state->hash == hash) ||
 			(known && !known->dirty && known->hash == hash))
 		{
@@ -1415,6 +1432,7 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		batch.user_ids[batch.n] = text_array_literal(ns.user_ids, ns.nuser_ids);
 		batch.conflicts[batch.n] = ns.nconflicts == NO_CONFLICTS ? NULL :
 			text_array_literal(ns.conflicts, ns.nconflicts);
+		batch.variants[batch.n] = ns.variant;
 		batch.n++;
 		if (batch.n == STATES_PER_STATEMENT)
 		{
@@ -2139,18 +2157,6 @@ find_touched(GroupChanges *gc)
 								   schema_name(gc->schema)) : ""),
 				 5, types, values, true, touched_row, &gc->touched);
 
-	/*
-	 * With pssync.accept_variants, an entry that changed may be a variant
-	 * of any unmatched record's names (another surname part, the names
-	 * swapped, a typo): each of them is touched.
-	 */
-	if (pssync_accept_variants != 0)
-		for_each_row(psprintf("SELECT s.dcid FROM %s.record_state s"
-							  " WHERE s.server OPERATOR(pg_catalog.=) $1"
-							  " AND s.record_group OPERATOR(pg_catalog.=) $2"
-							  " AND s.entry_id IS NULL",
-							  schema_name(gc->schema)),
-					 2, types, values, true, touched_row, &gc->touched);
 	become_caller(&as);
 }
 
@@ -2643,6 +2649,39 @@ freed_conflicts(GroupChanges *gc, UserKinds kinds, DcidSet *dcids)
 }
 
 /*
+ * With pssync.accept_variants, every record of the scope without a match,
+ * or matched to a variant and not linked to it (no_uid, say): a run
+ * matches it to a variant when its best suggestion has only accepted
+ * reasons and no rival.  An entry that changed may be a variant of its
+ * names (another surname part, the names swapped, a typo), or a new
+ * rival; and a suggestion's score is halved when another row of the table
+ * holds its user ID, or another record is linked to its entry, which a row
+ * no run of the scope takes (of the other type, hidden, excluded) may
+ * change unseen.  So each run takes them all.
+ */
+static void
+unmatched_records(GroupChanges *gc, UserKinds kinds, DcidSet *dcids)
+{
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	AsOwner		as;
+
+	values[0] = name_datum(gc->server->servername);
+	values[1] = CStringGetTextDatum(record_group_name(gc->group));
+	values[2] = CStringGetTextDatum(kinds == USERS_TEACHERS ? "teacher" : "staff");
+	become_owner(&as, gc->schema);
+	for_each_row(psprintf("SELECT s.dcid FROM %s.record_state s"
+						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
+						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
+						  " AND (s.entry_id IS NULL OR s.variant)%s",
+						  schema_name(gc->schema),
+						  kinds == USERS_ALL ? "" :
+						  " AND s.record_type OPERATOR(pg_catalog.=) $3"),
+				 kinds == USERS_ALL ? 2 : 3, types, values, true, touched_row, dcids);
+	become_caller(&as);
+}
+
+/*
  * The dcids a scope's incremental run takes first: the records PowerSchool
  * added or changed, those a directory change touched, and those marked
  * dirty.  Also notes the records gone from the table: a record the caller
@@ -2766,6 +2805,8 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 
 	/* conflicts over because a row no run of the scope takes gave its value up */
 	freed_conflicts(gc, kinds, &dcids);
+	if (pssync_accept_variants != 0)
+		unmatched_records(gc, kinds, &dcids);
 
 	hash_seq_init(&status, gc->touched.hash);
 	while ((dcid = hash_seq_search(&status)) != NULL)

@@ -12,7 +12,11 @@
 #     round (scope 'all', and the teachers' scope alone);
 #   - a student that pssync.students_table (a view) hides;
 #   - an excluded student, whose username is set to NULL, or who is
-#     deleted.
+#     deleted;
+#   - with pssync.accept_variants, a record whose best suggestion (a
+#     nickname) was halved because another row held its user ID, or
+#     another record was linked to its entry; or whose rival suggestion
+#     is halved now: it is matched to the variant.
 #
 # Each is compared with ldap_sync_district's rows for the record at that
 # moment (a real run, rolled back), and a second ldap_sync_changes returns
@@ -51,6 +55,27 @@ cn: Cy Park
 sn: Park
 givenName: Cy
 uid: cpark
+
+dn: cn=Bob Lee,ou=HoldS,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: Bob Lee
+sn: Lee
+givenName: Bob
+uid: blee
+
+dn: cn=Bill Kim,ou=HoldS,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: Bill Kim
+sn: Kim
+givenName: Bill
+uid: bkim
+
+dn: cn=Will Kim,ou=HoldS,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: Will Kim
+sn: Kim
+givenName: Will
+uid: wkim
 LDIF
 start_own_slapd main "$OUT/people.ldif" || exit 1
 
@@ -138,6 +163,34 @@ compare "an excluded student gives up a username" all students 5 \
 scenario "an excluded student holds" "$EXCLUDED"
 compare "an excluded student who held a username is deleted" students students 5 \
 	"DELETE FROM students WHERE dcid = 6"
+
+# With accept_variants = 'nickname': Robert Lee's suggestion, Bob Lee's
+# account, is halved while another student holds its user ID (partial);
+# once it is given up, he is matched to it.
+VARIANTS="ALTER DATABASE $DB SET pssync.accept_variants = 'nickname'"
+scenario "a variant's user ID held" "$VARIANTS;
+  INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+    VALUES (1, 101, 'Robert', 'Lee', NULL), (9, 109, 'Zed', 'Holder', 'blee')"
+compare "accept_variants: a variant's user ID given up" students students 1 \
+	"UPDATE students SET student_web_id = NULL WHERE dcid = 9"
+# William Kim has two suggestions of one score (Bill and Will Kim): a
+# partial match.  An excluded student takes Will Kim's user ID, which
+# halves that one: he is matched to Bill Kim's.
+scenario "two variants" "$VARIANTS;
+  INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+    VALUES (2, 102, 'William', 'Kim', NULL), (8, 108, 'Yan', 'Outside', NULL);
+  SELECT pssync.ldap_exclude('student', 8, 'outside')"
+compare "accept_variants: an excluded student takes a rival variant's user ID" students students 2 \
+	"UPDATE students SET student_web_id = 'wkim' WHERE dcid = 8"
+# Edward Fox (staff) has Ed Fox's account as his suggestion, halved while
+# the teacher Ed Fox is linked to it; once that link is removed, he is
+# matched to it.
+scenario "a variant's entry linked" "$VARIANTS;
+  INSERT INTO users (dcid, first_name, last_name, psaccess) VALUES
+    (11, 'Ed', 'Fox', 0), (12, 'Edward', 'Fox', 0);
+  INSERT INTO schoolstaff (dcid, users_dcid, staffstatus, status) VALUES (11, 11, 1, 1)"
+compare "accept_variants: the link of a variant's entry removed" staff staff 12 \
+	"SELECT pssync.ldap_unlink('teacher', 11)"
 
 # The conflict is remembered as such, and not for a record that got its
 # value: the teacher's state after the first run.

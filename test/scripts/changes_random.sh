@@ -29,7 +29,9 @@
 # particles and nicknames (changes_random_names.sh); CHANGES_OUTSIDE=1
 # reads the students through a view of the enrolled ones, excludes records,
 # and changes the usernames of rows outside every run: graduates and
-# excluded records (changes_random_outside.sh).
+# excluded records (changes_random_outside.sh); CHANGES_VARIANTS, a list
+# of reasons, is the database's pssync.accept_variants
+# (changes_random_variants.sh).
 #
 # With CHANGES_AD_URI set (test/ad/run.sh does), the directory is Active
 # Directory's instead (a Samba AD DC: users under OU=Rand,DC=district,
@@ -79,10 +81,15 @@ ALTER USER MAPPING FOR PUBLIC SERVER district_ldap
   OPTIONS (SET bind_dn 'Administrator@district.test', SET password :'password');
 EOF
 fi
+STUDENTS_TABLE=students
 if [ "${CHANGES_OUTSIDE:-}" = 1 ]; then
 	# the view of the enrolled students, which every run reads
+	STUDENTS_TABLE=enrolled_students
 	sql "$DB" "CREATE VIEW enrolled_students AS SELECT * FROM students WHERE enroll_status = 0;
 	           ALTER DATABASE $DB SET pssync.students_table = 'enrolled_students'" || exit 1
+fi
+if [ -n "${CHANGES_VARIANTS:-}" ]; then
+	sql "$DB" "ALTER DATABASE $DB SET pssync.accept_variants = '$CHANGES_VARIANTS'" || exit 1
 fi
 sql_script "$DB" <"$STATE.sql" >/dev/null || exit 1
 
@@ -179,7 +186,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		              INSERT INTO rt.prev SELECT k, dcid, after FROM rt.got;" >/dev/null || exit 1
 		   note "round $round: a district-wide run of the teachers in between" ;;
 		6) sql "$DB" "SELECT pssync.ldap_unlink('student', dcid)
-		                FROM (SELECT l.dcid FROM pssync.links l JOIN students s USING (dcid)
+		                FROM (SELECT l.dcid FROM pssync.links l JOIN $STUDENTS_TABLE s USING (dcid)
 		                       WHERE l.record_type = 'student'
 		                       ORDER BY md5(l.dcid::text || '$round') LIMIT 1) l" >/dev/null || exit 1
 		   note "round $round: ldap_unlink of a student in between" ;;
