@@ -201,6 +201,9 @@ lock_table_for_sync(PowerSchoolTable *table)
  */
 #define CHANGES_PER_STATEMENT 8192
 
+/* find_holders: up to this many values, the column's index may find them */
+#define HOLDERS_BY_INDEX 1000
+
 /* What refresh_row() walks: the changes in dcid order. */
 typedef struct Refresh
 {
@@ -410,23 +413,27 @@ find_holders(PowerSchoolTable *table, const char *column, Datum values,
 	Oid			types[1] = {TEXTARRAYOID};
 	Oid			save_userid;
 	int			save_sec_context;
+	ArrayType  *array = DatumGetArrayTypeP(values);
 
 	/*
-	 * Compared exactly (byte for byte, whatever the column's collation),
-	 * after a comparison in the column's own collation that finds the same
-	 * rows or more and lets the column's index find them: a few values
-	 * (an incremental run's, one record's) are not looked for in every row.
+	 * Compared exactly (byte for byte, whatever the column's collation).  A
+	 * few values (an incremental run's, one record's) are compared first in
+	 * the column's own collation, which finds the same rows or more and lets
+	 * the column's index find them, rather than looking in every row; many
+	 * are looked for in every row, once (a second comparison would hash
+	 * them twice).
 	 */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t"
-					 " WHERE t.%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)"
-					 " AND t.%s::pg_catalog.text COLLATE pg_catalog.\"C\""
-					 " OPERATOR(pg_catalog.=) ANY ($1)",
+					 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t WHERE ",
 					 quote_identifier(base_column_name(table, "dcid")),
 					 quote_identifier(base_column_name(table, column)),
-					 table->base_qualified_name,
-					 quote_identifier(base_column_name(table, column)),
+					 table->base_qualified_name);
+	if (ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) <= HOLDERS_BY_INDEX)
+		appendStringInfo(&sql, "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1) AND ",
+						 quote_identifier(base_column_name(table, column)));
+	appendStringInfo(&sql,
+					 "t.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) ANY ($1)",
 					 quote_identifier(base_column_name(table, column)));
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(relation_owner(table->base_relid),
