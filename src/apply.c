@@ -188,14 +188,6 @@ lock_table_for_sync(PowerSchoolTable *table)
 }
 
 /*
- * The rows one statement locks, or the values it looks for holders of:
- * the statement's array, its copies in the plan and the executor's hash of
- * it take about 200 bytes a value, which for a district's 65,000 changes
- * would be 13 MB at once.
- */
-#define CONFLICT_VALUES_PER_STATEMENT 16384
-
-/*
  * The changes one UPDATE writes: its arrays, and the executor's hash join
  * of them with the table, take about 250 bytes a change.
  */

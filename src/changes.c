@@ -842,10 +842,11 @@ new_state(RunMemory *memory, ListCell *first, List *results, StoredState *stored
 		/*
 		 * what it could not have: held by another row of the table (which
 		 * may be one no run takes, see freed_conflicts()), or wanted by
-		 * another record of the run
+		 * another record of the run; not a value whose entry is linked to
+		 * another record (a change of that link takes it: its entry_id)
 		 */
 		if (result->status == STATUS_CONFLICT && result->check >= 0 &&
-			result->new_username)
+			result->new_username && !result->linked_elsewhere)
 		{
 			int			pos = username_position(rec->columns[result->check]);
 
@@ -2334,7 +2335,11 @@ typedef struct StoredPrint
 	bool		dirty;
 	bool		seen;			/* in the table, as the caller sees it */
 	bool		teacher;		/* last matched as a teacher */
+	bool		of_scope;		/* last matched as a user of the scope's type */
+	bool		unmatched;		/* no match, or a variant without a link */
 } StoredPrint;
+
+typedef struct StateConflicts StateConflicts;
 
 typedef struct Detection
 {
@@ -2342,9 +2347,14 @@ typedef struct Detection
 	UserKinds	kinds;			/* the scope's types of users */
 	DcidSet    *dcids;
 	HTAB	   *prints;			/* StoredPrint by dcid */
+	StateConflicts *conflicts;	/* the remembered conflicts of the scope */
 	MemoryContext row_cxt;		/* reset after each row */
 	int			changed;
+	int			excluded;		/* excluded records of the scope */
 } Detection;
+
+static void add_state_conflicts(StateConflicts *sc, int64 dcid, char **values,
+								int n);
 
 /* A hash of a text[] column's elements (NULL elements count). */
 static uint64
@@ -2376,15 +2386,24 @@ stored_print_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	bool		isnull;
 	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	StoredPrint *print = hash_search(d->prints, &dcid, HASH_ENTER, NULL);
-	char	  **usernames;
+	char	  **values;
 	int			n;
 
 	print->fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
 	print->usernames = usernames_hash(tuple, desc, 3, &print->usernames_null,
-									  &usernames, &n);
+									  &values, &n);
 	print->dirty = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
 	print->teacher = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull)) && !isnull;
+	print->of_scope = d->kinds == USERS_ALL ||
+		print->teacher == (d->kinds == USERS_TEACHERS);
+	print->unmatched = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull)) && !isnull;
 	print->seen = false;
+	if (print->of_scope)
+	{
+		n = row_text_array(tuple, desc, 6, &values);
+		if (n > 0)
+			add_state_conflicts(d->conflicts, dcid, values, n);
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(d->row_cxt);
 }
@@ -2409,6 +2428,24 @@ detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	int			i;
 
 	hash = usernames_hash(tuple, desc, 3, &usernames_null, &usernames, &n);
+
+	/*
+	 * An excluded record has no state (forget_record_state) and no rows:
+	 * taken, it would be taken at every run.  It is counted, as a run that
+	 * takes the records of the scope counts them.
+	 */
+	if (DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull)))
+	{
+		bool		teacher_null;
+		bool		teacher = DatumGetBool(SPI_getbinval(tuple, desc, 4, &teacher_null));
+
+		if (d->kinds == USERS_ALL || teacher_null ||
+			teacher == (d->kinds == USERS_TEACHERS))
+			d->excluded++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(d->row_cxt);
+		return;
+	}
 
 	/*
 	 * a user of the other type (teachers or staff): the other scope's to
@@ -2499,15 +2536,16 @@ typedef struct StateConflict
 	bool		held;
 } StateConflict;
 
-typedef struct StateConflicts
+struct StateConflicts
 {
 	RecordGroup group;
+	MemoryContext cxt;			/* where they are kept */
 	StateConflict *c;			/* sorted by column and value, once read */
 	int			n;
 	int			allocated;
 	int			first;			/* those of the column asked: first ... */
 	int			end;			/* ... end - 1 */
-} StateConflicts;
+};
 
 static int
 compare_state_conflicts(const void *a, const void *b)
@@ -2520,15 +2558,11 @@ compare_state_conflicts(const void *a, const void *b)
 	return strcmp(x->value, y->value);
 }
 
-/* A row of record_state (dcid, conflicts) */
+/* A record's remembered conflicts (record_state.conflicts), kept in sc->cxt */
 static void
-state_conflict_row(HeapTuple tuple, TupleDesc desc, void *arg)
+add_state_conflicts(StateConflicts *sc, int64 dcid, char **values, int n)
 {
-	StateConflicts *sc = (StateConflicts *) arg;
-	bool		isnull;
-	int64		dcid = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-	char	  **values;
-	int			n = row_text_array(tuple, desc, 2, &values);
+	MemoryContext old = MemoryContextSwitchTo(sc->cxt);
 	int			i;
 
 	for (i = 0; i < n && i < 2; i++)
@@ -2548,9 +2582,10 @@ state_conflict_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		c->column = sc->group == GROUP_STUDENTS ? COLUMN_STUDENT_WEB_ID :
 			i == username_position(COLUMN_LOGINID) ? COLUMN_LOGINID :
 			COLUMN_TEACHERLOGINID;
-		c->value = values[i];
+		c->value = pstrdup(values[i]);
 		c->held = false;
 	}
+	MemoryContextSwitchTo(old);
 }
 
 /* A row of the table (dcid, value) that holds a value of the column asked */
@@ -2582,103 +2617,70 @@ conflict_holder_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	pfree(value);
 }
 
+/*
+ * The remembered conflicts of the records the caller sees (prints) whose
+ * value no other row holds now: their records are added to dcids.  A
+ * record the caller no longer sees (a graduate a view hides) has no rows
+ * in a run of the caller's; should it come back, it is seen again, and
+ * asked about then.
+ */
 static void
-freed_conflicts(GroupChanges *gc, UserKinds kinds, DcidSet *dcids)
+freed_conflicts(GroupChanges *gc, StateConflicts *sc, HTAB *prints,
+				DcidSet *dcids)
 {
-	Oid			types[3] = {NAMEOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	StateConflicts sc;
-	MemoryContext cxt;
 	MemoryContext old;
 	int			freed = 0;
+	int			kept = 0;
 	int			i;
-	AsOwner		as;
 
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync conflicts asked again",
-								ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(cxt);
-	memset(&sc, 0, sizeof(sc));
-	sc.group = gc->group;
-	values[0] = name_datum(gc->server->servername);
-	values[1] = CStringGetTextDatum(record_group_name(gc->group));
-	values[2] = CStringGetTextDatum(kinds == USERS_TEACHERS ? "teacher" : "staff");
-	become_owner(&as, gc->schema);
-	for_each_row(psprintf("SELECT s.dcid, s.conflicts FROM %s.record_state s"
-						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
-						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
-						  " AND s.conflicts IS NOT NULL%s",
-						  schema_name(gc->schema),
-						  kinds == USERS_ALL ? "" :
-						  " AND s.record_type OPERATOR(pg_catalog.=) $3"),
-				 kinds == USERS_ALL ? 2 : 3, types, values, true,
-				 state_conflict_row, &sc);
-	become_caller(&as);
-	if (sc.n > 1)
-		qsort(sc.c, sc.n, sizeof(StateConflict), compare_state_conflicts);
-
-	/* the holders of each column's values, as find_conflicts() asks */
-	for (sc.first = 0; sc.first < sc.n; sc.first = sc.end)
+	old = MemoryContextSwitchTo(sc->cxt);
+	for (i = 0; i < sc->n; i++)
 	{
-		UsernameColumn column = sc.c[sc.first].column;
+		StoredPrint *print = hash_search(prints, &sc->c[i].dcid, HASH_FIND, NULL);
+
+		if (print != NULL && print->seen)
+			sc->c[kept++] = sc->c[i];
+	}
+	sc->n = kept;
+	if (sc->n > 1)
+		qsort(sc->c, sc->n, sizeof(StateConflict), compare_state_conflicts);
+
+	/*
+	 * the holders of each column's values, as find_conflicts() asks them,
+	 * CONFLICT_VALUES_PER_STATEMENT values at a time
+	 */
+	for (sc->first = 0; sc->first < sc->n; sc->first = sc->end)
+	{
+		UsernameColumn column = sc->c[sc->first].column;
 		const char **asked;
 		int			nasked = 0;
+		int			start;
 
-		for (sc.end = sc.first; sc.end < sc.n && sc.c[sc.end].column == column;)
-			sc.end++;
-		asked = palloc(sizeof(char *) * (sc.end - sc.first));
-		for (i = sc.first; i < sc.end; i++)
+		for (sc->end = sc->first; sc->end < sc->n && sc->c[sc->end].column == column;)
+			sc->end++;
+		asked = palloc(sizeof(char *) * (sc->end - sc->first));
+		for (i = sc->first; i < sc->end; i++)
 		{
-			if (nasked == 0 || strcmp(asked[nasked - 1], sc.c[i].value) != 0)
-				asked[nasked++] = sc.c[i].value;
+			if (nasked == 0 || strcmp(asked[nasked - 1], sc->c[i].value) != 0)
+				asked[nasked++] = sc->c[i].value;
 		}
-		find_holders(column_table(gc->tables, column), username_column_name(column),
-					 text_array(asked, nasked), conflict_holder_row, &sc);
+		for (start = 0; start < nasked; start += CONFLICT_VALUES_PER_STATEMENT)
+			find_holders(column_table(gc->tables, column), username_column_name(column),
+						 text_array(asked + start,
+									Min(CONFLICT_VALUES_PER_STATEMENT, nasked - start)),
+						 conflict_holder_row, sc);
 	}
 	MemoryContextSwitchTo(old);
-	for (i = 0; i < sc.n; i++)
+	for (i = 0; i < sc->n; i++)
 	{
-		if (!sc.c[i].held)
+		if (!sc->c[i].held)
 		{
-			dcid_set_add(dcids, sc.c[i].dcid);
+			dcid_set_add(dcids, sc->c[i].dcid);
 			freed++;
 		}
 	}
-	MemoryContextDelete(cxt);
 	elog(DEBUG1, "pssync: %s: %d of %d conflicts no longer held",
-		 record_group_name(gc->group), freed, sc.n);
-}
-
-/*
- * With pssync.accept_variants, every record of the scope without a match,
- * or matched to a variant and not linked to it (no_uid, say): a run
- * matches it to a variant when its best suggestion has only accepted
- * reasons and no rival.  An entry that changed may be a variant of its
- * names (another surname part, the names swapped, a typo), or a new
- * rival; and a suggestion's score is halved when another row of the table
- * holds its user ID, or another record is linked to its entry, which a row
- * no run of the scope takes (of the other type, hidden, excluded) may
- * change unseen.  So each run takes them all.
- */
-static void
-unmatched_records(GroupChanges *gc, UserKinds kinds, DcidSet *dcids)
-{
-	Oid			types[3] = {NAMEOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	AsOwner		as;
-
-	values[0] = name_datum(gc->server->servername);
-	values[1] = CStringGetTextDatum(record_group_name(gc->group));
-	values[2] = CStringGetTextDatum(kinds == USERS_TEACHERS ? "teacher" : "staff");
-	become_owner(&as, gc->schema);
-	for_each_row(psprintf("SELECT s.dcid FROM %s.record_state s"
-						  " WHERE s.server OPERATOR(pg_catalog.=) $1"
-						  " AND s.record_group OPERATOR(pg_catalog.=) $2"
-						  " AND (s.entry_id IS NULL OR s.variant)%s",
-						  schema_name(gc->schema),
-						  kinds == USERS_ALL ? "" :
-						  " AND s.record_type OPERATOR(pg_catalog.=) $3"),
-				 kinds == USERS_ALL ? 2 : 3, types, values, true, touched_row, dcids);
-	become_caller(&as);
+		 record_group_name(gc->group), freed, sc->n);
 }
 
 /*
@@ -2689,11 +2691,12 @@ unmatched_records(GroupChanges *gc, UserKinds kinds, DcidSet *dcids)
  * table as its owner, as links.c does).  The run's memory is started here
  * (its records are loaded with their fingerprints).  *n is their number;
  * NULL with full_reason set when so many records changed that a full run
- * is cheaper.
+ * is cheaper.  *excluded is the number of excluded records of the scope,
+ * which are not taken.
  */
 int64 *
 changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
-					int *n)
+					int *n, int *excluded)
 {
 	PowerSchoolTable *table = gc->group == GROUP_STUDENTS ?
 		&gc->tables->students : &gc->tables->users;
@@ -2701,6 +2704,7 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	Datum		values[2];
 	DcidSet		dcids;
 	Detection	d;
+	StateConflicts conflicts;
 	HASHCTL		ctl;
 	HASH_SEQ_STATUS status;
 	StoredPrint *print;
@@ -2727,6 +2731,7 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	d.kinds = kinds;
 	d.dcids = &dcids;
 	d.changed = 0;
+	d.excluded = 0;
 	d.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync detection row",
 									  ALLOCSET_SMALL_SIZES);
 	ctl.keysize = sizeof(int64);
@@ -2734,13 +2739,20 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	ctl.hcxt = CurrentMemoryContext;
 	d.prints = hash_create("pssync stored fingerprints", 1024, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&conflicts, 0, sizeof(conflicts));
+	conflicts.group = gc->group;
+	conflicts.cxt = AllocSetContextCreate(CurrentMemoryContext,
+										  "pssync conflicts asked again",
+										  ALLOCSET_DEFAULT_SIZES);
+	d.conflicts = &conflicts;
 
 	/* what the previous runs saw: pssync's own state, as its owner */
 	values[0] = name_datum(gc->server->servername);
 	values[1] = CStringGetTextDatum(record_group_name(gc->group));
 	become_owner(&as, gc->schema);
 	for_each_row(psprintf("SELECT s.dcid, s.fingerprint, s.usernames, s.dirty,"
-						  " s.record_type OPERATOR(pg_catalog.=) 'teacher'"
+						  " s.record_type OPERATOR(pg_catalog.=) 'teacher', s.conflicts,"
+						  " s.entry_id IS NULL OR s.variant"
 						  " FROM %s.record_state s WHERE s.server OPERATOR(pg_catalog.=) $1"
 						  " AND s.record_group OPERATOR(pg_catalog.=) $2",
 						  schema_name(gc->schema)),
@@ -2750,9 +2762,9 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	/*
 	 * the records as they are now: as the caller; for a scope of one type
 	 * of users, whether each is a teacher (a current schoolstaff row with
-	 * staffstatus 1, as records.c tells)
+	 * staffstatus 1, as records.c tells); and whether it is excluded
 	 */
-	for_each_row(psprintf("SELECT t.dcid::pg_catalog.int8, %s, %s, %s FROM %s t"
+	for_each_row(psprintf("SELECT t.dcid::pg_catalog.int8, %s, %s, %s, %s FROM %s t"
 						  " WHERE t.dcid IS NOT NULL",
 						  fingerprint_sql(gc->tables, gc->group),
 						  usernames_sql(gc->group),
@@ -2762,10 +2774,23 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 								   " AND ss.status::pg_catalog.int4 OPERATOR(pg_catalog.=) 1"
 								   " AND ss.staffstatus::pg_catalog.int4 OPERATOR(pg_catalog.=) 1)",
 								   gc->tables->schoolstaff.qualified_name),
-						  table->qualified_name),
+						  exclusion_test(gc->group), table->qualified_name),
 				 0, NULL, NULL, true, detection_row, &d);
 
-	/* stored but not seen: gone, or only hidden from the caller */
+	/*
+	 * Stored but not seen: gone, or only hidden from the caller.
+	 *
+	 * With pssync.accept_variants, every record of the scope the caller
+	 * sees that has no match, or is matched to a variant and not linked to
+	 * it (no_uid, say): a run matches it to a variant when its best
+	 * suggestion has only accepted reasons and no rival.  An entry that
+	 * changed may be a variant of its names (another surname part, the
+	 * names swapped, a typo), or a new rival; and a suggestion's score is
+	 * halved when another row of the table holds its user ID, or another
+	 * record is linked to its entry, which a row no run of the scope takes
+	 * (of the other type, hidden, excluded) may change unseen.  So each run
+	 * takes them all.
+	 */
 	unseen.dcids = palloc(sizeof(int64) * Max(hash_get_num_entries(d.prints), 1));
 	unseen.n = 0;
 	hash_seq_init(&status, d.prints);
@@ -2773,6 +2798,8 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	{
 		if (!print->seen)
 			unseen.dcids[unseen.n++] = print->dcid;
+		else if (print->unmatched && print->of_scope && pssync_accept_variants != 0)
+			dcid_set_add(&dcids, print->dcid);
 	}
 	if (unseen.n > 0)
 	{
@@ -2800,13 +2827,13 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 			dcid_set_add(&dcids, gone.dcids[i]);	/* its state says what it held */
 		}
 	}
-	hash_destroy(d.prints);
-	MemoryContextDelete(d.row_cxt);
 
 	/* conflicts over because a row no run of the scope takes gave its value up */
-	freed_conflicts(gc, kinds, &dcids);
-	if (pssync_accept_variants != 0)
-		unmatched_records(gc, kinds, &dcids);
+	freed_conflicts(gc, &conflicts, d.prints, &dcids);
+	MemoryContextDelete(conflicts.cxt);
+	hash_destroy(d.prints);
+	MemoryContextDelete(d.row_cxt);
+	*excluded = d.excluded;
 
 	hash_seq_init(&status, gc->touched.hash);
 	while ((dcid = hash_seq_search(&status)) != NULL)

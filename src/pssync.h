@@ -744,7 +744,7 @@ extern GroupChanges *changes_begin(PssyncServer *server, PssyncDirectory *dir,
 extern const char *changes_full_reason(GroupChanges *gc);
 extern bool changes_full_read(GroupChanges *gc, DirectoryIndex *index);
 extern int64 *changes_scope_begin(GroupChanges *gc, UserKinds kinds,
-								   RunMemory **memory, int *n);
+								   RunMemory **memory, int *n, int *excluded);
 extern int64 *changes_scope_more(GroupChanges *gc, List *results, int *n);
 extern int	changes_directory_entries(GroupChanges *gc);
 extern List *changes_scope_rows(GroupChanges *gc, List *results);
@@ -763,6 +763,14 @@ extern PowerSchoolTable *column_table(PowerSchoolTables *tables,
 									  UsernameColumn column);
 extern void find_holders(PowerSchoolTable *table, const char *column,
 						 Datum values, RowCallback callback, void *arg);
+
+/*
+ * The rows one statement locks, or the values it looks for holders of:
+ * the statement's array, its copies in the plan and the executor's hash of
+ * it take about 200 bytes a value, which for a district's 65,000 changes
+ * would be 13 MB at once.
+ */
+#define CONFLICT_VALUES_PER_STATEMENT 16384
 
 
 /* results.c: what a result row says, for the rows returned and the history */

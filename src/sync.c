@@ -462,8 +462,8 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	List	   *rows;
 	int64	   *dcids;
 	int			n;
-	int			excluded = 0;
-	int			more_excluded = 0;
+	int			excluded = 0;	/* of the scope: detection passes them over */
+	int			loaded_excluded = 0;	/* (counted in excluded too) */
 	SuggestRun	suggest_run;
 	SuggestRun *accepting;
 	DirectoryIndex *index = NULL;
@@ -472,7 +472,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	instr_time	phase;
 
 	INSTR_TIME_SET_CURRENT(phase);
-	dcids = changes_scope_begin(gc, request->kinds, &memory, &n);
+	dcids = changes_scope_begin(gc, request->kinds, &memory, &n, &excluded);
 	if (dcids == NULL)
 		return false;
 	log_phase_time(&phase, "finding what changed in PowerSchool");
@@ -491,7 +491,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	accepting = suggest_run.accept != 0 ? &suggest_run : NULL;
 
 	records = n > 0 ? load_records(request, tables, &selection, memory != NULL,
-								   arena, &excluded) : NIL;
+								   arena, &loaded_excluded) : NIL;
 	(void) attach_links(server->servername, request->group, records, false, arena,
 						NULL);
 	results = match_records_with(server, dir, request->group,
@@ -508,7 +508,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	selection.ndcids = n;
 	more_records = n > 0 ? load_records(request, tables, &selection,
 										memory != NULL, arena,
-										&more_excluded) : NIL;
+										&loaded_excluded) : NIL;
 	(void) attach_links(server->servername, request->group, more_records, false,
 						arena, NULL);
 	more_results = match_records_with(server, dir, request->group,
@@ -535,7 +535,7 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 
 	if (!request->dry_run)
 		record_and_link(request, server, tables, server->uid_attr[request->group],
-						"changes", records, excluded + more_excluded,
+						"changes", records, excluded,
 						changes_gone_links(gc), true,
 						results, result->rows, memory, NULL, started_at, &phase);
 	return true;

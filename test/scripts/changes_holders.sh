@@ -192,6 +192,63 @@ scenario "a variant's entry linked" "$VARIANTS;
 compare "accept_variants: the link of a variant's entry removed" staff staff 12 \
 	"SELECT pssync.ldap_unlink('teacher', 11)"
 
+# taken_first SCOPE [ROLE]: what ldap_sync_changes(SCOPE) says it took
+# first (its DEBUG1 line), and how many rows it returned; as ROLE if given.
+taken_first() {
+	sql "$DB" "${2:+SET ROLE $2;} SET client_min_messages = debug1;
+	           SELECT count(*) || ' rows' FROM pssync.ldap_sync_changes('$1')" 2>&1 |
+		sed -n 's/.*pssync: [a-z]*: \([0-9]*\) records changed in PowerSchool or dirty, \([0-9]*\) taken first.*/\1 changed, \2 taken/p; /rows$/p' |
+		tr '\n' ' ' | sed 's/ $//'
+}
+
+# A record the caller does not see (row security) is not taken at every
+# run for its remembered conflict, nor (accept_variants) for having no
+# match: Cy Park (5) wants cpark, which an excluded student (7) holds, and
+# Nobody Here (4) has no match; a principal may not see either.  No run of
+# the principal's has rows for them, nor takes them, even once the holder
+# gives cpark up; nor does it take the excluded record, which has no
+# state, at every run.  A run that sees Cy Park takes him, and he gets it.
+PRINCIPAL=pssync_holders_principal
+scenario "a hidden student wants" "$VARIANTS;
+  INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+    VALUES (5, 105, 'Cy', 'Park', NULL), (7, 107, 'Out', 'Side', 'cpark'),
+           (4, 104, 'Nobody', 'Here', NULL);
+  SELECT pssync.ldap_exclude('student', 7, 'holds a username');
+  DROP ROLE IF EXISTS $PRINCIPAL; CREATE ROLE $PRINCIPAL;
+  GRANT USAGE ON SCHEMA pssync TO $PRINCIPAL;
+  GRANT USAGE ON FOREIGN SERVER district_ldap TO $PRINCIPAL;
+  GRANT SELECT ON students, users, schoolstaff TO $PRINCIPAL;
+  GRANT UPDATE (student_web_id) ON students TO $PRINCIPAL;
+  ALTER TABLE students ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY not_4_5 ON students TO $PRINCIPAL USING (dcid NOT IN (4, 5))"
+check_eq "a record the caller may not see is not taken" "$(taken_first students $PRINCIPAL)" \
+	"0 changed, 0 taken 0 rows"
+sql "$DB" "UPDATE students SET student_web_id = NULL WHERE dcid = 7" >/dev/null
+check_eq "nor once its conflict's value is given up" "$(taken_first students $PRINCIPAL)" \
+	"0 changed, 0 taken 0 rows"
+check_eq "nor at the next run" "$(taken_first students $PRINCIPAL)" "0 changed, 0 taken 0 rows"
+compare "a run that sees it" students students 5 "SELECT 1"
+sql "$DB" "DROP OWNED BY $PRINCIPAL; DROP ROLE $PRINCIPAL" >/dev/null
+
+# A conflict because the entry is linked to another record is not
+# remembered as a value another row holds (its link's change takes it):
+# Cy Park (1) is linked to cpark; a second Cy Park (2) arrives.
+scenario "an entry linked to another record" "
+  INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+    VALUES (1, 101, 'Cy', 'Park', 'cpark')"
+sql "$DB" "INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+             VALUES (2, 102, 'Cy', 'Park', NULL)" >/dev/null
+check_eq "the second one is a conflict (linked to another record)" \
+	"$(sql "$DB" "SELECT dcid || ' ' || $ROWS FROM pssync.ldap_sync_changes('students') ORDER BY 1")" \
+	"2 conflict student_web_id - cpark"
+check_eq "its state remembers no conflict of a value held" \
+	"$(sql "$DB" "SELECT dcid || ' ' || coalesce(conflicts::text, '-') FROM pssync.record_state ORDER BY 1")" \
+	"1 -
+2 -"
+check_eq "the next run takes nothing" "$(taken_first students)" "0 changed, 0 taken 0 rows"
+compare "the link removed, the holder gives it up" students students 2 \
+	"SELECT pssync.ldap_unlink('student', 1); UPDATE students SET student_web_id = NULL, last_name = 'Parker' WHERE dcid = 1"
+
 # The conflict is remembered as such, and not for a record that got its
 # value: the teacher's state after the first run.
 scenario "staff holds a teacher's" "$TEACHER_WANTS"
