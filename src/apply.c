@@ -293,19 +293,8 @@ lock_and_refresh(PowerSchoolTable *table, const char *column,
 static int
 first_change_for(PendingChange *pending, int n, const char *value)
 {
-	int			low = 0;
-	int			high = n;
-
-	while (low < high)
-	{
-		int			mid = low + (high - low) / 2;
-
-		if (strcmp(pending[mid].value, value) < 0)
-			low = mid + 1;
-		else
-			high = mid;
-	}
-	return low;
+	return sorted_lower_bound(pending, sizeof(PendingChange),
+							  offsetof(PendingChange, value), 0, n, value);
 }
 
 /* What holder_row() marks: the changes in value order. */

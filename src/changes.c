@@ -382,9 +382,6 @@ typedef struct StoredState
 	char	   *record_type;
 } StoredState;
 
-/* record_state.conflicts of a record without one */
-#define NO_CONFLICTS 0
-
 /* The columns a run writes, as one hash. */
 static int64
 state_hash(const char *record_type, int64 fingerprint, int64 outcome,
@@ -1431,7 +1428,7 @@ run_memory_end(RunMemory *memory, List *results, int64 run_id, bool canonical,
 		batch.entry_ids[batch.n] = ns.entry_id ? pstrdup(ns.entry_id) : NULL;
 		batch.usernames[batch.n] = text_array_literal(ns.usernames, ns.nusernames);
 		batch.user_ids[batch.n] = text_array_literal(ns.user_ids, ns.nuser_ids);
-		batch.conflicts[batch.n] = ns.nconflicts == NO_CONFLICTS ? NULL :
+		batch.conflicts[batch.n] = ns.nconflicts == 0 ? NULL :
 			text_array_literal(ns.conflicts, ns.nconflicts);
 		batch.variants[batch.n] = ns.variant;
 		batch.n++;
@@ -2596,19 +2593,12 @@ conflict_holder_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	bool		isnull;
 	int64		holder = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	char	   *value = TextDatumGetCString(SPI_getbinval(tuple, desc, 2, &isnull));
-	int			low = sc->first;
-	int			high = sc->end;
+	int			low;
 
 	/* the first of the value, in value order */
-	while (low < high)
-	{
-		int			mid = low + (high - low) / 2;
-
-		if (strcmp(sc->c[mid].value, value) < 0)
-			low = mid + 1;
-		else
-			high = mid;
-	}
+	low = sorted_lower_bound(sc->c, sizeof(StateConflict),
+							 offsetof(StateConflict, value), sc->first, sc->end,
+							 value);
 	for (; low < sc->end && strcmp(sc->c[low].value, value) == 0; low++)
 	{
 		if (sc->c[low].dcid != holder)

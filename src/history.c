@@ -217,6 +217,7 @@ insert_rows(Oid schema, int64 run_id, List *rows, int *numbers)
 
 	if (n == 0)
 		return;
+	forbid_writes_while_pinned();
 
 	types[0] = INT8OID;
 	for (c = 0; c < NUM_LOG_COLUMNS; c++)

@@ -162,6 +162,29 @@ result_suggestion(SyncResult *result)
 	return result->detail ? result->detail->suggestion : NULL;
 }
 
+/*
+ * Of elements low .. high - 1 of an array sorted by a string member (a
+ * const char * at value_offset in each element of size bytes), the first
+ * whose string is not below value; high if none.
+ */
+static inline int
+sorted_lower_bound(const void *array, size_t size, size_t value_offset,
+				   int low, int high, const char *value)
+{
+	while (low < high)
+	{
+		int			mid = low + (high - low) / 2;
+		const char *s = *(const char *const *) ((const char *) array +
+												mid * size + value_offset);
+
+		if (strcmp(s, value) < 0)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return low;
+}
+
 
 /*
  * pssync's locks, of a foreign server (its state, changes.c) and of a
@@ -472,6 +495,7 @@ typedef struct PinnedSnapshots
 extern void pin_snapshots(PinnedSnapshots *pinned);
 extern void unpin_snapshots(PinnedSnapshots *pinned);
 extern void drop_pinned_snapshots(PinnedSnapshots *pinned);
+extern void forbid_writes_while_pinned(void);
 extern void statements_connect(PinnedSnapshots *outer);
 extern void statements_finish(PinnedSnapshots *outer);
 

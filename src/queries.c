@@ -208,6 +208,18 @@ pin_snapshots(PinnedSnapshots *pinned)
 }
 
 /*
+ * A dry run's statements only read: a statement that may write, run while
+ * its snapshots are pinned, is a bug.  (A query that locks rows, which
+ * for_each_row() opens read-only then, SPI refuses itself.)
+ */
+void
+forbid_writes_while_pinned(void)
+{
+	if (pinned_snapshot)
+		elog(ERROR, "statement that may write run while a dry run's snapshots are pinned");
+}
+
+/*
  * The end of what pin_snapshots() began: at the end of the run.
  */
 void
@@ -281,9 +293,8 @@ run_query_nulls(const char *sql, int nargs, Oid *types, Datum *values,
 
 	if (pinned_snapshot)
 	{
-		/* a dry run's statements only read: one that writes is a bug */
 		if (!read_only)
-			elog(ERROR, "pssync: a statement that may write, run while a dry run's snapshots are pinned");
+			forbid_writes_while_pinned();
 		PushActiveSnapshot(pinned_snapshot);
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
 		PopActiveSnapshot();
