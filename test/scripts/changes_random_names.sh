@@ -5,4 +5,5 @@
 # names one letter apart, on another seed.
 export CHANGES_NAMES=awkward
 export CHANGES_SEED=${CHANGES_SEED:-1}
+export PSSYNC_SCRIPT_NAME=changes_random_names
 exec bash "$(dirname "$0")/changes_random.sh"

@@ -6,4 +6,5 @@
 # take and give up usernames that the records of the runs want.
 export CHANGES_OUTSIDE=1
 export CHANGES_SEED=${CHANGES_SEED:-7}
+export PSSYNC_SCRIPT_NAME=changes_random_outside
 exec bash "$(dirname "$0")/changes_random.sh"

@@ -11,4 +11,5 @@ export CHANGES_NAMES=awkward
 export CHANGES_OUTSIDE=1
 export CHANGES_VARIANTS='case_accents, nickname, surname_part, suffix, swapped, typo_first, typo_last'
 export CHANGES_SEED=${CHANGES_SEED:-3}
+export PSSYNC_SCRIPT_NAME=changes_random_variants
 exec bash "$(dirname "$0")/changes_random.sh"

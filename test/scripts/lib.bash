@@ -56,7 +56,8 @@ source "$TOP/test/servers.sh"
 : "${PSSYNC_LDAP_URI:?}" "${PSSYNC_WORK:?}"
 export PSSYNC_LDAP_PASSWORD
 
-SCRIPT_NAME=$(basename "$0" .sh)
+# (a script that runs another under its own name sets PSSYNC_SCRIPT_NAME)
+SCRIPT_NAME=${PSSYNC_SCRIPT_NAME:-$(basename "$0" .sh)}
 _checks_failed=0
 _checks_run=0
 _own_pids=()
