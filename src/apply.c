@@ -28,6 +28,7 @@
 #include <math.h>
 
 #include "catalog/pg_class.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -39,6 +40,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "pssync.h"
 
@@ -377,6 +380,39 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 }
 
 /*
+ * The equality operator a username column's values are compared with when
+ * two of them may be equal without being the same bytes: a column of a
+ * nondeterministic collation (case-insensitive, say) or of another type
+ * than text, varchar and char (citext, a domain); else InvalidOid, and the
+ * values are compared byte for byte, as the column itself compares them.
+ */
+static Oid
+column_equality(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+	Oid			type;
+	int32		typmod;
+	Oid			collation;
+	Oid			base;
+	TypeCacheEntry *entry;
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "column \"%s\" of relation %u does not exist", column, relid);
+	get_atttypetypmodcoll(relid, attnum, &type, &typmod, &collation);
+	base = getBaseType(type);
+	if ((base == TEXTOID || base == VARCHAROID || base == BPCHAROID) &&
+		type == base &&
+		(!OidIsValid(collation) || get_collation_isdeterministic(collation)))
+		return InvalidOid;
+	entry = lookup_type_cache(base, TYPECACHE_EQ_OPR);
+	if (!OidIsValid(entry->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("column \"%s\" has no equality operator", column)));
+	return entry->eq_opr;
+}
+
+/*
  * The records of a table that hold values (a text[]) in a username
  * column, compared exactly, anywhere in the table (a view's base table):
  * callback gets each (dcid, value).  The rows the caller may not see
@@ -395,27 +431,68 @@ find_holders(PowerSchoolTable *table, const char *column, Datum values,
 	Oid			save_userid;
 	int			save_sec_context;
 	ArrayType  *array = DatumGetArrayTypeP(values);
+	const char *base_column = base_column_name(table, column);
+	Oid			equality;
 
-	/*
-	 * Compared exactly (byte for byte, whatever the column's collation).  A
-	 * few values (an incremental run's, one record's) are compared first in
-	 * the column's own collation, which finds the same rows or more and lets
-	 * the column's index find them, rather than looking in every row; many
-	 * are looked for in every row, once (a second comparison would hash
-	 * them twice).
-	 */
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t WHERE ",
-					 quote_identifier(base_column_name(table, "dcid")),
-					 quote_identifier(base_column_name(table, column)),
-					 table->base_qualified_name);
-	if (ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) <= HOLDERS_BY_INDEX)
-		appendStringInfo(&sql, "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1) AND ",
-						 quote_identifier(base_column_name(table, column)));
-	appendStringInfo(&sql,
-					 "t.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) ANY ($1)",
-					 quote_identifier(base_column_name(table, column)));
+	equality = column_equality(table->base_relid, base_column);
+	if (OidIsValid(equality))
+	{
+		/*
+		 * A column whose values may be equal without being the same bytes
+		 * (a case-insensitive collation, citext): a value is held where the
+		 * column's own equality, which its unique index enforces, finds it.
+		 * Each row found comes with the value asked.
+		 */
+		HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(equality));
+		Form_pg_operator operator;
+		HeapTuple	type_tuple;
+		Form_pg_type type;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for operator %u", equality);
+		operator = (Form_pg_operator) GETSTRUCT(tuple);
+		type_tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(operator->oprright));
+		if (!HeapTupleIsValid(type_tuple))
+			elog(ERROR, "cache lookup failed for type %u", operator->oprright);
+		type = (Form_pg_type) GETSTRUCT(type_tuple);
+		/* (the type by its own name: "character" would be char(1)) */
+		appendStringInfo(&sql,
+						 "SELECT t.%s::pg_catalog.int8, a.v FROM %s t,"
+						 " pg_catalog.unnest($1) AS a(v)"
+						 " WHERE t.%s OPERATOR(%s.%s) a.v::%s.%s",
+						 quote_identifier(base_column_name(table, "dcid")),
+						 table->base_qualified_name,
+						 quote_identifier(base_column),
+						 quote_identifier(get_namespace_name(operator->oprnamespace)),
+						 NameStr(operator->oprname),
+						 quote_identifier(get_namespace_name(type->typnamespace)),
+						 quote_identifier(NameStr(type->typname)));
+		ReleaseSysCache(type_tuple);
+		ReleaseSysCache(tuple);
+	}
+	else
+	{
+		/*
+		 * Compared exactly (byte for byte, which the column's equality is).
+		 * A few values (an incremental run's, one record's) are compared
+		 * first in the column's own collation, which finds the same rows
+		 * and lets the column's index find them, rather than looking in
+		 * every row; many are looked for in every row, once (a second
+		 * comparison would hash them twice).
+		 */
+		appendStringInfo(&sql,
+						 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t WHERE ",
+						 quote_identifier(base_column_name(table, "dcid")),
+						 quote_identifier(base_column),
+						 table->base_qualified_name);
+		if (ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) <= HOLDERS_BY_INDEX)
+			appendStringInfo(&sql, "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1) AND ",
+							 quote_identifier(base_column));
+		appendStringInfo(&sql,
+						 "t.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) ANY ($1)",
+						 quote_identifier(base_column));
+	}
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(relation_owner(table->base_relid),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |

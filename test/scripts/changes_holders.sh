@@ -249,6 +249,31 @@ check_eq "the next run takes nothing" "$(taken_first students)" "0 changed, 0 ta
 compare "the link removed, the holder gives it up" students students 2 \
 	"SELECT pssync.ldap_unlink('student', 1); UPDATE students SET student_web_id = NULL, last_name = 'Parker' WHERE dcid = 1"
 
+# A username column of a case-insensitive (nondeterministic ICU)
+# collation, whose unique index takes cpark and CPARK for one value: a
+# user ID is held where the column's own equality finds it (not an error
+# of the unique index).  Old Grad holds CPARK; Cy Park wants cpark: a
+# conflict.  Old Grad gives it up: Cy Park gets cpark.  The same with a
+# citext column, a type of its own.
+CASE_INSENSITIVE="INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+    VALUES (5, 105, 'Cy', 'Park', NULL), (6, 106, 'Old', 'Grad', 'CPARK')"
+first=$(scenario "a case-insensitive column" "
+  CREATE COLLATION case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+  ALTER TABLE students ALTER COLUMN student_web_id TYPE varchar(40) COLLATE case_insensitive;
+  $CASE_INSENSITIVE")
+echo "$first"
+check "case-insensitive collation: the first run finds CPARK held" grep -q "first run: 5 conflict student_web_id - cpark" <<<"$first"
+compare "case-insensitive collation: a user ID held in another case given up" students students 5 \
+	"UPDATE students SET student_web_id = 'other' WHERE dcid = 6"
+first=$(scenario "a citext column" "
+  CREATE EXTENSION citext;
+  ALTER TABLE students ALTER COLUMN student_web_id TYPE citext;
+  $CASE_INSENSITIVE")
+echo "$first"
+check "citext: the first run finds CPARK held" grep -q "first run: 5 conflict student_web_id - cpark" <<<"$first"
+compare "citext: a user ID held in another case given up" students students 5 \
+	"UPDATE students SET student_web_id = 'other' WHERE dcid = 6"
+
 # The conflict is remembered as such, and not for a record that got its
 # value: the teacher's state after the first run.
 scenario "staff holds a teacher's" "$TEACHER_WANTS"
