@@ -2331,6 +2331,7 @@ typedef struct StoredPrint
 	bool		usernames_null;
 	bool		dirty;
 	bool		seen;			/* in the table, as the caller sees it */
+	bool		excluded;		/* in it, and excluded */
 	bool		teacher;		/* last matched as a teacher */
 	bool		of_scope;		/* last matched as a user of the scope's type */
 	bool		unmatched;		/* no match, or a variant without a link */
@@ -2395,6 +2396,7 @@ stored_print_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		print->teacher == (d->kinds == USERS_TEACHERS);
 	print->unmatched = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull)) && !isnull;
 	print->seen = false;
+	print->excluded = false;
 	if (print->of_scope)
 	{
 		n = row_text_array(tuple, desc, 6, &values);
@@ -2424,12 +2426,12 @@ detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	int			n;
 	int			i;
 
-	hash = usernames_hash(tuple, desc, 3, &usernames_null, &usernames, &n);
-
 	/*
 	 * An excluded record has no state (forget_record_state) and no rows:
 	 * taken, it would be taken at every run.  It is counted, as a run that
-	 * takes the records of the scope counts them.
+	 * takes the records of the scope counts them.  (A state it may still
+	 * have, its exclusion inserted into the list by hand, stays as it is
+	 * while it is excluded: neither gone nor asked about.)
 	 */
 	if (DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull)))
 	{
@@ -2439,10 +2441,14 @@ detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		if (d->kinds == USERS_ALL || teacher_null ||
 			teacher == (d->kinds == USERS_TEACHERS))
 			d->excluded++;
+		if (print != NULL)
+			print->excluded = true;
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(d->row_cxt);
 		return;
 	}
+
+	hash = usernames_hash(tuple, desc, 3, &usernames_null, &usernames, &n);
 
 	/*
 	 * a user of the other type (teachers or staff): the other scope's to
@@ -2619,10 +2625,13 @@ freed_conflicts(GroupChanges *gc, StateConflicts *sc, HTAB *prints,
 				DcidSet *dcids)
 {
 	MemoryContext old;
+	MemoryContext chunk_cxt;
 	int			freed = 0;
 	int			kept = 0;
 	int			i;
 
+	chunk_cxt = AllocSetContextCreate(sc->cxt, "pssync conflicts of a statement",
+									  ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(sc->cxt);
 	for (i = 0; i < sc->n; i++)
 	{
@@ -2655,12 +2664,18 @@ freed_conflicts(GroupChanges *gc, StateConflicts *sc, HTAB *prints,
 				asked[nasked++] = sc->c[i].value;
 		}
 		for (start = 0; start < nasked; start += CONFLICT_VALUES_PER_STATEMENT)
+		{
+			MemoryContextSwitchTo(chunk_cxt);
 			find_holders(column_table(gc->tables, column), username_column_name(column),
 						 text_array(asked + start,
 									Min(CONFLICT_VALUES_PER_STATEMENT, nasked - start)),
 						 conflict_holder_row, sc);
+			MemoryContextSwitchTo(sc->cxt);
+			MemoryContextReset(chunk_cxt);
+		}
 	}
 	MemoryContextSwitchTo(old);
+	MemoryContextDelete(chunk_cxt);
 	for (i = 0; i < sc->n; i++)
 	{
 		if (!sc->c[i].held)
@@ -2786,7 +2801,7 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 	hash_seq_init(&status, d.prints);
 	while ((print = hash_seq_search(&status)) != NULL)
 	{
-		if (!print->seen)
+		if (!print->seen && !print->excluded)
 			unseen.dcids[unseen.n++] = print->dcid;
 		else if (print->unmatched && print->of_scope && pssync_accept_variants != 0)
 			dcid_set_add(&dcids, print->dcid);

@@ -216,7 +216,7 @@ void
 forbid_writes_while_pinned(void)
 {
 	if (pinned_snapshot)
-		elog(ERROR, "statement that may write run while a dry run's snapshots are pinned");
+		elog(ERROR, "cannot run a statement that may write while a dry run's snapshots are pinned");
 }
 
 /*

@@ -462,8 +462,14 @@ execute_changes(SyncRequest *request, PssyncServer *server,
 	List	   *rows;
 	int64	   *dcids;
 	int			n;
-	int			excluded = 0;	/* of the scope: detection passes them over */
-	int			loaded_excluded = 0;	/* (counted in excluded too) */
+	/*
+	 * the excluded records of the scope, which detection passes over and
+	 * counts; the loads' counts are not added (a record excluded or
+	 * included between detection and a load, under READ COMMITTED, is
+	 * counted as detection saw it)
+	 */
+	int			excluded = 0;
+	int			loaded_excluded = 0;
 	SuggestRun	suggest_run;
 	SuggestRun *accepting;
 	DirectoryIndex *index = NULL;
