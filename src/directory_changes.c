@@ -203,12 +203,22 @@ directory_change_mechanism(PssyncDirectory *dir, const char *entry_id_attr,
  * RFC 4533.
  */
 
-/* The Sync Request control: mode, and the cookie if there is one. */
+/*
+ * The cookie of a first sync search: OpenLDAP's form, a replica ID and no
+ * CSN, which slapd takes for no cookie.  389-DS answers it in OpenLDAP's
+ * form too (with syncrepl-allow-openldap on): cookies with a CSN, and
+ * entries named by their entryUUID, as pssync's links name them; its own
+ * form names them by nsUniqueId.
+ */
+#define FIRST_COOKIE "rid=000"
+
+/* The Sync Request control: mode, and the cookie (FIRST_COOKIE if none). */
 static LDAPControl *
 sync_request_control(int mode, Watermark *since)
 {
 	BerElement *ber = ber_alloc_t(LBER_USE_DER);
 	struct berval value;
+	struct berval cookie;
 	LDAPControl *control = NULL;
 	int			rc;
 
@@ -216,14 +226,15 @@ sync_request_control(int mode, Watermark *since)
 		elog(ERROR, "could not allocate a BER element");
 	if (since && since->cookie)
 	{
-		struct berval cookie;
-
 		cookie.bv_val = since->cookie;
 		cookie.bv_len = since->cookie_len;
-		rc = ber_printf(ber, "{eO}", (ber_int_t) mode, &cookie);
 	}
 	else
-		rc = ber_printf(ber, "{e}", (ber_int_t) mode);
+	{
+		cookie.bv_val = FIRST_COOKIE;
+		cookie.bv_len = strlen(FIRST_COOKIE);
+	}
+	rc = ber_printf(ber, "{eO}", (ber_int_t) mode, &cookie);
 	if (rc < 0 || ber_flatten2(ber, &value, 0) < 0 ||
 		ldap_control_create(LDAP_CONTROL_SYNC, 1, &value, 1, &control) != LDAP_SUCCESS)
 	{

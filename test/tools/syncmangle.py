@@ -6,7 +6,8 @@
 Listens on 127.0.0.1:LISTEN_PORT and relays every connection to
 127.0.0.1:TARGET_PORT, unchanged but for the answers to a sync search that
 carries a cookie (the Sync Request control, RFC 4533, with a cookie); a
-sync search without one (what pssync asks a watermark with) is left alone.
+sync search without one, or with pssync's first cookie "rid=000" (what
+pssync asks a watermark with), is left alone.
 MODE says what becomes of them:
 
     nodone     the result comes without its controls, so without its
@@ -26,6 +27,7 @@ import threading
 
 SYNC_REQUEST = b"1.3.6.1.4.1.4203.1.9.1.1"
 SYNC_DONE = b"1.3.6.1.4.1.4203.1.9.1.3"
+FIRST_COOKIE = b"rid=000"
 
 
 class BerError(Exception):
@@ -100,7 +102,9 @@ def sync_with_cookie(msg):
             return False
         vs, ve = value[0][1], value[0][2]
         _, ss, se = read_tlv(msg, vs)
-        return any(t == 0x04 for t, _, _ in children(msg, ss, se))
+        # pssync's first cookie, a replica ID without a CSN, is no cookie
+        return any(t == 0x04 and msg[cs2:ce2] != FIRST_COOKIE
+                   for t, cs2, ce2 in children(msg, ss, se))
     return False
 
 
