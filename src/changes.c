@@ -3301,7 +3301,9 @@ end_group(GroupChanges *gc)
 						(errmsg("ldap_sync_changes keeps no watermark for %s on server \"%s\": %s",
 								record_group_name(gc->group), gc->server->servername,
 								wm->missing ? wm->missing : "the directory gave none"),
-						 errdetail("Every ldap_sync_changes of them is a full run.")));
+						 errdetail("Every ldap_sync_changes of them is a full run."),
+						 gc->mechanism == CHANGES_RFC4533 ?
+						 errhint("The provider needs RFC 4533 Content Synchronization: OpenLDAP's syncprov overlay with a session log, or 389-DS's Content Synchronization plug-in with syncrepl-allow-openldap on.") : 0));
 				store_watermarks(gc, false);
 				return true;
 			}

@@ -63,6 +63,8 @@ PG_FUNCTION_INFO_V1(pssync_worker_info);
 /* seconds before the postmaster starts a worker that died again */
 #define WORKER_RESTART_SECONDS 5
 
+/* a change stream the directory ends sooner than this was refused */
+#define STREAM_REFUSED_MS 1000
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 
@@ -420,6 +422,9 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 	volatile int msgid = -1;
 	volatile long backoff_ms = 0;
 	volatile WorkerState logged_state = WORKER_STOPPED;
+	/* a directory that ends each stream as it opens: polled instead */
+	volatile bool stream_refused = false;
+	volatile TimestampTz stream_opened = 0;
 	char	   *role;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -486,6 +491,7 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 		MemoryContextReset(stream_cxt);	/* closes the stream's connection */
 		stream = NULL;
 		msgid = -1;
+		stream_refused = false;
 		pgstat_report_activity(STATE_IDLE, NULL);
 		RESUME_INTERRUPTS();
 
@@ -526,14 +532,17 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 		if (ShutdownRequestPending)
 			proc_exit(0);
 		if (ConfigReloadPending)
+		{
 			reload_settings(role);
+			stream_refused = false;
+		}
 
 		MemoryContextReset(batch_cxt);
 		MemoryContextSwitchTo(batch_cxt);
 		server = run_batch(batch_cxt, role);
 		MemoryContextSwitchTo(worker_cxt);
 
-		if (stream == NULL)
+		if (stream == NULL && !stream_refused)
 		{
 			PssyncDirectory *dir;
 			PssyncServer *kept;
@@ -544,6 +553,7 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 			MemoryContextSwitchTo(worker_cxt);
 			msgid = open_stream(kept, stream_cxt, &dir);
 			stream = dir;
+			stream_opened = GetCurrentTimestamp();
 		}
 		state = stream ? WORKER_STREAMING : WORKER_POLLING;
 		set_state(state, NULL);
@@ -566,11 +576,26 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 				proc_exit(0);
 			if (why)
 			{
-				/* the stream ended: open another after the next batch */
-				elog(DEBUG1, "pssync worker: %s", why);
+				/*
+				 * The stream ended: open another after the next batch.  A
+				 * directory that ends it within a second of opening it
+				 * offers none (389-DS's OpenLDAP compatibility has no
+				 * refreshAndPersist): the worker polls it instead, until
+				 * its settings are reloaded or an error sets it back.
+				 */
 				MemoryContextReset(stream_cxt);
 				stream = NULL;
 				msgid = -1;
+				if (!TimestampDifferenceExceeds(stream_opened, GetCurrentTimestamp(),
+												STREAM_REFUSED_MS))
+				{
+					stream_refused = true;
+					ereport(LOG,
+							(errmsg("pssync worker: %s as it began; polling every pssync.worker_naptime instead",
+									why)));
+				}
+				else
+					elog(DEBUG1, "pssync worker: %s", why);
 			}
 		}
 		else

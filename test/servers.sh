@@ -3,6 +3,7 @@
 # stopped by stop_servers (install it as an EXIT trap), by its process id.
 #
 #   start_postgres            a cluster listening on a Unix socket only
+#   restart_postgres          the same cluster, restarted
 #   start_slapd NAME LDIF...  slapd on 127.0.0.1 with the LDIF files loaded
 #   free_port                 a TCP port on 127.0.0.1 that nothing listens on
 #
@@ -97,6 +98,20 @@ EOF
 	PSSYNC_PG_DATA="$dir/data"
 	PSSYNC_PG_LOG="$dir/server.log"
 	export PGHOST PGPORT PGUSER PGDATABASE PSSYNC_PG_DATA PSSYNC_PG_LOG
+}
+
+# Restart the cluster of start_postgres (to read postgresql.auto.conf's
+# PGC_POSTMASTER settings), keeping its process id for stop_servers.
+restart_postgres() {
+	local old new i
+	old=$(head -1 "$PSSYNC_PG_DATA/postmaster.pid")
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PSSYNC_PG_DATA" -l "$PSSYNC_PG_LOG" -w -t 60 restart >/dev/null ||
+		{ tail -20 "$PSSYNC_PG_LOG"; return 1; }
+	new=$(head -1 "$PSSYNC_PG_DATA/postmaster.pid")
+	for i in "${!_pssync_pids[@]}"; do
+		[ "${_pssync_pids[$i]}" = "$old" ] && _pssync_pids[$i]=$new
+	done
+	return 0
 }
 
 # make_test_certs DIR: a throwaway CA (ca.pem), a server certificate it

@@ -39,16 +39,35 @@
 # PSSYNC_AD_PASSWORD, on ldap://127.0.0.1:389), which ldap_sync_changes
 # polls on uSNChanged, seeing the deletions in Deleted Objects; the user ID
 # is the multi-valued uid.  The OUs are deleted at the end.
+#
+# With CHANGES_DS389_URI set (test/ds389/run.sh does), the directory is a
+# 389 Directory Server instance's (its Content Synchronization plug-in,
+# with syncrepl-allow-openldap on), changed by its Directory Manager,
+# whose password is DS389_PASSWORD.
 source "$(dirname "$0")/lib.bash"
 
 DB=pssync_changes_random
 ROUNDS=${CHANGES_ROUNDS:-40}
 SEED=${CHANGES_SEED:-42}
 AD_URI=${CHANGES_AD_URI:-}
+DS389_URI=${CHANGES_DS389_URI:-}
 OUT=$PSSYNC_WORK/$SCRIPT_NAME
 mkdir -p "$OUT"
 STATE=$OUT/state
-if [ -z "$AD_URI" ]; then
+if [ -n "$DS389_URI" ]; then
+	python3 "$SCRIPTS_DIR/changes_random.py" init "$STATE" "$SEED" || exit 1
+	ADMIN=(-x -H "$DS389_URI" -D "cn=Directory Manager" -w "$DS389_PASSWORD")
+	ldapmodify -a "${ADMIN[@]}" -f "$STATE.ldif" >"$OUT/ldapadd.log" 2>&1 ||
+		{ cat "$OUT/ldapadd.log"; echo "could not add the entries"; exit 1; }
+	setup_database "$DB" "$DS389_URI" || exit 1
+	sql "$DB" "ALTER SERVER district_ldap OPTIONS (SET student_base_dn 'ou=Rand,dc=district,dc=org',
+	                                               SET staff_base_dn 'ou=RandStaff,dc=district,dc=org',
+	                                               ADD student_id_attr 'employeeNumber')" || exit 1
+	psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v password="$DS389_PASSWORD" <<'EOF' || exit 1
+ALTER USER MAPPING FOR PUBLIC SERVER district_ldap
+  OPTIONS (SET bind_dn 'cn=Directory Manager', SET password :'password');
+EOF
+elif [ -z "$AD_URI" ]; then
 	python3 "$SCRIPTS_DIR/changes_random.py" init "$STATE" "$SEED" || exit 1
 	start_own_slapd dir "$STATE.ldif" || { echo "could not start slapd"; exit 1; }
 	ADMIN=(-x -H "$OWN_SLAPD_URI" -D cn=admin,dc=district,dc=org -w admin-secret)
