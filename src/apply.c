@@ -28,6 +28,7 @@
 #include <math.h>
 
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -300,6 +301,9 @@ first_change_for(PendingChange *pending, int n, const char *value)
 							  offsetof(PendingChange, value), 0, n, value);
 }
 
+static bool find_equal_values(PowerSchoolTable *table, const char *column,
+							  Datum values, RowCallback callback, void *arg);
+
 /* What holder_row() marks: the changes in value order. */
 typedef struct Holders
 {
@@ -324,6 +328,24 @@ holder_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		if (h->pending[i].dcid != holder)
 			h->pending[i].result->status = STATUS_CONFLICT;
 	}
+	pfree(value);
+}
+
+/*
+ * A value that another value wanted in the run equals (find_equal_values):
+ * the changes to it conflict.
+ */
+static void
+equal_value_row(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Holders    *h = (Holders *) arg;
+	bool		isnull;
+	char	   *value = TextDatumGetCString(SPI_getbinval(tuple, desc, 1, &isnull));
+	int			i;
+
+	for (i = first_change_for(h->pending, h->n, value);
+		 i < h->n && strcmp(h->pending[i].value, value) == 0; i++)
+		h->pending[i].result->status = STATUS_CONFLICT;
 	pfree(value);
 }
 
@@ -356,15 +378,34 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 		}
 		i = j;
 	}
+	h.pending = pending;
+	h.n = n;
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync values asked",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	/* ... or values its column takes for one (jsmith and JSmith in citext) */
+	if (n > 1)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+		const char **distinct = palloc(sizeof(char *) * n);
+		int			ndistinct = 0;
+
+		for (i = 0; i < n; i++)
+		{
+			if (ndistinct == 0 || strcmp(distinct[ndistinct - 1], pending[i].value) != 0)
+				distinct[ndistinct++] = pending[i].value;
+		}
+		if (ndistinct > 1)
+			(void) find_equal_values(table, column, text_array(distinct, ndistinct),
+									 equal_value_row, &h);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+	}
 
 	/*
 	 * Held by another record of the table: CONFLICT_VALUES_PER_STATEMENT
 	 * values at a time
 	 */
-	h.pending = pending;
-	h.n = n;
-	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "pssync values asked",
-									  ALLOCSET_DEFAULT_SIZES);
 	for (start = 0; start < n; start += CONFLICT_VALUES_PER_STATEMENT)
 	{
 		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
@@ -379,37 +420,121 @@ find_conflicts(PowerSchoolTable *table, const char *column,
 	MemoryContextDelete(chunk_cxt);
 }
 
+/* A type's name, schema-qualified and quoted ("character" would be char(1)) */
+static char *
+qualified_type_name(Oid type)
+{
+	HeapTuple	tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	Form_pg_type form;
+	char	   *schema;
+	char	   *name;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for type %u", type);
+	form = (Form_pg_type) GETSTRUCT(tuple);
+	schema = get_namespace_name(form->typnamespace);
+	if (schema == NULL)
+		elog(ERROR, "cache lookup failed for namespace %u", form->typnamespace);
+	name = psprintf("%s.%s", quote_identifier(schema),
+					quote_identifier(NameStr(form->typname)));
+	ReleaseSysCache(tuple);
+	return name;
+}
+
 /*
- * The equality operator a username column's values are compared with when
- * two of them may be equal without being the same bytes: a column of a
- * nondeterministic collation (case-insensitive, say) or of another type
- * than text, varchar and char (citext, a domain); else InvalidOid, and the
- * values are compared byte for byte, as the column itself compares them.
+ * SQL that is true when left equals right as a username column's own
+ * equality (which its unique index enforces) has it, for a column whose
+ * values may be equal without being the same bytes: of a string type in
+ * a nondeterministic (case-insensitive, say) collation, or of a string
+ * type of its own (citext), a domain over one among them.  Each side is
+ * cast to the operator's own argument type, so that no other operator of
+ * its name can match better, and compared in the column's collation.
+ * NULL for every other column: its values are compared byte for byte,
+ * as text (which is what the column's equality is for text, varchar and
+ * char in a deterministic collation, but for char's trailing blanks).
  */
-static Oid
-column_equality(Oid relid, const char *column)
+static char *
+column_equality_sql(Oid relid, const char *column, const char *left,
+					const char *right)
 {
 	AttrNumber	attnum = get_attnum(relid, column);
 	Oid			type;
 	int32		typmod;
 	Oid			collation;
 	Oid			base;
+	char		category;
+	bool		preferred;
 	TypeCacheEntry *entry;
+	HeapTuple	tuple;
+	Form_pg_operator operator;
+	char	   *schema;
+	char	   *collate = "";
+	char	   *sql;
 
 	if (attnum == InvalidAttrNumber)
 		elog(ERROR, "column \"%s\" of relation %u does not exist", column, relid);
 	get_atttypetypmodcoll(relid, attnum, &type, &typmod, &collation);
 	base = getBaseType(type);
+	get_type_category_preferred(base, &category, &preferred);
+	if (category != TYPCATEGORY_STRING || base == NAMEOID)
+		return NULL;
 	if ((base == TEXTOID || base == VARCHAROID || base == BPCHAROID) &&
-		type == base &&
 		(!OidIsValid(collation) || get_collation_isdeterministic(collation)))
-		return InvalidOid;
+		return NULL;
 	entry = lookup_type_cache(base, TYPECACHE_EQ_OPR);
 	if (!OidIsValid(entry->eq_opr))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("column \"%s\" has no equality operator", column)));
-	return entry->eq_opr;
+		return NULL;
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(entry->eq_opr));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for operator %u", entry->eq_opr);
+	operator = (Form_pg_operator) GETSTRUCT(tuple);
+	if (IsPolymorphicType(operator->oprleft) || IsPolymorphicType(operator->oprright))
+	{
+		ReleaseSysCache(tuple);
+		return NULL;
+	}
+	schema = get_namespace_name(operator->oprnamespace);
+	if (schema == NULL)
+		elog(ERROR, "cache lookup failed for namespace %u", operator->oprnamespace);
+	if (OidIsValid(collation))
+	{
+		HeapTuple	coll = SearchSysCache1(COLLOID, ObjectIdGetDatum(collation));
+		Form_pg_collation form;
+		char	   *coll_schema;
+
+		if (!HeapTupleIsValid(coll))
+			elog(ERROR, "cache lookup failed for collation %u", collation);
+		form = (Form_pg_collation) GETSTRUCT(coll);
+		coll_schema = get_namespace_name(form->collnamespace);
+		if (coll_schema == NULL)
+			elog(ERROR, "cache lookup failed for namespace %u", form->collnamespace);
+		collate = psprintf(" COLLATE %s.%s", quote_identifier(coll_schema),
+						   quote_identifier(NameStr(form->collname)));
+		ReleaseSysCache(coll);
+	}
+	sql = psprintf("(%s)::%s%s OPERATOR(%s.%s) (%s)::%s",
+				   left, qualified_type_name(operator->oprleft), collate,
+				   quote_identifier(schema), NameStr(operator->oprname),
+				   right, qualified_type_name(operator->oprright));
+	ReleaseSysCache(tuple);
+	return sql;
+}
+
+/* Run a query of find_holders() or find_equal_values() as the table's owner. */
+static void
+for_each_row_as_owner(PowerSchoolTable *table, const char *sql, Datum values,
+					  RowCallback callback, void *arg)
+{
+	Oid			types[1] = {TEXTARRAYOID};
+	Oid			save_userid;
+	int			save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(relation_owner(table->base_relid),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	for_each_row(sql, 1, types, &values, true, callback, arg);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 /*
@@ -420,85 +545,74 @@ column_equality(Oid relid, const char *column)
  * table's owner; the caller learns no more than that a value is held.
  * They are looked for in what is committed now: a concurrent sync that
  * stored a value after this transaction's snapshot (REPEATABLE READ) holds
- * it all the same.
+ * it all the same.  In a column whose own equality is not byte equality
+ * (column_equality_sql), a value is held where that equality finds it,
+ * and callback gets the value asked.
  */
 void
 find_holders(PowerSchoolTable *table, const char *column, Datum values,
 			 RowCallback callback, void *arg)
 {
 	StringInfoData sql;
-	Oid			types[1] = {TEXTARRAYOID};
-	Oid			save_userid;
-	int			save_sec_context;
 	ArrayType  *array = DatumGetArrayTypeP(values);
-	const char *base_column = base_column_name(table, column);
-	Oid			equality;
+	const char *base_column = quote_identifier(base_column_name(table, column));
+	char	   *equality;
 
 	initStringInfo(&sql);
-	equality = column_equality(table->base_relid, base_column);
-	if (OidIsValid(equality))
-	{
-		/*
-		 * A column whose values may be equal without being the same bytes
-		 * (a case-insensitive collation, citext): a value is held where the
-		 * column's own equality, which its unique index enforces, finds it.
-		 * Each row found comes with the value asked.
-		 */
-		HeapTuple	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(equality));
-		Form_pg_operator operator;
-		HeapTuple	type_tuple;
-		Form_pg_type type;
-
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for operator %u", equality);
-		operator = (Form_pg_operator) GETSTRUCT(tuple);
-		type_tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(operator->oprright));
-		if (!HeapTupleIsValid(type_tuple))
-			elog(ERROR, "cache lookup failed for type %u", operator->oprright);
-		type = (Form_pg_type) GETSTRUCT(type_tuple);
-		/* (the type by its own name: "character" would be char(1)) */
+	equality = column_equality_sql(table->base_relid, base_column_name(table, column),
+								   psprintf("t.%s", base_column), "a.v");
+	if (equality)
 		appendStringInfo(&sql,
 						 "SELECT t.%s::pg_catalog.int8, a.v FROM %s t,"
-						 " pg_catalog.unnest($1) AS a(v)"
-						 " WHERE t.%s OPERATOR(%s.%s) a.v::%s.%s",
+						 " pg_catalog.unnest($1) AS a(v) WHERE %s",
 						 quote_identifier(base_column_name(table, "dcid")),
-						 table->base_qualified_name,
-						 quote_identifier(base_column),
-						 quote_identifier(get_namespace_name(operator->oprnamespace)),
-						 NameStr(operator->oprname),
-						 quote_identifier(get_namespace_name(type->typnamespace)),
-						 quote_identifier(NameStr(type->typname)));
-		ReleaseSysCache(type_tuple);
-		ReleaseSysCache(tuple);
-	}
+						 table->base_qualified_name, equality);
 	else
 	{
 		/*
-		 * Compared exactly (byte for byte, which the column's equality is).
-		 * A few values (an incremental run's, one record's) are compared
-		 * first in the column's own collation, which finds the same rows
-		 * and lets the column's index find them, rather than looking in
-		 * every row; many are looked for in every row, once (a second
-		 * comparison would hash them twice).
+		 * Compared exactly.  A few values (an incremental run's, one
+		 * record's) are compared first in the column's own collation,
+		 * which finds the same rows and lets the column's index find them,
+		 * rather than looking in every row; many are looked for in every
+		 * row, once (a second comparison would hash them twice).
 		 */
 		appendStringInfo(&sql,
 						 "SELECT t.%s::pg_catalog.int8, t.%s::pg_catalog.text FROM %s t WHERE ",
 						 quote_identifier(base_column_name(table, "dcid")),
-						 quote_identifier(base_column),
-						 table->base_qualified_name);
+						 base_column, table->base_qualified_name);
 		if (ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) <= HOLDERS_BY_INDEX)
 			appendStringInfo(&sql, "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1) AND ",
-							 quote_identifier(base_column));
+							 base_column);
 		appendStringInfo(&sql,
 						 "t.%s::pg_catalog.text COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) ANY ($1)",
-						 quote_identifier(base_column));
+						 base_column);
 	}
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(relation_owner(table->base_relid),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	for_each_row(sql.data, 1, types, &values, true, callback, arg);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	for_each_row_as_owner(table, sql.data, values, callback, arg);
+}
+
+/*
+ * Of values (a text[], no two the same bytes) wanted in a username column
+ * whose own equality is not byte equality, the pairs that it takes for
+ * equal: callback gets each (value, other value), both ways round.
+ * Returns false, asking nothing, for a column compared byte for byte.
+ */
+static bool
+find_equal_values(PowerSchoolTable *table, const char *column, Datum values,
+				  RowCallback callback, void *arg)
+{
+	char	   *equality;
+
+	equality = column_equality_sql(table->base_relid, base_column_name(table, column),
+								   "a.v", "b.v");
+	if (equality == NULL)
+		return false;
+	for_each_row_as_owner(table,
+						  psprintf("SELECT a.v, b.v FROM pg_catalog.unnest($1) AS a(v),"
+								   " pg_catalog.unnest($1) AS b(v) WHERE %s"
+								   " AND a.v COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.<>) b.v",
+								   equality),
+						  values, callback, arg);
+	return true;
 }
 
 /*

@@ -76,6 +76,20 @@ cn: Will Kim
 sn: Kim
 givenName: Will
 uid: wkim
+
+dn: cn=Di Moss,ou=HoldS,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: Di Moss
+sn: Moss
+givenName: Di
+uid: dmoss
+
+dn: cn=Dee Moss,ou=HoldS,dc=district,dc=org
+objectClass: inetOrgPerson
+cn: Dee Moss
+sn: Moss
+givenName: Dee
+uid: DMOSS
 LDIF
 start_own_slapd main "$OUT/people.ldif" || exit 1
 
@@ -273,6 +287,20 @@ echo "$first"
 check "citext: the first run finds CPARK held" grep -q "first run: 5 conflict student_web_id - cpark" <<<"$first"
 compare "citext: a user ID held in another case given up" students students 5 \
 	"UPDATE students SET student_web_id = 'other' WHERE dcid = 6"
+# Two records of one run want dmoss and DMOSS (two accounts whose user IDs
+# differ only by case), which a citext column takes for one value: both
+# are conflicts, not the unique index's error.  One of them leaves: the
+# other gets its user ID.
+first=$(scenario "two records want one citext value" "
+  CREATE EXTENSION citext;
+  ALTER TABLE students ALTER COLUMN student_web_id TYPE citext;
+  INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+    VALUES (31, 131, 'Di', 'Moss', NULL), (32, 132, 'Dee', 'Moss', NULL)")
+echo "$first"
+check_eq "citext: two records that want one value are both conflicts" \
+	"$(grep -c -e "first run: 31 conflict student_web_id - dmoss" -e "first run: 32 conflict student_web_id - DMOSS" <<<"$first")" 2
+compare "citext: the other record that wanted it leaves" students students 31 \
+	"DELETE FROM students WHERE dcid = 32"
 
 # The conflict is remembered as such, and not for a record that got its
 # value: the teacher's state after the first run.
