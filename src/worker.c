@@ -65,6 +65,8 @@ PG_FUNCTION_INFO_V1(pssync_worker_info);
 
 /* a change stream the directory ends sooner than this was refused */
 #define STREAM_REFUSED_MS 1000
+/* ... and is asked for again after naptime, doubling up to this */
+#define STREAM_RETRY_MAX_MS (60 * 60 * 1000L)
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 
@@ -422,9 +424,14 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 	volatile int msgid = -1;
 	volatile long backoff_ms = 0;
 	volatile WorkerState logged_state = WORKER_STOPPED;
-	/* a directory that ends each stream as it opens: polled instead */
+	/*
+	 * A directory that ends each stream as it opens is polled instead, and
+	 * asked for a stream again after naptime, doubling up to an hour.
+	 */
 	volatile bool stream_refused = false;
 	volatile TimestampTz stream_opened = 0;
+	volatile TimestampTz stream_retry_at = 0;
+	volatile long stream_retry_ms = 0;
 	char	   *role;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -491,7 +498,6 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 		MemoryContextReset(stream_cxt);	/* closes the stream's connection */
 		stream = NULL;
 		msgid = -1;
-		stream_refused = false;
 		pgstat_report_activity(STATE_IDLE, NULL);
 		RESUME_INTERRUPTS();
 
@@ -542,7 +548,8 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 		server = run_batch(batch_cxt, role);
 		MemoryContextSwitchTo(worker_cxt);
 
-		if (stream == NULL && !stream_refused)
+		if (stream == NULL &&
+			(!stream_refused || GetCurrentTimestamp() >= stream_retry_at))
 		{
 			PssyncDirectory *dir;
 			PssyncServer *kept;
@@ -555,7 +562,8 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 			stream = dir;
 			stream_opened = GetCurrentTimestamp();
 		}
-		state = stream ? WORKER_STREAMING : WORKER_POLLING;
+		/* (a stream asked for again after a refusal polls until it lasts) */
+		state = stream && !stream_refused ? WORKER_STREAMING : WORKER_POLLING;
 		set_state(state, NULL);
 		if (logged_state != state)
 		{
@@ -576,26 +584,50 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 				proc_exit(0);
 			if (why)
 			{
+				TimestampTz now = GetCurrentTimestamp();
+				long		lasted = TimestampDifferenceMilliseconds(stream_opened, now);
+
 				/*
-				 * The stream ended: open another after the next batch.  A
+				 * The stream ended: open another after the next batch, but
+				 * not sooner than naptime after this one was opened.  A
 				 * directory that ends it within a second of opening it
 				 * offers none (389-DS's OpenLDAP compatibility has no
-				 * refreshAndPersist): the worker polls it instead, until
-				 * its settings are reloaded or an error sets it back.
+				 * refreshAndPersist): the worker polls it instead, saying
+				 * so once, and asks for a stream again after naptime,
+				 * doubling up to an hour (or when its settings are
+				 * reloaded).
 				 */
 				MemoryContextReset(stream_cxt);
 				stream = NULL;
 				msgid = -1;
-				if (!TimestampDifferenceExceeds(stream_opened, GetCurrentTimestamp(),
-												STREAM_REFUSED_MS))
+				if (lasted < STREAM_REFUSED_MS)
 				{
-					stream_refused = true;
-					ereport(LOG,
-							(errmsg("pssync worker: %s as it began; polling every pssync.worker_naptime instead",
-									why)));
+					if (!stream_refused)
+					{
+						ereport(LOG,
+								(errmsg("pssync worker: %s as it began; polling every pssync.worker_naptime instead",
+										why)));
+						stream_refused = true;
+						stream_retry_ms = pssync_worker_naptime * 1000L;
+					}
+					else
+						stream_retry_ms = Min(stream_retry_ms * 2, STREAM_RETRY_MAX_MS);
+					stream_retry_at = TimestampTzPlusMilliseconds(now, stream_retry_ms);
 				}
 				else
+				{
 					elog(DEBUG1, "pssync worker: %s", why);
+					stream_refused = false;
+				}
+				if (lasted < pssync_worker_naptime * 1000L)
+					nap(pssync_worker_naptime * 1000L - lasted);
+			}
+			else if (stream_refused)
+			{
+				/* asked for again, it lasts: it streams */
+				ereport(LOG,
+						(errmsg("pssync worker: the directory keeps a change stream open again")));
+				stream_refused = false;
 			}
 		}
 		else

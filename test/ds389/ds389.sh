@@ -33,7 +33,8 @@ start_ds389() {
 	DS389_PREFIX=$dir
 	p=$dir
 	mkdir -p "$p/share/dirsrv/inf" "$p/etc/dirsrv" "$p/run/dirsrv" "$p/run/lock/dirsrv" \
-		"$p/var/log/dirsrv" "$p/var/lib/dirsrv" || return 1
+		"$p/var/log/dirsrv" "$p/var/lib/dirsrv" "$p/tmp" || return 1
+	chmod 1777 "$p/tmp"
 	# the instance's server runs as dirsrv: it must reach its directories
 	for d in "$p" "$p/etc" "$p/etc/dirsrv" "$p/run" "$p/run/lock" "$p/var" "$p/var/log" "$p/var/lib"; do
 		chmod 755 "$d"
@@ -46,12 +47,13 @@ start_ds389() {
 		-e "s#^\(sysconf_dir\|initconfig_dir\|config_dir\|schema_dir\|cert_dir\|tmpfiles_d\) = /etc#\1 = $p/etc#" \
 		-e "s#^\(run_dir\|ldapi\|pid_file\|lock_dir\) = /run#\1 = $p/run#" \
 		-e "s#^local_state_dir = /var#local_state_dir = $p/var#" \
+		-e "s#^tmp_dir = /tmp#tmp_dir = $p/tmp#" \
 		-e "s#^inst_dir = .*#inst_dir = $p/lib/dirsrv/slapd-{instance_name}#" \
 		-e "s#= /var/#= $p/var/#" \
 		-e "s#^db_home_dir = .*#db_home_dir = $p/var/lib/dirsrv/home/slapd-{instance_name}#" \
 		/usr/share/dirsrv/inf/defaults.inf >"$p/share/dirsrv/inf/defaults.inf" || return 1
 	# (nothing of the instance outside DIR: the machine's own 389-DS stays as it is)
-	if grep -E '^[a-z_]+ = /(etc|run|var|dev)' "$p/share/dirsrv/inf/defaults.inf"; then
+	if grep -E '^[a-z_]+ = /(etc|run|var|dev|tmp)' "$p/share/dirsrv/inf/defaults.inf" | grep -v "= $p"; then
 		echo "defaults.inf: paths outside $p" >&2
 		return 1
 	fi
@@ -94,15 +96,20 @@ ds389_set_openldap() {
 		-w "$DS389_PASSWORD" -b dc=district,dc=org -s base dn
 }
 
+# The instance's ns-slapd, by the id it was started with and by its pid
+# file (a failed restart may have left another), each only while it is an
+# ns-slapd.
 stop_ds389() {
-	local i
-	[ -n "$DS389_PID" ] || DS389_PID=$(_ds389_pid)
-	if [ -n "$DS389_PID" ] && kill "$DS389_PID" 2>/dev/null; then
+	local pid i
+	[ -n "$DS389_PREFIX" ] || return 0
+	for pid in $DS389_PID $(_ds389_pid); do
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = ns-slapd ] || continue
+		kill "$pid" 2>/dev/null || continue
 		for i in $(seq 1 300); do
-			kill -0 "$DS389_PID" 2>/dev/null || break
+			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -9 "$DS389_PID" 2>/dev/null
-	fi
+		kill -9 "$pid" 2>/dev/null
+	done
 	DS389_PID=""
 }
