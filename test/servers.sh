@@ -268,7 +268,7 @@ ${SLAPD_DATABASE_CONF:-}
 $syncprov_conf
 EOF
 	for ldif in "$@"; do
-		if ! "$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" >"$dir/slapadd.log" 2>&1; then
+		if ! "$SLAPADD" -q -f "$dir/slapd.conf" -b "dc=district,dc=org" -l "$ldif" >"$dir/slapadd.log" 2>&1; then
 			echo "slapadd of $ldif into slapd $name failed:" >&2
 			sed 's/^/    /' "$dir/slapadd.log" >&2
 			return 1

@@ -9,6 +9,8 @@
 #   refusing  syncprov-reloadhint TRUE: a cookie older than the session log
 #             is refused with e-syncRefreshRequired;
 #   restarted a provider restarted: its session log (in memory) is empty;
+#   sourced   the session log read from an accesslog database, which a
+#             restart keeps;
 #   nodone    the result of a sync search with a cookie comes without
 #             its syncDone control;
 #   bigcookie a cookie longer than pssync keeps (64 kB);
@@ -91,6 +93,46 @@ out=$(BETWEEN=restart two_runs "$OWN_SLAPD_URI")
 echo "$out" | sed 's/^/# restarted: /'
 check "restarted: after a restart of the provider, a full run" grep -q "session log does not reach back" <<<"$out"
 check "restarted: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$out"
+
+# The session log taken from an accesslog database (OpenLDAP 2.5's
+# syncprov-sessionlog-source, as the README shows): it survives a restart
+# of the provider, so the second run is incremental all the same.
+mkdir -p "$OUT/accesslog"
+SLAPD_GLOBAL_CONF="moduleload accesslog
+
+database mdb
+suffix cn=accesslog
+rootdn cn=accesslog
+directory $OUT/accesslog
+index entryCSN,objectClass,reqEnd,reqResult,reqStart,reqDN eq" \
+SLAPD_SESSIONLOG=0 SLAPD_SYNCPROV_CONF="syncprov-sessionlog-source cn=accesslog
+
+overlay accesslog
+logdb cn=accesslog
+logops writes
+logsuccess TRUE" \
+	start_own_slapd sourced "$OUT/people.ldif" || exit 1
+# (the log must reach back to the first run's cookie, as a provider's log
+# that has run for a while does: a change logged before it)
+ldapmodify -x -H "$OWN_SLAPD_URI" -D cn=admin,dc=district,dc=org -w admin-secret >/dev/null <<LDIF
+dn: ou=Prov,dc=district,dc=org
+changetype: modify
+replace: description
+description: logged before the first run
+LDIF
+RESTART_PORT=$OWN_SLAPD_PORT
+restart_sourced() {
+	stop_pids "$OWN_SLAPD_PID"
+	untrack_own_pid "$OWN_SLAPD_PID"
+	restart_own_slapd sourced "$RESTART_PORT" || exit 1
+	echo "$OWN_SLAPD_PID" >"$OUT/sourced.pid"
+}
+out=$(BETWEEN=restart_sourced two_runs "$OWN_SLAPD_URI")
+[ -s "$OUT/sourced.pid" ] && track_own_pid "$(cat "$OUT/sourced.pid")"
+echo "$out" | sed 's/^/# sourced: /'
+check "sourced: after a restart of the provider, the second run returns the one change, incrementally" \
+	grep -q "^rows: 1, v00051: 1" <<<"$out"
+check "sourced: and runs in full no more" [ "$(grep -c 'in full' <<<"$out")" = 1 ]
 
 # A provider with a session log behind a relay that garbles the answers to
 # a sync search with a cookie (test/tools/syncmangle.py MODE): its URI is
