@@ -1324,7 +1324,7 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 					 fallback == STRATEGY_BATCH ?
 					 errdetail("The records are searched for in batches instead.") :
 					 errdetail("Each record is searched for instead."),
-					 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
+					 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited, or 389-DS's nsPagedSizeLimit and nsPagedLookThroughLimit of -1.")));
 			directory_index_free(cxt.index);
 			cxt.index = NULL;
 			strategy = fallback;
@@ -1403,7 +1403,7 @@ match_records_with(PssyncServer *server, PssyncDirectory *dir,
 							   "LDAP server \"%s\" cut %d searches short at a size limit",
 							   cxt.cut_short, server->servername, cxt.cut_short),
 				 errdetail("The candidates of those records may be incomplete."),
-				 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited.")));
+				 errhint("Allow the bind account unlimited paged searches, for example with slapd's size.prtotal=unlimited, or 389-DS's nsPagedSizeLimit and nsPagedLookThroughLimit of -1.")));
 
 	elog(DEBUG1, "pssync: %d records matched by %s, %d of them searched for, %d LDAP requests",
 		 n, cxt.index ? "scan" : strategy == STRATEGY_BATCH ? "batch" : "search",
