@@ -622,9 +622,11 @@ pssync_worker_main(Datum arg pg_attribute_unused())
 				if (lasted < pssync_worker_naptime * 1000L)
 					nap(pssync_worker_naptime * 1000L - lasted);
 			}
-			else if (stream_refused)
+			else if (stream_refused &&
+					 TimestampDifferenceExceeds(stream_opened, GetCurrentTimestamp(),
+												pssync_worker_naptime * 1000))
 			{
-				/* asked for again, it lasts: it streams */
+				/* asked for again, it lasts (naptime): it streams */
 				ereport(LOG,
 						(errmsg("pssync worker: the directory keeps a change stream open again")));
 				stream_refused = false;

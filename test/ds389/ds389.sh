@@ -34,7 +34,8 @@ start_ds389() {
 	p=$dir
 	mkdir -p "$p/share/dirsrv/inf" "$p/etc/dirsrv" "$p/run/dirsrv" "$p/run/lock/dirsrv" \
 		"$p/var/log/dirsrv" "$p/var/lib/dirsrv" "$p/tmp" || return 1
-	chmod 1777 "$p/tmp"
+	chown dirsrv:dirsrv "$p/tmp"
+	chmod 700 "$p/tmp"
 	# the instance's server runs as dirsrv: it must reach its directories
 	for d in "$p" "$p/etc" "$p/etc/dirsrv" "$p/run" "$p/run/lock" "$p/var" "$p/var/log" "$p/var/lib"; do
 		chmod 755 "$d"
@@ -98,12 +99,13 @@ ds389_set_openldap() {
 
 # The instance's ns-slapd, by the id it was started with and by its pid
 # file (a failed restart may have left another), each only while it is an
-# ns-slapd.
+# ns-slapd of this instance (its command line names DIR).
 stop_ds389() {
 	local pid i
 	[ -n "$DS389_PREFIX" ] || return 0
 	for pid in $DS389_PID $(_ds389_pid); do
 		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = ns-slapd ] || continue
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DS389_PREFIX/" || continue
 		kill "$pid" 2>/dev/null || continue
 		for i in $(seq 1 300); do
 			kill -0 "$pid" 2>/dev/null || break

@@ -104,7 +104,8 @@ database mdb
 suffix cn=accesslog
 rootdn cn=accesslog
 directory $OUT/accesslog
-index entryCSN,objectClass,reqEnd,reqResult,reqStart,reqDN eq" \
+index reqStart,entryCSN eq
+access to * by dn.exact=\"cn=pssync,ou=Services,dc=district,dc=org\" read by * none" \
 SLAPD_SESSIONLOG=0 SLAPD_SYNCPROV_CONF="syncprov-sessionlog-source cn=accesslog
 
 overlay accesslog
