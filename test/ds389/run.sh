@@ -95,20 +95,31 @@ done
 
 # --- syncrepl-allow-openldap off: full runs that say why -------------------
 T=$(now)
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -d ds389 "$@"; }
-ds389_set_openldap off || { echo "FAIL  ds389 restart"; exit 1; }
-createdb ds389
-q -f test/fixtures/powerschool_schema.sql >/dev/null
-q -v uri="ldap://127.0.0.1:$DS389_PORT" -v password="$DS389_PASSWORD" >/dev/null <<'SQL'
+# ds389_database DB STUDENT_OU STAFF_OU: a database with PowerSchool's
+# tables, pssync, and its server: the instance, bound as Directory Manager;
+# then the statements on stdin
+ds389_database() {
+	createdb "$1" || return 1
+	psql -X -q -v ON_ERROR_STOP=1 -d "$1" -f test/fixtures/powerschool_schema.sql >/dev/null || return 1
+	{
+		cat <<'SQL'
 CREATE EXTENSION pssync;
 CREATE SERVER district_ldap FOREIGN DATA WRAPPER pssync
   OPTIONS (uri :'uri', base_dn 'dc=district,dc=org',
-           student_base_dn 'ou=Rand,dc=district,dc=org',
-           staff_base_dn 'ou=RandStaff,dc=district,dc=org');
+           student_base_dn :'student_ou', staff_base_dn :'staff_ou');
 CREATE USER MAPPING FOR PUBLIC SERVER district_ldap
   OPTIONS (bind_dn 'cn=Directory Manager', password :'password');
+SQL
+		cat
+	} | psql -X -q -v ON_ERROR_STOP=1 -d "$1" -v uri="ldap://127.0.0.1:$DS389_PORT" \
+		-v password="$DS389_PASSWORD" -v student_ou="$2" -v staff_ou="$3" >/dev/null
+}
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d ds389 "$@"; }
+ds389_set_openldap off || { echo "FAIL  ds389 restart"; exit 1; }
+ds389_database ds389 ou=Rand,dc=district,dc=org ou=RandStaff,dc=district,dc=org <<'SQL' ||
 INSERT INTO students (dcid, first_name, last_name) VALUES (1, 'Ann', 'Nobody');
 SQL
+	{ echo "FAIL  ds389 database"; exit 1; }
 for run in first second; do
 	out=$(q -c "SELECT count(*) FROM pssync.ldap_sync_changes('students')" 2>&1)
 	echo "$out" | sed "s/^/# $run run: /"
@@ -130,17 +141,8 @@ dn: ou=Work,dc=district,dc=org
 objectClass: organizationalUnit
 ou: Work
 LDIF
-createdb ds389w
 w() { psql -X -q -At -v ON_ERROR_STOP=1 -d ds389w "$@"; }
-w -f test/fixtures/powerschool_schema.sql >/dev/null
-w -v uri="ldap://127.0.0.1:$DS389_PORT" -v password="$DS389_PASSWORD" >/dev/null <<'SQL'
-CREATE EXTENSION pssync;
-CREATE SERVER district_ldap FOREIGN DATA WRAPPER pssync
-  OPTIONS (uri :'uri', base_dn 'dc=district,dc=org',
-           student_base_dn 'ou=Work,dc=district,dc=org',
-           staff_base_dn 'ou=Work,dc=district,dc=org');
-CREATE USER MAPPING FOR PUBLIC SERVER district_ldap
-  OPTIONS (bind_dn 'cn=Directory Manager', password :'password');
+ds389_database ds389w ou=Work,dc=district,dc=org ou=Work,dc=district,dc=org <<'SQL' ||
 INSERT INTO students (dcid, first_name, last_name) VALUES (1, 'Wes', 'Newcomb');
 CREATE ROLE ds389_worker LOGIN;
 GRANT USAGE ON SCHEMA pssync TO ds389_worker;
@@ -152,6 +154,7 @@ ALTER SYSTEM SET pssync.worker_database = 'ds389w';
 ALTER SYSTEM SET pssync.worker_role = 'ds389_worker';
 ALTER SYSTEM SET pssync.worker_naptime = 2;
 SQL
+	{ echo "FAIL  ds389 worker database"; exit 1; }
 restart_postgres || { echo "FAIL  ds389 restart PostgreSQL with the worker"; exit 1; }
 state() { w -c "SELECT state FROM pssync.worker_status"; }
 wait_for 60 bash -c "[ \"\$(psql -X -q -At -d ds389w -c 'SELECT state FROM pssync.worker_status')\" = polling ]"

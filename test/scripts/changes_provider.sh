@@ -80,15 +80,16 @@ check "refusing: its rows are a full run's" grep -q "^rows: 51, v00051: 1" <<<"$
 # The provider restarts between two runs: its session log starts empty.
 start_own_slapd restarted "$OUT/people.ldif" || exit 1
 RESTART_PORT=$OWN_SLAPD_PORT
-# (two_runs runs in a command substitution, a subshell: the restarted
-# slapd's pid comes back through a file, to be stopped on exit)
-restart() {
+# restart_provider NAME: stop the slapd NAME and start it again on its port
+# and data.  (two_runs runs in a command substitution, a subshell: the
+# restarted slapd's pid comes back through a file, to be stopped on exit)
+restart_provider() {
 	stop_pids "$OWN_SLAPD_PID"
 	untrack_own_pid "$OWN_SLAPD_PID"
-	restart_own_slapd restarted "$RESTART_PORT" || exit 1
-	echo "$OWN_SLAPD_PID" >"$OUT/restarted.pid"
+	restart_own_slapd "$1" "$RESTART_PORT" || exit 1
+	echo "$OWN_SLAPD_PID" >"$OUT/$1.pid"
 }
-out=$(BETWEEN=restart two_runs "$OWN_SLAPD_URI")
+out=$(BETWEEN="restart_provider restarted" two_runs "$OWN_SLAPD_URI")
 [ -s "$OUT/restarted.pid" ] && track_own_pid "$(cat "$OUT/restarted.pid")"
 echo "$out" | sed 's/^/# restarted: /'
 check "restarted: after a restart of the provider, a full run" grep -q "session log does not reach back" <<<"$out"
@@ -122,13 +123,7 @@ replace: description
 description: logged before the first run
 LDIF
 RESTART_PORT=$OWN_SLAPD_PORT
-restart_sourced() {
-	stop_pids "$OWN_SLAPD_PID"
-	untrack_own_pid "$OWN_SLAPD_PID"
-	restart_own_slapd sourced "$RESTART_PORT" || exit 1
-	echo "$OWN_SLAPD_PID" >"$OUT/sourced.pid"
-}
-out=$(BETWEEN=restart_sourced two_runs "$OWN_SLAPD_URI")
+out=$(BETWEEN="restart_provider sourced" two_runs "$OWN_SLAPD_URI")
 [ -s "$OUT/sourced.pid" ] && track_own_pid "$(cat "$OUT/sourced.pid")"
 echo "$out" | sed 's/^/# sourced: /'
 check "sourced: after a restart of the provider, the second run returns the one change, incrementally" \
