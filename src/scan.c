@@ -945,13 +945,18 @@ typedef struct PairKeys
  * their last names with their first names'; only the keys wanted, when
  * directory_index_want_pair_keys() named them.
  */
+/* what ends the part of a pair key, before the other name's end (pair_key_ends) */
+#define PAIR_KEY_END_MARK '\001'
+
 /* The part keys of a name's text, made once per text while filing. */
 typedef struct TextParts
 {
 	const char *text;			/* the hash key */
 	int			nparts;
-	char	  **parts;
-	char	   *joined;			/* name_joined_fold() */
+	char	  **parts;			/* NULL: not made yet */
+	char	   *joined;			/* name_joined_fold(); NULL: not made yet */
+	int8		wanted;			/* a part is one a wanted key starts with:
+								 * 1, 0, or -1 when not known yet */
 } TextParts;
 
 /*
@@ -967,18 +972,17 @@ text_parts(HTAB *texts, MemoryContext temp, const char *text,
 	TextParts  *tp = hash_search(texts, &text, HASH_ENTER, &found);
 	MemoryContext keep;
 
-	if (found && (tp->parts != NULL || skeleton == NULL))
-		return tp;
-	keep = MemoryContextSwitchTo(temp);
 	if (!found)
 	{
-		char	   *joined = name_joined_fold(text, strlen(text));
-
 		tp->text = text;
 		tp->parts = NULL;
 		tp->nparts = 0;
-		tp->joined = MemoryContextStrdup(keep, joined);
+		tp->joined = NULL;
+		tp->wanted = -1;
 	}
+	if (skeleton ? tp->parts != NULL : tp->joined != NULL)
+		return tp;
+	keep = MemoryContextSwitchTo(temp);
 	if (skeleton)
 	{
 		char	   *parts[16];
@@ -989,9 +993,61 @@ text_parts(HTAB *texts, MemoryContext temp, const char *text,
 		for (p = 0; p < tp->nparts; p++)
 			tp->parts[p] = MemoryContextStrdup(keep, parts[p]);
 	}
+	else
+		tp->joined = MemoryContextStrdup(keep, name_joined_fold(text, strlen(text)));
 	MemoryContextSwitchTo(keep);
 	MemoryContextReset(temp);
 	return tp;
+}
+
+/*
+ * The parts the wanted keys start with (a pair key is a part, then
+ * PAIR_KEY_END_MARK and the other name's end): an entry none of whose
+ * name's parts is among them is filed under no wanted key, and is passed
+ * over before the keys of its pairs are made.
+ */
+static HTAB *
+wanted_parts(HTAB *wanted, MemoryContext cxt)
+{
+	HTAB	   *parts = string_table_create("pssync parts of pair keys wanted", 4096,
+											sizeof(char *), cxt);
+	HASH_SEQ_STATUS status;
+	char	  **key;
+
+	/* each prefix before a mark: a part may hold the mark's byte itself */
+	hash_seq_init(&status, wanted);
+	while ((key = hash_seq_search(&status)) != NULL)
+	{
+		const char *mark;
+
+		for (mark = strchr(*key, PAIR_KEY_END_MARK); mark != NULL;
+			 mark = strchr(mark + 1, PAIR_KEY_END_MARK))
+		{
+			char	   *part = pnstrdup(*key, mark - *key);
+			bool		found;
+			char	  **entry = hash_search(parts, &part, HASH_ENTER, &found);
+
+			if (!found)
+				*entry = part;
+			else
+				pfree(part);
+		}
+	}
+	return parts;
+}
+
+static bool
+has_wanted_part(TextParts *tp, HTAB *parts)
+{
+	int			p;
+
+	if (tp->wanted < 0)
+	{
+		tp->wanted = 0;
+		for (p = 0; p < tp->nparts && !tp->wanted; p++)
+			tp->wanted = hash_search(parts, &tp->parts[p], HASH_FIND, NULL) != NULL;
+	}
+	return tp->wanted != 0;
 }
 
 static PairKeys *
@@ -1002,6 +1058,7 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 	PairKeys   *pk = MemoryContextAllocZero(cxt, sizeof(PairKeys));
 	HTAB	   *wanted = index->wanted[of_last ? 1 : 0];
 	HTAB	   *texts;
+	HTAB	   *parts;
 	MemoryContext work;
 	MemoryContext old;
 	MemoryContext temp;
@@ -1021,6 +1078,7 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 								sizeof(TextParts), CurrentMemoryContext);
 	temp = AllocSetContextCreate(CurrentMemoryContext, "pssync a name's part keys",
 								 ALLOCSET_SMALL_SIZES);
+	parts = wanted ? wanted_parts(wanted, CurrentMemoryContext) : NULL;
 
 	for (i = 0; i < full->count; i++)
 	{
@@ -1040,6 +1098,8 @@ build_pair_keys(DirectoryIndex *index, bool of_last)
 			continue;			/* a value with a NUL: never a candidate */
 
 		tp = text_parts(texts, temp, text, this_key, of_last);
+		if (parts && !has_wanted_part(tp, parts))
+			continue;			/* filed under no key a question asks */
 		other_text = value_raw(row->value[of_last ? 0 : 1]);
 		nends = pair_key_ends(other_text ? text_parts(texts, temp, other_text, NULL, !of_last)->joined : "",
 							  of_last, false, ends);
