@@ -122,37 +122,73 @@ name_datum(const char *name)
 }
 
 /*
- * SQL selecting the dcid of each record_state row (of server $1 and group
- * $2) whose user_ids share a value with the text[] parameter $param of n
- * values.  A few values: the && operator, which the GIN index on user_ids
- * answers (up to about a hundred values the planner uses it).  More: &&
- * compares every value with every value of each row it checks, and a
- * subquery run once per row is as quadratic (a subplan too large to hash
- * is scanned for each row).  So all rows' values are joined with the
- * parameter's, which PostgreSQL hashes (measured: 47,000 values against
- * 100,000 rows in 0.1 s, with or without a generic plan; but the hash
- * of that many values holds 14 MB, so mark_dependents looks for more than
- * OVERLAP_FEW_VALUES values in C instead: wanting_row).  A record may come
- * more than once (a statement of its own, or a member of a UNION; never
- * under an OR).
+ * Call callback with the dcid of each record_state row of a server and
+ * group whose user_ids share a value with values (n of them).
+ *
+ * A few values to a statement: the && operator, which the GIN index on
+ * user_ids answers (measured at 100,000 records: 64 values in 2 ms).  More
+ * values in one && make the planner read every row and compare every value
+ * with every value of each (256 values: 0.27 s), and a subquery run once per
+ * row is as quadratic.  So up to OVERLAP_CHUNKED_VALUES values are asked
+ * OVERLAP_FEW_VALUES at a time; past that, all rows' values are joined with
+ * the values, which PostgreSQL hashes in one read of the table (0.08 s,
+ * about what 40 statements of 64 values take; 47,000 values against 100,000
+ * rows in 0.1 s, but the hash of that many holds 14 MB, so mark_dependents
+ * looks for that many in C instead: wanting_row).  A record may come more
+ * than once.  The caller is the schema's owner (become_owner).
  */
-#define OVERLAP_FEW_VALUES 64
+#define OVERLAP_FEW_VALUES pssync_changes_values_per_statement
+#define OVERLAP_CHUNKED_VALUES (16 * OVERLAP_FEW_VALUES)
 
-static char *
-overlap_dcids_sql(Oid schema, int param, int n)
+static void
+for_each_overlapping_record(Oid schema, const char *server, RecordGroup group,
+							const char **values, int n, bool latest,
+							RowCallback callback, void *arg)
 {
-	if (n <= OVERLAP_FEW_VALUES)
-		return psprintf("SELECT v.dcid FROM %s.record_state v"
-						" WHERE v.server OPERATOR(pg_catalog.=) $1"
-						" AND v.record_group OPERATOR(pg_catalog.=) $2"
-						" AND v.user_ids OPERATOR(pg_catalog.&&) $%d",
-						schema_name(schema), param);
-	return psprintf("SELECT v.dcid FROM %s.record_state v,"
-					" LATERAL pg_catalog.unnest(v.user_ids) AS u(id)"
-					" WHERE v.server OPERATOR(pg_catalog.=) $1"
-					" AND v.record_group OPERATOR(pg_catalog.=) $2"
-					" AND u.id IN (SELECT pg_catalog.unnest($%d))",
-					schema_name(schema), param);
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		params[3];
+	MemoryContext chunk_cxt;
+	int			i;
+
+	if (n == 0)
+		return;
+	params[0] = name_datum(server);
+	params[1] = CStringGetTextDatum(record_group_name(group));
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
+									  "pssync values of a statement",
+									  ALLOCSET_SMALL_SIZES);
+	if (n > OVERLAP_CHUNKED_VALUES)
+	{
+		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+		params[2] = text_array(values, n);
+		for_each_row(psprintf("SELECT v.dcid FROM %s.record_state v,"
+							  " LATERAL pg_catalog.unnest(v.user_ids) AS u(id)"
+							  " WHERE v.server OPERATOR(pg_catalog.=) $1"
+							  " AND v.record_group OPERATOR(pg_catalog.=) $2"
+							  " AND u.id IN (SELECT pg_catalog.unnest($3))",
+							  schema_name(schema)),
+					 3, types, params, latest, callback, arg);
+		MemoryContextSwitchTo(old);
+	}
+	else
+	{
+		for (i = 0; i < n; i += OVERLAP_FEW_VALUES)
+		{
+			MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+
+			params[2] = text_array(values + i, Min(OVERLAP_FEW_VALUES, n - i));
+			for_each_row(psprintf("SELECT v.dcid FROM %s.record_state v"
+								  " WHERE v.server OPERATOR(pg_catalog.=) $1"
+								  " AND v.record_group OPERATOR(pg_catalog.=) $2"
+								  " AND v.user_ids OPERATOR(pg_catalog.&&) $3",
+								  schema_name(schema)),
+						 3, types, params, latest, callback, arg);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(chunk_cxt);
+		}
+	}
+	MemoryContextDelete(chunk_cxt);
 }
 
 /* A text[] column of a row as C strings (NULL elements as NULL). */
@@ -1144,7 +1180,7 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 	 * record's user IDs are read once and looked for among them here, which
 	 * holds nothing much; the statement that joined them took 14 MB.
 	 */
-	if (nvalues > OVERLAP_FEW_VALUES)
+	if (nvalues > OVERLAP_CHUNKED_VALUES)
 	{
 		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
 		Wanting		w;
@@ -1171,16 +1207,9 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk_cxt);
 	}
-	else if (nvalues > 0)
-	{
-		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
-
-		params[2] = text_array(values, nvalues);
-		for_each_row(overlap_dcids_sql(schema, 3, nvalues),
-					 3, types, params, false, dcid_list_row, &found);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(chunk_cxt);
-	}
+	else
+		for_each_overlapping_record(schema, server, group, values, nvalues,
+									false, dcid_list_row, &found);
 	/*
 	 * The records matched to the entries, DEPENDENTS_PER_STATEMENT entries
 	 * at a time through the index on entry_id (a join would read the whole
@@ -2356,23 +2385,25 @@ static void add_state_conflicts(StateConflicts *sc, int64 dcid, char **values,
 
 /* A hash of a text[] column's elements (NULL elements count). */
 static uint64
-usernames_hash(HeapTuple tuple, TupleDesc desc, int column, bool *isnull,
-			   char ***usernames, int *n)
+usernames_hash(HeapTuple tuple, TupleDesc desc, int column, bool *isnull)
 {
+	Datum		d = SPI_getbinval(tuple, desc, column, isnull);
 	uint64		hash = 0;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n = 0;
 	int			i;
 
-	(void) SPI_getbinval(tuple, desc, column, isnull);
-	*n = row_text_array(tuple, desc, column, usernames);
-	for (i = 0; i < *n; i++)
-	{
-		const char *s = (*usernames)[i];
-
-		hash = hash_combine64(hash, s == NULL ? UINT64CONST(0x9e3779b97f4a7c15) :
-							  hash_bytes_extended((const unsigned char *) s,
-												  strlen(s), i + 1));
-	}
-	return hash_combine64(hash, (uint64) *n);
+	/* the elements' bytes where they are: a district has 100,000 of them */
+	if (!*isnull)
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		hash = hash_combine64(hash, nulls[i] ? UINT64CONST(0x9e3779b97f4a7c15) :
+							  hash_bytes_extended((const unsigned char *) VARDATA_ANY(elems[i]),
+												  VARSIZE_ANY_EXHDR(elems[i]),
+												  i + 1));
+	return hash_combine64(hash, (uint64) n);
 }
 
 /* A row of the state, as its owner reads it. */
@@ -2388,8 +2419,7 @@ stored_print_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	int			n;
 
 	print->fingerprint = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
-	print->usernames = usernames_hash(tuple, desc, 3, &print->usernames_null,
-									  &values, &n);
+	print->usernames = usernames_hash(tuple, desc, 3, &print->usernames_null);
 	print->dirty = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
 	print->teacher = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull)) && !isnull;
 	print->of_scope = d->kinds == USERS_ALL ||
@@ -2448,7 +2478,7 @@ detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 		return;
 	}
 
-	hash = usernames_hash(tuple, desc, 3, &usernames_null, &usernames, &n);
+	hash = usernames_hash(tuple, desc, 3, &usernames_null);
 
 	/*
 	 * a user of the other type (teachers or staff): the other scope's to
@@ -2499,6 +2529,7 @@ detection_row(HeapTuple tuple, TupleDesc desc, void *arg)
 	dcid_set_add(d->dcids, dcid);
 	if (!fingerprint_null)
 	{
+		n = row_text_array(tuple, desc, 3, &usernames);
 		for (i = 0; i < n; i++)
 			string_set_add(&gc->values, usernames[i]);
 	}
@@ -2882,8 +2913,8 @@ changes_scope_begin(GroupChanges *gc, UserKinds kinds, RunMemory **memory,
 int64 *
 changes_scope_more(GroupChanges *gc, List *results, int *n)
 {
-	Oid			types[4] = {NAMEOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		params[4];
+	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
+	Datum		params[3];
 	DcidSet		more;
 	ListCell   *cell;
 	const char **value_array;
@@ -2910,23 +2941,22 @@ changes_scope_more(GroupChanges *gc, List *results, int *n)
 	value_array = string_set_array(&gc->values, &nvalues);
 	entry_array = string_set_array(&gc->entries_seen, &nentries);
 	dcid_set_init(&more, gc->cxt);
-	if (nvalues + nentries > 0)
+	become_owner(&as, gc->schema);
+	for_each_overlapping_record(gc->schema, gc->server->servername, gc->group,
+								value_array, nvalues, true, touched_row, &more);
+	if (nentries > 0)
 	{
 		params[0] = name_datum(gc->server->servername);
 		params[1] = CStringGetTextDatum(record_group_name(gc->group));
-		params[2] = text_array(value_array, nvalues);
-		params[3] = text_array(entry_array, nentries);
-		become_owner(&as, gc->schema);
-		for_each_row(psprintf("%s UNION"
-							  " SELECT s.dcid FROM %s.record_state s"
+		params[2] = text_array(entry_array, nentries);
+		for_each_row(psprintf("SELECT s.dcid FROM %s.record_state s"
 							  " WHERE s.server OPERATOR(pg_catalog.=) $1"
 							  " AND s.record_group OPERATOR(pg_catalog.=) $2"
-							  " AND s.entry_id OPERATOR(pg_catalog.=) ANY ($4)",
-							  overlap_dcids_sql(gc->schema, 3, nvalues),
+							  " AND s.entry_id OPERATOR(pg_catalog.=) ANY ($3)",
 							  schema_name(gc->schema)),
-					 4, types, params, true, touched_row, &more);
-		become_caller(&as);
+					 3, types, params, true, touched_row, &more);
 	}
+	become_caller(&as);
 
 	/* not those taken already, nor those gone */
 	{

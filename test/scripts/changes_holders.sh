@@ -17,6 +17,10 @@
 #     nickname) was halved because another row held its user ID, or
 #     another record was linked to its entry; or whose rival suggestion
 #     is halved now: it is matched to the variant.
+#   - two accounts that share a user ID, one of whose holder's account
+#     changes it: the record that wanted it is taken and marked dirty, and
+#     gets it at the next run (ten pairs, the user IDs looked for a few to
+#     a statement or in one read of the records).
 #
 # Each is compared with ldap_sync_district's rows for the record at that
 # moment (a real run, rolled back), and a second ldap_sync_changes returns
@@ -90,8 +94,19 @@ cn: Dee Moss
 sn: Moss
 givenName: Dee
 uid: DMOSS
+
 LDIF
+# Ten pairs of accounts that share a user ID (the directory need not keep
+# them unique): Abe Hart's and Abe Hale's are both abeh, and so on.
+PAIRS="Abe Ben Cal Dan Eli Fay Gil Hal Ian Jon"
+for first in $PAIRS; do
+	for last in Hart Hale; do
+		printf 'dn: cn=%s %s,ou=HoldS,dc=district,dc=org\nobjectClass: inetOrgPerson\ncn: %s %s\nsn: %s\ngivenName: %s\nuid: %sh\n\n' \
+			"$first" "$last" "$first" "$last" "$last" "$first" "${first,,}"
+	done
+done >>"$OUT/people.ldif"
 start_own_slapd main "$OUT/people.ldif" || exit 1
+ADMIN=(-x -H "$OWN_SLAPD_URI" -D cn=admin,dc=district,dc=org -w admin-secret)
 
 ROWS="status || ' ' || coalesce(field, '-') || ' ' || coalesce(old_username, '-')
       || ' ' || coalesce(new_username, '-')"
@@ -301,6 +316,61 @@ check_eq "citext: two records that want one value are both conflicts" \
 	"$(grep -c -e "first run: 31 conflict student_web_id - dmoss" -e "first run: 32 conflict student_web_id - DMOSS" <<<"$first")" 2
 compare "citext: the other record that wanted it leaves" students students 31 \
 	"DELETE FROM students WHERE dcid = 32"
+
+# A user ID two accounts have: Abe Hale (61) holds abeh, his account's;
+# Abe Hart (41), whose account's is abeh too, wants it: a conflict.  Abe
+# Hale's account changes its user ID: ldap_sync_changes updates him, and
+# takes Abe Hart too, who wanted what Abe Hale held (still a conflict: the
+# district run at that moment finds abeh held when it begins, so he is not
+# returned), and marks him dirty, for his rows differ now; the next run
+# gives him abeh.  The user IDs the records a run takes held or hold are
+# looked for among the records' a few to a statement: ten pairs, two to a
+# statement (pssync.changes_values_per_statement), and with one, past 16
+# statements' worth, in one read of the records.
+hale_uids() {
+	local first
+	for first in $PAIRS; do
+		printf 'dn: cn=%s Hale,ou=HoldS,dc=district,dc=org\nchangetype: modify\nreplace: uid\nuid: %s%s\n\n' \
+			"$first" "${first,,}h" "$1"
+	done | ldapmodify "${ADMIN[@]}" >/dev/null
+}
+# compare_district LABEL SCOPE: ldap_sync_changes(SCOPE) returns the rows
+# of the district run (a real run rolled back) that are updated; its
+# rows in $OUT/got, its DEBUG1 lines in $OUT/debug (for the scenarios below,
+# whose records' rows change by updates alone)
+compare_district() {
+	local expected got
+	expected=$(sql_script "$DB" <<EOF
+BEGIN;
+SELECT dcid || ' ' || $ROWS FROM pssync.ldap_sync_district('$2') WHERE status = 'updated' ORDER BY 1;
+ROLLBACK;
+EOF
+	)
+	got=$(sql "$DB" "SET client_min_messages = debug1;
+	                 SELECT dcid || ' ' || $ROWS FROM pssync.ldap_sync_changes('$2') ORDER BY 1" 2>"$OUT/debug")
+	echo "$got" >"$OUT/got"
+	check_eq "$1: ldap_sync_changes returns the district run's rows" "$got" "$expected"
+}
+PAIR_STUDENTS="INSERT INTO students (dcid, student_number, first_name, last_name, student_web_id)
+  SELECT 40 + n, 140 + n, f, 'Hart', NULL FROM unnest(string_to_array('$PAIRS', ' ')) WITH ORDINALITY AS p(f, n)
+  UNION ALL
+  SELECT 60 + n, 160 + n, f, 'Hale', lower(f) || 'h' FROM unnest(string_to_array('$PAIRS', ' ')) WITH ORDINALITY AS p(f, n)"
+for per in 2 1; do
+	first=$(scenario "ten pairs of accounts share a user ID" "$PAIR_STUDENTS")
+	check_eq "pairs: those who want a held user ID are conflicts" \
+		"$(grep -c "first run: 4[0-9] conflict student_web_id - [a-j][a-z]*h$\|first run: 50 conflict student_web_id - jonh$" <<<"$first")" 10
+	hale_uids .hale || check "pairs: the directory's change" false
+	sql "$DB" "ALTER DATABASE $DB SET pssync.changes_values_per_statement = $per" >/dev/null
+	compare_district "pairs ($per a statement), the holders' accounts change" students
+	check_eq "pairs ($per a statement): the holders are updated" "$(grep -c "^6[0-9] updated \|^70 updated " "$OUT/got")" 10
+	check "pairs ($per a statement): those who wanted their user IDs are taken too" \
+		grep -q "students: 10 more records taken" "$OUT/debug"
+	check_eq "pairs ($per a statement): and marked dirty" \
+		"$(sql "$DB" "SELECT count(*) FROM pssync.record_state WHERE dirty AND dcid BETWEEN 41 AND 50")" 10
+	compare_district "pairs ($per a statement), the next run" students
+	check_eq "pairs ($per a statement): the next run gives them the user IDs" "$(grep -c "^4[0-9] updated \|^50 updated " "$OUT/got")" 10
+	hale_uids ""
+done
 
 # The conflict is remembered as such, and not for a record that got its
 # value: the teacher's state after the first run.

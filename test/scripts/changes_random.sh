@@ -22,7 +22,10 @@
 #
 # In odd rounds ldap_sync_changes matches as a scan (the group's entries
 # read, as a run that takes 1,000 records does: pssync.changes_scan_records
-# = 1), in even rounds by batches of searches.
+# = 1), in even rounds by batches of searches.  In every third round the
+# user IDs of the records taken are looked for among the records' two at a
+# time, and past 32 in one read of them (pssync.changes_values_per_statement
+# = 2), as a run of thousands of records does.
 #
 # CHANGES_ROUNDS (40) rounds; CHANGES_SEED (42) seeds the changes;
 # CHANGES_NAMES=awkward takes names with accents, apostrophes, hyphens,
@@ -221,10 +224,12 @@ for round in $(seq 1 "$ROUNDS"); do
 
 	scan=""
 	[ $(( round % 2 )) = 1 ] && scan="SET pssync.changes_scan_records = 1; "
+	chunks=""
+	[ $(( round % 3 )) = 2 ] && chunks="SET pssync.changes_values_per_statement = 2; "
 	if [ $(( round % 5 )) = 4 ]; then
 		sql "$DB" "SELECT rt.full_runs(true)" >/dev/null || exit 1
 		# a dry run returns the same, and changes nothing
-		sql "$DB" "${scan}TRUNCATE rt.got; SELECT rt.collect('got', 'SELECT * FROM pssync.ldap_sync_changes(''all'', dry_run => true)')" >/dev/null 2>"$OUT/notices.log"
+		sql "$DB" "${scan}${chunks}TRUNCATE rt.got; SELECT rt.collect('got', 'SELECT * FROM pssync.ldap_sync_changes(''all'', dry_run => true)')" >/dev/null 2>"$OUT/notices.log"
 		differences=$(sql "$DB" "SELECT what || ' ' || k || dcid || detail FROM rt.differences('$(full_types)') ORDER BY 1")
 		detail=$differences
 		check "round $round: a dry run of ldap_sync_changes returns what a full dry run says changed" [ -z "$differences" ]
@@ -240,7 +245,7 @@ TRUNCATE rt.full;
 \\copy rt.full FROM '$OUT/full.copy'
 EOF
 	read_before=$(sql "$DB" "SELECT coalesce(max(full_read_at)::text, '') FROM pssync.sync_state")
-	sql "$DB" "${scan}TRUNCATE rt.got; SELECT rt.collect('got', 'SELECT * FROM pssync.ldap_sync_changes(''all'')')" >/dev/null 2>"$OUT/notices.log"
+	sql "$DB" "${scan}${chunks}TRUNCATE rt.got; SELECT rt.collect('got', 'SELECT * FROM pssync.ldap_sync_changes(''all'')')" >/dev/null 2>"$OUT/notices.log"
 	# an incremental run on the scan path read a group whole, and noted it
 	if [ -n "$scan" ] && [ "$round" -gt 1 ] &&
 		[ "$(sql "$DB" "SELECT coalesce(max(full_read_at)::text, '') FROM pssync.sync_state")" != "$read_before" ]; then
