@@ -125,20 +125,23 @@ name_datum(const char *name)
  * Call callback with the dcid of each record_state row of a server and
  * group whose user_ids share a value with values (n of them).
  *
- * A few values to a statement: the && operator, which the GIN index on
- * user_ids answers (measured at 100,000 records: 64 values in 2 ms).  More
- * values in one && make the planner read every row and compare every value
- * with every value of each (256 values: 0.27 s), and a subquery run once per
- * row is as quadratic.  So up to OVERLAP_CHUNKED_VALUES values are asked
- * OVERLAP_FEW_VALUES at a time; past that, all rows' values are joined with
- * the values, which PostgreSQL hashes in one read of the table (0.08 s,
- * about what 40 statements of 64 values take; 47,000 values against 100,000
- * rows in 0.1 s, but the hash of that many holds 14 MB, so mark_dependents
- * looks for that many in C instead: wanting_row).  A record may come more
- * than once.  The caller is the schema's owner (become_owner).
+ * A few values: the && operator, which the GIN index on user_ids answers
+ * (up to about a hundred values the planner uses it).  More: && compares
+ * every value with every value of each row it checks, and a subquery run
+ * once per row is as quadratic (a subplan too large to hash is scanned for
+ * each row).  So all rows' values are joined with the values, which
+ * PostgreSQL hashes (measured: 47,000 values against 100,000 rows in
+ * 0.1 s, with or without a generic plan; but the hash of that many values
+ * holds 14 MB, so mark_dependents looks for more than OVERLAP_FEW_VALUES
+ * values in C instead: wanting_row).  Statements of a few values each
+ * would not do: after a district run writes every record's state, the
+ * index's pending list holds 100,000 entries, each statement reads them
+ * all, and the planner reads the table instead (90 ms a statement).  A
+ * record may come more than once.  The caller is the schema's owner
+ * (become_owner).  OVERLAP_FEW_VALUES is pssync.changes_indexed_user_ids
+ * (64), which tests lower.
  */
-#define OVERLAP_FEW_VALUES pssync_changes_values_per_statement
-#define OVERLAP_CHUNKED_VALUES (16 * OVERLAP_FEW_VALUES)
+#define OVERLAP_FEW_VALUES pssync_changes_indexed_user_ids
 
 static void
 for_each_overlapping_record(Oid schema, const char *server, RecordGroup group,
@@ -147,21 +150,20 @@ for_each_overlapping_record(Oid schema, const char *server, RecordGroup group,
 {
 	Oid			types[3] = {NAMEOID, TEXTOID, TEXTARRAYOID};
 	Datum		params[3];
-	MemoryContext chunk_cxt;
-	int			i;
 
 	if (n == 0)
 		return;
 	params[0] = name_datum(server);
 	params[1] = CStringGetTextDatum(record_group_name(group));
-	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext,
-									  "pssync values of a statement",
-									  ALLOCSET_SMALL_SIZES);
-	if (n > OVERLAP_CHUNKED_VALUES)
-	{
-		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
-
-		params[2] = text_array(values, n);
+	params[2] = text_array(values, n);
+	if (n <= OVERLAP_FEW_VALUES)
+		for_each_row(psprintf("SELECT v.dcid FROM %s.record_state v"
+							  " WHERE v.server OPERATOR(pg_catalog.=) $1"
+							  " AND v.record_group OPERATOR(pg_catalog.=) $2"
+							  " AND v.user_ids OPERATOR(pg_catalog.&&) $3",
+							  schema_name(schema)),
+					 3, types, params, latest, callback, arg);
+	else
 		for_each_row(psprintf("SELECT v.dcid FROM %s.record_state v,"
 							  " LATERAL pg_catalog.unnest(v.user_ids) AS u(id)"
 							  " WHERE v.server OPERATOR(pg_catalog.=) $1"
@@ -169,26 +171,6 @@ for_each_overlapping_record(Oid schema, const char *server, RecordGroup group,
 							  " AND u.id IN (SELECT pg_catalog.unnest($3))",
 							  schema_name(schema)),
 					 3, types, params, latest, callback, arg);
-		MemoryContextSwitchTo(old);
-	}
-	else
-	{
-		for (i = 0; i < n; i += OVERLAP_FEW_VALUES)
-		{
-			MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
-
-			params[2] = text_array(values + i, Min(OVERLAP_FEW_VALUES, n - i));
-			for_each_row(psprintf("SELECT v.dcid FROM %s.record_state v"
-								  " WHERE v.server OPERATOR(pg_catalog.=) $1"
-								  " AND v.record_group OPERATOR(pg_catalog.=) $2"
-								  " AND v.user_ids OPERATOR(pg_catalog.&&) $3",
-								  schema_name(schema)),
-						 3, types, params, latest, callback, arg);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(chunk_cxt);
-		}
-	}
-	MemoryContextDelete(chunk_cxt);
 }
 
 /* A text[] column of a row as C strings (NULL elements as NULL). */
@@ -1180,7 +1162,7 @@ mark_dependents(Oid schema, const char *server, RecordGroup group,
 	 * record's user IDs are read once and looked for among them here, which
 	 * holds nothing much; the statement that joined them took 14 MB.
 	 */
-	if (nvalues > OVERLAP_CHUNKED_VALUES)
+	if (nvalues > OVERLAP_FEW_VALUES)
 	{
 		MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
 		Wanting		w;

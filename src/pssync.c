@@ -44,7 +44,7 @@ char	   *pssync_worker_role = NULL;
 char	   *pssync_worker_scope = NULL;
 int			pssync_worker_naptime = 60;
 int			pssync_changes_scan_records = PSSYNC_SCAN_THRESHOLD;
-int			pssync_changes_values_per_statement = 64;
+int			pssync_changes_indexed_user_ids = 64;
 
 static const struct config_enum_entry history_rows_options[] = {
 	{"changes", HISTORY_ROWS_CHANGES, false},
@@ -297,10 +297,10 @@ _PG_init(void)
 							GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("pssync.changes_values_per_statement",
-							"User IDs a statement of ldap_sync_changes looks for among the records' (for tests).",
-							"Up to 16 statements' worth are asked that many at a time, more in one read of the records.",
-							&pssync_changes_values_per_statement,
+	DefineCustomIntVariable("pssync.changes_indexed_user_ids",
+							"Most user IDs ldap_sync_changes looks for among the records' through their index (for tests).",
+							"More are looked for in one read of the records.",
+							&pssync_changes_indexed_user_ids,
 							64,
 							1,
 							1000000,

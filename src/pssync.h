@@ -239,7 +239,7 @@ extern char *pssync_max_changes;
 extern bool pssync_progress;
 extern int	pssync_progress_interval;	/* milliseconds */
 extern int	pssync_changes_scan_records;
-extern int	pssync_changes_values_per_statement;
+extern int	pssync_changes_indexed_user_ids;
 extern char *pssync_student_preferred_name_column;
 extern char *pssync_staff_preferred_name_column;
 extern uint32 pssync_accept_variants;	/* bits of SuggestReason */

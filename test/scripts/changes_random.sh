@@ -23,9 +23,9 @@
 # In odd rounds ldap_sync_changes matches as a scan (the group's entries
 # read, as a run that takes 1,000 records does: pssync.changes_scan_records
 # = 1), in even rounds by batches of searches.  In every third round the
-# user IDs of the records taken are looked for among the records' two at a
-# time, and past 32 in one read of them (pssync.changes_values_per_statement
-# = 2), as a run of thousands of records does.
+# user IDs of the records taken are looked for among the records' through
+# their index only up to two, and past that in one read of the records
+# (pssync.changes_indexed_user_ids = 2), as a run of hundreds does.
 #
 # CHANGES_ROUNDS (40) rounds; CHANGES_SEED (42) seeds the changes;
 # CHANGES_NAMES=awkward takes names with accents, apostrophes, hyphens,
@@ -225,7 +225,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	scan=""
 	[ $(( round % 2 )) = 1 ] && scan="SET pssync.changes_scan_records = 1; "
 	chunks=""
-	[ $(( round % 3 )) = 2 ] && chunks="SET pssync.changes_values_per_statement = 2; "
+	[ $(( round % 3 )) = 2 ] && chunks="SET pssync.changes_indexed_user_ids = 2; "
 	if [ $(( round % 5 )) = 4 ]; then
 		sql "$DB" "SELECT rt.full_runs(true)" >/dev/null || exit 1
 		# a dry run returns the same, and changes nothing
